@@ -1,0 +1,216 @@
+/** Agents: creation, token authentication, and presence (online while polling, offline after silence). */
+import type { Logger } from 'pino';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
+import { jobStatusEvent, type EventLog } from './events';
+import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
+import type { DispatchQueue } from './queue/queue';
+import type { AgentRepo, AgentRow } from './store/agents';
+import type { Db } from './store/db';
+import type { JobRepo } from './store/jobs';
+
+/** Words that are chat commands and so cannot be agent names. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'all', 'job', 'me', 'here',
+]);
+
+const NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
+const AUTH_CACHE_MS = 10_000;
+const SEEN_PERSIST_MS = 30_000;
+
+/** An agent with its presence, as shown by `status`. */
+export interface AgentStatus {
+  agent: AgentRow;
+  online: boolean;
+  lastSeenAt: Date | null;
+}
+
+/** Settings and collaborators of the agent service. */
+export interface AgentServiceDeps {
+  db: Db;
+  agents: AgentRepo;
+  jobs: JobRepo;
+  queue: DispatchQueue;
+  events: EventLog;
+  offlineAfterMs: number;
+  log: Logger;
+}
+
+/** Checks an agent name or alias; throws a BadRequestError saying what is wrong. */
+export function checkAgentName(name: string, what = 'An agent name'): void {
+  if (!NAME.test(name)) throw new BadRequestError(`${what} is 1-64 letters, digits, and . _ - (starting with a letter or digit).`, 'InvalidName');
+  if (RESERVED_NAMES.has(name.toLowerCase())) throw new BadRequestError(`"${name}" is a reserved word and cannot name an agent.`, 'InvalidName');
+}
+
+/** Agents of users, their tokens and their presence. */
+export class AgentService {
+  private readonly authCache = new Map<string, { agent: AgentRow; until: number }>();
+  private readonly seenPersisted = new Map<number, number>();
+  private readonly seenPending = new Map<number, { id: number; at: Date; ip: string | null }>();
+
+  constructor(private readonly deps: AgentServiceDeps) {}
+
+  /** Creates an agent for a user; returns it with its token (shown only now). */
+  async create(userId: number, name: string, alias: string | null = null): Promise<{ agent: AgentRow; token: string }> {
+    checkAgentName(name);
+    if (alias !== null) checkAgentName(alias, 'An alias');
+    for (const taken of [name, alias]) {
+      if (taken !== null && (await this.deps.agents.findForUser(userId, taken))) {
+        throw new ConflictError(`You already have an agent named or aliased "${taken}".`, 'NameTaken');
+      }
+    }
+    const token = newToken('agent');
+    const now = new Date();
+    try {
+      const id = await this.deps.agents.insert(userId, name, alias, hashToken(token), now);
+      return { agent: (await this.deps.agents.findById(id))!, token };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`You already have an agent named "${name}".`, 'NameTaken');
+      throw err;
+    }
+  }
+
+  /** A user's agent by name or alias, or a NotFoundError listing the user's agents. */
+  async byName(userId: number, name: string): Promise<AgentRow> {
+    const agent = await this.deps.agents.findForUser(userId, name);
+    if (agent) return agent;
+    const names = (await this.deps.agents.list(userId)).map((a) => a.name);
+    const known = names.length ? `Your agents: ${names.join(', ')}.` : 'You have no agents yet.';
+    throw new NotFoundError(`There is no agent named "${name}". ${known}`, 'AgentNotFound');
+  }
+
+  /** A user's agents (every agent when userId is null). */
+  list(userId: number | null): Promise<AgentRow[]> {
+    return this.deps.agents.list(userId);
+  }
+
+  /** A user's agents with online/offline and last seen. */
+  async statuses(userId: number | null): Promise<AgentStatus[]> {
+    const agents = await this.deps.agents.list(userId);
+    const seen = await this.deps.queue.lastSeenMany(agents.map((a) => a.id));
+    const cutoff = Date.now() - this.deps.offlineAfterMs;
+    return agents.map((agent, i) => {
+      const at = seen[i];
+      return { agent, online: at !== null && at > cutoff, lastSeenAt: at !== null ? new Date(at) : agent.lastSeenAt };
+    });
+  }
+
+  /** Removes an agent: its queued jobs expire, its token stops working at once. */
+  async remove(userId: number, name: string): Promise<AgentRow> {
+    const agent = await this.byName(userId, name);
+    const now = new Date();
+    const expired = await this.deps.db.transaction(async (conn) => {
+      const jobs = await this.deps.jobs.expireQueuedOfAgent(agent.id, 'agent removed', now, conn);
+      await conn.query('DELETE FROM agents WHERE id = ?', [agent.id]);
+      return jobs;
+    });
+    await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));
+    await this.deps.queue.forgetAgent(agent.id);
+    await this.forgetToken(agent.tokenHash);
+    return agent;
+  }
+
+  /** Replaces an agent's token; the old one stops working at once. */
+  async rotateToken(userId: number, name: string): Promise<{ agent: AgentRow; token: string }> {
+    const agent = await this.byName(userId, name);
+    const token = newToken('agent');
+    await this.deps.agents.setTokenHash(agent.id, hashToken(token));
+    await this.forgetToken(agent.tokenHash);
+    return { agent, token };
+  }
+
+  private async forgetToken(tokenHash: string): Promise<void> {
+    this.authCache.delete(tokenHash);
+    await this.deps.queue.publishAuthChange(tokenHash);
+  }
+
+  /** Drops a cached credential (another node rotated or removed it). */
+  invalidateCached(tokenHash: string): void {
+    this.authCache.delete(tokenHash);
+  }
+
+  /** The agent owning this token, or an UnauthorizedError; cached for a few seconds per node. */
+  async authenticate(token: string | undefined): Promise<AgentRow> {
+    if (!token || !looksLikeToken(token)) throw new UnauthorizedError('A valid agent token is required.');
+    const hash = hashToken(token);
+    const cached = this.authCache.get(hash);
+    let agent = cached && cached.until > Date.now() ? cached.agent : null;
+    if (!agent) {
+      agent = await this.deps.agents.findByTokenHash(hash);
+      if (!agent || !tokenMatches(token, agent.tokenHash)) throw new UnauthorizedError('The agent token is not valid.');
+      this.authCache.set(hash, { agent, until: Date.now() + AUTH_CACHE_MS });
+      if (this.authCache.size > 100_000) this.authCache.clear();
+    }
+    if (!agent.available) throw new ForbiddenError(`Agent ${agent.name} is disabled.`, 'AgentUnavailable');
+    return agent;
+  }
+
+  /** Records a poll by an agent: refreshes its presence and announces it when it comes online. */
+  async recordPoll(agent: AgentRow, ip: string | null): Promise<void> {
+    const now = Date.now();
+    const maybeNew = await this.deps.queue.touchPresence(agent.id, now);
+    this.noteSeen(agent.id, now, ip);
+    if (maybeNew) await this.comeOnline(agent.id, now);
+  }
+
+  /** Refreshes the presence of agents whose long polls are in progress. */
+  async refreshPresence(agentIds: number[]): Promise<void> {
+    const now = Date.now();
+    const maybeNew = await this.deps.queue.touchPresenceMany(agentIds, now);
+    for (const id of agentIds) this.noteSeen(id, now, null);
+    for (const id of maybeNew) await this.comeOnline(id, now);
+  }
+
+  private noteSeen(agentId: number, now: number, ip: string | null): void {
+    if (now - (this.seenPersisted.get(agentId) ?? 0) < SEEN_PERSIST_MS) return;
+    this.seenPersisted.set(agentId, now);
+    this.seenPending.set(agentId, { id: agentId, at: new Date(now), ip });
+  }
+
+  /** Writes the pending last-seen times to MySQL in one statement (called periodically). */
+  async flushSeen(): Promise<void> {
+    if (this.seenPending.size === 0) return;
+    const entries = [...this.seenPending.values()];
+    this.seenPending.clear();
+    await this.deps.agents.recordSeen(entries);
+  }
+
+  /** True when the agent polled within the offline time. */
+  async isOnline(agentId: number): Promise<boolean> {
+    const at = await this.deps.queue.lastSeen(agentId);
+    return at !== null && at > Date.now() - this.deps.offlineAfterMs;
+  }
+
+  /** Marks an agent online in MySQL if it was not, and announces it. */
+  private async comeOnline(agentId: number, now: number): Promise<void> {
+    const agent = await this.deps.db.transaction(async (conn) => {
+      const online = await this.deps.agents.lockOnline(conn, agentId);
+      if (online !== false) return null;
+      await this.deps.agents.setOnline(conn, agentId, true, new Date(now));
+      return this.deps.agents.findById(agentId);
+    });
+    if (!agent) return;
+    this.deps.log.info({ agentId, agent: agent.name }, 'agent online');
+    await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
+  }
+
+  /** Marks a silent agent offline, expiring its queued jobs; does nothing if it polled again meanwhile. */
+  async goOffline(agentId: number): Promise<boolean> {
+    const now = new Date();
+    const outcome = await this.deps.db.transaction(async (conn) => {
+      const online = await this.deps.agents.lockOnline(conn, agentId);
+      if (online !== true) return null;
+      const seen = await this.deps.queue.lastSeen(agentId);
+      if (seen !== null && seen > now.getTime() - this.deps.offlineAfterMs) return null; // polled again meanwhile
+      await this.deps.agents.setOnline(conn, agentId, false, seen !== null ? new Date(seen) : null);
+      const expired = await this.deps.jobs.expireQueuedOfAgent(agentId, 'agent offline', now, conn);
+      return { agent: (await this.deps.agents.findById(agentId))!, expired };
+    });
+    if (!outcome) return false;
+    const { agent, expired } = outcome;
+    this.deps.log.info({ agentId, agent: agent.name, expiredJobs: expired.length }, 'agent offline');
+    await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));
+    await this.deps.queue.remove(agentId, expired.map((j) => j.id));
+    await this.deps.events.message({ kind: 'agent:offline', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is offline` });
+    return true;
+  }
+}

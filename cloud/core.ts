@@ -1,0 +1,144 @@
+/** Wires the core together: MySQL, Redis, the services, and (for `serve`) the background loops. */
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { AgentService } from './agents';
+import { Dispatcher } from './dispatcher';
+import { EventLog } from './events';
+import { JobService } from './jobs';
+import { JobWaiters } from './job-waiters';
+import { RedisKeys } from './queue/keys';
+import { DispatchQueue } from './queue/queue';
+import { connectRedis, type RedisClient } from './queue/redis';
+import { Reconciler } from './reconciler';
+import { Signals } from './signals';
+import { AgentRepo } from './store/agents';
+import { describeMysql, ensureDatabase, openDb, type Db } from './store/db';
+import { DelayedJobRepo } from './store/delayed';
+import { JobRepo } from './store/jobs';
+import { migrate } from './store/migrate';
+import { UserRepo } from './store/users';
+import { Sweeper } from './sweeper';
+import { UserService } from './users';
+
+/** Start-up could not reach a dependency; the message says which, where, and what to do. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** The running core of one process. */
+export interface Core {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: RedisClient;
+  keys: RedisKeys;
+  queue: DispatchQueue;
+  events: EventLog;
+  users: UserService;
+  agents: AgentService;
+  jobs: JobService;
+  jobRepo: JobRepo;
+  dispatcher: Dispatcher;
+  waiters: JobWaiters;
+  sweeper: Sweeper;
+  reconciler: Reconciler;
+  /** Starts pub/sub, the sweeper and the reconciler (only `serve` needs them). */
+  startBackground(): Promise<void>;
+  /** Checks that MySQL and Redis answer; throws otherwise. */
+  checkReady(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of createCore. */
+export interface CoreOptions {
+  config: Config;
+  log: Logger;
+  /** Apply migrations at start (serve and migrate do; tests do too). */
+  migrate?: boolean;
+}
+
+async function connectMysql(config: Config, runMigrations: boolean, log: Logger): Promise<Db> {
+  const where = describeMysql(config.mysqlUrl);
+  try {
+    await ensureDatabase(config.mysqlUrl);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new StartupError(
+      `Cannot reach MySQL at ${where} (${code}). Start MariaDB (scripts/services.sh does) or point SKADI_MYSQL_URL at your server.`,
+    );
+  }
+  const db = openDb(config.mysqlUrl);
+  if (runMigrations) {
+    const applied = await migrate(db, (name) => log.info({ migration: name }, 'applied migration'));
+    if (applied.length) log.info({ count: applied.length }, 'database schema up to date');
+  }
+  return db;
+}
+
+async function connectRedisOrExplain(config: Config, name: string): Promise<RedisClient> {
+  try {
+    return await connectRedis(config.redisUrl, { failFast: true, connectionName: name });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new StartupError(
+      `Cannot reach Redis at ${new URL(config.redisUrl).host} (${code}). Start Redis (scripts/services.sh does) or point SKADI_REDIS_URL at your server.`,
+    );
+  }
+}
+
+/** Connects to MySQL and Redis and builds the services. */
+export async function createCore(options: CoreOptions): Promise<Core> {
+  const { config, log } = options;
+  const db = await connectMysql(config, options.migrate ?? true, log);
+  let redis: RedisClient;
+  try {
+    redis = await connectRedisOrExplain(config, 'skadi');
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const keys = new RedisKeys(config.redisPrefix);
+  const queue = new DispatchQueue(redis, keys);
+  const events = new EventLog(redis, keys, config.eventMaxLen);
+  const jobRepo = new JobRepo(db);
+  const agentRepo = new AgentRepo(db.pool);
+  const delayedRepo = new DelayedJobRepo(db);
+  const users = new UserService(new UserRepo(db.pool));
+  const offlineAfterMs = config.agentOfflineAfterMs;
+  const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
+  const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, leaseMs: config.jobLeaseMs, log });
+  const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)));
+  const waiters = new JobWaiters(jobs);
+  const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
+  const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, offlineAfterMs, log });
+  let subscriber: RedisClient | null = null;
+
+  return {
+    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler,
+    async startBackground() {
+      subscriber = await connectRedisOrExplain(config, 'skadi-sub');
+      const signals = new Signals(subscriber, keys);
+      signals.onWake((agentId) => dispatcher.wake(agentId));
+      signals.onDone((jobId) => waiters.notify(jobId));
+      signals.onAuthChange((hash) => agents.invalidateCached(hash));
+      await signals.start();
+      await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));
+      dispatcher.start();
+      sweeper.start(config.sweepIntervalMs);
+      reconciler.start(config.reconcileIntervalMs);
+    },
+    async checkReady() {
+      await db.pool.query('SELECT 1');
+      await redis.ping();
+    },
+    async close() {
+      sweeper.stop();
+      reconciler.stop();
+      dispatcher.stop();
+      await agents.flushSeen().catch(() => undefined);
+      subscriber?.disconnect();
+      redis.disconnect();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/** Long polls of one node: waiting agents are woken by the node's pub/sub subscription, never by polling Redis. */
+import type { Logger } from 'pino';
+import type { AgentService } from './agents';
+import type { JobService, TakenJob } from './jobs';
+import type { AgentRow } from './store/agents';
+
+interface Waiter {
+  resolve: (job: TakenJob | null) => void;
+  /** Set while the dispatcher is taking a job for this waiter: its timeout must not answer 204 now. */
+  claimed: boolean;
+  /** The request gave up (timeout or disconnect) while claimed; answer as soon as the take ends. */
+  expired: boolean;
+  done: boolean;
+}
+
+interface AgentWaiters {
+  agent: AgentRow;
+  waiters: Waiter[];
+  running: boolean;
+  dirty: boolean;
+}
+
+/** Serves `GET /agent/job?wait=N` for the agents connected to this node. */
+export class Dispatcher {
+  private readonly byAgent = new Map<number, AgentWaiters>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly jobs: JobService,
+    private readonly agents: AgentService,
+    private readonly log: Logger,
+    private readonly presenceRefreshMs: number,
+  ) {}
+
+  /** Starts refreshing the presence of agents whose long polls are in progress. */
+  start(): void {
+    this.refreshTimer = setInterval(() => {
+      const ids = [...this.byAgent.keys()];
+      if (ids.length) this.agents.refreshPresence(ids).catch((err) => this.log.warn({ err }, 'presence refresh failed'));
+    }, this.presenceRefreshMs);
+    this.refreshTimer.unref();
+  }
+
+  /** Stops the refresh and answers every waiting poll with "no job". */
+  stop(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const entry of this.byAgent.values()) for (const w of entry.waiters) this.finish(w, null);
+    this.byAgent.clear();
+  }
+
+  /** Number of long polls waiting on this node. */
+  get waiting(): number {
+    let n = 0;
+    for (const entry of this.byAgent.values()) n += entry.waiters.length;
+    return n;
+  }
+
+  /** Takes a job for the agent, waiting up to waitMs for one to be queued; null when none came. */
+  poll(agent: AgentRow, waitMs: number, abort?: AbortSignal): Promise<TakenJob | null> {
+    return new Promise<TakenJob | null>((resolve, reject) => {
+      const waiter: Waiter = { resolve, claimed: false, expired: false, done: false };
+      let entry = this.byAgent.get(agent.id);
+      if (!entry) this.byAgent.set(agent.id, (entry = { agent, waiters: [], running: false, dirty: false }));
+      entry.agent = agent;
+      entry.waiters.push(waiter);
+      const giveUp = () => this.giveUp(agent.id, waiter);
+      const timer = setTimeout(giveUp, waitMs);
+      abort?.addEventListener('abort', giveUp, { once: true });
+      waiter.resolve = (job) => {
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', giveUp);
+        resolve(job);
+      };
+      this.run(entry).catch((err) => {
+        this.remove(agent.id, waiter);
+        if (!waiter.done) {
+          waiter.done = true;
+          clearTimeout(timer);
+          reject(err);
+        }
+      });
+    });
+  }
+
+  /** Wakes the long polls of an agent (a job was queued for it on some node). */
+  wake(agentId: number): void {
+    const entry = this.byAgent.get(agentId);
+    if (!entry) return;
+    this.run(entry).catch((err) => this.log.warn({ err, agentId }, 'take after wake-up failed; polls will retry'));
+  }
+
+  /** Takes jobs for the idle waiters of an agent until the queue is empty; one loop per agent at a time. */
+  private async run(entry: AgentWaiters): Promise<void> {
+    entry.dirty = true;
+    if (entry.running) return;
+    entry.running = true;
+    try {
+      while (entry.dirty) {
+        entry.dirty = false;
+        const idle = entry.waiters.filter((w) => !w.claimed && !w.done);
+        if (idle.length === 0) break;
+        for (const w of idle) w.claimed = true;
+        let taken: TakenJob[];
+        try {
+          taken = await this.jobs.take(entry.agent, idle.length);
+        } finally {
+          for (const w of idle) w.claimed = false;
+        }
+        idle.forEach((w, i) => {
+          if (i < taken.length) this.finish(w, taken[i], entry);
+          else if (w.expired) this.finish(w, null, entry);
+        });
+        if (taken.length === idle.length) entry.dirty = true; // there may be more
+      }
+    } finally {
+      entry.running = false;
+      if (entry.waiters.length === 0 && this.byAgent.get(entry.agent.id) === entry) this.byAgent.delete(entry.agent.id);
+    }
+  }
+
+  private giveUp(agentId: number, waiter: Waiter): void {
+    if (waiter.done) return;
+    if (waiter.claimed) {
+      waiter.expired = true; // a take is in flight for it: answer when it ends, so no job is lost
+      return;
+    }
+    this.finish(waiter, null, this.byAgent.get(agentId));
+  }
+
+  private finish(waiter: Waiter, job: TakenJob | null, entry?: AgentWaiters): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    if (entry) this.remove(entry.agent.id, waiter);
+    waiter.resolve(job);
+  }
+
+  private remove(agentId: number, waiter: Waiter): void {
+    const entry = this.byAgent.get(agentId);
+    if (!entry) return;
+    entry.waiters = entry.waiters.filter((w) => w !== waiter);
+    if (entry.waiters.length === 0 && !entry.running) this.byAgent.delete(agentId);
+  }
+}

@@ -1,0 +1,42 @@
+/** Waits for jobs to reach a terminal status (`GET /jobs/:id?wait=N`, `skadi job add --wait`), woken by pub/sub. */
+import { isTerminal, type JobService } from './jobs';
+import type { JobRow } from './store/jobs';
+
+/** In-process waiters for job completion on this node. */
+export class JobWaiters {
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  constructor(private readonly jobs: JobService) {}
+
+  /** Wakes the waiters of a job (it reached a terminal status on some node). */
+  notify(jobId: string): void {
+    for (const wake of this.waiting.get(jobId) ?? []) wake();
+  }
+
+  /** The job once terminal, or as it is when waitMs has passed (or the caller went away). */
+  async waitTerminal(jobId: string, userId: number | null, waitMs: number, abort?: AbortSignal): Promise<JobRow> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      let set = this.waiting.get(jobId);
+      if (!set) this.waiting.set(jobId, (set = new Set()));
+      set.add(wake);
+      try {
+        const job = await this.jobs.get(jobId, userId);
+        const left = deadline - Date.now();
+        if (isTerminal(job.status) || left <= 0 || abort?.aborted) return job;
+        let timer: NodeJS.Timeout | undefined;
+        const onAbort = () => wake();
+        abort?.addEventListener('abort', onAbort, { once: true });
+        // Re-read at least every 5 s as well, in case a completion was published while Redis was unreachable.
+        await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(left, 5000))))]);
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', onAbort);
+      } finally {
+        set.delete(wake);
+        if (set.size === 0) this.waiting.delete(jobId);
+      }
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/** The job lifecycle: push, take, renew (running), finish, expire, cancel, delay — MySQL decides, Redis dispatches. */
+import type { Logger } from 'pino';
+import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { jobStatusEvent, type EventLog } from './events';
+import { newJobId } from './job-id';
+import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
+import type { AgentService } from './agents';
+import type { DispatchQueue } from './queue/queue';
+import type { AgentRow } from './store/agents';
+import type { Db } from './store/db';
+import type { DelayedJobRepo } from './store/delayed';
+import { TERMINAL_STATUSES, type JobRepo, type JobRow, type JobStatus, type NewJob } from './store/jobs';
+
+/** Longest accepted delay of a delayed job. */
+export const MAX_DELAY_MS = 366 * 86_400_000;
+
+/** Where a job comes from and where its answer goes. */
+export interface JobOrigin {
+  /** e.g. `api`, `agent:web1`, `slack`, `delayed`. */
+  source: string;
+  /** Adapter-encoded reply address; null for API jobs. */
+  origin?: string | null;
+  /** URL receiving every status change, `disable` for silence, null for the default. */
+  callback?: string | null;
+}
+
+/** The answer to a push. */
+export interface PushResult {
+  id: string;
+  status: 'queuing' | 'expired';
+}
+
+/** A job handed to an agent. */
+export interface TakenJob {
+  id: string;
+  message: string;
+}
+
+/** Settings and collaborators of the job service. */
+export interface JobServiceDeps {
+  db: Db;
+  jobs: JobRepo;
+  delayed: DelayedJobRepo;
+  agents: AgentService;
+  queue: DispatchQueue;
+  events: EventLog;
+  leaseMs: number;
+  log: Logger;
+}
+
+/** The job lifecycle of DESIGN.md; every transition is a conditional UPDATE or a transaction in MySQL. */
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  /** Queues a job for an agent; an offline agent's job is recorded and expired at once. */
+  async push(agent: AgentRow, message: string, from: JobOrigin): Promise<PushResult> {
+    const text = checkMessage(message);
+    const online = await this.deps.agents.isOnline(agent.id);
+    const now = new Date();
+    const job: NewJob = {
+      id: newJobId(),
+      userId: agent.userId,
+      agentId: agent.id,
+      agentName: agent.name,
+      message: text,
+      source: from.source,
+      origin: from.origin ?? null,
+      callback: from.callback ?? null,
+      status: online ? 'queuing' : 'expired',
+      reason: online ? null : 'agent offline',
+      createdAt: now,
+    };
+    await this.deps.jobs.insert([job]);
+    await this.announceNew([{ ...job, result: null }], now);
+    return { id: job.id, status: job.status };
+  }
+
+  /** Queues a job from "<agent> <job text>" for one of a user's agents. */
+  async pushText(userId: number, text: string, from: JobOrigin): Promise<PushResult> {
+    const { agent: name, message } = splitAgentMessage(text);
+    const agent = await this.deps.agents.byName(userId, name);
+    return this.push(agent, message, from);
+  }
+
+  /** After new jobs are stored: queue the queuing ones in Redis and append their events. */
+  private async announceNew(jobs: (NewJob & { result: null })[], now: Date): Promise<void> {
+    for (const job of jobs) {
+      if (job.status !== 'queuing') continue;
+      try {
+        await this.deps.queue.enqueue(job.agentId, [job.id]);
+      } catch (err) {
+        // Stored in MySQL: the reconciler puts it in Redis later, so it is not lost.
+        this.deps.log.warn({ jobId: job.id, err }, 'job stored but not queued in Redis; the reconciler will queue it');
+      }
+    }
+    await this.deps.events.jobStatus(jobs.map((j) => jobStatusEvent(j, now)));
+  }
+
+  /** Hands up to `max` queued jobs to their agent, each at most once; the lease starts now. */
+  async take(agent: AgentRow, max: number): Promise<TakenJob[]> {
+    const taken: JobRow[] = [];
+    while (taken.length < max) {
+      const want = max - taken.length;
+      const ids = await this.deps.queue.pop(agent.id, want);
+      if (ids.length === 0) break;
+      const now = new Date();
+      let sent: JobRow[];
+      try {
+        sent = await this.deps.jobs.markSent(ids, agent.id, now, new Date(now.getTime() + this.deps.leaseMs));
+      } catch (err) {
+        await this.deps.queue.requeue(agent.id, ids).catch((e) => this.deps.log.error({ err: e, ids }, 'could not requeue jobs; the reconciler will'));
+        throw err;
+      }
+      if (sent.length > 0) {
+        await this.deps.queue.setLeases(sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })));
+        await this.deps.events.jobStatus(sent.map((j) => jobStatusEvent(j, now)));
+        taken.push(...sent);
+      }
+      if (ids.length < want) break;
+    }
+    return taken.map((j) => ({ id: j.id, message: j.message }));
+  }
+
+  /** Records an agent's report on its own job; the same terminal report twice is accepted, a different one conflicts. */
+  async report(agent: AgentRow, jobId: string, status: 'running' | 'succeeded' | 'failed', result: string): Promise<void> {
+    const now = new Date();
+    const text = truncateResult(result);
+    const leaseUntil = new Date(now.getTime() + this.deps.leaseMs);
+    const changed = await this.deps.jobs.report(jobId, agent.id, status, text, now, leaseUntil);
+    if (!changed) return this.explainRejectedReport(agent, jobId, status);
+    const job = { id: jobId, userId: agent.userId, agentId: agent.id, agentName: agent.name, status, result: text, reason: null };
+    if (status === 'running') {
+      await this.deps.queue.setLeases([{ id: jobId, at: leaseUntil.getTime() }]);
+    } else {
+      await this.deps.queue.clearLeases([jobId]);
+      await this.deps.queue.publishDone([jobId]);
+    }
+    await this.deps.events.jobStatus([jobStatusEvent(job, now)]);
+  }
+
+  private async explainRejectedReport(agent: AgentRow, jobId: string, status: JobStatus): Promise<void> {
+    const job = await this.deps.jobs.get(jobId);
+    if (!job || job.agentId !== agent.id) throw new NotFoundError(`There is no job ${jobId} for this agent.`, 'JobNotFound');
+    if (job.status === status) return; // the same terminal report again: idempotent
+    if (job.status === 'queuing') throw new ConflictError(`Job ${jobId} has not been taken yet.`, 'JobNotTaken');
+    throw new ConflictError(`Job ${jobId} is already ${job.status}.`, 'JobFinished');
+  }
+
+  /** Expires jobs whose lease ran out (claimed from Redis or found in MySQL); returns how many expired. */
+  async expireOverdue(jobIds: string[]): Promise<number> {
+    let count = 0;
+    for (const id of jobIds) {
+      const now = new Date();
+      const job = await this.deps.jobs.expireLeased(id, now, 'no report from the agent within the lease');
+      if (!job) continue;
+      count++;
+      await this.deps.queue.publishDone([id]);
+      await this.deps.events.jobStatus([jobStatusEvent(job, now)]);
+    }
+    return count;
+  }
+
+  /** Expires queued jobs whose agent is offline (found by the reconciler). */
+  async expireQueued(jobIds: string[], reason: string): Promise<number> {
+    const now = new Date();
+    const jobs = await this.deps.jobs.expireQueued(jobIds, reason, now);
+    await this.deps.queue.publishDone(jobs.map((j) => j.id));
+    await this.deps.events.jobStatus(jobs.map((j) => jobStatusEvent(j, now)));
+    return jobs.length;
+  }
+
+  /** Cancels a user's queued job. */
+  async cancel(userId: number, jobId: string): Promise<JobRow> {
+    const now = new Date();
+    const outcome = await this.deps.jobs.cancel(jobId, userId, now);
+    if (!outcome) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
+    if (!outcome.canceled) throw new ConflictError(`Job ${jobId} is ${outcome.job.status} and can no longer be canceled.`, 'NotCancelable');
+    await this.deps.queue.remove(outcome.job.agentId, [jobId]);
+    await this.deps.queue.publishDone([jobId]);
+    await this.deps.events.jobStatus([jobStatusEvent(outcome.job, now)]);
+    return outcome.job;
+  }
+
+  /** Stores a job to be queued after a delay; returns its id (the job keeps it). */
+  async delay(agent: AgentRow, message: string, delayMs: number, from: JobOrigin): Promise<{ id: string; dueAt: Date }> {
+    const text = checkMessage(message);
+    if (!Number.isFinite(delayMs) || delayMs <= 0 || delayMs > MAX_DELAY_MS) {
+      throw new BadRequestError('The delay must be more than 0 and at most 366 days.', 'InvalidDuration');
+    }
+    const now = new Date();
+    const dueAt = new Date(now.getTime() + delayMs);
+    const id = newJobId();
+    await this.deps.delayed.insert({
+      id, userId: agent.userId, agentId: agent.id, message: text, source: from.source,
+      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now,
+    });
+    await this.deps.queue.scheduleDelayed([{ id, at: dueAt.getTime() }]).catch((err) => {
+      this.deps.log.warn({ jobId: id, err }, 'delayed job stored but not scheduled in Redis; the reconciler will release it');
+    });
+    return { id, dueAt };
+  }
+
+  /** Turns due delayed jobs into jobs (each exactly once, whichever node claims it); returns how many. */
+  async releaseDelayed(ids: string[]): Promise<number> {
+    let count = 0;
+    for (const id of ids) {
+      const now = new Date();
+      const released = await this.deps.db.transaction(async (conn) => {
+        const delayed = await this.deps.delayed.claimForRelease(conn, id, now);
+        if (!delayed) return null;
+        const [rows] = await conn.query('SELECT id, name FROM agents WHERE id = ?', [delayed.agentId]);
+        const agent = (rows as { id: number; name: string }[])[0];
+        const online = agent ? await this.deps.agents.isOnline(delayed.agentId) : false;
+        const job: NewJob = {
+          id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
+          message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
+          status: online ? 'queuing' : 'expired', reason: online ? null : agent ? 'agent offline' : 'agent removed', createdAt: now,
+        };
+        await this.deps.jobs.insert([job], conn);
+        return job;
+      });
+      if (!released) continue;
+      count++;
+      await this.announceNew([{ ...released, result: null }], now);
+    }
+    return count;
+  }
+
+  /** A job, if it exists and (when userId is given) belongs to that user. */
+  async get(jobId: string, userId: number | null): Promise<JobRow> {
+    const job = await this.deps.jobs.get(jobId);
+    if (!job || (userId !== null && job.userId !== userId)) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
+    return job;
+  }
+
+  /** Recent jobs of a user, optionally of one agent, newest first. */
+  list(userId: number | null, agentId: number | null, limit = 20): Promise<JobRow[]> {
+    return this.deps.jobs.list(userId, agentId, limit);
+  }
+}
+
+/** True when a status never changes again. */
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}

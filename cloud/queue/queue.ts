@@ -1,0 +1,169 @@
+/** The Redis side of the job lifecycle: agent queues, leases, delayed schedule, presence and wake-ups. */
+import { execPipeline, type RedisClient } from './redis';
+import type { RedisKeys } from './keys';
+
+/** A scheduled member and its time (ms). */
+export interface Scheduled {
+  id: string;
+  at: number;
+}
+
+/** Verbs on Redis used by the core; MySQL stays the source of truth, this is the fast path. */
+export class DispatchQueue {
+  constructor(
+    readonly redis: RedisClient,
+    readonly keys: RedisKeys,
+  ) {}
+
+  /** Appends jobs to an agent's queue and wakes its long polls on every node. */
+  async enqueue(agentId: number, jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.redis.enqueue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
+  }
+
+  /** Puts jobs back at the head of an agent's queue (a take that could not be recorded). */
+  async requeue(agentId: number, jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.redis.requeue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
+  }
+
+  /** Removes up to `max` job ids from the head of an agent's queue; each id is returned to one caller only. */
+  async pop(agentId: number, max: number): Promise<string[]> {
+    const ids = await this.redis.lpop(this.keys.agentQueue(agentId), max);
+    return ids ?? [];
+  }
+
+  /** Drops job ids from an agent's queue (canceled or expired while queued). */
+  async remove(agentId: number, jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.lrem(this.keys.agentQueue(agentId), 0, id);
+    await execPipeline(pipeline);
+  }
+
+  /** The job ids queued for an agent, oldest first. */
+  async queued(agentId: number): Promise<string[]> {
+    return this.redis.lrange(this.keys.agentQueue(agentId), 0, -1);
+  }
+
+  /** Records (or renews) lease deadlines of sent and running jobs. */
+  async setLeases(leases: Scheduled[]): Promise<void> {
+    if (leases.length === 0) return;
+    await this.redis.zadd(this.keys.leases, ...leases.flatMap((l) => [l.at, l.id]));
+  }
+
+  /** Forgets the leases of finished jobs. */
+  async clearLeases(jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.redis.zrem(this.keys.leases, ...jobIds);
+  }
+
+  /** Claims jobs whose lease ran out; each is returned to one node only. */
+  claimExpiredLeases(now: number, limit: number): Promise<string[]> {
+    return this.redis.claim_due(this.keys.leases, now, limit);
+  }
+
+  /** Schedules a delayed job. */
+  async scheduleDelayed(entries: Scheduled[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.redis.zadd(this.keys.delayed, ...entries.flatMap((e) => [e.at, e.id]));
+  }
+
+  /** Removes a delayed job from the schedule (canceled). */
+  async unscheduleDelayed(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.delayed, id);
+  }
+
+  /** Claims delayed jobs that are due; each is returned to one node only. */
+  claimDueDelayed(now: number, limit: number): Promise<string[]> {
+    return this.redis.claim_due(this.keys.delayed, now, limit);
+  }
+
+  /** Records a poll; true when the agent was not believed online before. */
+  async touchPresence(agentId: number, now: number): Promise<boolean> {
+    return (await this.redis.touch_presence(this.keys.presenceSeen, this.keys.presenceOnline, now, String(agentId))) === 1;
+  }
+
+  /** Records a poll of several agents at once (long polls in progress); returns those not believed online before. */
+  async touchPresenceMany(agentIds: number[], now: number): Promise<number[]> {
+    if (agentIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of agentIds) (pipeline as unknown as RedisClient).touch_presence(this.keys.presenceSeen, this.keys.presenceOnline, now, String(id));
+    const results = await execPipeline(pipeline);
+    return agentIds.filter((_, i) => results[i] === 1);
+  }
+
+  /** Time (ms) of an agent's last poll, or null when unknown. */
+  async lastSeen(agentId: number): Promise<number | null> {
+    const score = await this.redis.zscore(this.keys.presenceSeen, String(agentId));
+    return score === null ? null : Number(score);
+  }
+
+  /** Last poll times of many agents (null when unknown). */
+  async lastSeenMany(agentIds: number[]): Promise<(number | null)[]> {
+    if (agentIds.length === 0) return [];
+    const scores = await this.redis.zmscore(this.keys.presenceSeen, ...agentIds.map(String));
+    return scores.map((s) => (s === null ? null : Number(s)));
+  }
+
+  /** Restores last poll times (after Redis lost them) without marking the agents online. */
+  async restorePresence(entries: { agentId: number; at: number }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) {
+      pipeline.zadd(this.keys.presenceSeen, 'NX', e.at, String(e.agentId));
+      pipeline.sadd(this.keys.presenceOnline, String(e.agentId));
+    }
+    await execPipeline(pipeline);
+  }
+
+  /** Claims agents silent since the cutoff; each is returned to one node only. */
+  claimSilentAgents(cutoff: number, limit: number): Promise<string[]> {
+    return this.redis.claim_offline(this.keys.presenceSeen, this.keys.presenceOnline, cutoff, limit);
+  }
+
+  /** Forgets an agent's presence and queue (the agent was removed). */
+  async forgetAgent(agentId: number): Promise<void> {
+    await this.redis.zrem(this.keys.presenceSeen, String(agentId));
+    await this.redis.srem(this.keys.presenceOnline, String(agentId));
+    await this.redis.del(this.keys.agentQueue(agentId));
+  }
+
+  /** Number of agents believed online. */
+  onlineCount(): Promise<number> {
+    return this.redis.scard(this.keys.presenceOnline);
+  }
+
+  /** Announces on every node that a job reached a terminal status. */
+  async publishDone(jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.publish(this.keys.doneChannel, id);
+    await execPipeline(pipeline);
+  }
+
+  /** Announces on every node that cached credentials with this token hash are no longer valid. */
+  async publishAuthChange(tokenHash: string): Promise<void> {
+    await this.redis.publish(this.keys.authChannel, tokenHash);
+  }
+
+  /** True when the marker written after a rebuild is still there (Redis did not lose its data). */
+  async hasEpoch(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.epoch)) === 1;
+  }
+
+  /** Writes the marker after a rebuild. */
+  async setEpoch(now: number): Promise<void> {
+    await this.redis.set(this.keys.epoch, String(now));
+  }
+
+  /** Takes the rebuild lock for ttlMs; true when this node holds it. */
+  async lockRebuild(ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.rebuildLock, '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Releases the rebuild lock. */
+  async unlockRebuild(): Promise<void> {
+    await this.redis.del(this.keys.rebuildLock);
+  }
+}

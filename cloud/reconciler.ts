@@ -1,0 +1,158 @@
+/** Compares Redis with MySQL (the source of truth) and repairs Redis: after data loss, a crash between two steps, or an outage. */
+import type { Logger } from 'pino';
+import type { AgentService } from './agents';
+import type { JobService } from './jobs';
+import type { DispatchQueue } from './queue/queue';
+import type { AgentRepo } from './store/agents';
+import type { DelayedJobRepo } from './store/delayed';
+import type { JobRepo } from './store/jobs';
+
+const PAGE = 1000;
+/** Queued jobs younger than this are left alone (a push may be between its MySQL insert and its Redis push). */
+const QUEUE_GRACE_MS = 5000;
+
+/** What one reconciliation did. */
+export interface ReconcileReport {
+  rebuilt: boolean;
+  requeued: number;
+  expired: number;
+  released: number;
+  offline: number;
+}
+
+/** Settings and collaborators of the reconciler. */
+export interface ReconcilerDeps {
+  queue: DispatchQueue;
+  jobs: JobService;
+  agents: AgentService;
+  jobRepo: JobRepo;
+  agentRepo: AgentRepo;
+  delayedRepo: DelayedJobRepo;
+  offlineAfterMs: number;
+  log: Logger;
+}
+
+/** Periodic repair of Redis from MySQL; safe on several nodes at once. */
+export class Reconciler {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** Reconciles every intervalMs until stopped. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.runGuarded(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops reconciling. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async runGuarded(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.reconcileOnce();
+    } catch (err) {
+      this.deps.log.warn({ err }, 'reconciliation failed; the next one retries');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One pass; rebuilds Redis entirely when its marker is gone (Redis lost its data). */
+  async reconcileOnce(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { rebuilt: false, requeued: 0, expired: 0, released: 0, offline: 0 };
+    if (!(await this.deps.queue.hasEpoch())) report.rebuilt = await this.rebuild();
+    const now = new Date();
+    report.expired += await this.expireOverdueLeases(now);
+    report.released += await this.releaseMissedDelayed(now);
+    report.offline += await this.markSilentAgentsOffline();
+    const queues = await this.repairQueues(new Date(now.getTime() - QUEUE_GRACE_MS));
+    report.requeued += queues.requeued;
+    report.expired += queues.expired;
+    if (report.rebuilt || report.requeued || report.expired || report.released || report.offline) {
+      this.deps.log.info(report, 'reconciled Redis with MySQL');
+    }
+    return report;
+  }
+
+  /** Restores presence, leases, the delayed schedule and the queues from MySQL; one node at a time. */
+  private async rebuild(): Promise<boolean> {
+    if (!(await this.deps.queue.lockRebuild(60_000))) return false;
+    try {
+      const now = Date.now();
+      // Agents online in MySQL get one full offline period to poll again before they are declared offline.
+      const online = await this.deps.agentRepo.listOnline();
+      await this.deps.queue.restorePresence(online.map((a) => ({ agentId: a.id, at: now })));
+      for (let after = ''; ; ) {
+        const leased = await this.deps.jobRepo.listLeased(after, PAGE);
+        await this.deps.queue.setLeases(leased.map((j) => ({ id: j.id, at: j.leaseUntil.getTime() })));
+        if (leased.length < PAGE) break;
+        after = leased[leased.length - 1].id;
+      }
+      for (let after = ''; ; ) {
+        const pending = await this.deps.delayedRepo.listPending(after, null, PAGE);
+        await this.deps.queue.scheduleDelayed(pending.map((d) => ({ id: d.id, at: d.dueAt.getTime() })));
+        if (pending.length < PAGE) break;
+        after = pending[pending.length - 1].id;
+      }
+      await this.repairQueues(new Date(now));
+      await this.deps.queue.setEpoch(now);
+      this.deps.log.warn('Redis had lost its data: rebuilt queues, leases, delayed jobs and presence from MySQL');
+      return true;
+    } finally {
+      await this.deps.queue.unlockRebuild();
+    }
+  }
+
+  private async expireOverdueLeases(now: Date): Promise<number> {
+    return this.deps.jobs.expireOverdue(await this.deps.jobRepo.listOverdue(now, PAGE));
+  }
+
+  private async releaseMissedDelayed(now: Date): Promise<number> {
+    const due = await this.deps.delayedRepo.listPending('', now, PAGE);
+    return this.deps.jobs.releaseDelayed(due.map((d) => d.id));
+  }
+
+  /** Agents online in MySQL with no recent poll in Redis (a sweep claimed them and then failed, or Redis forgot them). */
+  private async markSilentAgentsOffline(): Promise<number> {
+    const online = await this.deps.agentRepo.listOnline();
+    const seen = await this.deps.queue.lastSeenMany(online.map((a) => a.id));
+    const cutoff = Date.now() - this.deps.offlineAfterMs;
+    let count = 0;
+    for (const [i, agent] of online.entries()) {
+      if ((seen[i] === null || seen[i]! <= cutoff) && (await this.deps.agents.goOffline(agent.id))) count++;
+    }
+    return count;
+  }
+
+  /** Queued jobs in MySQL: expire those of offline agents, push back into Redis those missing from their queue. */
+  private async repairQueues(createdBefore: Date): Promise<{ requeued: number; expired: number }> {
+    let requeued = 0;
+    let expired = 0;
+    for (let after = ''; ; ) {
+      const page = await this.deps.jobRepo.listQueuing(after, createdBefore, PAGE);
+      const agentIds = [...new Set(page.map((j) => j.agentId))];
+      const seen = await this.deps.queue.lastSeenMany(agentIds);
+      const cutoff = Date.now() - this.deps.offlineAfterMs;
+      const polling = new Set(agentIds.filter((_, i) => seen[i] !== null && seen[i]! > cutoff));
+      const isOnline = (job: (typeof page)[number]) => job.agentOnline || polling.has(job.agentId);
+      expired += await this.deps.jobs.expireQueued(page.filter((j) => !isOnline(j)).map((j) => j.id), 'agent offline');
+      const byAgent = new Map<number, string[]>();
+      for (const job of page.filter(isOnline)) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
+      for (const [agentId, ids] of byAgent) {
+        const present = new Set(await this.deps.queue.queued(agentId));
+        const missing = ids.filter((id) => !present.has(id));
+        await this.deps.queue.enqueue(agentId, missing);
+        requeued += missing.length;
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].id;
+    }
+    return { requeued, expired };
+  }
+}

@@ -1,0 +1,116 @@
+/** MySQL repository of agents. */
+import type { PoolConnection } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket, Sql } from './db';
+
+/** An agent row. */
+export interface AgentRow {
+  id: number;
+  userId: number;
+  name: string;
+  alias: string | null;
+  tokenHash: string;
+  available: boolean;
+  online: boolean;
+  lastIp: string | null;
+  lastSeenAt: Date | null;
+  createdAt: Date;
+}
+
+function toAgent(row: RowDataPacket): AgentRow {
+  return {
+    id: Number(row.id),
+    userId: Number(row.user_id),
+    name: row.name,
+    alias: row.alias,
+    tokenHash: row.token_hash,
+    available: row.available === 1,
+    online: row.online === 1,
+    lastIp: row.last_ip,
+    lastSeenAt: row.last_seen_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Agents: create, find by token or name, presence flags. */
+export class AgentRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /** Inserts an agent and returns its id. */
+  async insert(userId: number, name: string, alias: string | null, tokenHash: string, now: Date): Promise<number> {
+    const [res] = await this.sql.query<ResultSetHeader>(
+      'INSERT INTO agents (user_id, name, alias, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+      [userId, name, alias, tokenHash, now],
+    );
+    return res.insertId;
+  }
+
+  /** The agent whose token has this hash, if any. */
+  async findByTokenHash(hash: string): Promise<AgentRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE token_hash = ?', [hash]);
+    return rows[0] ? toAgent(rows[0]) : null;
+  }
+
+  /** The agent with this id, if any. */
+  async findById(id: number): Promise<AgentRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ?', [id]);
+    return rows[0] ? toAgent(rows[0]) : null;
+  }
+
+  /** A user's agent by name or alias (case-insensitive), if any; a name match wins over an alias. */
+  async findForUser(userId: number, nameOrAlias: string): Promise<AgentRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>(
+      'SELECT * FROM agents WHERE user_id = ? AND (name = ? OR alias = ?) ORDER BY name = ? DESC LIMIT 1',
+      [userId, nameOrAlias, nameOrAlias, nameOrAlias],
+    );
+    return rows[0] ? toAgent(rows[0]) : null;
+  }
+
+  /** A user's agents (all agents when userId is null), by name. */
+  async list(userId: number | null): Promise<AgentRow[]> {
+    const [rows] = userId === null
+      ? await this.sql.query<RowDataPacket[]>('SELECT * FROM agents ORDER BY user_id, name')
+      : await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE user_id = ? ORDER BY name', [userId]);
+    return rows.map(toAgent);
+  }
+
+  /** Agents marked online in MySQL. */
+  async listOnline(): Promise<AgentRow[]> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE online = 1');
+    return rows.map(toAgent);
+  }
+
+  /** Deletes an agent. */
+  async delete(id: number): Promise<void> {
+    await this.sql.query('DELETE FROM agents WHERE id = ?', [id]);
+  }
+
+  /** Replaces the token hash of an agent. */
+  async setTokenHash(id: number, hash: string): Promise<void> {
+    await this.sql.query('UPDATE agents SET token_hash = ? WHERE id = ?', [hash, id]);
+  }
+
+  /** Locks an agent row inside a transaction and returns its online flag (null when it is gone). */
+  async lockOnline(conn: PoolConnection, id: number): Promise<boolean | null> {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT online FROM agents WHERE id = ? FOR UPDATE', [id]);
+    return rows[0] ? rows[0].online === 1 : null;
+  }
+
+  /** Sets the online flag (and last seen time when given). */
+  async setOnline(sql: Sql, id: number, online: boolean, lastSeenAt: Date | null): Promise<void> {
+    if (lastSeenAt) await sql.query('UPDATE agents SET online = ?, last_seen_at = ? WHERE id = ?', [online, lastSeenAt, id]);
+    else await sql.query('UPDATE agents SET online = ? WHERE id = ?', [online, id]);
+  }
+
+  /** Records the last poll time and address of several agents in one statement per 500. */
+  async recordSeen(entries: { id: number; at: Date; ip: string | null }[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += 500) {
+      const chunk = entries.slice(i, i + 500);
+      const seenCases = chunk.map(() => 'WHEN ? THEN ?').join(' ');
+      const ipCases = chunk.map(() => 'WHEN ? THEN COALESCE(?, last_ip)').join(' ');
+      await this.sql.query(
+        `UPDATE agents SET last_seen_at = CASE id ${seenCases} END, last_ip = CASE id ${ipCases} END WHERE id IN (?)`,
+        [...chunk.flatMap((e) => [e.id, e.at]), ...chunk.flatMap((e) => [e.id, e.ip]), chunk.map((e) => e.id)],
+      );
+    }
+  }
+}

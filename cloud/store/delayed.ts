@@ -1,0 +1,61 @@
+/** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
+import type { Db, RowDataPacket, Sql } from './db';
+
+/** A delayed job row. */
+export interface DelayedJobRow {
+  id: string;
+  userId: number;
+  agentId: number;
+  message: string;
+  source: string;
+  origin: string | null;
+  callback: string | null;
+  dueAt: Date;
+  releasedAt: Date | null;
+  createdAt: Date;
+}
+
+function toDelayed(row: RowDataPacket): DelayedJobRow {
+  return {
+    id: row.id,
+    userId: Number(row.user_id),
+    agentId: Number(row.agent_id),
+    message: row.message,
+    source: row.source,
+    origin: row.origin,
+    callback: row.callback,
+    dueAt: row.due_at,
+    releasedAt: row.released_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Delayed jobs: create, claim for release, list pending. */
+export class DelayedJobRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Stores a delayed job. */
+  async insert(job: Omit<DelayedJobRow, 'releasedAt'>): Promise<void> {
+    await this.db.pool.query(
+      'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt],
+    );
+  }
+
+  /** Locks a due, unreleased delayed job inside a transaction and marks it released; null when already released. */
+  async claimForRelease(sql: Sql, id: string, now: Date): Promise<DelayedJobRow | null> {
+    const [rows] = await sql.query<RowDataPacket[]>('SELECT * FROM delayed_jobs WHERE id = ? AND released_at IS NULL FOR UPDATE', [id]);
+    if (!rows[0]) return null;
+    await sql.query('UPDATE delayed_jobs SET released_at = ? WHERE id = ?', [now, id]);
+    return toDelayed(rows[0]);
+  }
+
+  /** Unreleased delayed jobs after a given id, with their due times (for rebuilding Redis and catching missed ones). */
+  async listPending(afterId: string, dueBefore: Date | null, limit: number): Promise<{ id: string; dueAt: Date }[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      `SELECT id, due_at FROM delayed_jobs WHERE released_at IS NULL AND id > ? ${dueBefore ? 'AND due_at <= ?' : ''} ORDER BY id LIMIT ?`,
+      dueBefore ? [afterId, dueBefore, limit] : [afterId, limit],
+    );
+    return rows.map((r) => ({ id: r.id, dueAt: r.due_at }));
+  }
+}

@@ -1,0 +1,218 @@
+/** MySQL repository of jobs; every status change is one conditional UPDATE or one transaction. */
+import type { PoolConnection } from 'mysql2/promise';
+import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
+
+/** Every job status; see the lifecycle in DESIGN.md. */
+export type JobStatus = 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
+
+/** Statuses that never change again. */
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'expired', 'canceled']);
+
+/** A job row. */
+export interface JobRow {
+  id: string;
+  userId: number;
+  agentId: number;
+  agentName: string;
+  message: string;
+  source: string;
+  origin: string | null;
+  callback: string | null;
+  status: JobStatus;
+  result: string | null;
+  reason: string | null;
+  leaseUntil: Date | null;
+  createdAt: Date;
+  sentAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+/** What is stored when a job is created. */
+export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'message' | 'source' | 'origin' | 'callback' | 'reason'> & {
+  status: 'queuing' | 'expired';
+  createdAt: Date;
+};
+
+function toJob(row: RowDataPacket): JobRow {
+  return {
+    id: row.id,
+    userId: Number(row.user_id),
+    agentId: Number(row.agent_id),
+    agentName: row.agent_name,
+    message: row.message,
+    source: row.source,
+    origin: row.origin,
+    callback: row.callback,
+    status: row.status,
+    result: row.result,
+    reason: row.reason,
+    leaseUntil: row.lease_until,
+    createdAt: row.created_at,
+    sentAt: row.sent_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Jobs: create, hand out, report, expire, cancel, list. */
+export class JobRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts new jobs (on the pool, or on a transaction's connection). */
+  async insert(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
+    if (jobs.length === 0) return;
+    const rows = jobs.map((j) => [
+      j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
+      j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt,
+    ]);
+    await sql.query(
+      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at) VALUES ?',
+      [rows],
+    );
+  }
+
+  /** The job with this id, if any. */
+  async get(id: string): Promise<JobRow | null> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ?', [id]);
+    return rows[0] ? toJob(rows[0]) : null;
+  }
+
+  /** Marks queued jobs of an agent as sent; returns those that were still queued (the others are skipped). */
+  async markSent(ids: string[], agentId: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SELECT * FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'queuing' FOR UPDATE",
+        [ids, agentId],
+      );
+      if (rows.length === 0) return [];
+      const taken = rows.map(toJob);
+      await conn.query("UPDATE jobs SET status = 'sent', sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?)", [
+        now, leaseUntil, now, taken.map((j) => j.id),
+      ]);
+      const order = new Map(ids.map((id, i) => [id, i]));
+      return taken
+        .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
+        .map((j) => ({ ...j, status: 'sent' as const, sentAt: now, leaseUntil, updatedAt: now }));
+    });
+  }
+
+  /** Records an agent's report on its sent or running job; false when the job is not in one of those states. */
+  async report(id: string, agentId: number, status: 'running' | 'succeeded' | 'failed', result: string, now: Date, leaseUntil: Date): Promise<boolean> {
+    const [res] =
+      status === 'running'
+        ? await this.db.pool.query<ResultSetHeader>(
+            "UPDATE jobs SET status = 'running', result = ?, lease_until = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status IN ('sent', 'running')",
+            [result, leaseUntil, now, id, agentId],
+          )
+        : await this.db.pool.query<ResultSetHeader>(
+            "UPDATE jobs SET status = ?, result = ?, lease_until = NULL, finished_at = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status IN ('sent', 'running')",
+            [status, result, now, now, id, agentId],
+          );
+    return res.affectedRows === 1;
+  }
+
+  /** Expires a sent or running job whose lease has run out; returns it, or null when it was renewed or finished. */
+  async expireLeased(id: string, now: Date, reason: string): Promise<JobRow | null> {
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SELECT * FROM jobs WHERE id = ? AND status IN ('sent', 'running') AND lease_until <= ? FOR UPDATE",
+        [id, now],
+      );
+      if (!rows[0]) return null;
+      await this.setTerminal(conn, [id], 'expired', reason, now);
+      return { ...toJob(rows[0]), status: 'expired' as const, reason, finishedAt: now, updatedAt: now };
+    });
+  }
+
+  /** Expires every queued job of an agent (it went offline or was removed); returns the expired jobs. */
+  async expireQueuedOfAgent(agentId: number, reason: string, now: Date, conn?: PoolConnection): Promise<JobRow[]> {
+    const run = async (c: PoolConnection) => {
+      const [rows] = await c.query<RowDataPacket[]>("SELECT * FROM jobs WHERE agent_id = ? AND status = 'queuing' FOR UPDATE", [agentId]);
+      if (rows.length === 0) return [];
+      const jobs = rows.map(toJob);
+      await this.setTerminal(c, jobs.map((j) => j.id), 'expired', reason, now);
+      return jobs.map((j) => ({ ...j, status: 'expired' as const, reason, finishedAt: now, updatedAt: now }));
+    };
+    return conn ? run(conn) : this.db.transaction(run);
+  }
+
+  /** Expires the given jobs if they are still queued; returns those expired. */
+  async expireQueued(ids: string[], reason: string, now: Date): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>("SELECT * FROM jobs WHERE id IN (?) AND status = 'queuing' FOR UPDATE", [ids]);
+      if (rows.length === 0) return [];
+      const jobs = rows.map(toJob);
+      await this.setTerminal(conn, jobs.map((j) => j.id), 'expired', reason, now);
+      return jobs.map((j) => ({ ...j, status: 'expired' as const, reason, finishedAt: now, updatedAt: now }));
+    });
+  }
+
+  /** Cancels a user's queued job; returns the job (with its status after the attempt) or null when not the user's. */
+  async cancel(id: string, userId: number, now: Date): Promise<{ job: JobRow; canceled: boolean } | null> {
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? AND user_id = ? FOR UPDATE', [id, userId]);
+      if (!rows[0]) return null;
+      const job = toJob(rows[0]);
+      if (job.status !== 'queuing') return { job, canceled: false };
+      await this.setTerminal(conn, [id], 'canceled', 'canceled by the owner', now);
+      return { job: { ...job, status: 'canceled' as const, reason: 'canceled by the owner', finishedAt: now, updatedAt: now }, canceled: true };
+    });
+  }
+
+  private async setTerminal(conn: PoolConnection, ids: string[], status: JobStatus, reason: string, now: Date): Promise<void> {
+    await conn.query('UPDATE jobs SET status = ?, reason = ?, lease_until = NULL, finished_at = ?, updated_at = ? WHERE id IN (?)', [
+      status, reason, now, now, ids,
+    ]);
+  }
+
+  /** Recent jobs of a user (optionally of one agent), newest first. */
+  async list(userId: number | null, agentId: number | null, limit: number): Promise<JobRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (userId !== null) (where.push('user_id = ?'), args.push(userId));
+    if (agentId !== null) (where.push('agent_id = ?'), args.push(agentId));
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(`SELECT * FROM jobs ${clause} ORDER BY id DESC LIMIT ?`, [...args, limit]);
+    return rows.map(toJob);
+  }
+
+  /** Ids of sent or running jobs whose lease ran out before `before`. */
+  async listOverdue(before: Date, limit: number): Promise<string[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT id FROM jobs WHERE status IN ('sent', 'running') AND lease_until <= ? ORDER BY lease_until LIMIT ?",
+      [before, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Sent and running jobs with their lease deadlines, after a given id (for rebuilding Redis). */
+  async listLeased(afterId: string, limit: number): Promise<{ id: string; leaseUntil: Date }[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT id, lease_until FROM jobs WHERE status IN ('sent', 'running') AND id > ? ORDER BY id LIMIT ?",
+      [afterId, limit],
+    );
+    return rows.map((r) => ({ id: r.id, leaseUntil: r.lease_until }));
+  }
+
+  /** Queued jobs created before a time, oldest first, after a given id (for rebuilding and checking Redis queues). */
+  async listQueuing(afterId: string, createdBefore: Date, limit: number): Promise<{ id: string; agentId: number; agentOnline: boolean }[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT j.id, j.agent_id, COALESCE(a.online, 0) AS online FROM jobs j LEFT JOIN agents a ON a.id = j.agent_id WHERE j.status = 'queuing' AND j.id > ? AND j.created_at <= ? ORDER BY j.id LIMIT ?",
+      [afterId, createdBefore, limit],
+    );
+    return rows.map((r) => ({ id: r.id, agentId: Number(r.agent_id), agentOnline: Number(r.online) === 1 }));
+  }
+
+  /** Number of jobs in each non-terminal status. */
+  async countActive(): Promise<Record<string, number>> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queuing', 'sent', 'running') GROUP BY status",
+    );
+    const counts: Record<string, number> = { queuing: 0, sent: 0, running: 0 };
+    for (const r of rows) counts[r.status] = Number(r.n);
+    return counts;
+  }
+}

@@ -1,0 +1,60 @@
+/** MySQL repository of users. */
+import type { ResultSetHeader, RowDataPacket, Sql } from './db';
+
+/** A user row. */
+export interface UserRow {
+  id: number;
+  name: string;
+  tokenHash: string;
+  createdAt: Date;
+}
+
+function toUser(row: RowDataPacket): UserRow {
+  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, createdAt: row.created_at };
+}
+
+/** Users: create, find, list, rotate the token. */
+export class UserRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /** Inserts a user and returns its id. */
+  async insert(name: string, tokenHash: string, now: Date): Promise<number> {
+    const [res] = await this.sql.query<ResultSetHeader>('INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)', [name, tokenHash, now]);
+    return res.insertId;
+  }
+
+  /** The user with this name (case-insensitive), if any. */
+  async findByName(name: string): Promise<UserRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM users WHERE name = ?', [name]);
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /** The user with this id, if any. */
+  async findById(id: number): Promise<UserRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM users WHERE id = ?', [id]);
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /** The user whose token has this hash, if any. */
+  async findByTokenHash(hash: string): Promise<UserRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM users WHERE token_hash = ?', [hash]);
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /** Every user, oldest first. */
+  async list(): Promise<UserRow[]> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM users ORDER BY id');
+    return rows.map(toUser);
+  }
+
+  /** Number of users. */
+  async count(): Promise<number> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM users');
+    return Number(rows[0].n);
+  }
+
+  /** Replaces the token hash of a user. */
+  async setTokenHash(id: number, hash: string): Promise<void> {
+    await this.sql.query('UPDATE users SET token_hash = ? WHERE id = ?', [hash, id]);
+  }
+}

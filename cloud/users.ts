@@ -1,0 +1,59 @@
+/** Users: the owners of agents, each with a user token for the user API. */
+import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from './errors';
+import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
+import type { UserRepo, UserRow } from './store/users';
+
+const NAME = /^[A-Za-z0-9][\w.@-]{0,63}$/;
+
+/** Creates, finds and authenticates users. */
+export class UserService {
+  constructor(private readonly users: UserRepo) {}
+
+  /** Creates a user; returns it with its token (shown only now). */
+  async create(name: string): Promise<{ user: UserRow; token: string }> {
+    if (!NAME.test(name)) throw new BadRequestError('A user name is 1-64 letters, digits, and . _ @ - (starting with a letter or digit).', 'InvalidName');
+    if (await this.users.findByName(name)) throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
+    const token = newToken('user');
+    const now = new Date();
+    try {
+      const id = await this.users.insert(name, hashToken(token), now);
+      return { user: { id, name, tokenHash: hashToken(token), createdAt: now }, token };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
+      throw err;
+    }
+  }
+
+  /** The user with this name, or a NotFoundError. */
+  async byName(name: string): Promise<UserRow> {
+    const user = await this.users.findByName(name);
+    if (!user) throw new NotFoundError(`There is no user named "${name}".`, 'UserNotFound');
+    return user;
+  }
+
+  /** Every user. */
+  list(): Promise<UserRow[]> {
+    return this.users.list();
+  }
+
+  /** True when at least one user exists. */
+  async any(): Promise<boolean> {
+    return (await this.users.count()) > 0;
+  }
+
+  /** Replaces a user's token; returns the new one (the old one stops working at once). */
+  async rotateToken(name: string): Promise<string> {
+    const user = await this.byName(name);
+    const token = newToken('user');
+    await this.users.setTokenHash(user.id, hashToken(token));
+    return token;
+  }
+
+  /** The user owning this token, or an UnauthorizedError. */
+  async authenticate(token: string | undefined): Promise<UserRow> {
+    if (!token || !looksLikeToken(token)) throw new UnauthorizedError('A valid user token is required.');
+    const user = await this.users.findByTokenHash(hashToken(token));
+    if (!user || !tokenMatches(token, user.tokenHash)) throw new UnauthorizedError('The user token is not valid.');
+    return user;
+  }
+}

@@ -1,0 +1,100 @@
+/** Loads the gateway configuration once: defaults, then an optional YAML/JSON file, then SKADI_* variables. */
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { SETTINGS, type SettingSpec } from './settings';
+
+export { parseDuration, formatDuration } from './duration';
+export { SETTINGS, type SettingSpec } from './settings';
+
+/** The validated settings of one gateway process. */
+export interface Config {
+  port: number;
+  host: string;
+  mysqlUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  jobLeaseMs: number;
+  agentOfflineAfterMs: number;
+  bodyLimitBytes: number;
+  sweepIntervalMs: number;
+  reconcileIntervalMs: number;
+  eventMaxLen: number;
+  maxWaitSeconds: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** A setting has a wrong value; the message names the setting and what is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Where configuration comes from; the environment is injected so tests never touch process.env. */
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  file?: string;
+  overrides?: Partial<Config>;
+}
+
+/** Reads the config file (YAML or JSON) into a plain object. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must be a mapping of setting: value`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Validates one raw value against its setting, throwing a ConfigError that names it. */
+function parseSetting(spec: SettingSpec, raw: unknown, source: string): unknown {
+  const result = spec.schema.safeParse(raw);
+  if (result.success) return result.data;
+  const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+  throw new ConfigError(`setting ${spec.file} (${spec.env}) from ${source} = ${shown}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+}
+
+/** Loads and validates the configuration of a gateway process, or throws a ConfigError. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.SKADI_CONFIG;
+  const fromFile = file ? readConfigFile(file) : {};
+  const known = new Set(SETTINGS.map((s) => s.file));
+  const unknown = Object.keys(fromFile).filter((key) => !known.has(key));
+  if (unknown.length > 0) throw new ConfigError(`config file ${file}: unknown setting "${unknown[0]}" (known: ${[...known].join(', ')})`);
+
+  const config: Record<string, unknown> = {};
+  for (const spec of SETTINGS) {
+    const envValue = env[spec.env];
+    if (envValue !== undefined && envValue !== '') config[spec.key] = parseSetting(spec, envValue, spec.env);
+    else if (spec.file in fromFile) config[spec.key] = parseSetting(spec, fromFile[spec.file], `file ${file}`);
+    else config[spec.key] = parseSetting(spec, spec.default, 'defaults');
+  }
+  return { ...(config as unknown as Config), ...options.overrides };
+}
+
+/** The configuration with every secret replaced, safe to log. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...config };
+  for (const spec of SETTINGS) if (spec.secret) shown[spec.key] = redactUrl(String(shown[spec.key]));
+  return shown;
+}
+
+/** Hides the password of a URL, keeping where it points (useful in error messages). */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '***';
+  }
+}

@@ -1,0 +1,9 @@
+/** Jest runs the TypeScript tests directly; integration tests share the local MariaDB and Redis. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }] },
+  maxWorkers: 2,
+  testTimeout: 30000,
+};
