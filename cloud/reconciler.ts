@@ -100,9 +100,9 @@ export class Reconciler {
         if (pending.length < PAGE) break;
         after = pending[pending.length - 1].id;
       }
-      await this.repairQueues(new Date(now));
+      const queues = await this.repairQueues(new Date(now));
       await this.deps.queue.setEpoch(now);
-      this.deps.log.warn('Redis had lost its data: rebuilt queues, leases, delayed jobs and presence from MySQL');
+      this.deps.log.info({ agentsOnline: online.length, ...queues }, 'Redis state built from MySQL (first start, or Redis lost its data)');
       return true;
     } finally {
       await this.deps.queue.unlockRebuild();

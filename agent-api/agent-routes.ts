@@ -1,0 +1,96 @@
+/** The agent API: `Authorization: Bearer <agent token>`; an agent sees and reports only its own jobs. */
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Core } from '../cloud/core';
+import { NotFoundError } from '../cloud/errors';
+import { isJobId } from '../cloud/job-id';
+import { splitAgentMessage } from '../cloud/job-text';
+import type { AgentRow } from '../cloud/store/agents';
+import { bearerToken, clientIp } from './auth';
+import { validate } from './errors';
+import { delayedBody, jobAddBody, MESSAGE_KINDS, messageBody, reportBody, waitQuery } from './schemas';
+
+type AgentContext = Context & { state: { agent: AgentRow } };
+
+/** Routes under /agent. */
+export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Promise<void>) => Promise<void>): Router {
+  const router = new Router({ prefix: '/agent' });
+  const wait = waitQuery(core.config.maxWaitSeconds);
+
+  router.use(async (ctx: Context, next: Next) => {
+    await authGuard(ctx, async () => {
+      ctx.state.agent = await core.agents.authenticate(bearerToken(ctx));
+    });
+    ctx.state.log = ctx.state.log?.child({ agentId: ctx.state.agent.id });
+    await next();
+  });
+
+  router.get('/job', async (ctx) => {
+    const { agent } = (ctx as AgentContext).state;
+    const { wait: seconds } = validate(wait, ctx.query);
+    await core.agents.recordPoll(agent, clientIp(ctx));
+    const abort = new AbortController();
+    ctx.res.once('close', () => abort.abort());
+    const job = await core.dispatcher.poll(agent, seconds * 1000, abort.signal);
+    if (job) {
+      ctx.status = 200;
+      ctx.body = { id: job.id, message: job.message };
+    } else {
+      ctx.status = 204;
+    }
+  });
+
+  const report = (status: 'running' | 'succeeded' | 'failed') => async (ctx: Context) => {
+    const { agent } = (ctx as AgentContext).state;
+    const id = ctx.params.id;
+    if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)} for this agent.`, 'JobNotFound');
+    const { result } = validate(reportBody, ctx.request.body);
+    await core.jobs.report(agent, id, status, result);
+    ctx.status = 204;
+  };
+  router.put('/jobs/:id/running', report('running'));
+  router.put('/jobs/:id/succeed', report('succeeded'));
+  router.put('/jobs/:id/fail', report('failed'));
+
+  router.post('/job/add', async (ctx) => {
+    const { agent } = (ctx as AgentContext).state;
+    const body = validate(jobAddBody, ctx.request.body);
+    const pushed = await core.jobs.pushText(agent.userId, body.message, { source: `agent:${agent.name}`, callback: body.callback || null });
+    ctx.status = 201;
+    ctx.body = pushed;
+  });
+
+  router.post('/job/delayed', async (ctx) => {
+    const { agent } = (ctx as AgentContext).state;
+    const body = validate(delayedBody, ctx.request.body);
+    const { target, message } = await delayedTarget(core, agent, body.message);
+    const delayed = await core.jobs.delay(target, message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null });
+    ctx.status = 201;
+    ctx.body = { id: delayed.id, agent: target.name, due_at: delayed.dueAt.toISOString() };
+  });
+
+  const message = (kind: (typeof MESSAGE_KINDS)[number]) => async (ctx: Context) => {
+    const { agent } = (ctx as AgentContext).state;
+    const body = validate(messageBody, ctx.request.body);
+    const event = await core.events.message({ kind, user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: body.message, source: body.source, color: body.color });
+    ctx.status = 202;
+    ctx.body = { id: event.id };
+  };
+  for (const kind of MESSAGE_KINDS) router.post(`/message/${kind}`, message(kind));
+  router.post('/info', message('info'));
+  router.post('/warning', message('warning'));
+  router.post('/kf', message('text'));
+
+  return router;
+}
+
+/** "<agent> <job>" when the first word names one of the user's agents; otherwise the whole text is for the caller itself. */
+async function delayedTarget(core: Core, caller: AgentRow, text: string): Promise<{ target: AgentRow; message: string }> {
+  try {
+    const { agent: name, message } = splitAgentMessage(text);
+    return { target: await core.agents.byName(caller.userId, name), message };
+  } catch (err) {
+    if (err instanceof NotFoundError || (err as { code?: string }).code === 'InvalidMessage') return { target: caller, message: text };
+    throw err;
+  }
+}

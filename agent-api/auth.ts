@@ -1,0 +1,22 @@
+/** Credentials at the HTTP edge: `Authorization: Bearer <token>`, or `?token=` on the GET one-liners. */
+import type { Context } from 'koa';
+
+/** The bearer token of a request, if any. */
+export function bearerToken(ctx: Context): string | undefined {
+  const header = ctx.get('authorization');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/** The token of a user request: the bearer token, else `?token=` (GET forms only). */
+export function userToken(ctx: Context): string | undefined {
+  const bearer = bearerToken(ctx);
+  if (bearer) return bearer;
+  const query = ctx.query.token;
+  return ctx.method === 'GET' && typeof query === 'string' ? query : undefined;
+}
+
+/** The client address (the socket's; a proxy in front should be configured to pass the agent's through). */
+export function clientIp(ctx: Context): string | null {
+  return ctx.request.ip || null;
+}

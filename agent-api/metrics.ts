@@ -1,0 +1,72 @@
+/** Prometheus metrics of one node: jobs by status, queue depth, agents online, request latency. */
+import client from 'prom-client';
+import type { Context, Next } from 'koa';
+import type { Core } from '../cloud/core';
+
+/** The node's metrics registry and the middleware that times requests. */
+export interface Metrics {
+  registry: client.Registry;
+  timeRequests(ctx: Context, next: Next): Promise<void>;
+}
+
+/** Creates a registry (one per server, so several can live in one process). */
+export function createMetrics(core: Core): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'skadi_' });
+
+  const latency = new client.Histogram({
+    name: 'skadi_http_request_duration_seconds',
+    help: 'HTTP request latency (long polls included) by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 60],
+    registers: [registry],
+  });
+  const transitions = new client.Counter({
+    name: 'skadi_job_transitions_total',
+    help: 'Job status changes made by this node, by new status',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  core.events.onJobStatus((event) => transitions.inc({ status: event.status }));
+
+  new client.Gauge({
+    name: 'skadi_jobs',
+    help: 'Jobs in each non-terminal status (queue depth is status="queuing"), from MySQL',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const counts = await core.jobRepo.countActive().catch(() => null);
+      if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'skadi_agents_online',
+    help: 'Agents that polled within the offline time',
+    registers: [registry],
+    async collect() {
+      const n = await core.queue.onlineCount().catch(() => null);
+      if (n !== null) this.set(n);
+    },
+  });
+  new client.Gauge({
+    name: 'skadi_long_polls_waiting',
+    help: 'Agent long polls waiting on this node',
+    registers: [registry],
+    collect() {
+      this.set(core.dispatcher.waiting);
+    },
+  });
+
+  return {
+    registry,
+    async timeRequests(ctx, next) {
+      const end = latency.startTimer();
+      try {
+        await next();
+      } finally {
+        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+        end({ method: ctx.method, route: String(route), status: String(ctx.status) });
+      }
+    },
+  };
+}

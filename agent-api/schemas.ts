@@ -1,0 +1,59 @@
+/** Input schemas of the HTTP routes. */
+import { z } from 'zod';
+import { parseDuration } from '../config';
+
+const callback = z
+  .string()
+  .max(2048)
+  .refine((v) => v === '' || v === 'disable' || /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, "disable", or empty')
+  .optional();
+
+/** Body of running/succeed/fail reports. */
+export const reportBody = z.object({ result: z.string().optional().default('') });
+
+/** Body of /job/add and /agent/job/add. */
+export const jobAddBody = z.object({ message: z.string({ error: 'message is required (a string)' }), callback });
+
+/** Body of /agent/job/delayed; the delay is `duration` or the sum of minutes/hours/days. */
+export const delayedBody = z
+  .object({
+    message: z.string({ error: 'message is required (a string)' }),
+    duration: z.string().max(64).optional(),
+    minutes: z.number().int().min(0).max(527_040).optional(),
+    hours: z.number().int().min(0).max(8784).optional(),
+    days: z.number().int().min(0).max(366).optional(),
+    callback,
+  })
+  .transform((body, ctx) => {
+    let delayMs: number | null;
+    if (body.duration) {
+      delayMs = parseDuration(body.duration);
+      if (delayMs === null) ctx.addIssue({ code: 'custom', path: ['duration'], message: 'is not a duration (e.g. 90s, 15m, 1h30m, 2d)' });
+    } else {
+      delayMs = ((body.days ?? 0) * 24 * 60 + (body.hours ?? 0) * 60 + (body.minutes ?? 0)) * 60_000;
+    }
+    return { message: body.message, callback: body.callback, delayMs: delayMs ?? 0 };
+  });
+
+/** Body of the message routes. */
+export const messageBody = z.object({
+  message: z.string({ error: 'message is required (a string)' }).min(1, 'message is empty').max(4096, 'message is longer than 4096 characters'),
+  source: z.string().max(64).optional(),
+  color: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #336699').optional(),
+});
+
+/** `?wait=N` seconds of the long polls, capped by the configuration. */
+export function waitQuery(max: number) {
+  return z.object({
+    wait: z.coerce
+      .number({ error: 'wait must be a number of seconds' })
+      .int('wait must be a whole number of seconds')
+      .min(0, 'wait must be 0 or more')
+      .max(max, `wait must be at most ${max} seconds`)
+      .optional()
+      .default(0),
+  });
+}
+
+/** Message kinds of the message routes. */
+export const MESSAGE_KINDS = ['info', 'warning', 'text', 'auto'] as const;

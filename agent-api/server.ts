@@ -1,0 +1,92 @@
+/** The Koa HTTP server of a node: agent API, user API, health, readiness and metrics on one port. */
+import http from 'node:http';
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { ulid } from 'ulid';
+import type { Core } from '../cloud/core';
+import { agentRoutes } from './agent-routes';
+import { bodyReader } from './body';
+import { errorEdge } from './errors';
+import { createMetrics } from './metrics';
+import { userRoutes } from './user-routes';
+
+/** Runs the credential check of a request (a seam for limiting repeated failures). */
+export type AuthGuard = (ctx: Context, check: () => Promise<void>) => Promise<void>;
+
+/** A listening HTTP server. */
+export interface HttpServer {
+  app: Koa;
+  server: http.Server;
+  /** The port actually bound (useful with port 0 in tests). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Options of the HTTP app; `mount` lets adapters add their routes to the same port. */
+export interface AppOptions {
+  authGuard?: AuthGuard;
+  mount?: (router: Router) => void;
+}
+
+/** Builds the Koa app of a node. */
+export function createApp(core: Core, options: AppOptions = {}): Koa {
+  const app = new Koa({ proxy: false });
+  const metrics = createMetrics(core);
+  const guard: AuthGuard = options.authGuard ?? ((_ctx, check) => check());
+
+  app.use(async (ctx, next) => {
+    ctx.state.log = core.log.child({ req: ulid() });
+    await next();
+  });
+  app.use(metrics.timeRequests);
+  app.use(errorEdge);
+  app.use(bodyReader(core.config.bodyLimitBytes));
+
+  const ops = new Router();
+  ops.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  ops.get('/readyz', async (ctx) => {
+    await core.checkReady();
+    ctx.body = { status: 'ready' };
+  });
+  ops.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  options.mount?.(ops);
+
+  for (const router of [ops, agentRoutes(core, guard), userRoutes(core, guard)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  app.on('error', (err) => core.log.debug({ err }, 'connection error'));
+  return app;
+}
+
+/** Creates the app and listens on the configured host and port. */
+export async function startHttpServer(core: Core, options: AppOptions = {}): Promise<HttpServer> {
+  const app = createApp(core, options);
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = (core.config.maxWaitSeconds + 30) * 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(core.config.port, core.config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : core.config.port;
+  return {
+    app,
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      }),
+  };
+}

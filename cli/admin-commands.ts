@@ -1,0 +1,106 @@
+/** `skadi user …`, `skadi agent …`: administration of users and agents. */
+import type { Command } from 'commander';
+import { emit, printTable } from './output';
+import { withCore, type GlobalOptions } from './context';
+
+type Opts = GlobalOptions & { json?: boolean; user?: string; alias?: string };
+
+/** Registers the user and agent commands. */
+export function registerAdminCommands(program: Command, globals: () => GlobalOptions): void {
+  const user = program.command('user').description('manage users (owners of agents)');
+  user
+    .command('add <name>')
+    .description('create a user and print its token (shown only once)')
+    .option('--json', 'print {"id","name","token"}')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const { user: created, token } = await core.users.create(name);
+        emit(!!opts.json, { id: created.id, name: created.name, token }, () => {
+          console.log(`User ${created.name} created (id ${created.id}).`);
+          console.log(`User token (shown only now): ${token}`);
+        });
+      }),
+    );
+  user
+    .command('list')
+    .description('list users')
+    .option('--json', 'print JSON')
+    .action((opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const users = (await core.users.list()).map((u) => ({ id: u.id, name: u.name, created_at: u.createdAt.toISOString() }));
+        emit(!!opts.json, users, () => printTable(users, 'No users yet: create one with `skadi user add <name>`.'));
+      }),
+    );
+  user
+    .command('token <name>')
+    .description('replace the token of a user and print the new one (the old one stops working)')
+    .option('--json', 'print {"id","name","token"}')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const token = await core.users.rotateToken(name);
+        const found = await core.users.byName(name);
+        emit(!!opts.json, { id: found.id, name: found.name, token }, () => console.log(`New user token of ${found.name}: ${token}`));
+      }),
+    );
+
+  const agent = program.command('agent').description("manage a user's agents");
+  agent
+    .command('add <name>')
+    .description('create an agent and print its token (shown only once)')
+    .requiredOption('--user <user>', 'owner of the agent')
+    .option('--alias <alias>', 'a second name for the agent')
+    .option('--json', 'print {"id","name","token"}')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const owner = await core.users.byName(opts.user!);
+        const { agent: created, token } = await core.agents.create(owner.id, name, opts.alias ?? null);
+        emit(!!opts.json, { id: created.id, name: created.name, alias: created.alias, token }, () => {
+          console.log(`Agent ${created.name} created for ${owner.name} (id ${created.id}).`);
+          console.log(`Agent token (shown only now): ${token}`);
+        });
+      }),
+    );
+  agent
+    .command('list')
+    .description('list agents with online/offline and last seen')
+    .option('--user <user>', 'only the agents of this user')
+    .option('--json', 'print JSON')
+    .action((opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const owner = opts.user ? await core.users.byName(opts.user) : null;
+        const rows = (await core.agents.statuses(owner?.id ?? null)).map((s) => ({
+          id: s.agent.id,
+          user_id: s.agent.userId,
+          name: s.agent.name,
+          alias: s.agent.alias ?? '',
+          online: s.online,
+          last_seen_at: s.lastSeenAt?.toISOString() ?? null,
+        }));
+        emit(!!opts.json, rows, () => printTable(rows, 'No agents yet: create one with `skadi agent add <name> --user <user>`.'));
+      }),
+    );
+  agent
+    .command('remove <name>')
+    .description('delete an agent (its queued jobs expire, its token stops working)')
+    .requiredOption('--user <user>', 'owner of the agent')
+    .option('--json', 'print JSON')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const owner = await core.users.byName(opts.user!);
+        const removed = await core.agents.remove(owner.id, name);
+        emit(!!opts.json, { id: removed.id, name: removed.name, removed: true }, () => console.log(`Agent ${removed.name} removed.`));
+      }),
+    );
+  agent
+    .command('token <name>')
+    .description('replace the token of an agent and print the new one (the old one stops working)')
+    .requiredOption('--user <user>', 'owner of the agent')
+    .option('--json', 'print {"id","name","token"}')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const owner = await core.users.byName(opts.user!);
+        const { agent: rotated, token } = await core.agents.rotateToken(owner.id, name);
+        emit(!!opts.json, { id: rotated.id, name: rotated.name, token }, () => console.log(`New agent token of ${rotated.name}: ${token}`));
+      }),
+    );
+}

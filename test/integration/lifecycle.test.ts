@@ -1,0 +1,237 @@
+/** The job lifecycle on real MariaDB and Redis: every transition, at-most-once hand-out, timeouts, reconciliation. */
+import type { Core } from '../../cloud/core';
+import type { AgentRow } from '../../cloud/store/agents';
+import { deleteRedisPrefix, dropNamespace, eventually, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+
+const name = uniqueName();
+const config = testConfig(name, { jobLeaseMs: 400, agentOfflineAfterMs: 600, sweepIntervalMs: 50, reconcileIntervalMs: 60_000 });
+let core: Core;
+
+beforeAll(async () => {
+  core = await openCore(config, true);
+});
+afterAll(async () => {
+  await core.close();
+  await dropNamespace(name);
+});
+
+let seq = 0;
+/** A fresh user with one agent that has polled (so it is online). */
+async function onlineAgent(): Promise<{ agent: AgentRow; userId: number }> {
+  seq++;
+  const { user, agent } = await userWithAgent(core, `u${seq}`, `a${seq}`);
+  await core.agents.recordPoll(agent, '127.0.0.1');
+  return { agent, userId: user.id };
+}
+
+async function statusEvents(jobId: string): Promise<string[]> {
+  return (await readStream(core, core.keys.jobStatusStream)).filter((e) => e.job_id === jobId).map((e) => e.status);
+}
+
+describe('job lifecycle', () => {
+  it('queues, hands out once, and records success with events for each step', async () => {
+    const { agent } = await onlineAgent();
+    const pushed = await core.jobs.push(agent, 'uptime', { source: 'test' });
+    expect(pushed.status).toBe('queuing');
+    const taken = await core.jobs.take(agent, 5);
+    expect(taken).toEqual([{ id: pushed.id, message: 'uptime' }]);
+    expect(await core.jobs.take(agent, 5)).toEqual([]);
+    await core.jobs.report(agent, pushed.id, 'running', 'half way');
+    await core.jobs.report(agent, pushed.id, 'succeeded', 'up 3 days');
+    const job = await core.jobs.get(pushed.id, null);
+    expect(job).toMatchObject({ status: 'succeeded', result: 'up 3 days' });
+    expect(await statusEvents(pushed.id)).toEqual(['queuing', 'sent', 'running', 'succeeded']);
+  });
+
+  it('accepts the same terminal report twice and refuses a different one', async () => {
+    const { agent } = await onlineAgent();
+    const { id } = await core.jobs.push(agent, 'x', { source: 'test' });
+    await core.jobs.take(agent, 1);
+    await core.jobs.report(agent, id, 'failed', 'exit 1');
+    await expect(core.jobs.report(agent, id, 'failed', 'exit 1')).resolves.toBeUndefined();
+    await expect(core.jobs.report(agent, id, 'succeeded', 'ok')).rejects.toMatchObject({ status: 409, code: 'JobFinished' });
+    await expect(core.jobs.report(agent, id, 'running', '...')).rejects.toMatchObject({ status: 409 });
+    expect((await core.jobs.get(id, null)).status).toBe('failed');
+  });
+
+  it("hides another agent's job (404) and refuses reports on a job not taken yet (409)", async () => {
+    const a = await onlineAgent();
+    const b = await onlineAgent();
+    const { id } = await core.jobs.push(a.agent, 'x', { source: 'test' });
+    await expect(core.jobs.report(b.agent, id, 'succeeded', 'mine now')).rejects.toMatchObject({ status: 404 });
+    await expect(core.jobs.report(a.agent, id, 'succeeded', 'early')).rejects.toMatchObject({ status: 409, code: 'JobNotTaken' });
+    expect(await core.jobs.take(b.agent, 10)).toEqual([]);
+  });
+
+  it('records a job for an offline agent as expired at once', async () => {
+    seq++;
+    const { agent } = await userWithAgent(core, `u${seq}`, `never${seq}`);
+    const pushed = await core.jobs.push(agent, 'uptime', { source: 'test' });
+    expect(pushed.status).toBe('expired');
+    expect(await core.jobs.get(pushed.id, null)).toMatchObject({ status: 'expired', reason: 'agent offline' });
+    expect(await statusEvents(pushed.id)).toEqual(['expired']);
+  });
+
+  it('delivers a job pushed during a long poll without waiting for the poll to end', async () => {
+    const { agent } = await onlineAgent();
+    const poll = core.dispatcher.poll(agent, 20_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const { id } = await core.jobs.push(agent, 'now', { source: 'test' });
+    const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+    expect(outcome).toEqual({ id, message: 'now' });
+  });
+
+  it('hands each of 100 jobs to exactly one of 200 concurrent polls', async () => {
+    const { agent } = await onlineAgent();
+    const ids = [];
+    for (let i = 0; i < 100; i++) ids.push((await core.jobs.push(agent, `job ${i}`, { source: 'test' })).id);
+    const results = await Promise.all(Array.from({ length: 200 }, () => core.dispatcher.poll(agent, 300)));
+    const got = results.filter((r) => r !== null).map((r) => r!.id);
+    expect(got).toHaveLength(100);
+    expect(new Set(got).size).toBe(100);
+    expect([...got].sort()).toEqual([...ids].sort());
+  });
+
+  it('never gives the same job to two pollers of one agent, nor a job to another agent', async () => {
+    const a = await onlineAgent();
+    const b = await onlineAgent();
+    const pollsA = Array.from({ length: 10 }, () => core.dispatcher.poll(a.agent, 2000));
+    const pollsB = Array.from({ length: 10 }, () => core.dispatcher.poll(b.agent, 500));
+    const ids = [];
+    for (let i = 0; i < 10; i++) ids.push((await core.jobs.push(a.agent, `j${i}`, { source: 'test' })).id);
+    const gotA = (await Promise.all(pollsA)).map((r) => r?.id);
+    const gotB = await Promise.all(pollsB);
+    expect(new Set(gotA).size).toBe(10);
+    expect([...gotA].sort()).toEqual([...ids].sort());
+    expect(gotB.every((r) => r === null)).toBe(true);
+  });
+
+  it('expires a sent job with no report after the lease, and running renews the lease', async () => {
+    const { agent } = await onlineAgent();
+    const silent = await core.jobs.push(agent, 'silent', { source: 'test' });
+    const busy = await core.jobs.push(agent, 'busy', { source: 'test' });
+    await core.jobs.take(agent, 2);
+    const renew = setInterval(() => void core.jobs.report(agent, busy.id, 'running', 'still going').catch(() => undefined), 150);
+    try {
+      await eventually(async () => (await core.jobs.get(silent.id, null)).status === 'expired', 5000, 'lease expiry');
+      await new Promise((r) => setTimeout(r, 600)); // longer than the lease: renewals keep it alive
+      expect((await core.jobs.get(busy.id, null)).status).toBe('running');
+    } finally {
+      clearInterval(renew);
+    }
+    await core.jobs.report(agent, busy.id, 'succeeded', 'done');
+    expect((await core.jobs.get(busy.id, null)).status).toBe('succeeded');
+    expect(await statusEvents(silent.id)).toEqual(['queuing', 'sent', 'expired']);
+  });
+
+  it('takes an agent offline when it stops polling: queued jobs expire and events say so', async () => {
+    const { agent, userId } = await onlineAgent();
+    const keepAlive = setInterval(() => void core.agents.recordPoll(agent, null), 100);
+    const queued = await core.jobs.push(agent, 'later', { source: 'test' });
+    expect(queued.status).toBe('queuing');
+    clearInterval(keepAlive);
+    await eventually(async () => (await core.jobs.get(queued.id, null)).status === 'expired', 5000, 'offline expiry');
+    expect((await core.jobs.get(queued.id, null)).reason).toBe('agent offline');
+    const agentMessages = async () => (await readStream(core, core.keys.messageStream)).filter((m) => m.agent_id === agent.id);
+    const messages = await eventually(async () => {
+      const found = await agentMessages();
+      return found.length >= 2 && found;
+    }, 2000, 'offline message');
+    expect(messages.map((m) => m.kind)).toEqual(['agent:online', 'agent:offline']);
+    expect(messages[1]).toMatchObject({ user_id: userId, message: `Agent ${agent.name} is offline` });
+    await core.agents.recordPoll(agent, null);
+    expect((await agentMessages()).map((m) => m.kind)).toEqual(['agent:online', 'agent:offline', 'agent:online']);
+  });
+
+  it('cancels a queued job, and only a queued one', async () => {
+    const { agent, userId } = await onlineAgent();
+    const a = await core.jobs.push(agent, 'a', { source: 'test' });
+    const b = await core.jobs.push(agent, 'b', { source: 'test' });
+    expect((await core.jobs.cancel(userId, a.id)).status).toBe('canceled');
+    await expect(core.jobs.cancel(userId + 999, b.id)).rejects.toMatchObject({ status: 404 });
+    expect(await core.jobs.take(agent, 5)).toEqual([{ id: b.id, message: 'b' }]);
+    await expect(core.jobs.cancel(userId, b.id)).rejects.toMatchObject({ status: 409 });
+    await expect(core.jobs.cancel(userId, a.id)).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('releases a delayed job when due, keeping its id', async () => {
+    const { agent } = await onlineAgent();
+    const keepAlive = setInterval(() => void core.agents.recordPoll(agent, null), 100);
+    try {
+      const { id } = await core.jobs.delay(agent, 'backup', 300, { source: 'test' });
+      await expect(core.jobs.get(id, null)).rejects.toMatchObject({ status: 404 });
+      const job = await core.dispatcher.poll(agent, 5000);
+      expect(job).toEqual({ id, message: 'backup' });
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+
+  it('stores results up to 64 KiB and truncates longer ones visibly', async () => {
+    const { agent } = await onlineAgent();
+    const { id } = await core.jobs.push(agent, 'cat big', { source: 'test' });
+    await core.jobs.take(agent, 1);
+    await core.jobs.report(agent, id, 'succeeded', 'x'.repeat(200_000));
+    const job = await core.jobs.get(id, null);
+    expect(Buffer.byteLength(job.result!)).toBeLessThanOrEqual(64 * 1024);
+    expect(job.result).toMatch(/truncated: \d+ bytes omitted/);
+  });
+
+  it('rejects messages over 4096 characters', async () => {
+    const { agent } = await onlineAgent();
+    await expect(core.jobs.push(agent, 'x'.repeat(4097), { source: 'test' })).rejects.toMatchObject({ status: 400, code: 'MessageTooLong' });
+  });
+});
+
+describe('several nodes and Redis loss', () => {
+  it('expires each overdue job once when two sweepers run at once', async () => {
+    const other = await openCore(config);
+    try {
+      const { agent } = await onlineAgent();
+      const ids = [];
+      for (let i = 0; i < 30; i++) ids.push((await core.jobs.push(agent, `s${i}`, { source: 'test' })).id);
+      core.sweeper.stop(); // drive both sweepers by hand, at the same moment
+      await core.jobs.take(agent, 30);
+      await new Promise((r) => setTimeout(r, 500));
+      const [r1, r2] = await Promise.all([core.sweeper.sweepOnce(), other.sweeper.sweepOnce()]);
+      expect(r1.expired + r2.expired).toBeGreaterThanOrEqual(30); // other tests' leftovers may expire too
+      for (const id of ids) expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'expired']);
+    } finally {
+      core.sweeper.start(config.sweepIntervalMs);
+      await other.close();
+    }
+  });
+
+  it('rebuilds queues from MySQL after every Redis key is deleted, and delivers the jobs', async () => {
+    const { agent } = await onlineAgent();
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push((await core.jobs.push(agent, `r${i}`, { source: 'test' })).id);
+    core.sweeper.stop();
+    try {
+      await deleteRedisPrefix(config.redisPrefix);
+      expect(await core.queue.queued(agent.id)).toEqual([]);
+      const report = await core.reconciler.reconcileOnce();
+      expect(report.rebuilt).toBe(true);
+      expect(await core.queue.queued(agent.id)).toEqual(ids);
+      const taken = await core.jobs.take(agent, 10);
+      expect(taken.map((j) => j.id)).toEqual(ids);
+    } finally {
+      core.sweeper.start(config.sweepIntervalMs);
+    }
+  });
+
+  it('puts back a queued job that vanished from its Redis queue', async () => {
+    const { agent } = await onlineAgent();
+    const keepAlive = setInterval(() => void core.agents.recordPoll(agent, null), 100);
+    try {
+      const { id } = await core.jobs.push(agent, 'lost', { source: 'test' });
+      await core.redis.del(core.keys.agentQueue(agent.id)); // as if a node crashed between pop and record
+      await new Promise((r) => setTimeout(r, 5100)); // older than the reconciler's grace period
+      const report = await core.reconciler.reconcileOnce();
+      expect(report.requeued).toBeGreaterThanOrEqual(1);
+      expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'lost' }]);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+});

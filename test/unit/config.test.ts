@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, redactConfig } from '../../config';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({ env: {} });
+    expect(config).toMatchObject({
+      port: 1323,
+      mysqlUrl: 'mysql://root@127.0.0.1:3306/skadi',
+      redisUrl: 'redis://127.0.0.1:6379/0',
+      redisPrefix: 'skadi:',
+      jobLeaseMs: 600_000,
+      agentOfflineAfterMs: 180_000,
+      bodyLimitBytes: 1024 * 1024,
+    });
+  });
+
+  it('reads SKADI_* variables over the file', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-')), 'skadi.yml');
+    fs.writeFileSync(file, 'port: 8080\njob_lease: 5m\nredis_prefix: "a:"\n');
+    const config = loadConfig({ env: { SKADI_PORT: '9090', SKADI_AGENT_OFFLINE_AFTER: '90s' }, file });
+    expect(config.port).toBe(9090);
+    expect(config.jobLeaseMs).toBe(300_000);
+    expect(config.agentOfflineAfterMs).toBe(90_000);
+    expect(config.redisPrefix).toBe('a:');
+  });
+
+  it('names the setting and the problem in one line', () => {
+    expect(() => loadConfig({ env: { SKADI_JOB_LEASE: 'soon' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { SKADI_JOB_LEASE: 'soon' } })).toThrow(/job_lease \(SKADI_JOB_LEASE\).*not a duration/);
+    expect(() => loadConfig({ env: { SKADI_PORT: '70000' } })).toThrow(/SKADI_PORT/);
+    expect(() => loadConfig({ env: { SKADI_MYSQL_URL: 'postgres://x' } })).toThrow(/SKADI_MYSQL_URL/);
+  });
+
+  it('hides secret values in errors and logs', () => {
+    expect(() => loadConfig({ env: { SKADI_REDIS_URL: 'not a url with secret' } })).toThrow(/\(hidden\)/);
+    const shown = redactConfig(loadConfig({ env: { SKADI_MYSQL_URL: 'mysql://root:hunter2@db:3306/skadi' } }));
+    expect(JSON.stringify(shown)).not.toContain('hunter2');
+  });
+
+  it('rejects unknown keys in the file', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-')), 'skadi.yml');
+    fs.writeFileSync(file, 'prot: 8080\n');
+    expect(() => loadConfig({ env: {}, file })).toThrow(/unknown setting "prot"/);
+  });
+});
