@@ -91,6 +91,20 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
         emit(!!opts.json, { id: removed.id, name: removed.name, removed: true }, () => console.log(`Agent ${removed.name} removed.`));
       }),
     );
+  for (const [verb, available] of [['enable', true], ['disable', false]] as const) {
+    agent
+      .command(`${verb} <name>`)
+      .description(available ? 'let a disabled agent poll and receive jobs again' : 'refuse the agent (403) and any new job for it, keeping its history')
+      .requiredOption('--user <user>', 'owner of the agent')
+      .option('--json', 'print JSON')
+      .action((name: string, opts: Opts) =>
+        withCore(globals(), async (core) => {
+          const owner = await core.users.byName(opts.user!);
+          const changed = await core.agents.setAvailable(owner.id, name, available);
+          emit(!!opts.json, { id: changed.id, name: changed.name, available }, () => console.log(`Agent ${changed.name} ${verb}d.`));
+        }),
+      );
+  }
   agent
     .command('token <name>')
     .description('replace the token of an agent and print the new one (the old one stops working)')

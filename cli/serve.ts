@@ -11,7 +11,6 @@ export async function serve(config: Config): Promise<void> {
   const core = await createCore({ config, log });
   await core.startBackground();
   const http = await startHttpServer(core);
-  log.info({ port: http.port, host: config.host }, `Skadi is listening on http://${config.host}:${http.port}`);
   if (!(await core.users.any())) {
     process.stdout.write(
       [
@@ -23,6 +22,7 @@ export async function serve(config: Config): Promise<void> {
       ].join('\n') + '\n',
     );
   }
+  log.info({ port: http.port, host: config.host }, `Skadi is listening on http://${config.host}:${http.port}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');

@@ -118,6 +118,14 @@ export class AgentService {
     return { agent, token };
   }
 
+  /** Enables or disables an agent; a disabled agent's polls and reports are refused (403) and no job is queued for it. */
+  async setAvailable(userId: number, name: string, available: boolean): Promise<AgentRow> {
+    const agent = await this.byName(userId, name);
+    await this.deps.agents.setAvailable(agent.id, available);
+    await this.forgetToken(agent.tokenHash);
+    return { ...agent, available };
+  }
+
   private async forgetToken(tokenHash: string): Promise<void> {
     this.authCache.delete(tokenHash);
     await this.deps.queue.publishAuthChange(tokenHash);

@@ -1,6 +1,6 @@
 /** The job lifecycle: push, take, renew (running), finish, expire, cancel, delay — MySQL decides, Redis dispatches. */
 import type { Logger } from 'pino';
-import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from './errors';
 import { jobStatusEvent, type EventLog } from './events';
 import { newJobId } from './job-id';
 import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
@@ -55,6 +55,7 @@ export class JobService {
   /** Queues a job for an agent; an offline agent's job is recorded and expired at once. */
   async push(agent: AgentRow, message: string, from: JobOrigin): Promise<PushResult> {
     const text = checkMessage(message);
+    if (!agent.available) throw new ForbiddenError(`Agent ${agent.name} is disabled; enable it to queue jobs.`, 'AgentUnavailable');
     const online = await this.deps.agents.isOnline(agent.id);
     const now = new Date();
     const job: NewJob = {

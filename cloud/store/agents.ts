@@ -84,6 +84,11 @@ export class AgentRepo {
     await this.sql.query('DELETE FROM agents WHERE id = ?', [id]);
   }
 
+  /** Enables or disables an agent (a disabled agent's token is refused with 403). */
+  async setAvailable(id: number, available: boolean): Promise<void> {
+    await this.sql.query('UPDATE agents SET available = ? WHERE id = ?', [available, id]);
+  }
+
   /** Replaces the token hash of an agent. */
   async setTokenHash(id: number, hash: string): Promise<void> {
     await this.sql.query('UPDATE agents SET token_hash = ? WHERE id = ?', [hash, id]);

@@ -1,0 +1,92 @@
+/** End to end: the real `skadi serve` process, the CLI, and an agent speaking plain HTTP. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dropNamespace, MYSQL_ROOT, REDIS_URL, uniqueName } from '../helpers/env';
+import { call } from '../helpers/http';
+import { ensureBuilt, SKADI_BIN, skadi, startServe, stopChild } from '../helpers/process';
+
+const name = uniqueName();
+const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info' };
+let serve: { child: ChildProcess; port: number; output: () => string };
+
+beforeAll(async () => {
+  ensureBuilt();
+  serve = await startServe(env);
+}, 60_000);
+afterAll(async () => {
+  if (serve) expect(await stopChild(serve.child)).toBe(0);
+  await dropNamespace(name);
+});
+
+describe('skadi serve end to end', () => {
+  it('tells a fresh installation how to create the first user and agent', () => {
+    expect(serve.output()).toContain('skadi user add');
+    expect(serve.output()).toContain('skadi agent add');
+  });
+
+  it('runs a job from the GET one-liner through an agent to `skadi job show`', async () => {
+    const user = skadi(['user', 'add', 'ops', '--json'], env);
+    expect(user.status).toBe(0);
+    const { token: userToken } = JSON.parse(user.stdout);
+    const agent = skadi(['agent', 'add', 'web1', '--user', 'ops', '--json'], env);
+    expect(agent.status).toBe(0);
+    const agentInfo = JSON.parse(agent.stdout);
+    expect(Object.keys(agentInfo)).toEqual(expect.arrayContaining(['id', 'name', 'token']));
+
+    const base = `http://127.0.0.1:${serve.port}`;
+    expect((await call(base, 'GET', '/agent/job', { token: agentInfo.token })).status).toBe(204); // online now
+    const poll = call(base, 'GET', '/agent/job?wait=5', { token: agentInfo.token });
+    const pushed = await call(base, 'GET', `/job/add?token=${userToken}&msg=${encodeURIComponent('web1 uptime')}`);
+    expect(pushed).toMatchObject({ status: 201, body: { status: 'queuing' } });
+    const job = await poll;
+    expect(job).toMatchObject({ status: 200, body: { id: pushed.body.id, message: 'uptime' } });
+    expect((await call(base, 'PUT', `/agent/jobs/${job.body.id}/succeed`, { token: agentInfo.token, body: { result: 'up 42 days' } })).status).toBe(204);
+
+    const shown = skadi(['job', 'show', pushed.body.id, '--json'], env);
+    expect(shown.status).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: pushed.body.id, status: 'succeeded', result: 'up 42 days' });
+    expect(skadi(['job', 'show', pushed.body.id], env).stdout).toContain('succeeded');
+  });
+
+  it('`skadi job add --wait` exits 0 on success and 1 on failure, printing the result', async () => {
+    const base = `http://127.0.0.1:${serve.port}`;
+    const { token } = JSON.parse(skadi(['agent', 'token', 'web1', '--user', 'ops', '--json'], env).stdout);
+    const runAgent = async (verb: 'succeed' | 'fail', result: string) => {
+      const job = await call(base, 'GET', '/agent/job?wait=20', { token });
+      await call(base, 'PUT', `/agent/jobs/${job.body.id}/${verb}`, { token, body: { result } });
+    };
+    for (const [verb, code, result] of [['succeed', 0, 'deployed'], ['fail', 1, 'exit status 2']] as const) {
+      const agentDone = runAgent(verb, result);
+      const child = spawn(process.execPath, [SKADI_BIN, 'job', 'add', 'web1', 'deploy', 'v2', '--user', 'ops', '--wait'], { env: { ...process.env, ...env } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exit = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await agentDone;
+      expect(exit).toBe(code);
+      expect(out).toContain(result);
+    }
+  });
+
+  it('explains a wrong setting in one line and exits non-zero', () => {
+    const bad = skadi(['serve'], { ...env, SKADI_AGENT_OFFLINE_AFTER: 'later' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('SKADI_AGENT_OFFLINE_AFTER');
+  });
+
+  it('says which dependency is unreachable at start, and where', () => {
+    const noRedis = skadi(['serve'], { ...env, SKADI_REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(noRedis.status).toBe(2);
+    expect(noRedis.stderr).toMatch(/Cannot reach Redis at 127\.0\.0\.1:1.*SKADI_REDIS_URL/);
+    const noMysql = skadi(['user', 'list'], { ...env, SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/x' });
+    expect(noMysql.status).toBe(2);
+    expect(noMysql.stderr).toMatch(/Cannot reach MySQL at mysql:\/\/root@127\.0\.0\.1:1\/x.*SKADI_MYSQL_URL/);
+  });
+
+  it('has --help on every command', () => {
+    for (const args of [[], ['serve'], ['migrate'], ['user', 'add'], ['agent', 'add'], ['agent', 'list'], ['job', 'add'], ['job', 'show'], ['jobs']]) {
+      const help = skadi([...args, '--help'], env);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain('Usage: skadi');
+    }
+  });
+});

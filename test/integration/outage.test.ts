@@ -1,0 +1,72 @@
+/** MySQL or Redis unreachable: 503 Unavailable (never a 500, never a 201 for an unstored job), and recovery without a restart. */
+import type { Core } from '../../cloud/core';
+import type { HttpServer } from '../../agent-api/server';
+import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { call } from '../helpers/http';
+import { startProxy, type Proxy } from '../helpers/proxy';
+
+const name = uniqueName();
+let mysqlProxy: Proxy;
+let redisProxy: Proxy;
+let core: Core;
+let http: HttpServer;
+let base: string;
+let userToken: string;
+let agentToken: string;
+
+beforeAll(async () => {
+  // Create the schema directly, then run the server through proxies that the tests cut.
+  const direct = await openCore(testConfig(name));
+  ({ userToken, agentToken } = await userWithAgent(direct, 'ops', 'web1'));
+  await direct.close();
+  mysqlProxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
+  redisProxy = await startProxy(6379);
+  ({ core, http, base } = await openServer(
+    testConfig(name, { mysqlUrl: `mysql://root@127.0.0.1:${mysqlProxy.port}/${name}`, redisUrl: `redis://127.0.0.1:${redisProxy.port}/0` }),
+  ));
+  expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
+});
+afterAll(async () => {
+  await http.close();
+  await core.close();
+  await mysqlProxy.close();
+  await redisProxy.close();
+  await dropNamespace(name);
+});
+
+describe('dependency outages', () => {
+  it('answers 503 while Redis is down and recovers by itself', async () => {
+    redisProxy.cut();
+    try {
+      expect(await call(base, 'GET', '/agent/job', { token: agentToken })).toMatchObject({ status: 503, body: { error: 'Unavailable' } });
+      expect((await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } })).status).toBe(503);
+      expect((await call(base, 'GET', '/readyz')).status).toBe(503);
+      expect((await call(base, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      redisProxy.resume();
+    }
+    await eventually(async () => (await call(base, 'GET', '/readyz')).status === 200, 10_000, 'Redis to come back');
+    expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
+    const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } });
+    expect(pushed.status).toBe(201);
+    expect((await call(base, 'GET', '/agent/job', { token: agentToken })).body.id).toBe(pushed.body.id);
+  });
+
+  it('answers 503 (never 201) to pushes while MySQL is down, and recovers by itself', async () => {
+    mysqlProxy.cut();
+    const statuses: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) statuses.push((await call(base, 'POST', '/job/add', { token: userToken, body: { message: `web1 during ${i}` } })).status);
+      expect((await call(base, 'GET', '/readyz')).status).toBe(503);
+    } finally {
+      mysqlProxy.resume();
+    }
+    // User tokens are checked in MySQL, so every push during the outage must fail with 503 and store nothing.
+    expect(statuses.every((s) => s === 503)).toBe(true);
+    await eventually(async () => (await call(base, 'GET', '/readyz')).status === 200, 10_000, 'MySQL to come back');
+    const after = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 after' } });
+    expect(after.status).toBe(201);
+    const jobs = await core.jobs.list(null, null, 100);
+    expect(jobs.some((j) => j.message.startsWith('during'))).toBe(false);
+  });
+});
