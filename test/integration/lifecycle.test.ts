@@ -202,6 +202,20 @@ describe('several nodes and Redis loss', () => {
     }
   });
 
+  it('wakes a long poll on one node when the job is pushed on another', async () => {
+    const other = await openCore(config);
+    try {
+      const { agent } = await onlineAgent();
+      const poll = core.dispatcher.poll(agent, 20_000);
+      await new Promise((r) => setTimeout(r, 100));
+      const { id } = await other.jobs.push(agent, 'cross-node', { source: 'test' });
+      const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+      expect(outcome).toEqual({ id, message: 'cross-node' });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('rebuilds queues from MySQL after every Redis key is deleted, and delivers the jobs', async () => {
     const { agent } = await onlineAgent();
     const ids = [];
