@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/** `skadi-agent`: the daemon that runs on a server, pulls jobs from Skadi and runs only what its config allows. */
+import { Command } from 'commander';
+import pino from 'pino';
+import { Agent, InvalidTokenError, type AgentLogger } from '../sdk';
+import { AgentConfigError, findConfigFile, loadAgentConfig } from './config';
+import { createShellHandler } from './handler';
+import { helpText } from './plan';
+
+const program = new Command();
+program
+  .name('skadi-agent')
+  .description('Pulls jobs from a Skadi server and runs the shortcuts, commands and templates its config file allows.')
+  .version(require('../../../package.json').version)
+  .option('-c, --config <file>', 'config file (default /etc/skadi/skadi.yml, then ./skadi.yml)')
+  .option('--check', 'validate the config file, print what it allows, and exit')
+  .action(async (opts: { config?: string; check?: boolean }) => {
+    const file = findConfigFile(opts.config);
+    const config = loadAgentConfig(file);
+    if (opts.check) {
+      console.log(`${file}: OK (server ${config.server})\n${helpText(config)}`);
+      return;
+    }
+    const log = pino({ level: config.debug ? 'debug' : 'info', base: { svc: 'skadi-agent' } });
+    const sdkLog: AgentLogger = {
+      debug: (msg, fields) => log.debug(fields ?? {}, msg),
+      info: (msg, fields) => log.info(fields ?? {}, msg),
+      warn: (msg, fields) => log.warn(fields ?? {}, msg),
+      error: (msg, fields) => log.error(fields ?? {}, msg),
+    };
+    const agent = new Agent({ server: config.server, token: config.token, concurrency: config.concurrency, logger: sdkLog, userAgent: 'skadi-agent' });
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping: finishing the running job');
+      void agent.stop();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    log.info({ config: file, server: config.server, shortcuts: config.shortcuts.length, commands: config.commands.length, templates: config.templates.length }, 'skadi-agent starting');
+    await agent.start(createShellHandler(config, log));
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  if (err instanceof AgentConfigError) {
+    console.error(`skadi-agent: ${err.message}`);
+    process.exitCode = 2;
+  } else if (err instanceof InvalidTokenError) {
+    console.error(`skadi-agent: ${err.message}`);
+    process.exitCode = 3;
+  } else {
+    console.error(`skadi-agent: ${err?.stack ?? err}`);
+    process.exitCode = 1;
+  }
+});
