@@ -27,19 +27,22 @@ export function helpText(config: AgentDaemonConfig): string {
   return lines.length ? lines.join('\n') : 'This agent allows nothing yet: add shortcuts, commands or templates to its config file.';
 }
 
+/** Marks the owner's %s placeholders while the template is split into words (a private-use character, never in config text). */
+const PLACEHOLDER = '\uE000';
+
 /** Fills a template's %s placeholders with the sender's words; a standalone last %s takes all remaining words. */
 export function fillTemplate(template: Template, words: string[]): string[] {
-  const parts = splitWords(template.temp.replace(/%s/g, '\u0000'));
-  const placeholders = parts.reduce((n, p) => n + (p.split('\u0000').length - 1), 0);
+  const parts = splitWords(template.temp.replace(/%s/g, PLACEHOLDER));
+  const placeholders = parts.reduce((n, p) => n + (p.split(PLACEHOLDER).length - 1), 0);
   if (words.length < placeholders) {
     throw new RefusedMessage(`"${template.name}" needs ${placeholders} argument${placeholders > 1 ? 's' : ''}: ${template.temp}`);
   }
   let next = 0;
   const argv: string[] = [];
   parts.forEach((part, index) => {
-    const isLast = part === '\u0000' && !parts.slice(index + 1).some((p) => p.includes('\u0000'));
+    const isLast = part === PLACEHOLDER && !parts.slice(index + 1).some((p) => p.includes(PLACEHOLDER));
     if (isLast) argv.push(...words.slice(next));
-    else argv.push(part.replace(/\u0000/g, () => words[next++]));
+    else argv.push(part.replace(new RegExp(PLACEHOLDER, 'g'), () => words[next++]));
     if (isLast) next = words.length;
   });
   if (next < words.length) throw new RefusedMessage(`"${template.name}" takes ${placeholders} argument${placeholders === 1 ? '' : 's'}, got ${words.length}`);

@@ -1,0 +1,55 @@
+/** A real `skadi serve` child process on a fresh namespace, with an admin core on the same database for setup. */
+import type { ChildProcess } from 'node:child_process';
+import type { Core } from '../../cloud/core';
+import { dropNamespace, MYSQL_ROOT, openCore, REDIS_URL, testConfig, uniqueName, userWithAgent } from './env';
+import { call } from './http';
+import { ensureBuilt, startServe, stopChild } from './process';
+
+/** A running gateway with one user and agent. */
+export interface Gateway {
+  base: string;
+  port: number;
+  core: Core;
+  child: ChildProcess;
+  userToken: string;
+  agentToken: string;
+  agentName: string;
+  /** Pushes "<agent> <text>" through the user API; returns the job id. */
+  push(text: string, agent?: string): Promise<string>;
+  /** Waits (up to seconds) for a job to end and returns it as the API shows it. */
+  waitJob(id: string, seconds?: number): Promise<Record<string, any>>;
+  stop(): Promise<void>;
+}
+
+/** Starts `skadi serve` with extra SKADI_* settings. */
+export async function startGateway(settings: Record<string, string> = {}): Promise<Gateway> {
+  ensureBuilt();
+  const name = uniqueName();
+  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', ...settings };
+  const serve = await startServe(env);
+  const core = await openCore(testConfig(name));
+  const { userToken, agentToken, agent } = await userWithAgent(core, 'ops', 'web1');
+  const base = `http://127.0.0.1:${serve.port}`;
+  return {
+    base,
+    port: serve.port,
+    core,
+    child: serve.child,
+    userToken,
+    agentToken,
+    agentName: agent.name,
+    async push(text, agentName = agent.name) {
+      const res = await call(base, 'POST', '/job/add', { token: userToken, body: { message: `${agentName} ${text}` } });
+      if (res.status !== 201) throw new Error(`push failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id;
+    },
+    async waitJob(id, seconds = 30) {
+      return (await call(base, 'GET', `/jobs/${id}?wait=${seconds}`, { token: userToken })).body;
+    },
+    async stop() {
+      await stopChild(serve.child);
+      await core.close();
+      await dropNamespace(name);
+    },
+  };
+}

@@ -1,0 +1,210 @@
+/** The skadi-agent daemon as a process against a real `skadi serve`: what it runs, what it refuses, and how it stops. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { eventually, readStream } from '../helpers/env';
+import { startGateway, type Gateway } from '../helpers/gateway';
+import { ROOT } from '../helpers/process';
+
+const DAEMON = path.join(ROOT, 'dist/agent/daemon/main.js');
+let gw: Gateway;
+let dir: string;
+let marker: string;
+
+function writeConfig(token: string, extra = ''): string {
+  const file = path.join(dir, `skadi-${Math.random().toString(36).slice(2)}.yml`);
+  fs.writeFileSync(
+    file,
+    `token: ${token}
+server: ${gw.base}
+progress_interval: 200ms
+output_limit: 4096
+shortcuts:
+  - short: hello
+    cmd: echo hello from a shortcut
+  - short: slow
+    cmd: for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.3; done
+  - short: forever
+    cmd: sleep 30
+    timeout: 1s
+  - short: big
+    cmd: seq 1 100000
+  - short: whereami
+    cmd: pwd
+    dir: ${dir}
+commands:
+  - prefix: echo
+  - prefix: free
+  - prefix: ls
+    dir: ${dir}
+templates:
+  - name: greet
+    temp: echo hello %s
+${extra}`,
+  );
+  return file;
+}
+
+/** Starts the daemon binary; resolves once the agent is online. */
+async function startDaemon(file: string): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [DAEMON, '--config', file], { env: { PATH: process.env.PATH, HOME: dir } });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, output: () => output, exited };
+}
+
+let daemon: Awaited<ReturnType<typeof startDaemon>>;
+
+beforeAll(async () => {
+  gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-agent-'));
+  marker = path.join(dir, 'pwned');
+  daemon = await startDaemon(writeConfig(gw.agentToken));
+  const agent = (await gw.core.agents.list(null))[0];
+  await eventually(() => gw.core.agents.isOnline(agent.id), 10_000, 'the daemon to poll');
+}, 60_000);
+
+afterAll(async () => {
+  daemon?.child.kill('SIGTERM');
+  await daemon?.exited;
+  await gw?.stop();
+});
+
+async function run(text: string): Promise<Record<string, any>> {
+  return gw.waitJob(await gw.push(text));
+}
+
+describe('skadi-agent runs what its config allows', () => {
+  it('runs a shortcut through the shell', async () => {
+    expect(await run('hello')).toMatchObject({ status: 'succeeded', result: 'hello from a shortcut\n' });
+    expect(await run('whereami')).toMatchObject({ status: 'succeeded', result: `${fs.realpathSync(dir)}\n` });
+  });
+
+  it('runs a command with the sender words as arguments', async () => {
+    expect(await run('echo one "two three"')).toMatchObject({ status: 'succeeded', result: 'one two three\n' });
+    fs.writeFileSync(path.join(dir, 'listed.txt'), '');
+    expect((await run('ls -1')).result).toContain('listed.txt');
+  });
+
+  it('fills a template', async () => {
+    expect(await run('greet world')).toMatchObject({ status: 'succeeded', result: 'hello world\n' });
+  });
+
+  it('answers help with the allow-list', async () => {
+    const help = await run('help');
+    expect(help.status).toBe('succeeded');
+    for (const entry of ['hello', 'echo [arguments…]', 'echo hello %s']) expect(help.result).toContain(entry);
+  });
+
+  it('fails an unknown command with a clear message', async () => {
+    expect(await run('reboot now')).toMatchObject({ status: 'failed', result: expect.stringContaining('unknown command "reboot"') });
+  });
+
+  it('kills a command that exceeds its timeout and reports it failed', async () => {
+    const job = await run('forever');
+    expect(job.status).toBe('failed');
+    expect(job.result).toContain('killed after the 1 s timeout');
+  });
+
+  it('truncates large output, keeping its start and end', async () => {
+    const job = await run('big');
+    expect(job.status).toBe('succeeded');
+    expect(job.result.length).toBeLessThan(5000);
+    expect(job.result.startsWith('1\n2\n3\n')).toBe(true);
+    expect(job.result).toMatch(/output truncated: \d+ bytes omitted/);
+    expect(job.result.trimEnd().endsWith('100000')).toBe(true);
+  });
+
+  it('reports running with the output tail while a slow command runs', async () => {
+    const id = await gw.push('slow');
+    const job = await gw.waitJob(id);
+    expect(job).toMatchObject({ status: 'succeeded' });
+    expect(job.result).toContain('tick 6');
+    const running = (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id && e.status === 'running');
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    expect(running[0].result).toMatch(/tick \d/);
+    expect(running[running.length - 1].result.length).toBeGreaterThan(running[0].result.length);
+  });
+});
+
+describe('chat text never reaches a shell', () => {
+  const attempts = (m: string) => [
+    `free; touch ${m}`,
+    `free $(touch ${m})`,
+    `free && touch ${m}`,
+    `free | sh -c "touch ${m}"`,
+    `free \`touch ${m}\``,
+    `free\ntouch ${m}`,
+    `free > ${m}`,
+    `hello; touch ${m}`,
+    `hello && touch ${m}`,
+    `greet $(touch ${m})`,
+    `greet ;touch ${m}`,
+    `touch ${m}`,
+    `sh -c "touch ${m}"`,
+    `-c "touch ${m}"`,
+    `--help`,
+    `echo ${'$'}{IFS}touch ${m}`,
+  ];
+
+  it('refuses or literalises every injection attempt: the marker file never appears', async () => {
+    for (const text of attempts(marker)) {
+      const job = await run(text);
+      expect(['failed', 'succeeded']).toContain(job.status);
+      expect(fs.existsSync(marker)).toBe(false);
+    }
+  });
+
+  it('passes quoted shell syntax as literal arguments', async () => {
+    expect(await run(`echo "$(touch ${marker})"`)).toMatchObject({ status: 'succeeded', result: `$(touch ${marker})\n` });
+    expect(await run(`echo '; touch ${marker}'`)).toMatchObject({ status: 'succeeded', result: `; touch ${marker}\n` });
+    expect(await run(`greet '\`touch ${marker}\`'`)).toMatchObject({ status: 'succeeded', result: `hello \`touch ${marker}\`\n` });
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('explains refusals', async () => {
+    expect((await run(`free; touch ${marker}`)).result).toContain('";" is a shell operator');
+  });
+});
+
+describe('skadi-agent process', () => {
+  it('stops gracefully on SIGTERM: the running job finishes and reports, then it exits 0', async () => {
+    const second = await startDaemon(writeConfig(gw.agentToken));
+    daemon.child.kill('SIGTERM'); // only the second daemon polls now
+    expect(await daemon.exited).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const id = await gw.push('slow');
+    await eventually(async () => (await gw.core.jobs.get(id, null)).status === 'running', 10_000, 'the job to run');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'succeeded', result: expect.stringContaining('tick 6') });
+    expect(second.output()).toContain('"msg":"agent stopped"');
+    daemon = await startDaemon(writeConfig(gw.agentToken)); // for afterAll
+  });
+
+  it('exits 3 with a clear message when the token is refused', async () => {
+    const bad = await startDaemon(writeConfig('ska_' + 'y'.repeat(32)));
+    expect(await bad.exited).toBe(3);
+    expect(bad.output()).toContain('invalid agent token');
+  });
+
+  it('exits 2 naming the line of a bad config file', async () => {
+    const file = writeConfig(gw.agentToken, 'templates_typo: 1\n');
+    const bad = await startDaemon(file);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(new RegExp(`${path.basename(file)}:\\d+: .*templates_typo`));
+  });
+
+  it('logs JSON lines and prints its version', async () => {
+    const line = daemon.output().split('\n').find((l) => l.includes('skadi-agent starting'));
+    expect(JSON.parse(line!)).toMatchObject({ svc: 'skadi-agent', msg: 'skadi-agent starting' });
+    const version = spawn(process.execPath, [DAEMON, '--version']);
+    let out = '';
+    version.stdout.on('data', (d) => (out += d));
+    await new Promise((r) => version.once('exit', r));
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

@@ -1,0 +1,168 @@
+/** The agent SDK against a real `skadi serve`: long polls, lease renewal, concurrency, messages, errors and backoff. */
+import http from 'node:http';
+import { Agent, InvalidTokenError, type AgentLogger } from '../../agent/sdk';
+import { eventually, readStream } from '../helpers/env';
+import { startGateway, type Gateway } from '../helpers/gateway';
+import { startProxy } from '../helpers/proxy';
+
+let gw: Gateway;
+beforeAll(async () => {
+  gw = await startGateway({ SKADI_JOB_LEASE: '1s', SKADI_SWEEP_INTERVAL: '100ms' });
+}, 60_000);
+afterAll(async () => {
+  await gw?.stop();
+});
+
+/** A logger that records what the SDK says. */
+function recordingLogger(): AgentLogger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+describe('Agent SDK', () => {
+  it('receives pushed jobs through the long poll and reports success and failure', async () => {
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, waitSeconds: 20 });
+    const running = agent.start(async (job) => {
+      if (job.message === 'boom') throw new Error('it exploded');
+      return `done: ${job.message}`;
+    });
+    try {
+      const ok = await gw.push('hello');
+      const bad = await gw.push('boom');
+      expect(await gw.waitJob(ok)).toMatchObject({ status: 'succeeded', result: 'done: hello' });
+      expect(await gw.waitJob(bad)).toMatchObject({ status: 'failed', result: 'it exploded' });
+    } finally {
+      await agent.stop();
+      await running;
+    }
+  });
+
+  it('renews the lease while a handler works longer than the lease, and reports progress', async () => {
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, renewIntervalMs: 200 });
+    const running = agent.start(async (job) => {
+      await job.running('step 1 of 2');
+      await new Promise((r) => setTimeout(r, 2500)); // 2.5 leases
+      return 'finished';
+    });
+    try {
+      const id = await gw.push('slow');
+      expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'finished' });
+      const events = (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id);
+      expect(events.find((e) => e.status === 'running')?.result).toBe('step 1 of 2');
+      expect(events.filter((e) => e.status === 'running').length).toBeGreaterThan(3);
+    } finally {
+      await agent.stop();
+      await running;
+    }
+  });
+
+  it('runs up to `concurrency` jobs at once', async () => {
+    let active = 0;
+    let peak = 0;
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3 });
+    const running = agent.start(async () => {
+      peak = Math.max(peak, ++active);
+      await new Promise((r) => setTimeout(r, 300));
+      active--;
+      return 'ok';
+    });
+    try {
+      await eventually(async () => (await gw.core.agents.isOnline((await gw.core.agents.list(null))[0].id)), 5000, 'agent online');
+      const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.push(`job ${i}`)));
+      for (const id of ids) expect((await gw.waitJob(id)).status).toBe('succeeded');
+      expect(peak).toBe(3);
+    } finally {
+      await agent.stop();
+      await running;
+    }
+  });
+
+  it('sends messages and adds jobs (also delayed) for other agents', async () => {
+    const user = await gw.core.users.byName('ops');
+    await gw.core.agents.create(user.id, 'db1');
+    const agent = new Agent({ server: gw.base, token: gw.agentToken });
+    await agent.sendInfo('backup started');
+    await agent.sendWarning('disk 91%');
+    const added = await agent.addJob('db1 vacuum');
+    expect(added.status).toBe('expired'); // db1 never polled: the sender learns it at once
+    const delayed = await agent.addDelayedJob('db1 backup', '2h');
+    expect(Date.parse(delayed.due_at)).toBeGreaterThan(Date.now() + 7_000_000);
+    const messages = await readStream(gw.core, gw.core.keys.messageStream);
+    expect(messages.map((m) => m.message)).toEqual(expect.arrayContaining(['backup started', 'disk 91%']));
+  });
+
+  it('stops with a clear error on a refused token', async () => {
+    const log = recordingLogger();
+    const agent = new Agent({ server: gw.base, token: 'ska_' + 'x'.repeat(32), logger: log });
+    await expect(agent.start(() => 'never')).rejects.toThrow(InvalidTokenError);
+    await expect(agent.start(() => 'x')).rejects.toThrow(/already started/);
+    expect(log.lines.some((l) => l.level === 'error' && /invalid agent token/.test(l.msg))).toBe(true);
+  });
+
+  it('backs off while the server is unreachable and recovers when it returns', async () => {
+    const proxy = await startProxy(gw.port);
+    proxy.cut();
+    const log = recordingLogger();
+    const agent = new Agent({ server: `http://127.0.0.1:${proxy.port}`, token: gw.agentToken, logger: log, backoff: { minMs: 50, maxMs: 400 } });
+    const running = agent.start(() => 'back');
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const retries = log.lines.filter((l) => l.msg === 'poll failed; retrying').map((l) => l.fields!.retryInMs as number);
+      expect(retries.length).toBeGreaterThanOrEqual(3);
+      expect(retries.length).toBeLessThan(40); // not a tight loop
+      expect(Math.max(...retries)).toBeGreaterThan(Math.min(...retries)); // the delay grows
+      expect(retries.every((ms) => ms <= 400)).toBe(true);
+      proxy.resume();
+      const id = await eventually(async () => {
+        try {
+          return await gw.push('after outage');
+        } catch {
+          return null;
+        }
+      }, 10_000, 'agent online again');
+      expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'back' });
+    } finally {
+      await agent.stop();
+      await running;
+      await proxy.close();
+    }
+  });
+
+  it('falls back to plain polling against a server that ignores ?wait', async () => {
+    let polls = 0;
+    const legacy = http.createServer((req, res) => {
+      polls++;
+      res.statusCode = 204;
+      res.end();
+    });
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const agent = new Agent({ server: `http://127.0.0.1:${(legacy.address() as { port: number }).port}`, token: 'ska_legacy', pollIntervalMs: 400 });
+    const running = agent.start(() => 'x');
+    await new Promise((r) => setTimeout(r, 1300));
+    await agent.stop();
+    await running;
+    legacy.close();
+    expect(polls).toBeGreaterThanOrEqual(2);
+    expect(polls).toBeLessThanOrEqual(6);
+  });
+
+  it('stops gracefully: no new poll, the running job finishes and reports', async () => {
+    let started!: () => void;
+    const jobStarted = new Promise<void>((r) => (started = r));
+    const agent = new Agent({ server: gw.base, token: gw.agentToken });
+    const running = agent.start(async () => {
+      started();
+      await new Promise((r) => setTimeout(r, 800));
+      return 'completed during stop';
+    });
+    const id = await gw.push('long one');
+    await jobStarted;
+    await agent.stop();
+    await running;
+    expect((await gw.core.jobs.get(id, null))).toMatchObject({ status: 'succeeded', result: 'completed during stop' });
+    const after = await gw.push('after stop');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await gw.core.jobs.get(after, null)).status).toBe('queuing');
+  });
+});
