@@ -8,8 +8,10 @@ interface Waiter {
   resolve: (job: TakenJob | null) => void;
   /** Set while the dispatcher is taking a job for this waiter: its timeout must not answer 204 now. */
   claimed: boolean;
-  /** The request gave up (timeout or disconnect) while claimed; answer as soon as the take ends. */
+  /** The request timed out while claimed; answer as soon as the take ends. */
   expired: boolean;
+  /** The client went away: a job taken for it was never received and goes back to the queue. */
+  disconnected: boolean;
   done: boolean;
 }
 
@@ -58,17 +60,18 @@ export class Dispatcher {
   /** Takes a job for the agent, waiting up to waitMs for one to be queued; null when none came. */
   poll(agent: AgentRow, waitMs: number, abort?: AbortSignal): Promise<TakenJob | null> {
     return new Promise<TakenJob | null>((resolve, reject) => {
-      const waiter: Waiter = { resolve, claimed: false, expired: false, done: false };
+      const waiter: Waiter = { resolve, claimed: false, expired: false, disconnected: false, done: false };
       let entry = this.byAgent.get(agent.id);
       if (!entry) this.byAgent.set(agent.id, (entry = { agent, waiters: [], running: false, dirty: false }));
       entry.agent = agent;
       entry.waiters.push(waiter);
-      const giveUp = () => this.giveUp(agent.id, waiter);
-      const timer = setTimeout(giveUp, waitMs);
-      abort?.addEventListener('abort', giveUp, { once: true });
+      const timeout = () => this.giveUp(agent.id, waiter, false);
+      const disconnect = () => this.giveUp(agent.id, waiter, true);
+      const timer = setTimeout(timeout, waitMs);
+      abort?.addEventListener('abort', disconnect, { once: true });
       waiter.resolve = (job) => {
         clearTimeout(timer);
-        abort?.removeEventListener('abort', giveUp);
+        abort?.removeEventListener('abort', disconnect);
         resolve(job);
       };
       this.run(entry).catch((err) => {
@@ -103,11 +106,20 @@ export class Dispatcher {
         let taken: TakenJob[];
         try {
           taken = await this.jobs.take(entry.agent, idle.length);
-        } finally {
+        } catch (err) {
           for (const w of idle) w.claimed = false;
+          for (const w of idle) if (w.expired) this.finish(w, null, entry); // their time is up: answer 204 now
+          throw err;
+        }
+        for (const w of idle) w.claimed = false;
+        const unreceived = idle.flatMap((w, i) => (i < taken.length && w.disconnected ? [taken[i].id] : []));
+        if (unreceived.length) {
+          await this.jobs.release(entry.agent, unreceived).catch((err) => {
+            this.log.warn({ err, jobIds: unreceived }, 'could not return unreceived jobs to the queue; their lease will expire them');
+          });
         }
         idle.forEach((w, i) => {
-          if (i < taken.length) this.finish(w, taken[i], entry);
+          if (i < taken.length) this.finish(w, w.disconnected ? null : taken[i], entry);
           else if (w.expired) this.finish(w, null, entry);
         });
         if (taken.length === idle.length) entry.dirty = true; // there may be more
@@ -118,10 +130,12 @@ export class Dispatcher {
     }
   }
 
-  private giveUp(agentId: number, waiter: Waiter): void {
+  private giveUp(agentId: number, waiter: Waiter, disconnected: boolean): void {
     if (waiter.done) return;
     if (waiter.claimed) {
-      waiter.expired = true; // a take is in flight for it: answer when it ends, so no job is lost
+      // A take is in flight for it: answer when it ends, so no job is lost.
+      waiter.expired = true;
+      waiter.disconnected ||= disconnected;
       return;
     }
     this.finish(waiter, null, this.byAgent.get(agentId));

@@ -122,6 +122,19 @@ export class JobService {
     return taken.map((j) => ({ id: j.id, message: j.message }));
   }
 
+  /** Returns jobs taken for a poll whose connection closed before the answer could be written: they were never received. */
+  async release(agent: AgentRow, jobIds: string[]): Promise<void> {
+    const now = new Date();
+    const back = await this.deps.jobs.unsend(jobIds, agent.id, now);
+    if (back.length === 0) return;
+    await this.deps.queue.clearLeases(back);
+    await this.deps.queue.requeue(agent.id, back);
+    const reason = 'returned to the queue: the agent disconnected before receiving it';
+    await this.deps.events.jobStatus(
+      back.map((id) => jobStatusEvent({ id, userId: agent.userId, agentId: agent.id, agentName: agent.name, status: 'queuing', result: null, reason }, now)),
+    );
+  }
+
   /** Records an agent's report on its own job; the same terminal report twice is accepted, a different one conflicts. */
   async report(agent: AgentRow, jobId: string, status: 'running' | 'succeeded' | 'failed', result: string): Promise<void> {
     const now = new Date();

@@ -98,6 +98,19 @@ export class JobRepo {
     });
   }
 
+  /** Puts sent jobs back in the queued state (the agent's connection closed before it could receive them); returns those put back. */
+  async unsend(ids: string[], agentId: number, now: Date): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>("SELECT id FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'sent' FOR UPDATE", [ids, agentId]);
+      const back = rows.map((r) => r.id as string);
+      if (back.length) {
+        await conn.query("UPDATE jobs SET status = 'queuing', sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?)", [now, back]);
+      }
+      return back;
+    });
+  }
+
   /** Records an agent's report on its sent or running job; false when the job is not in one of those states. */
   async report(id: string, agentId: number, status: 'running' | 'succeeded' | 'failed', result: string, now: Date, leaseUntil: Date): Promise<boolean> {
     const [res] =

@@ -22,7 +22,7 @@ function recordingLogger(): AgentLogger & { lines: { level: string; msg: string;
 
 describe('Agent SDK', () => {
   it('receives pushed jobs through the long poll and reports success and failure', async () => {
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, waitSeconds: 20 });
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, waitSeconds: 20, renewIntervalMs: 250 });
     const running = agent.start(async (job) => {
       if (job.message === 'boom') throw new Error('it exploded');
       return `done: ${job.message}`;
@@ -60,7 +60,7 @@ describe('Agent SDK', () => {
   it('runs up to `concurrency` jobs at once', async () => {
     let active = 0;
     let peak = 0;
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3 });
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3, renewIntervalMs: 250 }); // the lease is 1 s here
     const running = agent.start(async () => {
       peak = Math.max(peak, ++active);
       await new Promise((r) => setTimeout(r, 300));
@@ -150,7 +150,7 @@ describe('Agent SDK', () => {
   it('stops gracefully: no new poll, the running job finishes and reports', async () => {
     let started!: () => void;
     const jobStarted = new Promise<void>((r) => (started = r));
-    const agent = new Agent({ server: gw.base, token: gw.agentToken });
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, renewIntervalMs: 250 });
     const running = agent.start(async () => {
       started();
       await new Promise((r) => setTimeout(r, 800));

@@ -81,6 +81,18 @@ describe('job lifecycle', () => {
     expect(outcome).toEqual({ id, message: 'now' });
   });
 
+  it('puts a job back when the polling client disconnected before it could receive it', async () => {
+    const { agent } = await onlineAgent();
+    const { id } = await core.jobs.push(agent, 'unreceived', { source: 'test' });
+    const gone = new AbortController();
+    const poll = core.dispatcher.poll(agent, 5000, gone.signal); // the take for it starts at once
+    gone.abort(); // the client disconnects while the take is in flight
+    expect(await poll).toBeNull();
+    expect((await core.jobs.get(id, null)).status).toBe('queuing');
+    expect(await core.dispatcher.poll(agent, 1000)).toEqual({ id, message: 'unreceived' });
+    expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'queuing', 'sent']);
+  });
+
   it('hands each of 100 jobs to exactly one of 200 concurrent polls', async () => {
     const { agent } = await onlineAgent();
     const ids = [];

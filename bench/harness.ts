@@ -1,0 +1,133 @@
+/** What every benchmark shares: a fresh namespace, a `skadi serve` child process, percentiles. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import pino from 'pino';
+import Redis from 'ioredis';
+import { loadConfig, type Config } from '../config';
+import { createCore, type Core } from '../cloud/core';
+
+const ROOT = path.resolve(__dirname, '../..');
+const SKADI_BIN = path.join(ROOT, 'dist/cli/main.js');
+
+/** Where the benchmarks' MySQL server and Redis are (the same defaults as the tests). */
+export const MYSQL_ROOT = process.env.SKADI_BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
+export const REDIS_URL = process.env.SKADI_BENCH_REDIS ?? 'redis://127.0.0.1:6379/0';
+
+/** A fresh database and key prefix for one benchmark, removed by drop(). */
+export class Namespace {
+  readonly name = `skadi_bench_${Date.now().toString(36)}_${crypto.randomBytes(2).toString('hex')}`;
+
+  /** The environment that points `skadi serve` at this namespace. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${this.name}:`, SKADI_LOG_LEVEL: 'info', ...extra };
+  }
+
+  /** A core on this namespace, for setup (users, agents) and checks. */
+  async core(): Promise<Core> {
+    const config: Config = loadConfig({ env: this.env({ SKADI_LOG_LEVEL: 'silent' }) });
+    return createCore({ config, log: pino({ level: 'silent' }) });
+  }
+
+  /** Drops the database and deletes the keys. */
+  async drop(): Promise<void> {
+    const conn = await mysql.createConnection(MYSQL_ROOT);
+    await conn.query(`DROP DATABASE IF EXISTS \`${this.name}\``);
+    await conn.end();
+    const redis = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.name}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+}
+
+/** A running `skadi serve`. */
+export interface Served {
+  child: ChildProcess;
+  port: number;
+  base: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `skadi serve` on a free port and resolves once it listens. */
+export function serve(env: Record<string, string>): Promise<Served> {
+  const child = spawn(process.execPath, [SKADI_BIN, 'serve'], { env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-20_000);
+      const match = /"port":(\d+)[^\n]*listening/.exec(output);
+      if (!match) return;
+      child.stdout!.off('data', onData);
+      child.stdout!.resume();
+      const port = Number(match[1]);
+      resolve({
+        child,
+        port,
+        base: `http://127.0.0.1:${port}`,
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`skadi serve exited with ${code}:\n${output}`)));
+  });
+}
+
+/** A keep-alive HTTP client on node:http (fetch is too slow to be the load generator). */
+export class KeepAliveClient {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  constructor(private readonly base: string) {}
+
+  /** Sends a request; resolves with status and raw body. */
+  request(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const url = new URL(path, this.base);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, agent: this.agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+        (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (data += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** The p-th percentile (0-100) of values, in the values' unit. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+/** Rounds to three decimals, for readable JSON. */
+export function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Milliseconds from a high-resolution clock. */
+export function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
