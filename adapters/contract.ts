@@ -24,28 +24,37 @@ export interface InboundMessage {
 /** What the core asks an adapter to post. */
 export interface OutboundMessage {
   text: string;
-  /** Pre-formatted output (shown in a code block where the platform has one). */
+  /** Output shown in a code block; the adapter cuts it to what the platform accepts and says so. */
   code?: string;
-  /** When set, edit this earlier message (returned by send) instead of posting a new one. */
+  /** Edit this earlier message (a reference returned by send) instead of posting a new one. */
   replaces?: string;
 }
 
-/** Handles a normalized inbound message; resolves when the core has taken it. */
+/** Handles a normalized inbound message; resolves when the core has dealt with it. */
 export type InboundHandler = (message: InboundMessage) => Promise<void>;
+
+/** Who may use a channel: only linked identities, every member of allowed workspaces, or anyone. */
+export type AccessMode = 'closed' | 'workspace' | 'open';
 
 /** A channel adapter. */
 export interface ChannelAdapter {
   readonly name: ChannelName;
+  /** Who may use this channel, and (workspace mode) which tenants; empty means every verified tenant. */
+  readonly access: { mode: AccessMode; tenants: string[] };
   /** Begins receiving: verify, parse, normalize each message and hand it to the handler after acknowledging the platform. */
   start(handler: InboundHandler): Promise<void>;
-  /** Answers in the originating thread; returns the posted message's id (for later edits). */
+  /** Posts in the conversation/thread of replyTo (or edits `replaces`); returns a reference to the posted message, usable as a replyTo that continues its thread. */
   send(replyTo: string, message: OutboundMessage): Promise<string>;
+  /** Posts in a private conversation with one person; returns a reference like send. */
+  sendPrivate(tenant: string, personId: string, message: OutboundMessage): Promise<string>;
+  /** A key naming the conversation of a reply address, for pacing messages per conversation. */
+  conversationKey(replyTo: string): string;
   /** Stops receiving and finishes in-flight work. */
   stop(): Promise<void>;
 }
 
 /** Stable codes of the typed platform errors. */
-export type AdapterErrorCode = 'rate_limited' | 'unauthorized' | 'not_found' | 'transient';
+export type AdapterErrorCode = 'rate_limited' | 'unauthorized' | 'not_found' | 'invalid' | 'transient';
 
 /** A platform error translated into one of a few kinds. */
 export class AdapterError extends Error {
@@ -57,5 +66,10 @@ export class AdapterError extends Error {
     readonly retryAfterMs?: number,
   ) {
     super(message);
+  }
+
+  /** True when trying again later may succeed. */
+  get retryable(): boolean {
+    return this.code === 'rate_limited' || this.code === 'transient';
   }
 }

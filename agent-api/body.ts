@@ -14,6 +14,8 @@ declare module 'koa' {
   interface Request {
     /** The parsed body: always a plain object ({} when there is none). */
     body: Record<string, unknown>;
+    /** The body as received (signature checks need the exact bytes). */
+    rawBody: string;
   }
 }
 
@@ -37,6 +39,7 @@ function parse(text: string, type: string): Record<string, unknown> {
 export function bodyReader(limit: number) {
   return async function readBody(ctx: Context, next: Next): Promise<void> {
     ctx.request.body = {};
+    ctx.request.rawBody = '';
     if (['POST', 'PUT', 'PATCH'].includes(ctx.method)) {
       const declared = Number(ctx.get('content-length') || NaN);
       if (declared > limit) {
@@ -54,6 +57,7 @@ export function bodyReader(limit: number) {
         }
         throw new BadRequestError('The request body could not be read completely.', 'BadBody');
       }
+      ctx.request.rawBody = text;
       ctx.request.body = parse(text, ctx.get('content-type'));
     }
     await next();

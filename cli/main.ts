@@ -7,6 +7,7 @@ import { migrate } from '../cloud/store/migrate';
 import { StartupError } from '../cloud/core';
 import { registerAdminCommands } from './admin-commands';
 import { registerJobCommands } from './job-commands';
+import { registerIdentityCommands } from './identity-commands';
 import { cliConfig, type GlobalOptions } from './context';
 import { emit, reportError } from './output';
 import { serve } from './serve';
@@ -49,6 +50,7 @@ program
 
 registerAdminCommands(program, globals);
 registerJobCommands(program, globals);
+registerIdentityCommands(program, globals);
 
 program.parseAsync(process.argv).catch((err) => {
   process.exitCode = reportError(err);

@@ -1,8 +1,24 @@
-/** `skadi serve`: runs a gateway node (HTTP API, sweeper, reconciler) until SIGINT/SIGTERM. */
-import pino from 'pino';
+/** `skadi serve`: runs a gateway node (HTTP API, chat adapters, notifier, sweeper, reconciler) until SIGINT/SIGTERM. */
+import pino, { type Logger } from 'pino';
 import { redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
 import { startHttpServer } from '../agent-api/server';
+import type { ChannelAdapter } from '../adapters/contract';
+import { createSlackAdapter, slackConfigFrom, slackEnabled, type SlackAdapter } from '../adapters/slack';
+
+/** The chat adapters whose settings are present. */
+function configuredAdapters(config: Config, log: Logger): { adapters: ChannelAdapter[]; slack: SlackAdapter | null } {
+  const adapters: ChannelAdapter[] = [];
+  const slackConfig = slackConfigFrom(config);
+  let slack: SlackAdapter | null = null;
+  if (slackEnabled(slackConfig)) {
+    slack = createSlackAdapter(slackConfig, log.child({ adapter: 'slack' }));
+    adapters.push(slack);
+  } else if (config.slackBotToken || config.slackSigningSecret) {
+    log.warn('Slack is half configured: set SKADI_SLACK_BOT_TOKEN and SKADI_SLACK_SIGNING_SECRET (or SKADI_SLACK_SOCKET_MODE with SKADI_SLACK_APP_TOKEN)');
+  }
+  return { adapters, slack };
+}
 
 /** Starts a node; resolves when it has stopped after a signal. */
 export async function serve(config: Config): Promise<void> {
@@ -10,7 +26,13 @@ export async function serve(config: Config): Promise<void> {
   log.info({ config: redactConfig(config) }, 'starting');
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core);
+  const { adapters, slack } = configuredAdapters(config, log);
+  const http = await startHttpServer(core, { mount: (router) => slack?.mount(router) });
+  await core.startNotifier(adapters);
+  for (const adapter of adapters) {
+    await adapter.start(core.chatHandler(adapter));
+    log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
+  }
   if (!(await core.users.any())) {
     process.stdout.write(
       [
@@ -31,6 +53,7 @@ export async function serve(config: Config): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  for (const adapter of adapters) await adapter.stop();
   await http.close();
   await core.close();
   log.info('stopped');

@@ -19,6 +19,13 @@ import { migrate } from './store/migrate';
 import { UserRepo } from './store/users';
 import { Sweeper } from './sweeper';
 import { UserService } from './users';
+import type { ChannelAdapter, InboundHandler } from '../adapters/contract';
+import { createChatHandler } from './chat';
+import { createCommandPort } from './commands/port';
+import { IdentityService } from './identities';
+import { Notifier } from './notifier/notifier';
+import { Pacer } from './notifier/pacer';
+import { IdentityRepo } from './store/identities';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {
@@ -42,6 +49,12 @@ export interface Core {
   waiters: JobWaiters;
   sweeper: Sweeper;
   reconciler: Reconciler;
+  identities: IdentityService;
+  identityRepo: IdentityRepo;
+  /** The inbound handler of a chat adapter: de-duplicate, check the sender, run the command. */
+  chatHandler(adapter: ChannelAdapter): InboundHandler;
+  /** Starts delivering events (chat answers, notifications, callbacks) through these adapters. */
+  startNotifier(adapters: ChannelAdapter[]): Promise<Notifier>;
   /** Starts pub/sub, the sweeper and the reconciler (only `serve` needs them). */
   startBackground(): Promise<void>;
   /** Checks that MySQL and Redis answer; throws otherwise. */
@@ -110,11 +123,31 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)));
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
-  const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, offlineAfterMs, log });
+  const identityRepo = new IdentityRepo(db.pool);
+  const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, offlineAfterMs, log });
+  const identities = new IdentityService(identityRepo, users);
+  const port = createCommandPort({ users, agents, agentRepo, jobs, identities: identityRepo });
   let subscriber: RedisClient | null = null;
+  let notifier: Notifier | null = null;
 
   return {
-    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler,
+    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo,
+    chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
+    async startNotifier(adapters) {
+      const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);
+      notifier = new Notifier(
+        redis,
+        [
+          { stream: keys.jobStatusStream, kind: 'job:status', conn: jobConn },
+          { stream: keys.messageStream, kind: 'message', conn: messageConn },
+        ],
+        { jobs: jobRepo, users: new UserRepo(db.pool), identities: identityRepo, adapters: new Map(adapters.map((a) => [a.name, a])), pacer: new Pacer(config.notifyPaceMs), log },
+        { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs },
+        log.child({ part: 'notifier' }),
+      );
+      await notifier.start();
+      return notifier;
+    },
     async startBackground() {
       subscriber = await connectRedisOrExplain(config, 'skadi-sub');
       const signals = new Signals(subscriber, keys);
@@ -135,6 +168,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       sweeper.stop();
       reconciler.stop();
       dispatcher.stop();
+      await notifier?.stop();
       await agents.flushSeen().catch(() => undefined);
       subscriber?.disconnect();
       redis.disconnect();

@@ -16,6 +16,8 @@ export const MAX_DELAY_MS = 366 * 86_400_000;
 
 /** Where a job comes from and where its answer goes. */
 export interface JobOrigin {
+  /** A job id chosen beforehand (chat acknowledges a job before queuing it); new when absent. */
+  id?: string;
   /** e.g. `api`, `agent:web1`, `slack`, `delayed`. */
   source: string;
   /** Adapter-encoded reply address; null for API jobs. */
@@ -59,7 +61,7 @@ export class JobService {
     const online = await this.deps.agents.isOnline(agent.id);
     const now = new Date();
     const job: NewJob = {
-      id: newJobId(),
+      id: from.id ?? newJobId(),
       userId: agent.userId,
       agentId: agent.id,
       agentName: agent.name,

@@ -5,9 +5,12 @@ import type { JobService } from './jobs';
 import type { DispatchQueue } from './queue/queue';
 import type { AgentRepo } from './store/agents';
 import type { DelayedJobRepo } from './store/delayed';
+import type { IdentityRepo } from './store/identities';
 import type { JobRepo } from './store/jobs';
 
 const PAGE = 1000;
+/** Inbound message ids are remembered this long: well past every platform's retry window. */
+const PROCESSED_RETENTION_MS = 24 * 3_600_000;
 /** Queued jobs younger than this are left alone (a push may be between its MySQL insert and its Redis push). */
 const QUEUE_GRACE_MS = 5000;
 
@@ -28,6 +31,7 @@ export interface ReconcilerDeps {
   jobRepo: JobRepo;
   agentRepo: AgentRepo;
   delayedRepo: DelayedJobRepo;
+  identityRepo: IdentityRepo;
   offlineAfterMs: number;
   log: Logger;
 }
@@ -74,6 +78,7 @@ export class Reconciler {
     const queues = await this.repairQueues(new Date(now.getTime() - QUEUE_GRACE_MS));
     report.requeued += queues.requeued;
     report.expired += queues.expired;
+    await this.deps.identityRepo.purgeProcessed(new Date(now.getTime() - PROCESSED_RETENTION_MS));
     if (report.rebuilt || report.requeued || report.expired || report.released || report.offline) {
       this.deps.log.info(report, 'reconciled Redis with MySQL');
     }

@@ -31,6 +31,24 @@ export class UserService {
     return user;
   }
 
+  /** The user with this id, if any. */
+  byId(id: number): Promise<UserRow | null> {
+    return this.users.findById(id);
+  }
+
+  /** The user with this name, created (with a token nobody has seen yet) if missing; safe under concurrency. */
+  async findOrCreate(name: string): Promise<UserRow> {
+    const found = await this.users.findByName(name);
+    if (found) return found;
+    try {
+      return (await this.create(name)).user;
+    } catch (err) {
+      const again = await this.users.findByName(name);
+      if (again) return again;
+      throw err;
+    }
+  }
+
   /** Every user. */
   list(): Promise<UserRow[]> {
     return this.users.list();

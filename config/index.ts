@@ -20,6 +20,19 @@ export interface Config {
   reconcileIntervalMs: number;
   eventMaxLen: number;
   maxWaitSeconds: number;
+  notifyMaxAttempts: number;
+  notifyRetryBaseMs: number;
+  notifyReclaimIdleMs: number;
+  notifyPaceMs: number;
+  slackSigningSecret: string;
+  slackBotToken: string;
+  slackApiUrl: string;
+  slackAccess: 'closed' | 'workspace' | 'open';
+  slackAllowedTeams: string[];
+  slackSocketMode: boolean;
+  slackAppToken: string;
+  slackBotUserId: string;
+  slackAllowBots: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -84,7 +97,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 /** The configuration with every secret replaced, safe to log. */
 export function redactConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
-  for (const spec of SETTINGS) if (spec.secret) shown[spec.key] = redactUrl(String(shown[spec.key]));
+  for (const spec of SETTINGS) {
+    if (!spec.secret) continue;
+    const value = String(shown[spec.key] ?? '');
+    shown[spec.key] = /^[a-z]+:\/\//.test(value) ? redactUrl(value) : value ? '***' : '';
+  }
   return shown;
 }
 

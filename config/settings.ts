@@ -27,6 +27,9 @@ const bytes = z
   });
 
 const port = z.coerce.number().int().min(0).max(65535);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const list = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean));
+const access = z.enum(['closed', 'workspace', 'open'], { error: 'must be closed, workspace or open' });
 const url = (protocols: string[]) =>
   z.string().refine((text) => {
     try {
@@ -66,5 +69,18 @@ export const SETTINGS = [
   setting('reconcileIntervalMs', 'reconcile_interval', duration, '30s', 'how often each node compares Redis with MySQL and repairs Redis'),
   setting('eventMaxLen', 'event_maxlen', z.coerce.number().int().min(1000), 1_000_000, 'approximate length cap of each Redis event stream'),
   setting('maxWaitSeconds', 'max_wait', z.coerce.number().int().min(0).max(600), 60, 'longest accepted ?wait= of a long poll, in seconds'),
+  setting('notifyMaxAttempts', 'notify_max_attempts', z.coerce.number().int().min(1).max(100), 8, 'delivery attempts of one event before it goes to the dead-letter stream'),
+  setting('notifyRetryBaseMs', 'notify_retry_base', duration, '1s', 'first delay before retrying a failed delivery (doubles, with jitter)'),
+  setting('notifyReclaimIdleMs', 'notify_reclaim_idle', duration, '60s', 'events pending this long on a notifier that died are delivered by another'),
+  setting('notifyPaceMs', 'notify_pace', duration, '1s', 'least time between two messages to one conversation'),
+  setting('slackSigningSecret', 'slack_signing_secret', z.string(), '', 'Slack app signing secret (the Slack adapter is enabled when it and the bot token are set)', true),
+  setting('slackBotToken', 'slack_bot_token', z.string(), '', 'Slack bot token (xoxb-…)', true),
+  setting('slackApiUrl', 'slack_api_url', url(['http:', 'https:']), 'https://slack.com/api/', 'Slack Web API base URL (a proxy, or a fake in tests)'),
+  setting('slackAccess', 'slack_access', access, 'closed', 'who may use Skadi from Slack: closed (linked identities), workspace, open'),
+  setting('slackAllowedTeams', 'slack_allowed_teams', list, '', 'workspace mode: allowed team ids, comma-separated (empty: every workspace the app is in)'),
+  setting('slackSocketMode', 'slack_socket_mode', bool, false, 'receive events over Socket Mode instead of HTTP (no public URL needed)'),
+  setting('slackAppToken', 'slack_app_token', z.string(), '', 'Slack app-level token (xapp-…) for Socket Mode', true),
+  setting('slackBotUserId', 'slack_bot_user_id', z.string(), '', "the bot's user id; looked up with auth.test when empty"),
+  setting('slackAllowBots', 'slack_allow_bots', bool, false, 'accept commands from other bots'),
   setting('logLevel', 'log_level', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'log level'),
 ] as const;

@@ -1,0 +1,82 @@
+/** Pure functions from Slack payloads to the core's InboundMessage: parse, filter, normalize. */
+import type { InboundMessage } from '../contract';
+import { encodeRef } from './reply-ref';
+
+/** Who the bot is, to ignore its own messages. */
+export interface BotIdentity {
+  userId: string;
+  botId: string;
+}
+
+/** Parses a request body as Slack sends it: JSON (events), a form (slash commands), or a form with a JSON `payload` (interactions). */
+export function parseSlackBody(raw: string, contentType: string): Record<string, any> {
+  if (contentType.includes('application/x-www-form-urlencoded')) {
+    const form = Object.fromEntries(new URLSearchParams(raw));
+    return typeof form.payload === 'string' ? JSON.parse(form.payload) : form;
+  }
+  return raw ? JSON.parse(raw) : {};
+}
+
+/** Removes leading bot mentions (`<@U123>` or `<@U123|name>`) from a message. */
+export function stripMentions(text: string): string {
+  return text.replace(/^(\s*<@[A-Z0-9]+(\|[^>]*)?>[\s,:]*)+/i, '').trim();
+}
+
+/** Slack escapes &, < and > in message text; commands want them back. */
+function unescape(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/** A slash command (`/skadi web1 uptime`). */
+export function normalizeSlashCommand(command: Record<string, any>, receivedAt = new Date()): InboundMessage {
+  const isPrivate = command.channel_name === 'directmessage' || String(command.channel_id).startsWith('D');
+  return {
+    channel: 'slack',
+    tenant: String(command.team_id ?? ''),
+    senderId: String(command.user_id),
+    senderName: String(command.user_name ?? ''),
+    text: unescape(String(command.text ?? '')).trim(),
+    isPrivate,
+    replyTo: encodeRef(isPrivate ? { c: String(command.channel_id), flat: 1 } : { c: String(command.channel_id) }),
+    messageId: `command:${command.trigger_id ?? `${command.team_id}:${command.user_id}:${Date.now()}`}`,
+    receivedAt,
+  };
+}
+
+/** True when a message event should be ignored: the bot's own, other bots (unless allowed), edits and other subtypes. */
+export function isIgnoredMessage(event: Record<string, any>, bot: BotIdentity | null, allowBots: boolean): boolean {
+  if (event.subtype && event.subtype !== 'bot_message') return true; // edits, deletions, joins, …
+  if (bot && (event.user === bot.userId || (event.bot_id && event.bot_id === bot.botId))) return true;
+  if ((event.bot_id || event.subtype === 'bot_message') && !allowBots) return true;
+  return false;
+}
+
+/** An `app_mention` in a channel: answered in the thread of that message. */
+export function normalizeMention(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
+  return {
+    channel: 'slack',
+    tenant: String(body.team_id ?? event.team ?? ''),
+    senderId: String(event.user ?? event.bot_id ?? ''),
+    senderName: '',
+    text: unescape(stripMentions(String(event.text ?? ''))),
+    isPrivate: false,
+    replyTo: encodeRef({ c: String(event.channel), t: String(event.thread_ts ?? event.ts) }),
+    messageId: `event:${body.event_id ?? `${event.channel}:${event.ts}`}`,
+    receivedAt,
+  };
+}
+
+/** A direct message to the bot: answered in the DM. */
+export function normalizeDirectMessage(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
+  return {
+    channel: 'slack',
+    tenant: String(body.team_id ?? event.team ?? ''),
+    senderId: String(event.user ?? event.bot_id ?? ''),
+    senderName: '',
+    text: unescape(stripMentions(String(event.text ?? ''))),
+    isPrivate: true,
+    replyTo: encodeRef(event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 }),
+    messageId: `event:${body.event_id ?? `${event.channel}:${event.ts}`}`,
+    receivedAt,
+  };
+}

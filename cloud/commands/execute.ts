@@ -1,0 +1,165 @@
+/** Runs a parsed chat command for a user, answering through the conversation it came from. */
+import type { ChannelName, OutboundMessage } from '../../adapters/contract';
+import type { AgentStatus } from '../agents';
+import { ago, jobHeadline, quote } from '../chat-format';
+import { formatDuration } from '../../config/duration';
+import { newJobId } from '../job-id';
+import { checkMessage } from '../job-text';
+import type { JobOrigin, PushResult } from '../jobs';
+import type { AgentRow } from '../store/agents';
+import type { JobRow } from '../store/jobs';
+import type { UserRow } from '../store/users';
+import { HELP_TEXT, type Command } from './parse';
+
+/** The conversation a command came from. */
+export interface Conversation {
+  readonly channel: ChannelName;
+  /** The adapter's reply address of the conversation/thread. */
+  readonly replyTo: string;
+  readonly isPrivate: boolean;
+  /** Posts in this conversation/thread; returns the posted message's reference. */
+  reply(message: OutboundMessage): Promise<string>;
+  /** Posts in a private conversation with the sender. */
+  replyPrivately(message: OutboundMessage): Promise<string>;
+}
+
+/** What commands need from the core (implemented on the real services; faked in unit tests). */
+export interface CommandPort {
+  agentStatuses(userId: number): Promise<AgentStatus[]>;
+  findAgent(userId: number, nameOrAlias: string): Promise<AgentRow | null>;
+  push(agent: AgentRow, text: string, origin: JobOrigin): Promise<PushResult>;
+  delay(agent: AgentRow, text: string, delayMs: number, origin: JobOrigin): Promise<{ id: string; dueAt: Date }>;
+  cancel(userId: number, jobId: string): Promise<JobRow>;
+  recentJobs(userId: number, agentId: number | null, limit: number): Promise<JobRow[]>;
+  createAgent(userId: number, name: string, alias: string | null): Promise<{ agent: AgentRow; token: string }>;
+  removeAgent(userId: number, name: string): Promise<AgentRow>;
+  rotateAgentToken(userId: number, name: string): Promise<{ agent: AgentRow; token: string }>;
+  rotateUserToken(user: UserRow): Promise<string>;
+  setNotifyTarget(userId: number, channel: ChannelName, replyTo: string): Promise<void>;
+}
+
+/** Encodes where a job's answers go: the adapter and the reference of its acknowledgement message. */
+export function encodeOrigin(channel: ChannelName, ref: string): string {
+  return JSON.stringify({ channel, ref });
+}
+
+/** Decodes a job origin; null for jobs that did not come from chat. */
+export function decodeOrigin(origin: string | null): { channel: ChannelName; ref: string } | null {
+  if (!origin) return null;
+  try {
+    const value = JSON.parse(origin);
+    return typeof value?.channel === 'string' && typeof value?.ref === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Answers privately: directly in a private conversation, else privately with a note here. */
+async function answerPrivately(convo: Conversation, message: OutboundMessage, publicNote: string): Promise<void> {
+  if (convo.isPrivate) {
+    await convo.reply(message);
+    return;
+  }
+  await convo.replyPrivately(message);
+  await convo.reply({ text: publicNote });
+}
+
+async function unknownAgent(port: CommandPort, user: UserRow, name: string): Promise<OutboundMessage> {
+  const names = (await port.agentStatuses(user.id)).map((s) => s.agent.name);
+  const known = names.length ? `Your agents: ${names.join(', ')}.` : 'You have no agents yet: `agent add <name>` creates one.';
+  return { text: `There is no agent named "${name}". ${known}` };
+}
+
+async function runJob(port: CommandPort, user: UserRow, convo: Conversation, agentName: string, text: string): Promise<void> {
+  const agent = await port.findAgent(user.id, agentName);
+  if (!agent) return void (await convo.reply(await unknownAgent(port, user, agentName)));
+  const message = checkMessage(text);
+  const id = newJobId();
+  const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }) });
+  try {
+    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack) });
+  } catch (err) {
+    await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: ack });
+    throw err;
+  }
+}
+
+function statusText(statuses: AgentStatus[]): string {
+  if (statuses.length === 0) return 'You have no agents yet: `agent add <name>` creates one.';
+  return statuses
+    .map((s) => `${s.online ? '🟢' : '⚪'} ${s.agent.name}${s.agent.alias ? ` (${s.agent.alias})` : ''} — ${s.online ? 'online' : 'offline'}, last seen ${ago(s.lastSeenAt)}`)
+    .join('\n');
+}
+
+async function jobsText(port: CommandPort, user: UserRow, agentName: string | null): Promise<OutboundMessage> {
+  const agent = agentName ? await port.findAgent(user.id, agentName) : null;
+  if (agentName && !agent) return unknownAgent(port, user, agentName);
+  const jobs = await port.recentJobs(user.id, agent?.id ?? null, 10);
+  if (jobs.length === 0) return { text: agent ? `No jobs for ${agent.name} yet.` : 'No jobs yet.' };
+  return { text: jobs.map((j) => `${jobHeadline(j)} · ${ago(j.createdAt)}`).join('\n') };
+}
+
+/** Runs a command; expected errors are answered in the conversation, unexpected ones are rethrown after a short answer. */
+export async function executeCommand(command: Command, user: UserRow, convo: Conversation, port: CommandPort): Promise<void> {
+  switch (command.kind) {
+    case 'help':
+      await convo.reply({ text: HELP_TEXT });
+      return;
+    case 'invalid':
+      await convo.reply({ text: command.message });
+      return;
+    case 'incomplete': {
+      const agent = await port.findAgent(user.id, command.agent);
+      await convo.reply({ text: agent ? `What should ${agent.name} do? Send \`${agent.name} <job>\`, e.g. \`${agent.name} uptime\`.` : `Unknown command "${command.agent}". Send \`help\` for the list.` });
+      return;
+    }
+    case 'job':
+      return runJob(port, user, convo, command.agent, command.text);
+    case 'status':
+      await convo.reply({ text: statusText(await port.agentStatuses(user.id)) });
+      return;
+    case 'jobs':
+      await convo.reply(await jobsText(port, user, command.agent));
+      return;
+    case 'delay': {
+      const agent = await port.findAgent(user.id, command.agent);
+      if (!agent) return void (await convo.reply(await unknownAgent(port, user, command.agent)));
+      const message = checkMessage(command.text);
+      const ref = await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
+      const { id, dueAt } = await port.delay(agent, message, command.delayMs, { source: convo.channel, origin: encodeOrigin(convo.channel, ref) });
+      await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: ref });
+      return;
+    }
+    case 'cancel': {
+      const job = await port.cancel(user.id, command.jobId);
+      await convo.reply({ text: jobHeadline(job) });
+      return;
+    }
+    case 'agent-add': {
+      const { agent, token } = await port.createAgent(user.id, command.name, command.alias);
+      const setup = `Agent ${agent.name} created. Its token (shown only now): \`${token}\`\nPut it in the agent's /etc/skadi/skadi.yml (token: …) or SKADI_AGENT_TOKEN.`;
+      await answerPrivately(convo, { text: setup }, `Agent ${agent.name} created. I sent you its token in a private message.`);
+      return;
+    }
+    case 'agent-remove': {
+      const agent = await port.removeAgent(user.id, command.name);
+      await convo.reply({ text: `Agent ${agent.name} removed; its token no longer works and its queued jobs expired.` });
+      return;
+    }
+    case 'agent-token': {
+      const { agent, token } = await port.rotateAgentToken(user.id, command.name);
+      await answerPrivately(convo, { text: `New token of ${agent.name} (the old one stopped working): \`${token}\`` }, `${agent.name} has a new token; I sent it to you in a private message.`);
+      return;
+    }
+    case 'token': {
+      const token = await port.rotateUserToken(user);
+      const text = `Your new user token (the old one stopped working): \`${token}\`\nUse it as \`Authorization: Bearer <token>\`, or \`?token=\` in the GET one-liners.`;
+      await answerPrivately(convo, { text }, 'I sent you a new user token in a private message (tokens never go to a shared conversation).');
+      return;
+    }
+    case 'notify-here':
+      await port.setNotifyTarget(user.id, convo.channel, convo.replyTo);
+      await convo.reply({ text: `🔔 Notifications for ${user.name} (agents online/offline, messages) will come here.` });
+      return;
+  }
+}

@@ -1,0 +1,97 @@
+/** Parses chat command text (after the bot mention or slash-command name is stripped) — the same in every channel. */
+import { parseDuration } from '../../config/duration';
+
+/** A parsed chat command. */
+export type Command =
+  | { kind: 'help' }
+  | { kind: 'status' }
+  | { kind: 'jobs'; agent: string | null }
+  | { kind: 'agent-add'; name: string; alias: string | null }
+  | { kind: 'agent-remove'; name: string }
+  | { kind: 'agent-token'; name: string }
+  | { kind: 'cancel'; jobId: string }
+  | { kind: 'delay'; delayMs: number; agent: string; text: string }
+  | { kind: 'notify-here' }
+  | { kind: 'token' }
+  | { kind: 'job'; agent: string; text: string }
+  | { kind: 'incomplete'; agent: string }
+  | { kind: 'invalid'; message: string };
+
+/** The usage text that `help` answers. */
+export const HELP_TEXT = [
+  'Skadi commands:',
+  '`<agent> <job>` — run a job on one of your agents, e.g. `web1 uptime`',
+  '`status` (or `agents`) — your agents, online or offline',
+  '`jobs [agent]` — recent jobs and their status',
+  '`delay <duration> <agent> <job>` — run later, e.g. `delay 1h30m db1 backup` (s, m, h, d)',
+  '`cancel <job id>` — cancel a job that is still queued',
+  '`agent add <name> [alias]` — a new agent; its token comes in a private message',
+  '`agent remove <name>` / `agent token <name>` — delete an agent / give it a new token',
+  '`notify here` — send your notifications (agent online/offline, messages) to this conversation',
+  '`token` — a new user token for the HTTP API and CI (private conversations only; the old one stops working)',
+  '`help` — this text',
+].join('\n');
+
+/** Splits "word rest…" on the first run of whitespace. */
+function head(text: string): [string, string] {
+  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim());
+  return match ? [match[1], match[2].trim()] : ['', ''];
+}
+
+function parseAgentSubcommand(rest: string): Command {
+  const [verb, args] = head(rest);
+  const words = args.split(/\s+/).filter(Boolean);
+  const usage = 'Use `agent add <name> [alias]`, `agent remove <name>` or `agent token <name>`.';
+  switch (verb.toLowerCase()) {
+    case 'add':
+      if (words.length < 1 || words.length > 2) return { kind: 'invalid', message: `\`agent add\` takes a name and an optional alias. ${usage}` };
+      return { kind: 'agent-add', name: words[0], alias: words[1] ?? null };
+    case 'remove':
+    case 'delete':
+      if (words.length !== 1) return { kind: 'invalid', message: `\`agent remove\` takes one name. ${usage}` };
+      return { kind: 'agent-remove', name: words[0] };
+    case 'token':
+      if (words.length !== 1) return { kind: 'invalid', message: `\`agent token\` takes one name. ${usage}` };
+      return { kind: 'agent-token', name: words[0] };
+    default:
+      return { kind: 'invalid', message: usage };
+  }
+}
+
+/** Parses one command. */
+export function parseCommand(text: string): Command {
+  const [first, rest] = head(text);
+  if (!first) return { kind: 'help' };
+  switch (first.toLowerCase()) {
+    case 'help':
+      return { kind: 'help' };
+    case 'status':
+    case 'agents':
+      return { kind: 'status' };
+    case 'jobs':
+      return { kind: 'jobs', agent: rest ? head(rest)[0] : null };
+    case 'agent':
+      return parseAgentSubcommand(rest);
+    case 'cancel': {
+      const [jobId, extra] = head(rest);
+      if (!jobId || extra) return { kind: 'invalid', message: 'Use `cancel <job id>`.' };
+      return { kind: 'cancel', jobId: jobId.toUpperCase() };
+    }
+    case 'delay': {
+      const [when, afterWhen] = head(rest);
+      const [agent, job] = head(afterWhen);
+      const delayMs = when ? parseDuration(when) : null;
+      if (delayMs === null || !agent || !job) return { kind: 'invalid', message: 'Use `delay <duration> <agent> <job>`, e.g. `delay 1h30m db1 backup`.' };
+      return { kind: 'delay', delayMs, agent, text: job };
+    }
+    case 'notify':
+      if (rest.toLowerCase() !== 'here') return { kind: 'invalid', message: 'Use `notify here`.' };
+      return { kind: 'notify-here' };
+    case 'token':
+      if (rest) return { kind: 'invalid', message: '`token` takes no arguments (for an agent token, use `agent token <name>`).' };
+      return { kind: 'token' };
+    default:
+      if (!rest) return { kind: 'incomplete', agent: first };
+      return { kind: 'job', agent: first, text: rest };
+  }
+}

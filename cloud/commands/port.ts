@@ -1,0 +1,25 @@
+/** The CommandPort on the real services. */
+import type { AgentService } from '../agents';
+import type { JobService } from '../jobs';
+import type { IdentityRepo } from '../store/identities';
+import type { AgentRepo } from '../store/agents';
+import type { UserService } from '../users';
+import type { CommandPort } from './execute';
+
+/** Connects chat commands to the core services. */
+export function createCommandPort(deps: { users: UserService; agents: AgentService; agentRepo: AgentRepo; jobs: JobService; identities: IdentityRepo }): CommandPort {
+  const { users, agents, agentRepo, jobs, identities } = deps;
+  return {
+    agentStatuses: (userId) => agents.statuses(userId),
+    findAgent: (userId, name) => agentRepo.findForUser(userId, name),
+    push: (agent, text, origin) => jobs.push(agent, text, origin),
+    delay: (agent, text, delayMs, origin) => jobs.delay(agent, text, delayMs, origin),
+    cancel: (userId, jobId) => jobs.cancel(userId, jobId),
+    recentJobs: (userId, agentId, limit) => jobs.list(userId, agentId, limit),
+    createAgent: (userId, name, alias) => agents.create(userId, name, alias),
+    removeAgent: (userId, name) => agents.remove(userId, name),
+    rotateAgentToken: (userId, name) => agents.rotateToken(userId, name),
+    rotateUserToken: (user) => users.rotateToken(user.name),
+    setNotifyTarget: (userId, channel, replyTo) => identities.setNotifyTarget(userId, channel, replyTo),
+  };
+}

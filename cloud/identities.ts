@@ -1,0 +1,88 @@
+/** Who a chat sender is: linked identities, and the access policy of each channel for everyone else. */
+import crypto from 'node:crypto';
+import type { AccessMode, ChannelName, InboundMessage } from '../adapters/contract';
+import { BadRequestError, NotFoundError } from './errors';
+import type { IdentityRepo, IdentityRow } from './store/identities';
+import type { UserRow } from './store/users';
+import type { UserService } from './users';
+
+/** A sender the core accepted, or the refusal to show them. */
+export type SenderCheck = { user: UserRow; identity: IdentityRow } | { refusal: string };
+
+const CHANNELS: ReadonlySet<string> = new Set(['slack', 'teams', 'wechat', 'email']);
+
+/** Parses "channel:tenant:externalId" (e-mail has an empty tenant: "email::ops@example.com"). */
+export function parseIdentityKey(key: string): { channel: ChannelName; tenant: string; externalId: string } {
+  const first = key.indexOf(':');
+  const second = key.indexOf(':', first + 1);
+  if (first < 0 || second < 0) throw new BadRequestError(`"${key}" is not channel:tenant:id (e.g. slack:T024BE7LD:U12345, email::ops@example.com).`);
+  const channel = key.slice(0, first);
+  const tenant = key.slice(first + 1, second);
+  const externalId = key.slice(second + 1);
+  if (!CHANNELS.has(channel)) throw new BadRequestError(`Unknown channel "${channel}" (slack, teams, wechat, email).`);
+  if (!externalId) throw new BadRequestError(`"${key}" has no account id after the second colon.`);
+  return { channel: channel as ChannelName, tenant, externalId };
+}
+
+/** The identity key of an inbound message's sender. */
+export function identityKey(channel: string, tenant: string, externalId: string): string {
+  return `${channel}:${tenant}:${externalId}`;
+}
+
+/** A user name derived from platform ids (letters, digits, . _ @ -; at most 64 characters). */
+function derivedUserName(parts: string[]): string {
+  const name = parts.join('-').replace(/[^\w.@-]/g, '_');
+  if (name.length <= 64) return name;
+  return `${name.slice(0, 51)}-${crypto.createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+}
+
+/** Links identities and decides who may act. */
+export class IdentityService {
+  constructor(
+    private readonly repo: IdentityRepo,
+    private readonly users: UserService,
+  ) {}
+
+  /** Links "channel:tenant:id" to a user (by name). */
+  async link(key: string, userName: string, displayName: string | null = null): Promise<IdentityRow> {
+    const { channel, tenant, externalId } = parseIdentityKey(key);
+    const user = await this.users.byName(userName);
+    await this.repo.link(channel, tenant, externalId, user.id, displayName, new Date());
+    return (await this.repo.find(channel, tenant, externalId))!;
+  }
+
+  /** Removes a link, or a NotFoundError. */
+  async unlink(key: string): Promise<void> {
+    const { channel, tenant, externalId } = parseIdentityKey(key);
+    if (!(await this.repo.unlink(channel, tenant, externalId))) throw new NotFoundError(`${key} is not linked.`, 'IdentityNotFound');
+  }
+
+  /** Identities of a user (all when null). */
+  list(userId: number | null): Promise<IdentityRow[]> {
+    return this.repo.list(userId);
+  }
+
+  /** The user a sender acts as under the channel's access policy, or the refusal to show them. */
+  async check(message: InboundMessage, access: { mode: AccessMode; tenants: string[] }): Promise<SenderCheck> {
+    const now = new Date();
+    const linked = await this.repo.find(message.channel, message.tenant, message.senderId);
+    if (linked) {
+      await this.repo.touch(linked.id, now);
+      const user = await this.users.byId(linked.userId);
+      if (user) return { user, identity: { ...linked, lastSeenAt: now } };
+    }
+    const key = identityKey(message.channel, message.tenant, message.senderId);
+    if (access.mode === 'closed') {
+      return { refusal: `You are not linked to a Skadi user yet. Ask your Skadi admin to run: skadi identity link ${key} --user <name>` };
+    }
+    if (access.mode === 'workspace' && access.tenants.length > 0 && !access.tenants.includes(message.tenant)) {
+      return { refusal: `This workspace (${message.tenant}) is not allowed to use Skadi. Ask your Skadi admin to add it, or to run: skadi identity link ${key} --user <name>` };
+    }
+    const userName = access.mode === 'workspace' ? derivedUserName([message.channel, message.tenant]) : derivedUserName([message.channel, message.tenant, message.senderId]);
+    const user = await this.users.findOrCreate(userName);
+    await this.repo.link(message.channel, message.tenant, message.senderId, user.id, message.senderName || null, now);
+    const identity = (await this.repo.find(message.channel, message.tenant, message.senderId))!;
+    await this.repo.touch(identity.id, now);
+    return { user, identity };
+  }
+}

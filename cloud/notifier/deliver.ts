@@ -1,0 +1,104 @@
+/** What one event becomes: a callback POST, an edit and a reply in the job's chat thread, or a notification. */
+import type { Logger } from 'pino';
+import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
+import { jobHeadline } from '../chat-format';
+import { decodeOrigin } from '../commands/execute';
+import type { JobStatusEvent, MessageEvent } from '../events';
+import { isTerminal } from '../jobs';
+import type { IdentityRepo } from '../store/identities';
+import type { JobRepo, JobRow } from '../store/jobs';
+import type { UserRepo } from '../store/users';
+import { postCallback } from './callback';
+import type { Pacer } from './pacer';
+
+/** What deliveries need. */
+export interface DeliveryDeps {
+  jobs: JobRepo;
+  users: UserRepo;
+  identities: IdentityRepo;
+  adapters: ReadonlyMap<string, ChannelAdapter>;
+  pacer: Pacer;
+  log: Logger;
+}
+
+const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
+  info: 'ℹ️',
+  warning: '⚠️',
+  text: '',
+  auto: '',
+  'agent:online': '🟢',
+  'agent:offline': '🔴',
+};
+
+/** Sends through an adapter, paced per conversation. */
+function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
+  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}`, () => adapter.send(replyTo, message));
+}
+
+/** The JSON a callback receives for a job status change. */
+export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<string, unknown> {
+  return {
+    type: 'job:status',
+    id: job.id,
+    agent: job.agentName,
+    message: job.message,
+    status: event.status,
+    result: event.result ?? '',
+    reason: event.reason ?? '',
+    source: job.source,
+    at: event.at,
+  };
+}
+
+/** Delivers a job status event; returns what was done (for logs and tests). */
+export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps): Promise<string> {
+  const job = await deps.jobs.get(event.job_id);
+  if (!job || job.callback === 'disable') return 'skipped';
+  if (job.callback) {
+    const owner = await deps.users.findById(job.userId);
+    if (!owner) return 'skipped';
+    await postCallback(job.callback, owner.tokenHash, callbackPayload(job, event));
+    return 'callback';
+  }
+  const origin = decodeOrigin(job.origin);
+  const terminal = isTerminal(event.status);
+  if (origin) {
+    const adapter = deps.adapters.get(origin.channel);
+    if (!adapter) return 'skipped';
+    if (!terminal) {
+      if (isTerminal(job.status)) return 'skipped'; // already finished: the final event edits the acknowledgement
+      const tail = job.status === 'running' && job.result ? job.result.slice(-1500) : undefined;
+      await paced(deps, adapter, origin.ref, { text: jobHeadline(job), code: tail, replaces: origin.ref });
+      return 'edited';
+    }
+    const final = { ...job, status: event.status, reason: event.reason };
+    await paced(deps, adapter, origin.ref, { text: jobHeadline(final), replaces: origin.ref });
+    await paced(deps, adapter, origin.ref, { text: jobHeadline(final), code: event.result || undefined });
+    return 'replied';
+  }
+  if (!terminal) return 'skipped';
+  return notifyUser(job.userId, { text: jobHeadline({ ...job, status: event.status, reason: event.reason }), code: event.result || undefined }, deps);
+}
+
+/** Delivers a message event to the user's chosen conversation, else privately to the identity they used last. */
+export async function deliverMessage(event: MessageEvent, deps: DeliveryDeps): Promise<string> {
+  const mark = MESSAGE_MARK[event.kind];
+  const who = event.agent && !event.kind.startsWith('agent:') ? `${event.agent}: ` : '';
+  return notifyUser(event.user_id, { text: `${mark ? `${mark} ` : ''}${who}${event.message}` }, deps);
+}
+
+async function notifyUser(userId: number, message: OutboundMessage, deps: DeliveryDeps): Promise<string> {
+  const target = await deps.identities.notifyTarget(userId);
+  const chosen = target && deps.adapters.get(target.channel);
+  if (target && chosen) {
+    await paced(deps, chosen, target.ref, message);
+    return 'notified';
+  }
+  for (const identity of await deps.identities.list(userId)) {
+    const adapter = deps.adapters.get(identity.channel);
+    if (!adapter) continue;
+    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message));
+    return 'notified';
+  }
+  return 'skipped';
+}

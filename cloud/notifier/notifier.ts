@@ -1,0 +1,170 @@
+/** Consumes the event streams with a consumer group and delivers each event: paced, retried, dead-lettered, reclaimed after a crash. */
+import os from 'node:os';
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import { AdapterError } from '../../adapters/contract';
+import type { JobStatusEvent, MessageEvent } from '../events';
+import type { RedisClient } from '../queue/redis';
+import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';
+
+/** Tuning of a notifier (the configuration provides them). */
+export interface NotifierOptions {
+  /** Attempts before an event is moved to the dead-letter stream. */
+  maxAttempts: number;
+  /** First retry delay; doubles per attempt, with jitter. */
+  retryBaseMs: number;
+  /** Pending entries idle this long (their notifier died) are taken over by another. */
+  reclaimIdleMs: number;
+  group?: string;
+  consumer?: string;
+  blockMs?: number;
+}
+
+/** The stream and connection a loop reads. */
+interface StreamLoop {
+  stream: string;
+  kind: 'job:status' | 'message';
+  conn: RedisClient;
+}
+
+const BATCH = 50;
+
+/** Delivers events from `…event:job:status` and `…event:message`; any number may run, each event goes to one. */
+export class Notifier {
+  private stopping = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly timers = new Map<NodeJS.Timeout, () => void>();
+  private loops: Promise<void>[] = [];
+  private reclaimTimer: NodeJS.Timeout | null = null;
+  readonly group: string;
+  readonly consumer: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly streams: StreamLoop[],
+    private readonly deps: DeliveryDeps,
+    private readonly options: NotifierOptions,
+    private readonly log: Logger,
+  ) {
+    this.group = options.group ?? 'notifier';
+    this.consumer = options.consumer ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  }
+
+  /** Creates the consumer groups (from the start of each stream) and starts reading and reclaiming. */
+  async start(): Promise<void> {
+    for (const { stream } of this.streams) {
+      try {
+        await this.redis.xgroup('CREATE', stream, this.group, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      }
+    }
+    this.loops = this.streams.map((loop) => this.read(loop));
+    this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(100, this.options.reclaimIdleMs / 2));
+    this.reclaimTimer.unref();
+  }
+
+  /** Stops reading; waits (up to timeoutMs) for deliveries in progress. Pending entries stay for another notifier. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    for (const [timer, wake] of this.timers) (clearTimeout(timer), wake()); // retries waiting: give up now, the entries stay pending
+    for (const { conn } of this.streams) conn.disconnect();
+    await Promise.race([Promise.all([...this.loops, ...this.inFlight.values()]), new Promise((r) => setTimeout(r, timeoutMs))]);
+  }
+
+  /** Stops at once without waiting or acknowledging anything, as a crash would (for tests). */
+  abandon(): void {
+    this.stopping = true;
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    for (const timer of this.timers.keys()) clearTimeout(timer);
+    for (const { conn } of this.streams) conn.disconnect();
+  }
+
+  private async read(loop: StreamLoop): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        const reply = (await loop.conn.xreadgroup(
+          'GROUP', this.group, this.consumer, 'COUNT', BATCH, 'BLOCK', this.options.blockMs ?? 1000, 'STREAMS', loop.stream, '>',
+        )) as [string, [string, string[]][]][] | null;
+        failures = 0;
+        for (const [, entries] of reply ?? []) for (const [id, fields] of entries) this.process(loop, id, fields);
+      } catch (err) {
+        if (this.stopping) break;
+        failures++;
+        this.log.warn({ err, stream: loop.stream }, 'reading events failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures, 5))));
+      }
+    }
+  }
+
+  /** Takes over entries another notifier left pending (it crashed) and delivers them. */
+  async reclaim(): Promise<number> {
+    let count = 0;
+    for (const loop of this.streams) {
+      try {
+        const [, entries] = (await this.redis.xautoclaim(loop.stream, this.group, this.consumer, this.options.reclaimIdleMs, '0-0', 'COUNT', 100)) as [string, [string, string[] | null][]];
+        for (const [id, fields] of entries) {
+          if (!fields || this.inFlight.has(id)) continue;
+          count++;
+          this.process(loop, id, fields);
+        }
+      } catch (err) {
+        if (!this.stopping) this.log.warn({ err, stream: loop.stream }, 'reclaiming pending events failed');
+      }
+    }
+    return count;
+  }
+
+  private process(loop: StreamLoop, id: string, fields: string[]): void {
+    if (this.inFlight.has(id)) return;
+    const work = this.deliver(loop, id, fields).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, work);
+  }
+
+  /** Delivers one entry, retrying with backoff (or the platform's Retry-After), then acknowledges or dead-letters it. */
+  private async deliver(loop: StreamLoop, id: string, fields: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const log = this.log.child({ stream: loop.stream, entry: id, attempt });
+      try {
+        const event = JSON.parse(fields[fields.indexOf('data') + 1]);
+        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps) : await deliverMessage(event as MessageEvent, this.deps);
+        await this.redis.xack(loop.stream, this.group, id);
+        log.debug({ outcome, jobId: event.job_id }, 'event delivered');
+        return;
+      } catch (err) {
+        if (this.stopping) return;
+        const retryable = !(err instanceof SyntaxError) && (!(err instanceof AdapterError) || err.retryable);
+        if (!retryable || attempt >= this.options.maxAttempts) {
+          log.error({ err: String(err) }, 'delivery failed for good; moved to the dead-letter stream');
+          await this.deadLetter(loop, id, fields, attempt, err).catch((e) => log.error({ err: e }, 'could not dead-letter the event'));
+          return;
+        }
+        const backoff = this.options.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+        const wanted = err instanceof AdapterError && err.retryAfterMs !== undefined ? err.retryAfterMs : backoff;
+        const delay = Math.min(wanted, Math.max(50, this.options.reclaimIdleMs / 2));
+        log.warn({ err: String(err), retryInMs: Math.round(delay) }, 'delivery failed; will retry');
+        await this.sleep(delay);
+        if (this.stopping) return;
+        // Keep the entry ours: claiming it again resets its idle time, so no other notifier reclaims it meanwhile.
+        await this.redis.xclaim(loop.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.set(timer, resolve);
+    });
+  }
+
+  private async deadLetter(loop: StreamLoop, id: string, fields: string[], attempts: number, err: unknown): Promise<void> {
+    await this.redis.xadd(`${loop.stream}:dead`, '*', ...fields, 'error', String((err as Error)?.message ?? err), 'attempts', String(attempts), 'entry', id);
+    await this.redis.xack(loop.stream, this.group, id);
+  }
+}

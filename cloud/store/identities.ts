@@ -1,0 +1,88 @@
+/** MySQL repository of identities (chat and mail accounts linked to users) and of processed inbound message ids. */
+import type { ResultSetHeader, RowDataPacket, Sql } from './db';
+
+/** An identity row. */
+export interface IdentityRow {
+  id: number;
+  channel: string;
+  tenant: string;
+  externalId: string;
+  userId: number;
+  displayName: string | null;
+  createdAt: Date;
+  lastSeenAt: Date | null;
+}
+
+function toIdentity(row: RowDataPacket): IdentityRow {
+  return {
+    id: Number(row.id),
+    channel: row.channel,
+    tenant: row.tenant,
+    externalId: row.external_id,
+    userId: Number(row.user_id),
+    displayName: row.display_name,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+  };
+}
+
+/** Identities: link, unlink, find, list; plus inbound de-duplication. */
+export class IdentityRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /** Links an identity to a user (re-links it if it was linked to another). */
+  async link(channel: string, tenant: string, externalId: string, userId: number, displayName: string | null, now: Date): Promise<void> {
+    await this.sql.query(
+      'INSERT INTO identities (channel, tenant, external_id, user_id, display_name, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), display_name = COALESCE(VALUES(display_name), display_name)',
+      [channel, tenant, externalId, userId, displayName, now, null],
+    );
+  }
+
+  /** Removes a link; false when there was none. */
+  async unlink(channel: string, tenant: string, externalId: string): Promise<boolean> {
+    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, tenant, externalId]);
+    return res.affectedRows > 0;
+  }
+
+  /** The identity, if linked. */
+  async find(channel: string, tenant: string, externalId: string): Promise<IdentityRow | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, tenant, externalId]);
+    return rows[0] ? toIdentity(rows[0]) : null;
+  }
+
+  /** Identities of a user (all when userId is null), most recently used first. */
+  async list(userId: number | null): Promise<IdentityRow[]> {
+    const [rows] = userId === null
+      ? await this.sql.query<RowDataPacket[]>('SELECT * FROM identities ORDER BY user_id, last_seen_at DESC, id')
+      : await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE user_id = ? ORDER BY last_seen_at IS NULL, last_seen_at DESC, id', [userId]);
+    return rows.map(toIdentity);
+  }
+
+  /** Records that an identity was just used. */
+  async touch(id: number, now: Date): Promise<void> {
+    await this.sql.query('UPDATE identities SET last_seen_at = ? WHERE id = ?', [now, id]);
+  }
+
+  /** Records an inbound message id; false when it was seen before (a platform retry). */
+  async markProcessed(channel: string, messageId: string, now: Date): Promise<boolean> {
+    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES (?, ?, ?)', [channel, messageId, now]);
+    return res.affectedRows === 1;
+  }
+
+  /** Forgets processed message ids older than a time (well past every platform's retry window). */
+  async purgeProcessed(before: Date): Promise<number> {
+    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM processed_messages WHERE created_at < ? LIMIT 10000', [before]);
+    return res.affectedRows;
+  }
+
+  /** Sets where a user's notifications go. */
+  async setNotifyTarget(userId: number, channel: string, ref: string): Promise<void> {
+    await this.sql.query('UPDATE users SET notify_channel = ?, notify_ref = ? WHERE id = ?', [channel, ref, userId]);
+  }
+
+  /** Where a user's notifications go, if chosen. */
+  async notifyTarget(userId: number): Promise<{ channel: string; ref: string } | null> {
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT notify_channel, notify_ref FROM users WHERE id = ?', [userId]);
+    return rows[0]?.notify_channel ? { channel: rows[0].notify_channel, ref: rows[0].notify_ref } : null;
+  }
+}
