@@ -128,14 +128,14 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const identities = new IdentityService(identityRepo, users);
   const port = createCommandPort({ users, agents, agentRepo, jobs, identities: identityRepo });
   let subscriber: RedisClient | null = null;
-  let notifier: Notifier | null = null;
+  const notifiers: Notifier[] = [];
 
   return {
     config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo,
     chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
     async startNotifier(adapters) {
       const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);
-      notifier = new Notifier(
+      const notifier = new Notifier(
         redis,
         [
           { stream: keys.jobStatusStream, kind: 'job:status', conn: jobConn },
@@ -146,6 +146,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
         log.child({ part: 'notifier' }),
       );
       await notifier.start();
+      notifiers.push(notifier);
       return notifier;
     },
     async startBackground() {
@@ -168,7 +169,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       sweeper.stop();
       reconciler.stop();
       dispatcher.stop();
-      await notifier?.stop();
+      await Promise.all(notifiers.map((n) => n.stop()));
       await agents.flushSeen().catch(() => undefined);
       subscriber?.disconnect();
       redis.disconnect();

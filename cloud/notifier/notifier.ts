@@ -142,13 +142,14 @@ export class Notifier {
           return;
         }
         const backoff = this.options.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-        const wanted = err instanceof AdapterError && err.retryAfterMs !== undefined ? err.retryAfterMs : backoff;
-        const delay = Math.min(wanted, Math.max(50, this.options.reclaimIdleMs / 2));
+        const delay = err instanceof AdapterError && err.retryAfterMs !== undefined ? err.retryAfterMs : backoff;
         log.warn({ err: String(err), retryInMs: Math.round(delay) }, 'delivery failed; will retry');
-        await this.sleep(delay);
+        for (let left = delay; left > 0 && !this.stopping; left -= this.options.reclaimIdleMs / 3) {
+          await this.sleep(Math.min(left, this.options.reclaimIdleMs / 3));
+          // Keep the entry ours while waiting: claiming it again resets its idle time, so no other notifier reclaims it.
+          if (!this.stopping) await this.redis.xclaim(loop.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined);
+        }
         if (this.stopping) return;
-        // Keep the entry ours: claiming it again resets its idle time, so no other notifier reclaims it meanwhile.
-        await this.redis.xclaim(loop.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined);
       }
     }
   }

@@ -1,0 +1,117 @@
+/** Slack end to end: signed requests to a real `skadi serve`, a real SDK agent, and a local fake of Slack's Web API. */
+import { Agent } from '../../agent/sdk';
+import { eventually } from '../helpers/env';
+import { eventBody, postToSlackEndpoint, slashCommandBody, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
+import { startGateway, type Gateway } from '../helpers/gateway';
+
+const SECRET = 'test-signing-secret';
+const TEAM = 'T0TEST';
+let slack: FakeSlack;
+let gw: Gateway;
+let agent: Agent;
+let agentRun: Promise<void>;
+
+beforeAll(async () => {
+  slack = await startFakeSlack(TEAM);
+  gw = await startGateway({
+    SKADI_SLACK_SIGNING_SECRET: SECRET,
+    SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SKADI_SLACK_API_URL: slack.url,
+    SKADI_NOTIFY_PACE: '20ms',
+  });
+  await gw.core.identities.link(`slack:${TEAM}:UALICE`, 'ops', 'alice');
+  agent = new Agent({ server: gw.base, token: gw.agentToken });
+  agentRun = agent.start(async (job) => {
+    if (job.message.startsWith('slow')) await new Promise((r) => setTimeout(r, 300));
+    return `output of ${job.message}`;
+  });
+  const [row] = await gw.core.agents.list(null);
+  await eventually(() => gw.core.agents.isOnline(row.id), 10_000, 'the agent to poll');
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await agentRun;
+  await gw?.stop();
+  await slack?.close();
+});
+
+async function jobCount(): Promise<number> {
+  return (await gw.core.jobs.list(null, null, 1000)).length;
+}
+
+/** The Slack posts to a channel, in order. */
+const postsIn = (channel: string) => slack.posts().filter((c) => c.args.channel === channel);
+
+describe('Slack', () => {
+  it('runs a signed slash command: acknowledgement in the channel, result in its thread', async () => {
+    const res = await postToSlackEndpoint(gw.base, SECRET, slashCommandBody({ team: TEAM, user: 'UALICE', channel: 'C1', text: 'web1 slow uptime' }), 'application/x-www-form-urlencoded');
+    expect(res.status).toBe(200);
+    const [ack, result] = await eventually(() => postsIn('C1').length >= 2 && postsIn('C1'), 15_000, 'ack and result');
+    expect(ack.args.thread_ts).toBeUndefined();
+    expect(ack.args.text).toContain('⏳ web1: `slow uptime`');
+    const ackTs = slack.calls.find((c) => c.method === 'chat.postMessage' && c.args.channel === 'C1' && c.status === 200)!;
+    expect(result.args.thread_ts).toBeDefined();
+    expect(result.args.text).toContain('✅ web1: `slow uptime` — succeeded');
+    expect(result.args.text).toContain('```\noutput of slow uptime\n```');
+    const updates = slack.calls.filter((c) => c.method === 'chat.update' && c.args.channel === 'C1');
+    expect(updates.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(updates.map((u) => u.args.ts)).size).toBe(1); // always the acknowledgement
+    expect(updates[updates.length - 1].args.text).toContain('succeeded');
+    expect(result.args.thread_ts).toBe(updates[0].args.ts);
+    expect(ackTs).toBeDefined();
+  });
+
+  it('answers an app_mention in the thread of that message', async () => {
+    const res = await postToSlackEndpoint(gw.base, SECRET, eventBody(TEAM, { type: 'app_mention', user: 'UALICE', text: '<@UBOT> web1 df -h', ts: '1700000000.000200', channel: 'C2', event_ts: '1700000000.000200' }), 'application/json');
+    expect(res.status).toBe(200);
+    const posts = await eventually(() => postsIn('C2').length >= 2 && postsIn('C2'), 15_000, 'mention replies');
+    for (const post of posts) expect(post.args.thread_ts).toBe('1700000000.000200');
+    expect(posts[1].args.text).toContain('output of df -h');
+  });
+
+  it('answers a direct message in the DM', async () => {
+    await postToSlackEndpoint(gw.base, SECRET, eventBody(TEAM, { type: 'message', channel_type: 'im', user: 'UALICE', text: 'status', ts: '1700000001.000100', channel: 'D9' }), 'application/json');
+    const [reply] = await eventually(() => postsIn('D9').length >= 1 && postsIn('D9'), 10_000, 'DM reply');
+    expect(reply.args.thread_ts).toBeUndefined();
+    expect(reply.args.text).toContain('🟢 web1 — online');
+  });
+
+  it('refuses a bad or stale signature with 401 and creates no job', async () => {
+    const before = await jobCount();
+    const body = slashCommandBody({ team: TEAM, user: 'UALICE', channel: 'C3', text: 'web1 uptime' });
+    expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/x-www-form-urlencoded', { badSignature: true })).status).toBe(401);
+    const stale = Math.floor(Date.now() / 1000) - 600;
+    expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/x-www-form-urlencoded', { timestamp: stale })).status).toBe(401);
+    const unsigned = await fetch(`${gw.base}/slack/events`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(unsigned.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await jobCount()).toBe(before);
+    expect(postsIn('C3')).toHaveLength(0);
+  });
+
+  it('refuses an unlinked user (closed access) and queues nothing', async () => {
+    const before = await jobCount();
+    await postToSlackEndpoint(gw.base, SECRET, slashCommandBody({ team: TEAM, user: 'UBOB', channel: 'C4', text: 'web1 uptime' }), 'application/x-www-form-urlencoded');
+    const [refusal] = await eventually(() => postsIn('C4').length >= 1 && postsIn('C4'), 10_000, 'refusal');
+    expect(refusal.args.text).toContain(`skadi identity link slack:${TEAM}:UBOB --user`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await jobCount()).toBe(before);
+  });
+
+  it("ignores Slack's retry of an event it already handled", async () => {
+    const before = await jobCount();
+    const body = eventBody(TEAM, { type: 'app_mention', user: 'UALICE', text: '<@UBOT> web1 whoami', ts: '1700000002.000100', channel: 'C5' }, 'EvRETRY0001');
+    expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/json')).status).toBe(200);
+    expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/json', { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' } })).status).toBe(200);
+    await eventually(() => postsIn('C5').length >= 2, 10_000, 'the one job to finish');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await jobCount()).toBe(before + 1);
+    expect(postsIn('C5')).toHaveLength(2);
+  });
+
+  it('answers url_verification', async () => {
+    const res = await postToSlackEndpoint(gw.base, SECRET, JSON.stringify({ type: 'url_verification', challenge: 'abc123', token: 'x' }), 'application/json');
+    expect(JSON.parse(res.text)).toEqual({ challenge: 'abc123' });
+  });
+});
