@@ -83,7 +83,7 @@ describe('skadi serve end to end', () => {
   });
 
   it('has --help on every command', () => {
-    for (const args of [[], ['serve'], ['migrate'], ['user', 'add'], ['agent', 'add'], ['agent', 'list'], ['job', 'add'], ['job', 'show'], ['jobs']]) {
+    for (const args of [[], ['serve'], ['migrate'], ['user', 'add'], ['agent', 'add'], ['agent', 'list'], ['job', 'add'], ['job', 'show'], ['jobs'], ['identity', 'link'], ['identity', 'list']]) {
       const help = skadi([...args, '--help'], env);
       expect(help.status).toBe(0);
       expect(help.stdout).toContain('Usage: skadi');

@@ -110,6 +110,18 @@ describe('Slack', () => {
     expect(postsIn('C5')).toHaveLength(2);
   });
 
+  it('starts and serves even when the Slack API is unreachable', async () => {
+    const offline = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: 'http://127.0.0.1:1/api/' });
+    try {
+      expect((await fetch(`${offline.base}/healthz`)).status).toBe(200);
+      expect((await postToSlackEndpoint(offline.base, SECRET, eventBody(TEAM, { type: 'app_mention', user: 'U1', text: 'hi', ts: '1.1', channel: 'C9' }), 'application/json')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(offline.child.exitCode).toBeNull();
+    } finally {
+      await offline.stop();
+    }
+  });
+
   it('answers url_verification', async () => {
     const res = await postToSlackEndpoint(gw.base, SECRET, JSON.stringify({ type: 'url_verification', challenge: 'abc123', token: 'x' }), 'application/json');
     expect(JSON.parse(res.text)).toEqual({ challenge: 'abc123' });

@@ -101,6 +101,20 @@ describe('notifier', () => {
     }
   });
 
+  it('shares the work between several notifiers, delivering each event once', async () => {
+    const notifiers = await Promise.all([core.startNotifier([adapter]), core.startNotifier([adapter])]);
+    try {
+      const users = await Promise.all(Array.from({ length: 4 }, (_, i) => userNotifiedIn(`CMANY${i}`)));
+      for (let i = 0; i < 20; i++) await core.events.message({ kind: 'text', user_id: users[i % 4].user.id, message: `m${i}` });
+      const all = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && /^CMANY/.test(c.args.channel) && c.status === 200);
+      await eventually(() => all().length >= 20, 10_000, 'twenty deliveries');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(all().map((c) => c.args.text).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
+    } finally {
+      await Promise.all(notifiers.map((n) => n.stop()));
+    }
+  });
+
   it('POSTs every status of a job with a callback URL as signed JSON', async () => {
     const received: { body: string; headers: http.IncomingHttpHeaders }[] = [];
     const receiver = http.createServer((req, res) => {
