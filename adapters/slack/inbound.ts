@@ -51,32 +51,28 @@ export function isIgnoredMessage(event: Record<string, any>, bot: BotIdentity | 
   return false;
 }
 
-/** An `app_mention` in a channel: answered in the thread of that message. */
-export function normalizeMention(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
+/** The fields every message event shares; the caller decides privacy and where answers go. */
+function fromEvent(event: Record<string, any>, body: Record<string, any>, isPrivate: boolean, replyTo: string, receivedAt: Date): InboundMessage {
   return {
     channel: 'slack',
     tenant: String(body.team_id ?? event.team ?? ''),
     senderId: String(event.user ?? event.bot_id ?? ''),
     senderName: '',
     text: unescape(stripMentions(String(event.text ?? ''))),
-    isPrivate: false,
-    replyTo: encodeRef({ c: String(event.channel), t: String(event.thread_ts ?? event.ts) }),
+    isPrivate,
+    replyTo,
     messageId: `event:${body.event_id ?? `${event.channel}:${event.ts}`}`,
     receivedAt,
   };
 }
 
+/** An `app_mention` in a channel: answered in the thread of that message. */
+export function normalizeMention(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
+  return fromEvent(event, body, false, encodeRef({ c: String(event.channel), t: String(event.thread_ts ?? event.ts) }), receivedAt);
+}
+
 /** A direct message to the bot: answered in the DM. */
 export function normalizeDirectMessage(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
-  return {
-    channel: 'slack',
-    tenant: String(body.team_id ?? event.team ?? ''),
-    senderId: String(event.user ?? event.bot_id ?? ''),
-    senderName: '',
-    text: unescape(stripMentions(String(event.text ?? ''))),
-    isPrivate: true,
-    replyTo: encodeRef(event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 }),
-    messageId: `event:${body.event_id ?? `${event.channel}:${event.ts}`}`,
-    receivedAt,
-  };
+  const replyTo = event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 as const };
+  return fromEvent(event, body, true, encodeRef(replyTo), receivedAt);
 }
