@@ -35,12 +35,14 @@ function boltLogger(log: Logger): BoltLogger {
 /** Creates the Slack adapter (see slackEnabled for when to). */
 export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): SlackAdapter {
   const receiver = config.socketMode ? null : new KoaSlackReceiver(config.signingSecret, log);
+  const clientOptions = { slackApiUrl: config.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true };
   const app = new App({
     token: config.botToken,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: config.appToken }),
+    // Socket Mode opens its connection through apps.connections.open on the same (configurable) API URL.
+    ...(receiver ? { receiver } : { socketMode: true, appToken: config.appToken, installerOptions: { clientOptions: { slackApiUrl: config.apiUrl } } }),
     tokenVerificationEnabled: false, // Slack may be unreachable at start: never crash on it
     logger: boltLogger(log),
-    clientOptions: { slackApiUrl: config.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true },
+    clientOptions,
   });
   let bot: BotIdentity | null = config.botUserId ? { userId: config.botUserId, botId: '' } : null;
   let handler: InboundHandler | null = null;
