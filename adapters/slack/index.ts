@@ -135,7 +135,9 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     conversationKey: (replyTo) => decodeRef(replyTo).c,
     async stop() {
       stopped = true;
-      await Promise.race([Promise.all([...inFlight]), new Promise((r) => setTimeout(r, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...inFlight]), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
       await app.stop().catch(() => undefined);
     },
   };

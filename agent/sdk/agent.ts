@@ -111,7 +111,8 @@ export class Agent {
     if (timedOut) {
       this.log.warn('stop timeout: aborting running jobs', { jobs: this.inFlight.size });
       this.jobAbort.abort();
-      await Promise.race([jobsDone, sleep(5000)]);
+      const grace = new AbortController();
+      await Promise.race([jobsDone.then(() => grace.abort()), sleep(5000, grace.signal)]);
     }
     await Promise.all(this.loops);
     this.log.info('agent stopped');

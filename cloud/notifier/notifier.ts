@@ -70,7 +70,9 @@ export class Notifier {
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
     for (const [timer, wake] of this.timers) (clearTimeout(timer), wake()); // retries waiting: give up now, the entries stay pending
     for (const { conn } of this.streams) conn.disconnect();
-    await Promise.race([Promise.all([...this.loops, ...this.inFlight.values()]), new Promise((r) => setTimeout(r, timeoutMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.loops, ...this.inFlight.values()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Stops at once without waiting or acknowledging anything, as a crash would (for tests). */
