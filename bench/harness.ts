@@ -1,6 +1,7 @@
 /** What every benchmark shares: a fresh namespace, a `skadi serve` child process, percentiles. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -130,4 +131,65 @@ export function round(value: number): number {
 /** Milliseconds from a high-resolution clock. */
 export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Starts a compiled bench script (dist/bench/<name>.js) as a child process. */
+export function spawnScript(name: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [path.join(ROOT, 'dist/bench', `${name}.js`)], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+/** Resolves with the first stdout line of a child matching the pattern. */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const match = pattern.exec(buffer);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(match);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`process exited with ${code} before printing ${pattern}`)));
+  });
+}
+
+/** Stops a child with SIGTERM (SIGKILL after 10 s). */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Resident and peak resident memory of a process, in MB (Linux /proc). */
+export function memoryMb(pid: number): { rss_mb: number; peak_rss_mb: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss_mb: round(kb('VmRSS') / 1024), peak_rss_mb: round(kb('VmHWM') / 1024) };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
+/** Runs `count` tasks with at most `concurrency` at a time; task(i) gets the task's index. */
+export async function runConcurrently(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
 }

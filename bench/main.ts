@@ -1,32 +1,85 @@
-/** `npm run bench [-- part…] [--smoke] [--jobs N]`: runs benchmarks against real MariaDB + Redis and prints one JSON object. */
+/** `npm run bench [-- part…] [--smoke]`: benchmarks against real MariaDB + Redis; one JSON object on stdout and in bench/results/latest.json. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
+import { benchBullmq, benchProtocolCeiling } from './baseline';
 import { benchDispatch } from './dispatch';
+import { benchThroughput } from './throughput';
 
-const PARTS = ['dispatch'] as const;
+const PARTS = ['dispatch', 'throughput', 'baseline_bullmq'] as const;
 type Part = (typeof PARTS)[number];
+
+interface Options {
+  smoke?: boolean;
+  dispatchJobs: string;
+  jobs: string;
+  agents: string;
+  clients: string;
+  workers: string;
+}
+
+const int = (value: string, flag: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number of at least 1`);
+  return n;
+};
+
+/** A readable table of the results, for stderr. */
+function table(results: Record<string, any>): string {
+  const lines: string[] = [];
+  for (const [part, values] of Object.entries(results)) {
+    if (typeof values !== 'object' || values === null) continue;
+    lines.push(`${part}:`);
+    for (const [key, value] of Object.entries(values)) lines.push(`  ${key.padEnd(28)} ${typeof value === 'object' ? JSON.stringify(value) : value}`);
+  }
+  return lines.join('\n');
+}
 
 const program = new Command();
 program
   .name('bench')
-  .description(`Runs the benchmarks (${PARTS.join(', ')}), prints one JSON object and writes bench/results/latest.json.`)
-  .argument('[parts...]', `which parts to run (default: all): ${PARTS.join(', ')}`)
-  .option('--smoke', 'a small, quick run (CI uses it so the benchmarks cannot rot)')
-  .option('--jobs <n>', 'dispatch: jobs pushed one after another', '1000')
-  .action(async (parts: string[], opts: { smoke?: boolean; jobs: string }) => {
+  .description(`Runs the benchmarks (${PARTS.join(', ')}) against MariaDB and Redis on this machine, prints one JSON object and writes bench/results/latest.json.`)
+  .argument('[parts...]', `parts to run (default: all): ${PARTS.join(', ')}`)
+  .option('--smoke', 'a small, quick run (CI runs it so the benchmarks cannot rot)')
+  .option('--dispatch-jobs <n>', 'dispatch: jobs pushed one after another', '1000')
+  .option('--jobs <n>', 'throughput and baselines: jobs', '20000')
+  .option('--agents <n>', 'throughput: SDK agents', '100')
+  .option('--clients <n>', 'throughput and baselines: concurrent HTTP clients pushing', '32')
+  .option('--workers <n>', 'throughput: processes running the SDK agents', '2')
+  .action(async (parts: string[], opts: Options) => {
     const unknown = parts.filter((p) => !PARTS.includes(p as Part));
     if (unknown.length) throw new Error(`unknown part "${unknown[0]}" (known: ${PARTS.join(', ')})`);
-    const selected = (parts.length ? parts : PARTS) as Part[];
+    const selected = new Set((parts.length ? parts : PARTS) as Part[]);
+    const smoke = !!opts.smoke;
+    const jobs = smoke ? 500 : int(opts.jobs, '--jobs');
+    const clients = int(opts.clients, '--clients');
+    const agents = smoke ? 10 : int(opts.agents, '--agents');
     const progress = (line: string) => process.stderr.write(`${line}\n`);
-    const results: Record<string, unknown> = { started_at: new Date().toISOString(), smoke: !!opts.smoke };
-    for (const part of selected) {
-      if (part === 'dispatch') results.dispatch = await benchDispatch({ jobs: opts.smoke ? 100 : Number(opts.jobs) }, progress);
+    const results: Record<string, unknown> = { started_at: new Date().toISOString(), smoke, machine: { cores: os.cpus().length, node: process.version } };
+    if (selected.has('dispatch')) results.dispatch = await benchDispatch({ jobs: smoke ? 100 : int(opts.dispatchJobs, '--dispatch-jobs') }, progress);
+    if (selected.has('throughput')) {
+      results.throughput = await benchThroughput({ jobs, agents, clients, workers: int(opts.workers, '--workers') }, progress);
     }
+    if (selected.has('baseline_bullmq')) {
+      progress(`baseline_bullmq: BullMQ with ${jobs} jobs, concurrency ${agents}; then the protocol ceiling`);
+      const bullmq = await benchBullmq(jobs, clients, agents);
+      const ceiling = await benchProtocolCeiling(jobs, clients);
+      const skadi = (results.throughput as { jobs_per_s?: number } | undefined)?.jobs_per_s;
+      results.baseline_bullmq = {
+        ...bullmq,
+        concurrency: agents,
+        ratio_skadi_over_bullmq: skadi ? Math.round((skadi / bullmq.jobs_per_s) * 1000) / 1000 : null,
+        protocol_ceiling: ceiling,
+        ratio_skadi_over_ceiling: skadi ? Math.round((skadi / ceiling.jobs_per_s) * 1000) / 1000 : null,
+      };
+    }
+    results.finished_at = new Date().toISOString();
     const json = JSON.stringify(results, null, 2);
     const dir = path.resolve(__dirname, '../../bench/results');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'latest.json'), json + '\n');
+    process.stderr.write(`\n${table(results)}\n\n`);
     console.log(json);
   });
 

@@ -190,11 +190,12 @@ export class AgentService {
 
   /** Marks an agent online in MySQL if it was not, and announces it. */
   private async comeOnline(agentId: number, now: number): Promise<void> {
+    // Inside a transaction only its own connection is used: taking a second one from the pool can deadlock it.
     const agent = await this.deps.db.transaction(async (conn) => {
-      const online = await this.deps.agents.lockOnline(conn, agentId);
-      if (online !== false) return null;
+      const row = await this.deps.agents.lock(conn, agentId);
+      if (!row || row.online) return null;
       await this.deps.agents.setOnline(conn, agentId, true, new Date(now));
-      return this.deps.agents.findById(agentId);
+      return row;
     });
     if (!agent) return;
     this.deps.log.info({ agentId, agent: agent.name }, 'agent online');
@@ -205,13 +206,13 @@ export class AgentService {
   async goOffline(agentId: number): Promise<boolean> {
     const now = new Date();
     const outcome = await this.deps.db.transaction(async (conn) => {
-      const online = await this.deps.agents.lockOnline(conn, agentId);
-      if (online !== true) return null;
+      const agent = await this.deps.agents.lock(conn, agentId);
+      if (!agent || !agent.online) return null;
       const seen = await this.deps.queue.lastSeen(agentId);
       if (seen !== null && seen > now.getTime() - this.deps.offlineAfterMs) return null; // polled again meanwhile
       await this.deps.agents.setOnline(conn, agentId, false, seen !== null ? new Date(seen) : null);
       const expired = await this.deps.jobs.expireQueuedOfAgent(agentId, 'agent offline', now, conn);
-      return { agent: (await this.deps.agents.findById(agentId))!, expired };
+      return { agent, expired };
     });
     if (!outcome) return false;
     const { agent, expired } = outcome;

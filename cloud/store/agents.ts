@@ -94,10 +94,10 @@ export class AgentRepo {
     await this.sql.query('UPDATE agents SET token_hash = ? WHERE id = ?', [hash, id]);
   }
 
-  /** Locks an agent row inside a transaction and returns its online flag (null when it is gone). */
-  async lockOnline(conn: PoolConnection, id: number): Promise<boolean | null> {
-    const [rows] = await conn.query<RowDataPacket[]>('SELECT online FROM agents WHERE id = ? FOR UPDATE', [id]);
-    return rows[0] ? rows[0].online === 1 : null;
+  /** Locks an agent row inside a transaction and returns it (null when it is gone). Use the transaction's connection only. */
+  async lock(conn: PoolConnection, id: number): Promise<AgentRow | null> {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ? FOR UPDATE', [id]);
+    return rows[0] ? toAgent(rows[0]) : null;
   }
 
   /** Sets the online flag (and last seen time when given). */

@@ -155,6 +155,15 @@ describe('job lifecycle', () => {
     expect((await agentMessages()).map((m) => m.kind)).toEqual(['agent:online', 'agent:offline', 'agent:online']);
   });
 
+  it('brings many agents online at once without exhausting the MySQL pool', async () => {
+    seq++;
+    const { user } = await userWithAgent(core, `u${seq}`, `many${seq}`);
+    const agents = await Promise.all(Array.from({ length: 80 }, (_, i) => core.agents.create(user.id, `m${seq}x${i}`).then((r) => r.agent)));
+    await Promise.all(agents.map((a) => core.agents.recordPoll(a, null))); // 80 transactions, 32 connections
+    const online = (await core.agents.list(user.id)).filter((a) => a.online);
+    expect(online).toHaveLength(80);
+  });
+
   it('cancels a queued job, and only a queued one', async () => {
     const { agent, userId } = await onlineAgent();
     const a = await core.jobs.push(agent, 'a', { source: 'test' });
