@@ -3,7 +3,6 @@ import http from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { ulid } from 'ulid';
 import type { Core } from '../cloud/core';
 import { agentRoutes } from './agent-routes';
 import { bodyReader } from './body';
@@ -35,8 +34,18 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
   const metrics = createMetrics(core);
   const guard: AuthGuard = options.authGuard ?? ((_ctx, check) => check());
 
+  let requests = 0;
+  const node = process.pid.toString(36);
   app.use(async (ctx, next) => {
-    ctx.state.log = core.log.child({ req: ulid() });
+    // A correlation id per request; the child logger is made only if something logs.
+    const req = `${node}-${(++requests).toString(36)}`;
+    let log: typeof core.log | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= core.log.child({ req })),
+      set: (value) => (log = value),
+    });
     await next();
   });
   app.use(metrics.timeRequests);

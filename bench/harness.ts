@@ -58,7 +58,9 @@ export interface Served {
 
 /** Starts `skadi serve` on a free port and resolves once it listens. */
 export function serve(env: Record<string, string>): Promise<Served> {
-  const child = spawn(process.execPath, [SKADI_BIN, 'serve'], { env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // SKADI_BENCH_PROFILE=<dir> writes a CPU profile of each gateway process there (open it in Chrome DevTools).
+  const profile = process.env.SKADI_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SKADI_BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, SKADI_BIN, 'serve'], { env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {

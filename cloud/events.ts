@@ -74,10 +74,20 @@ export class EventLog {
   async jobStatus(events: JobStatusEvent[]): Promise<void> {
     if (events.length === 0) return;
     const pipeline = this.redis.pipeline();
+    this.addJobStatus(pipeline, events);
+    await execPipeline(pipeline);
+    this.announce(events);
+  }
+
+  /** Appends job status events to a pipeline that also carries other commands; call announce() once it ran. */
+  addJobStatus(pipeline: ReturnType<RedisClient['pipeline']>, events: JobStatusEvent[]): void {
     for (const event of events) {
       pipeline.xadd(this.keys.jobStatusStream, 'MAXLEN', '~', this.maxLen, '*', 'type', event.type, 'data', JSON.stringify(event));
     }
-    await execPipeline(pipeline);
+  }
+
+  /** Tells in-process listeners about events appended. */
+  announce(events: JobStatusEvent[]): void {
     for (const event of events) for (const fn of this.listeners) fn(event);
   }
 

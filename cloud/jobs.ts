@@ -5,7 +5,9 @@ import { jobStatusEvent, type EventLog } from './events';
 import { newJobId } from './job-id';
 import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
 import type { AgentService } from './agents';
-import type { DispatchQueue } from './queue/queue';
+import type { DispatchQueue, TransitionOps } from './queue/queue';
+import { execPipeline } from './queue/redis';
+import type { JobStatusEvent } from './events';
 import type { AgentRow } from './store/agents';
 import type { Db } from './store/db';
 import type { DelayedJobRepo } from './store/delayed';
@@ -85,18 +87,31 @@ export class JobService {
     return this.push(agent, message, from);
   }
 
-  /** After new jobs are stored: queue the queuing ones in Redis and append their events. */
+  /** After new jobs are stored: queue the queuing ones in Redis and append their events, in one round trip. */
   private async announceNew(jobs: (NewJob & { result: null })[], now: Date): Promise<void> {
-    for (const job of jobs) {
-      if (job.status !== 'queuing') continue;
-      try {
-        await this.deps.queue.enqueue(job.agentId, [job.id]);
-      } catch (err) {
-        // Stored in MySQL: the reconciler puts it in Redis later, so it is not lost.
-        this.deps.log.warn({ jobId: job.id, err }, 'job stored but not queued in Redis; the reconciler will queue it');
-      }
+    const queued = jobs.filter((j) => j.status === 'queuing');
+    const byAgent = new Map<number, string[]>();
+    for (const job of queued) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
+    const pipeline = this.deps.queue.redis.pipeline();
+    for (const [agentId, jobIds] of byAgent) this.deps.queue.addTransition(pipeline, { enqueue: { agentId, jobIds } });
+    const events = jobs.map((j) => jobStatusEvent(j, now));
+    this.deps.events.addJobStatus(pipeline, events);
+    try {
+      await execPipeline(pipeline);
+      this.deps.events.announce(events);
+    } catch (err) {
+      // Stored in MySQL: the reconciler puts them in Redis later, so they are not lost.
+      this.deps.log.warn({ jobIds: jobs.map((j) => j.id), err }, 'jobs stored but not queued in Redis; the reconciler will queue them');
     }
-    await this.deps.events.jobStatus(jobs.map((j) => jobStatusEvent(j, now)));
+  }
+
+  /** Sends the Redis side of transitions and their events in one round trip. */
+  private async applyTransition(ops: TransitionOps, events: JobStatusEvent[]): Promise<void> {
+    const pipeline = this.deps.queue.redis.pipeline();
+    this.deps.queue.addTransition(pipeline, ops);
+    this.deps.events.addJobStatus(pipeline, events);
+    await execPipeline(pipeline);
+    this.deps.events.announce(events);
   }
 
   /** Hands up to `max` queued jobs to their agent, each at most once; the lease starts now. */
@@ -115,8 +130,7 @@ export class JobService {
         throw err;
       }
       if (sent.length > 0) {
-        await this.deps.queue.setLeases(sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })));
-        await this.deps.events.jobStatus(sent.map((j) => jobStatusEvent(j, now)));
+        await this.applyTransition({ setLeases: sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })) }, sent.map((j) => jobStatusEvent(j, now)));
         taken.push(...sent);
       }
       if (ids.length < want) break;
@@ -129,10 +143,10 @@ export class JobService {
     const now = new Date();
     const back = await this.deps.jobs.unsend(jobIds, agent.id, now);
     if (back.length === 0) return;
-    await this.deps.queue.clearLeases(back);
     await this.deps.queue.requeue(agent.id, back);
     const reason = 'returned to the queue: the agent disconnected before receiving it';
-    await this.deps.events.jobStatus(
+    await this.applyTransition(
+      { clearLeases: back },
       back.map((id) => jobStatusEvent({ id, userId: agent.userId, agentId: agent.id, agentName: agent.name, status: 'queuing', result: null, reason }, now)),
     );
   }
@@ -145,13 +159,8 @@ export class JobService {
     const changed = await this.deps.jobs.report(jobId, agent.id, status, text, now, leaseUntil);
     if (!changed) return this.explainRejectedReport(agent, jobId, status);
     const job = { id: jobId, userId: agent.userId, agentId: agent.id, agentName: agent.name, status, result: text, reason: null };
-    if (status === 'running') {
-      await this.deps.queue.setLeases([{ id: jobId, at: leaseUntil.getTime() }]);
-    } else {
-      await this.deps.queue.clearLeases([jobId]);
-      await this.deps.queue.publishDone([jobId]);
-    }
-    await this.deps.events.jobStatus([jobStatusEvent(job, now)]);
+    const ops: TransitionOps = status === 'running' ? { setLeases: [{ id: jobId, at: leaseUntil.getTime() }] } : { clearLeases: [jobId], done: [jobId] };
+    await this.applyTransition(ops, [jobStatusEvent(job, now)]);
   }
 
   private async explainRejectedReport(agent: AgentRow, jobId: string, status: JobStatus): Promise<void> {
@@ -170,8 +179,7 @@ export class JobService {
       const job = await this.deps.jobs.expireLeased(id, now, 'no report from the agent within the lease');
       if (!job) continue;
       count++;
-      await this.deps.queue.publishDone([id]);
-      await this.deps.events.jobStatus([jobStatusEvent(job, now)]);
+      await this.applyTransition({ done: [id] }, [jobStatusEvent(job, now)]);
     }
     return count;
   }
@@ -180,8 +188,7 @@ export class JobService {
   async expireQueued(jobIds: string[], reason: string): Promise<number> {
     const now = new Date();
     const jobs = await this.deps.jobs.expireQueued(jobIds, reason, now);
-    await this.deps.queue.publishDone(jobs.map((j) => j.id));
-    await this.deps.events.jobStatus(jobs.map((j) => jobStatusEvent(j, now)));
+    await this.applyTransition({ done: jobs.map((j) => j.id) }, jobs.map((j) => jobStatusEvent(j, now)));
     return jobs.length;
   }
 
@@ -192,8 +199,7 @@ export class JobService {
     if (!outcome) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
     if (!outcome.canceled) throw new ConflictError(`Job ${jobId} is ${outcome.job.status} and can no longer be canceled.`, 'NotCancelable');
     await this.deps.queue.remove(outcome.job.agentId, [jobId]);
-    await this.deps.queue.publishDone([jobId]);
-    await this.deps.events.jobStatus([jobStatusEvent(outcome.job, now)]);
+    await this.applyTransition({ done: [jobId] }, [jobStatusEvent(outcome.job, now)]);
     return outcome.job;
   }
 

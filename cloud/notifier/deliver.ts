@@ -50,9 +50,9 @@ export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<stri
   };
 }
 
-/** Delivers a job status event; returns what was done (for logs and tests). */
-export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps): Promise<string> {
-  const job = await deps.jobs.get(event.job_id);
+/** Delivers a job status event; returns what was done (for logs and tests). `prefetched` saves the lookup when given. */
+export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null): Promise<string> {
+  const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
     const owner = await deps.users.findById(job.userId);

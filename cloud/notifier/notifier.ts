@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { AdapterError } from '../../adapters/contract';
 import type { JobStatusEvent, MessageEvent } from '../events';
 import type { RedisClient } from '../queue/redis';
+import type { JobRow } from '../store/jobs';
 import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';
 
 /** Tuning of a notifier (the configuration provides them). */
@@ -91,7 +92,9 @@ export class Notifier {
           'GROUP', this.group, this.consumer, 'COUNT', BATCH, 'BLOCK', this.options.blockMs ?? 1000, 'STREAMS', loop.stream, '>',
         )) as [string, [string, string[]][]][] | null;
         failures = 0;
-        for (const [, entries] of reply ?? []) for (const [id, fields] of entries) this.process(loop, id, fields);
+        const entries = (reply ?? []).flatMap(([, e]) => e);
+        const jobs = loop.kind === 'job:status' ? await this.prefetchJobs(entries) : new Map<string, JobRow>();
+        for (const [id, fields] of entries) this.process(loop, id, fields, jobs);
       } catch (err) {
         if (this.stopping) break;
         failures++;
@@ -99,6 +102,19 @@ export class Notifier {
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures, 5))));
       }
     }
+  }
+
+  /** Loads the jobs of a batch of status events in one query (each event would otherwise load its job alone). */
+  private async prefetchJobs(entries: [string, string[]][]): Promise<Map<string, JobRow>> {
+    const ids = new Set<string>();
+    for (const [, fields] of entries) {
+      try {
+        ids.add(JSON.parse(fields[fields.indexOf('data') + 1]).job_id);
+      } catch {
+        // a malformed entry is dead-lettered by deliver()
+      }
+    }
+    return this.deps.jobs.getMany([...ids]).catch(() => new Map<string, JobRow>());
   }
 
   /** Takes over entries another notifier left pending (it crashed) and delivers them. */
@@ -119,24 +135,26 @@ export class Notifier {
     return count;
   }
 
-  private process(loop: StreamLoop, id: string, fields: string[]): void {
+  private process(loop: StreamLoop, id: string, fields: string[], prefetched?: Map<string, JobRow>): void {
     if (this.inFlight.has(id)) return;
-    const work = this.deliver(loop, id, fields).finally(() => this.inFlight.delete(id));
+    const work = this.deliver(loop, id, fields, prefetched).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, work);
   }
 
   /** Delivers one entry, retrying with backoff (or the platform's Retry-After), then acknowledges or dead-letters it. */
-  private async deliver(loop: StreamLoop, id: string, fields: string[]): Promise<void> {
+  private async deliver(loop: StreamLoop, id: string, fields: string[], prefetched?: Map<string, JobRow>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const log = this.log.child({ stream: loop.stream, entry: id, attempt });
       try {
         const event = JSON.parse(fields[fields.indexOf('data') + 1]);
-        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps) : await deliverMessage(event as MessageEvent, this.deps);
+        // The first attempt uses the batch's jobs (a missing one is looked up); retries read fresh state.
+        const job = attempt === 1 && prefetched?.has(event.job_id) ? prefetched.get(event.job_id) : undefined;
+        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps, job) : await deliverMessage(event as MessageEvent, this.deps);
         await this.redis.xack(loop.stream, this.group, id);
-        log.debug({ outcome, jobId: event.job_id }, 'event delivered');
+        if (outcome !== 'skipped') this.log.debug({ entry: id, outcome, jobId: event.job_id }, 'event delivered');
         return;
       } catch (err) {
         if (this.stopping) return;
+        const log = this.log.child({ stream: loop.stream, entry: id, attempt });
         const retryable = !(err instanceof SyntaxError) && (!(err instanceof AdapterError) || err.retryable);
         if (!retryable || attempt >= this.options.maxAttempts) {
           log.error({ err: String(err) }, 'delivery failed for good; moved to the dead-letter stream');

@@ -8,6 +8,14 @@ export interface Scheduled {
   at: number;
 }
 
+/** The Redis side of one or more job transitions, sent together in one round trip. */
+export interface TransitionOps {
+  enqueue?: { agentId: number; jobIds: string[] };
+  setLeases?: Scheduled[];
+  clearLeases?: string[];
+  done?: string[];
+}
+
 /** Verbs on Redis used by the core; MySQL stays the source of truth, this is the fast path. */
 export class DispatchQueue {
   constructor(
@@ -19,6 +27,15 @@ export class DispatchQueue {
   async enqueue(agentId: number, jobIds: string[]): Promise<void> {
     if (jobIds.length === 0) return;
     await this.redis.enqueue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
+  }
+
+  /** Appends the Redis commands of job transitions to a pipeline, so they cost one round trip together. */
+  addTransition(pipeline: ReturnType<RedisClient['pipeline']>, ops: TransitionOps): void {
+    const p = pipeline as unknown as RedisClient;
+    if (ops.enqueue?.jobIds.length) p.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds);
+    if (ops.setLeases?.length) p.zadd(this.keys.leases, ...ops.setLeases.flatMap((l) => [l.at, l.id]));
+    if (ops.clearLeases?.length) p.zrem(this.keys.leases, ...ops.clearLeases);
+    for (const id of ops.done ?? []) p.publish(this.keys.doneChannel, id);
   }
 
   /** Puts jobs back at the head of an agent's queue (a take that could not be recorded). */

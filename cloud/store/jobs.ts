@@ -1,4 +1,5 @@
 /** MySQL repository of jobs; every status change is one conditional UPDATE or one transaction. */
+import crypto from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
 
@@ -81,21 +82,23 @@ export class JobRepo {
   /** Marks queued jobs of an agent as sent; returns those that were still queued (the others are skipped). */
   async markSent(ids: string[], agentId: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
     if (ids.length === 0) return [];
-    return this.db.transaction(async (conn) => {
-      const [rows] = await conn.query<RowDataPacket[]>(
-        "SELECT * FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'queuing' FOR UPDATE",
-        [ids, agentId],
-      );
-      if (rows.length === 0) return [];
-      const taken = rows.map(toJob);
-      await conn.query("UPDATE jobs SET status = 'sent', sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?)", [
-        now, leaseUntil, now, taken.map((j) => j.id),
-      ]);
-      const order = new Map(ids.map((id, i) => [id, i]));
-      return taken
-        .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
-        .map((j) => ({ ...j, status: 'sent' as const, sentAt: now, leaseUntil, updatedAt: now }));
-    });
+    // One conditional UPDATE claims the rows (and commits); the take id then reads back exactly the rows it claimed.
+    const takeId = crypto.randomBytes(8).toString('hex');
+    const [res] = await this.db.pool.query<ResultSetHeader>(
+      "UPDATE jobs SET status = 'sent', take_id = ?, sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?) AND agent_id = ? AND status = 'queuing'",
+      [takeId, now, leaseUntil, now, ids, agentId],
+    );
+    if (res.affectedRows === 0) return [];
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
+    const order = new Map(ids.map((id, i) => [id, i]));
+    return rows.map(toJob).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  }
+
+  /** Several jobs by id (missing ones are left out). */
+  async getMany(ids: string[]): Promise<Map<string, JobRow>> {
+    if (ids.length === 0) return new Map();
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?)', [ids]);
+    return new Map(rows.map((r) => [r.id as string, toJob(r)]));
   }
 
   /** Puts sent jobs back in the queued state (the agent's connection closed before it could receive them); returns those put back. */
@@ -105,7 +108,7 @@ export class JobRepo {
       const [rows] = await conn.query<RowDataPacket[]>("SELECT id FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'sent' FOR UPDATE", [ids, agentId]);
       const back = rows.map((r) => r.id as string);
       if (back.length) {
-        await conn.query("UPDATE jobs SET status = 'queuing', sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?)", [now, back]);
+        await conn.query("UPDATE jobs SET status = 'queuing', take_id = NULL, sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?)", [now, back]);
       }
       return back;
     });
