@@ -7,6 +7,7 @@ import type { DispatchQueue } from './queue/queue';
 import type { AgentRepo, AgentRow } from './store/agents';
 import type { Db } from './store/db';
 import type { JobRepo } from './store/jobs';
+import { TtlCache } from './ttl-cache';
 
 /** Words that are chat commands and so cannot be agent names. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
@@ -15,6 +16,7 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
 
 const NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
 const AUTH_CACHE_MS = 10_000;
+const NAME_CACHE_MS = 5_000;
 const SEEN_PERSIST_MS = 30_000;
 
 /** An agent with its presence, as shown by `status`. */
@@ -43,7 +45,8 @@ export function checkAgentName(name: string, what = 'An agent name'): void {
 
 /** Agents of users, their tokens and their presence. */
 export class AgentService {
-  private readonly authCache = new Map<string, { agent: AgentRow; until: number }>();
+  private readonly authCache = new TtlCache<string, AgentRow>(AUTH_CACHE_MS);
+  private readonly nameCache = new TtlCache<string, AgentRow | null>(NAME_CACHE_MS);
   private readonly seenPersisted = new Map<number, number>();
   private readonly seenPending = new Map<number, { id: number; at: Date; ip: string | null }>();
 
@@ -71,11 +74,21 @@ export class AgentService {
 
   /** A user's agent by name or alias, or a NotFoundError listing the user's agents. */
   async byName(userId: number, name: string): Promise<AgentRow> {
-    const agent = await this.deps.agents.findForUser(userId, name);
+    const agent = await this.find(userId, name);
     if (agent) return agent;
     const names = (await this.deps.agents.list(userId)).map((a) => a.name);
     const known = names.length ? `Your agents: ${names.join(', ')}.` : 'You have no agents yet.';
     throw new NotFoundError(`There is no agent named "${name}". ${known}`, 'AgentNotFound');
+  }
+
+  /** A user's agent by name or alias (case-insensitive), or null; cached for a few seconds per node. */
+  async find(userId: number, name: string): Promise<AgentRow | null> {
+    const key = `${userId}:${name.toLowerCase()}`;
+    const cached = this.nameCache.get(key);
+    if (cached !== undefined) return cached;
+    const agent = await this.deps.agents.findForUser(userId, name);
+    if (agent) this.nameCache.set(key, agent); // misses are not cached: a new agent is found at once
+    return agent;
   }
 
   /** A user's agents (every agent when userId is null). */
@@ -105,7 +118,7 @@ export class AgentService {
     });
     await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));
     await this.deps.queue.forgetAgent(agent.id);
-    await this.forgetToken(agent.tokenHash);
+    await this.forgetToken(agent.tokenHash, userId);
     return agent;
   }
 
@@ -114,7 +127,7 @@ export class AgentService {
     const agent = await this.byName(userId, name);
     const token = newToken('agent');
     await this.deps.agents.setTokenHash(agent.id, hashToken(token));
-    await this.forgetToken(agent.tokenHash);
+    await this.forgetToken(agent.tokenHash, userId);
     return { agent, token };
   }
 
@@ -122,31 +135,39 @@ export class AgentService {
   async setAvailable(userId: number, name: string, available: boolean): Promise<AgentRow> {
     const agent = await this.byName(userId, name);
     await this.deps.agents.setAvailable(agent.id, available);
-    await this.forgetToken(agent.tokenHash);
+    await this.forgetToken(agent.tokenHash, userId);
     return { ...agent, available };
   }
 
-  private async forgetToken(tokenHash: string): Promise<void> {
-    this.authCache.delete(tokenHash);
+  /** Forgets cached credentials and names of an agent on every node (it was rotated, removed, enabled or disabled). */
+  private async forgetToken(tokenHash: string, userId?: number): Promise<void> {
+    this.invalidateCached(tokenHash);
     await this.deps.queue.publishAuthChange(tokenHash);
+    if (userId !== undefined) {
+      this.invalidateCached(`user:${userId}`);
+      await this.deps.queue.publishAuthChange(`user:${userId}`);
+    }
   }
 
-  /** Drops a cached credential (another node rotated or removed it). */
-  invalidateCached(tokenHash: string): void {
-    this.authCache.delete(tokenHash);
+  /** Drops a cached credential (a token hash) or a user's cached agent names (`user:<id>`), after a change on any node. */
+  invalidateCached(key: string): void {
+    if (key.startsWith('user:')) {
+      const prefix = `${key.slice(5)}:`;
+      this.nameCache.deleteWhere((k) => k.startsWith(prefix));
+    } else {
+      this.authCache.delete(key);
+    }
   }
 
   /** The agent owning this token, or an UnauthorizedError; cached for a few seconds per node. */
   async authenticate(token: string | undefined): Promise<AgentRow> {
     if (!token || !looksLikeToken(token)) throw new UnauthorizedError('A valid agent token is required.');
     const hash = hashToken(token);
-    const cached = this.authCache.get(hash);
-    let agent = cached && cached.until > Date.now() ? cached.agent : null;
+    let agent = this.authCache.get(hash);
     if (!agent) {
-      agent = await this.deps.agents.findByTokenHash(hash);
-      if (!agent || !tokenMatches(token, agent.tokenHash)) throw new UnauthorizedError('The agent token is not valid.');
-      this.authCache.set(hash, { agent, until: Date.now() + AUTH_CACHE_MS });
-      if (this.authCache.size > 100_000) this.authCache.clear();
+      const found = await this.deps.agents.findByTokenHash(hash);
+      if (!found || !tokenMatches(token, found.tokenHash)) throw new UnauthorizedError('The agent token is not valid.');
+      this.authCache.set(hash, (agent = found));
     }
     if (!agent.available) throw new ForbiddenError(`Agent ${agent.name} is disabled.`, 'AgentUnavailable');
     return agent;

@@ -26,6 +26,7 @@ import { IdentityService } from './identities';
 import { Notifier } from './notifier/notifier';
 import { Pacer } from './notifier/pacer';
 import { IdentityRepo } from './store/identities';
+import { TtlCache } from './ttl-cache';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {
@@ -88,9 +89,9 @@ async function connectMysql(config: Config, runMigrations: boolean, log: Logger)
   return db;
 }
 
-async function connectRedisOrExplain(config: Config, name: string): Promise<RedisClient> {
+async function connectRedisOrExplain(config: Config, name: string, autoPipelining = false): Promise<RedisClient> {
   try {
-    return await connectRedis(config.redisUrl, { failFast: true, connectionName: name });
+    return await connectRedis(config.redisUrl, { failFast: true, connectionName: name, autoPipelining });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new StartupError(
@@ -105,18 +106,18 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const db = await connectMysql(config, options.migrate ?? true, log);
   let redis: RedisClient;
   try {
-    redis = await connectRedisOrExplain(config, 'skadi');
+    redis = await connectRedisOrExplain(config, 'skadi', true);
   } catch (err) {
     await db.close();
     throw err;
   }
   const keys = new RedisKeys(config.redisPrefix);
-  const queue = new DispatchQueue(redis, keys);
   const events = new EventLog(redis, keys, config.eventMaxLen);
   const jobRepo = new JobRepo(db);
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
-  const users = new UserService(new UserRepo(db.pool));
+  const queue = new DispatchQueue(redis, keys);
+  const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash));
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, leaseMs: config.jobLeaseMs, log });
@@ -126,7 +127,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, agentRepo, jobs, identities: identityRepo });
+  const port = createCommandPort({ users, agents, jobs, identities: identityRepo });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
 
@@ -141,7 +142,16 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           { stream: keys.jobStatusStream, kind: 'job:status', conn: jobConn },
           { stream: keys.messageStream, kind: 'message', conn: messageConn },
         ],
-        { jobs: jobRepo, users: new UserRepo(db.pool), identities: identityRepo, adapters: new Map(adapters.map((a) => [a.name, a])), pacer: new Pacer(config.notifyPaceMs), log },
+        {
+          jobs: jobRepo,
+          users: new UserRepo(db.pool),
+          identities: identityRepo,
+          adapters: new Map(adapters.map((a) => [a.name, a])),
+          pacer: new Pacer(config.notifyPaceMs),
+          log,
+          routes: new TtlCache(5000),
+          callbackKeys: new TtlCache(10_000),
+        },
         { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs },
         log.child({ part: 'notifier' }),
       );
@@ -154,7 +164,10 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       const signals = new Signals(subscriber, keys);
       signals.onWake((agentId) => dispatcher.wake(agentId));
       signals.onDone((jobId) => waiters.notify(jobId));
-      signals.onAuthChange((hash) => agents.invalidateCached(hash));
+      signals.onAuthChange((key) => {
+        agents.invalidateCached(key);
+        users.invalidateCached(key);
+      });
       await signals.start();
       await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));
       dispatcher.start();

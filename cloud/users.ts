@@ -2,12 +2,25 @@
 import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from './errors';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
 import type { UserRepo, UserRow } from './store/users';
+import { TtlCache } from './ttl-cache';
 
 const NAME = /^[A-Za-z0-9][\w.@-]{0,63}$/;
+const AUTH_CACHE_MS = 10_000;
 
 /** Creates, finds and authenticates users. */
 export class UserService {
-  constructor(private readonly users: UserRepo) {}
+  private readonly authCache = new TtlCache<string, UserRow>(AUTH_CACHE_MS);
+
+  /** `onTokenChange(hash)` tells every node to forget a rotated token (the agents' pub/sub channel). */
+  constructor(
+    private readonly users: UserRepo,
+    private readonly onTokenChange: (tokenHash: string) => Promise<void> = async () => undefined,
+  ) {}
+
+  /** Drops a cached credential (rotated on some node). */
+  invalidateCached(tokenHash: string): void {
+    this.authCache.delete(tokenHash);
+  }
 
   /** Creates a user; returns it with its token (shown only now). */
   async create(name: string): Promise<{ user: UserRow; token: string }> {
@@ -64,14 +77,20 @@ export class UserService {
     const user = await this.byName(name);
     const token = newToken('user');
     await this.users.setTokenHash(user.id, hashToken(token));
+    this.invalidateCached(user.tokenHash);
+    await this.onTokenChange(user.tokenHash);
     return token;
   }
 
   /** The user owning this token, or an UnauthorizedError. */
   async authenticate(token: string | undefined): Promise<UserRow> {
     if (!token || !looksLikeToken(token)) throw new UnauthorizedError('A valid user token is required.');
-    const user = await this.users.findByTokenHash(hashToken(token));
+    const hash = hashToken(token);
+    const cached = this.authCache.get(hash);
+    if (cached) return cached;
+    const user = await this.users.findByTokenHash(hash);
     if (!user || !tokenMatches(token, user.tokenHash)) throw new UnauthorizedError('The user token is not valid.');
+    this.authCache.set(hash, user);
     return user;
   }
 }

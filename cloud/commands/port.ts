@@ -2,16 +2,15 @@
 import type { AgentService } from '../agents';
 import type { JobService } from '../jobs';
 import type { IdentityRepo } from '../store/identities';
-import type { AgentRepo } from '../store/agents';
 import type { UserService } from '../users';
 import type { CommandPort } from './execute';
 
 /** Connects chat commands to the core services. */
-export function createCommandPort(deps: { users: UserService; agents: AgentService; agentRepo: AgentRepo; jobs: JobService; identities: IdentityRepo }): CommandPort {
-  const { users, agents, agentRepo, jobs, identities } = deps;
+export function createCommandPort(deps: { users: UserService; agents: AgentService; jobs: JobService; identities: IdentityRepo }): CommandPort {
+  const { users, agents, jobs, identities } = deps;
   return {
     agentStatuses: (userId) => agents.statuses(userId),
-    findAgent: (userId, name) => agentRepo.findForUser(userId, name),
+    findAgent: (userId, name) => agents.find(userId, name),
     push: (agent, text, origin) => jobs.push(agent, text, origin),
     delay: (agent, text, delayMs, origin) => jobs.delay(agent, text, delayMs, origin),
     cancel: (userId, jobId) => jobs.cancel(userId, jobId),

@@ -5,11 +5,18 @@ import { jobHeadline } from '../chat-format';
 import { decodeOrigin } from '../commands/execute';
 import type { JobStatusEvent, MessageEvent } from '../events';
 import { isTerminal } from '../jobs';
-import type { IdentityRepo } from '../store/identities';
+import type { IdentityRepo, IdentityRow } from '../store/identities';
+import type { TtlCache } from '../ttl-cache';
 import type { JobRepo, JobRow } from '../store/jobs';
 import type { UserRepo } from '../store/users';
 import { postCallback } from './callback';
 import type { Pacer } from './pacer';
+
+/** Where a user's notifications go: the chosen conversation, else their identities (most recently used first). */
+export interface UserRoute {
+  target: { channel: string; ref: string } | null;
+  identities: IdentityRow[];
+}
 
 /** What deliveries need. */
 export interface DeliveryDeps {
@@ -19,6 +26,14 @@ export interface DeliveryDeps {
   adapters: ReadonlyMap<string, ChannelAdapter>;
   pacer: Pacer;
   log: Logger;
+  /** A few seconds of memory for notification routes and callback keys (each event would look them up again). */
+  routes: TtlCache<number, UserRoute>;
+  callbackKeys: TtlCache<number, string | null>;
+}
+
+/** The notification route of a user, cached briefly. */
+function routeOf(userId: number, deps: DeliveryDeps): Promise<UserRoute> {
+  return deps.routes.getOrLoad(userId, async () => ({ target: await deps.identities.notifyTarget(userId), identities: await deps.identities.list(userId) }));
 }
 
 const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
@@ -55,9 +70,9 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
-    const owner = await deps.users.findById(job.userId);
-    if (!owner) return 'skipped';
-    await postCallback(job.callback, owner.tokenHash, callbackPayload(job, event));
+    const key = await deps.callbackKeys.getOrLoad(job.userId, async () => (await deps.users.findById(job.userId))?.tokenHash ?? null);
+    if (!key) return 'skipped';
+    await postCallback(job.callback, key, callbackPayload(job, event));
     return 'callback';
   }
   const origin = decodeOrigin(job.origin);
@@ -88,13 +103,14 @@ export async function deliverMessage(event: MessageEvent, deps: DeliveryDeps): P
 }
 
 async function notifyUser(userId: number, message: OutboundMessage, deps: DeliveryDeps): Promise<string> {
-  const target = await deps.identities.notifyTarget(userId);
+  const route = await routeOf(userId, deps);
+  const target = route.target;
   const chosen = target && deps.adapters.get(target.channel);
   if (target && chosen) {
     await paced(deps, chosen, target.ref, message);
     return 'notified';
   }
-  for (const identity of await deps.identities.list(userId)) {
+  for (const identity of route.identities) {
     const adapter = deps.adapters.get(identity.channel);
     if (!adapter) continue;
     await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message));

@@ -28,6 +28,8 @@ export interface RedisConnectOptions {
   /** Fail commands at once while disconnected (the HTTP edge answers 503) instead of queueing them. */
   failFast?: boolean;
   connectionName?: string;
+  /** Send commands issued in the same tick together (the main command connection). */
+  autoPipelining?: boolean;
 }
 
 /** Registers every Lua script on a connection. */
@@ -46,6 +48,8 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     maxRetriesPerRequest: options.failFast ? 0 : 20,
     connectTimeout: 5000,
     connectionName: options.connectionName,
+    // Commands issued in the same tick leave in one write: far fewer syscalls under load.
+    enableAutoPipelining: options.autoPipelining ?? false,
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
   });
   redis.on('error', () => undefined); // reconnects by itself; callers see failed commands
