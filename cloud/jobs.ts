@@ -124,7 +124,7 @@ export class JobService {
       const now = new Date();
       let sent: JobRow[];
       try {
-        sent = await this.deps.jobs.markSent(ids, agent.id, now, new Date(now.getTime() + this.deps.leaseMs));
+        sent = await this.deps.jobs.markSent(ids, agent.id, this.deps.leaseMs);
       } catch (err) {
         await this.deps.queue.requeue(agent.id, ids).catch((e) => this.deps.log.error({ err: e, ids }, 'could not requeue jobs; the reconciler will'));
         throw err;
@@ -156,7 +156,7 @@ export class JobService {
     const now = new Date();
     const text = truncateResult(result);
     const leaseUntil = new Date(now.getTime() + this.deps.leaseMs);
-    const changed = await this.deps.jobs.report(jobId, agent.id, status, text, now, leaseUntil);
+    const changed = await this.deps.jobs.report(jobId, agent.id, status, text, this.deps.leaseMs);
     if (!changed) return this.explainRejectedReport(agent, jobId, status);
     const job = { id: jobId, userId: agent.userId, agentId: agent.id, agentName: agent.name, status, result: text, reason: null };
     const ops: TransitionOps = status === 'running' ? { setLeases: [{ id: jobId, at: leaseUntil.getTime() }] } : { clearLeases: [jobId], done: [jobId] };

@@ -1,6 +1,7 @@
 /** MySQL repository of jobs; every status change is one conditional UPDATE or one transaction. */
 import crypto from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
+import { Batcher } from './batcher';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
 
 /** Every job status; see the lifecycle in DESIGN.md. */
@@ -56,13 +57,53 @@ function toJob(row: RowDataPacket): JobRow {
   };
 }
 
-/** Jobs: create, hand out, report, expire, cancel, list. */
+/** A take waiting for its batch: job ids popped from one agent's queue. */
+interface TakeInput {
+  ids: string[];
+  agentId: number;
+  leaseMs: number;
+}
+
+/** A report waiting for its batch. */
+interface ReportInput {
+  id: string;
+  agentId: number;
+  status: 'running' | 'succeeded' | 'failed';
+  result: string;
+  leaseMs: number;
+}
+
+/** `agent_id = CASE id WHEN … END`: each job of a batch must belong to the agent that asked (the id list keeps the primary key in use). */
+function ownerCheck(pairs: { id: string; agentId: number }[]): { sql: string; args: unknown[] } {
+  return { sql: `agent_id = CASE id ${pairs.map(() => 'WHEN ? THEN ?').join(' ')} END`, args: pairs.flatMap((p) => [p.id, p.agentId]) };
+}
+
+/** Batches stay well under MariaDB's default max_allowed_packet (16 MiB). */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Jobs: create, hand out, report, expire, cancel, list. Concurrent inserts, takes and reports are grouped into shared statements. */
 export class JobRepo {
+  private readonly inserts = new Batcher<NewJob[], void>((batches) => this.insertNow(batches.flat()).then(() => batches.map(() => undefined)), {
+    maxWeight: MAX_BATCH_BYTES,
+    weight: (jobs) => jobs.reduce((n, j) => n + j.message.length * 4 + 512, 0),
+  });
+  private readonly takes = new Batcher<TakeInput, JobRow[]>((inputs) => this.markSentNow(inputs));
+  private readonly reports = new Batcher<ReportInput, boolean>((inputs) => this.reportNow(inputs), {
+    maxWeight: MAX_BATCH_BYTES,
+    weight: (r) => Buffer.byteLength(r.result) + 256,
+    conflicts: (r, batch) => batch.some((b) => b.id === r.id),
+  });
+
   constructor(private readonly db: Db) {}
 
-  /** Inserts new jobs (on the pool, or on a transaction's connection). */
-  async insert(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
+  /** Inserts new jobs: in a transaction when given its connection, else grouped with concurrent inserts. */
+  async insert(jobs: NewJob[], sql?: Sql): Promise<void> {
     if (jobs.length === 0) return;
+    if (sql) return this.insertNow(jobs, sql);
+    return this.inserts.submit(jobs);
+  }
+
+  private async insertNow(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
     const rows = jobs.map((j) => [
       j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
       j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt,
@@ -80,18 +121,26 @@ export class JobRepo {
   }
 
   /** Marks queued jobs of an agent as sent; returns those that were still queued (the others are skipped). */
-  async markSent(ids: string[], agentId: number, now: Date, leaseUntil: Date): Promise<JobRow[]> {
-    if (ids.length === 0) return [];
-    // One conditional UPDATE claims the rows (and commits); the take id then reads back exactly the rows it claimed.
+  markSent(ids: string[], agentId: number, leaseMs: number): Promise<JobRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.takes.submit({ ids, agentId, leaseMs });
+  }
+
+  /** One batch of takes: one conditional UPDATE claims the rows (and commits), the take id reads back exactly those. */
+  private async markSentNow(inputs: TakeInput[]): Promise<JobRow[][]> {
+    const now = new Date();
+    const leaseUntil = new Date(now.getTime() + inputs[0].leaseMs);
     const takeId = crypto.randomBytes(8).toString('hex');
+    const pairs = inputs.flatMap((t) => t.ids.map((id) => ({ id, agentId: t.agentId })));
+    const owner = ownerCheck(pairs);
     const [res] = await this.db.pool.query<ResultSetHeader>(
-      "UPDATE jobs SET status = 'sent', take_id = ?, sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?) AND agent_id = ? AND status = 'queuing'",
-      [takeId, now, leaseUntil, now, ids, agentId],
+      `UPDATE jobs FORCE INDEX (PRIMARY) SET status = 'sent', take_id = ?, sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?) AND ${owner.sql} AND status = 'queuing'`,
+      [takeId, now, leaseUntil, now, pairs.map((p) => p.id), ...owner.args],
     );
-    if (res.affectedRows === 0) return [];
-    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
-    const order = new Map(ids.map((id, i) => [id, i]));
-    return rows.map(toJob).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    if (res.affectedRows === 0) return inputs.map(() => []);
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [pairs.map((p) => p.id), takeId]);
+    const byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
+    return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
   }
 
   /** Several jobs by id (missing ones are left out). */
@@ -115,18 +164,30 @@ export class JobRepo {
   }
 
   /** Records an agent's report on its sent or running job; false when the job is not in one of those states. */
-  async report(id: string, agentId: number, status: 'running' | 'succeeded' | 'failed', result: string, now: Date, leaseUntil: Date): Promise<boolean> {
-    const [res] =
-      status === 'running'
-        ? await this.db.pool.query<ResultSetHeader>(
-            "UPDATE jobs SET status = 'running', result = ?, lease_until = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status IN ('sent', 'running')",
-            [result, leaseUntil, now, id, agentId],
-          )
-        : await this.db.pool.query<ResultSetHeader>(
-            "UPDATE jobs SET status = ?, result = ?, lease_until = NULL, finished_at = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status IN ('sent', 'running')",
-            [status, result, now, now, id, agentId],
-          );
-    return res.affectedRows === 1;
+  report(id: string, agentId: number, status: 'running' | 'succeeded' | 'failed', result: string, leaseMs: number): Promise<boolean> {
+    return this.reports.submit({ id, agentId, status, result, leaseMs });
+  }
+
+  /** One batch of reports: one UPDATE with a CASE per column; the report id tells which rows it changed. */
+  private async reportNow(inputs: ReportInput[]): Promise<boolean[]> {
+    const now = new Date();
+    const reportId = crypto.randomBytes(8).toString('hex');
+    const cases = (value: (r: ReportInput) => unknown) => ({ sql: `CASE id ${inputs.map(() => 'WHEN ? THEN ?').join(' ')} END`, args: inputs.flatMap((r) => [r.id, value(r)]) });
+    const status = cases((r) => r.status);
+    const result = cases((r) => r.result);
+    const lease = cases((r) => (r.status === 'running' ? new Date(now.getTime() + r.leaseMs) : null));
+    const finished = cases((r) => (r.status === 'running' ? null : now));
+    const owner = ownerCheck(inputs);
+    const [res] = await this.db.pool.query<ResultSetHeader>(
+      `UPDATE jobs FORCE INDEX (PRIMARY) SET status = ${status.sql}, result = ${result.sql}, lease_until = ${lease.sql}, finished_at = ${finished.sql}, report_id = ?, updated_at = ?
+       WHERE id IN (?) AND ${owner.sql} AND status IN ('sent', 'running')`,
+      [...status.args, ...result.args, ...lease.args, ...finished.args, reportId, now, inputs.map((r) => r.id), ...owner.args],
+    );
+    if (res.affectedRows === 0) return inputs.map(() => false);
+    if (res.affectedRows === inputs.length) return inputs.map(() => true);
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT id FROM jobs WHERE id IN (?) AND report_id = ?', [inputs.map((r) => r.id), reportId]);
+    const changed = new Set(rows.map((r) => r.id as string));
+    return inputs.map((r) => changed.has(r.id));
   }
 
   /** Expires a sent or running job whose lease has run out; returns it, or null when it was renewed or finished. */
