@@ -21,7 +21,6 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     await authGuard(ctx, async () => {
       ctx.state.agent = await core.agents.authenticate(bearerToken(ctx));
     });
-    ctx.state.log = ctx.state.log?.child({ agentId: ctx.state.agent.id });
     await next();
   });
 

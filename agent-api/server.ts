@@ -43,7 +43,8 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
     Object.defineProperty(ctx.state, 'log', {
       configurable: true,
       enumerable: true,
-      get: () => (log ??= core.log.child({ req })),
+      // The agent or user id, once known, goes into the request's log lines too.
+      get: () => (log ??= core.log.child({ req, agentId: ctx.state.agent?.id, userId: ctx.state.userId })),
       set: (value) => (log = value),
     });
     await next();

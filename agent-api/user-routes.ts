@@ -18,7 +18,7 @@ async function authUser(core: Core, guard: Guard, ctx: Context): Promise<UserRow
   await guard(ctx, async () => {
     user = await core.users.authenticate(userToken(ctx));
   });
-  ctx.state.log = ctx.state.log?.child({ userId: user.id });
+  ctx.state.userId = user.id;
   return user;
 }
 

@@ -195,3 +195,41 @@ export async function runConcurrently(count: number, concurrency: number, task: 
     }),
   );
 }
+
+/** Pids of the processes whose command name is `comm` (e.g. mariadbd, redis-server). */
+export function pidsByName(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds used by groups of processes between start() and stop(), to show which process limits a run. */
+export class CpuMeter {
+  private readonly start = new Map<number, number>();
+
+  constructor(private readonly groups: Record<string, number[]>) {
+    for (const pids of Object.values(groups)) for (const pid of pids) this.start.set(pid, safeCpu(pid));
+  }
+
+  /** CPU seconds per group since construction. */
+  read(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, pids] of Object.entries(this.groups)) out[name] = round(pids.reduce((sum, pid) => sum + safeCpu(pid) - (this.start.get(pid) ?? 0), 0));
+    return out;
+  }
+}
+
+function safeCpu(pid: number): number {
+  try {
+    return pid === process.pid ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 : cpuSeconds(pid);
+  } catch {
+    return 0;
+  }
+}

@@ -1,7 +1,7 @@
 /** throughput: many SDK agents, jobs pushed over HTTP by concurrent clients, until every job is terminal and its event consumed. */
 import type { ChildProcess } from 'node:child_process';
 import Redis from 'ioredis';
-import { KeepAliveClient, memoryMb, Namespace, nowMs, percentile, REDIS_URL, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import { CpuMeter, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, REDIS_URL, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** Parameters of the throughput benchmark. */
 export interface ThroughputOptions {
@@ -23,6 +23,8 @@ export interface ThroughputResult {
   server_peak_rss_mb: number;
   terminal_in_mysql: number;
   terminal_events_consumed: number;
+  /** CPU seconds each process group used while the jobs flowed (2 cores: the run lasted elapsed_s). */
+  cpu_seconds: Record<string, number>;
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
@@ -84,6 +86,13 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
       if (start !== undefined) latencies.push(at - start);
       if (consumed.size % 5000 === 0) progress(`throughput: ${consumed.size}/${options.jobs} jobs terminal`);
     });
+    const cpu = new CpuMeter({
+      gateway: [served.child.pid!],
+      agent_workers: workers.map((w) => w.pid!),
+      load_generator: [process.pid],
+      mariadb: pidsByName('mariadbd'),
+      redis: pidsByName('redis-server'),
+    });
     const started = nowMs();
     let failures = 0;
     await runConcurrently(options.jobs, options.clients, async (i) => {
@@ -101,6 +110,7 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
     const deadline = Date.now() + 300_000;
     while (consumed.size < options.jobs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     await reader;
+    const cpuSeconds = cpu.read();
     const elapsed = (lastTerminal - started) / 1000;
     const [rows] = await core.db.pool.query("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
     const memory = memoryMb(served.child.pid!);
@@ -115,6 +125,7 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
       server_peak_rss_mb: memory.peak_rss_mb,
       terminal_in_mysql: Number((rows as { n: number }[])[0].n),
       terminal_events_consumed: consumed.size,
+      cpu_seconds: cpuSeconds,
     };
   } finally {
     await Promise.all(workers.map(stopProcess));

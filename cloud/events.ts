@@ -1,6 +1,6 @@
 /** The event streams other services consume: job status changes and messages for users. */
 import { ulid } from 'ulid';
-import { execPipeline, type RedisClient } from './queue/redis';
+import type { RedisClient } from './queue/redis';
 import type { RedisKeys } from './queue/keys';
 import type { JobRow, JobStatus } from './store/jobs';
 
@@ -73,17 +73,15 @@ export class EventLog {
   /** Appends job status events, in order. */
   async jobStatus(events: JobStatusEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    this.addJobStatus(pipeline, events);
-    await execPipeline(pipeline);
+    await Promise.all(this.jobStatusCommands(events));
     this.announce(events);
   }
 
-  /** Appends job status events to a pipeline that also carries other commands; call announce() once it ran. */
-  addJobStatus(pipeline: ReturnType<RedisClient['pipeline']>, events: JobStatusEvent[]): void {
-    for (const event of events) {
-      pipeline.xadd(this.keys.jobStatusStream, 'MAXLEN', '~', this.maxLen, '*', 'type', event.type, 'data', JSON.stringify(event));
-    }
+  /** Sends the XADDs of job status events (in order, on the auto-pipelined connection); call announce() once they succeeded. */
+  jobStatusCommands(events: JobStatusEvent[]): Promise<unknown>[] {
+    return events.map((event) =>
+      this.redis.xadd(this.keys.jobStatusStream, 'MAXLEN', '~', this.maxLen, '*', 'type', event.type, 'data', JSON.stringify(event)),
+    );
   }
 
   /** Tells in-process listeners about events appended. */

@@ -6,7 +6,6 @@ import { newJobId } from './job-id';
 import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
 import type { AgentService } from './agents';
 import type { DispatchQueue, TransitionOps } from './queue/queue';
-import { execPipeline } from './queue/redis';
 import type { JobStatusEvent } from './events';
 import type { AgentRow } from './store/agents';
 import type { Db } from './store/db';
@@ -92,12 +91,12 @@ export class JobService {
     const queued = jobs.filter((j) => j.status === 'queuing');
     const byAgent = new Map<number, string[]>();
     for (const job of queued) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
-    const pipeline = this.deps.queue.redis.pipeline();
-    for (const [agentId, jobIds] of byAgent) this.deps.queue.addTransition(pipeline, { enqueue: { agentId, jobIds } });
     const events = jobs.map((j) => jobStatusEvent(j, now));
-    this.deps.events.addJobStatus(pipeline, events);
     try {
-      await execPipeline(pipeline);
+      await Promise.all([
+        ...[...byAgent].flatMap(([agentId, jobIds]) => this.deps.queue.transitionCommands({ enqueue: { agentId, jobIds } })),
+        ...this.deps.events.jobStatusCommands(events),
+      ]);
       this.deps.events.announce(events);
     } catch (err) {
       // Stored in MySQL: the reconciler puts them in Redis later, so they are not lost.
@@ -105,12 +104,9 @@ export class JobService {
     }
   }
 
-  /** Sends the Redis side of transitions and their events in one round trip. */
+  /** Sends the Redis side of transitions and their events together (one write, shared with concurrent requests). */
   private async applyTransition(ops: TransitionOps, events: JobStatusEvent[]): Promise<void> {
-    const pipeline = this.deps.queue.redis.pipeline();
-    this.deps.queue.addTransition(pipeline, ops);
-    this.deps.events.addJobStatus(pipeline, events);
-    await execPipeline(pipeline);
+    await Promise.all([...this.deps.queue.transitionCommands(ops), ...this.deps.events.jobStatusCommands(events)]);
     this.deps.events.announce(events);
   }
 

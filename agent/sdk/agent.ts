@@ -89,7 +89,10 @@ export class Agent {
     this.log.info('agent started', { server: this.options.server, concurrency: this.options.concurrency });
     this.loops = Array.from({ length: this.options.concurrency }, (_, i) => this.loop(handler, i));
     await Promise.all(this.loops);
-    if (this.fatal) throw this.fatal;
+    if (this.fatal) {
+      this.client.close();
+      throw this.fatal;
+    }
   }
 
   /** Stops polling, waits (up to stopTimeoutMs) for running jobs to finish and report, then resolves. */
@@ -115,6 +118,7 @@ export class Agent {
       await Promise.race([jobsDone.then(() => grace.abort()), sleep(5000, grace.signal)]);
     }
     await Promise.all(this.loops);
+    this.client.close();
     this.log.info('agent stopped');
   }
 

@@ -29,13 +29,15 @@ export class DispatchQueue {
     await this.redis.enqueue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
   }
 
-  /** Appends the Redis commands of job transitions to a pipeline, so they cost one round trip together. */
-  addTransition(pipeline: ReturnType<RedisClient['pipeline']>, ops: TransitionOps): void {
-    const p = pipeline as unknown as RedisClient;
-    if (ops.enqueue?.jobIds.length) p.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds);
-    if (ops.setLeases?.length) p.zadd(this.keys.leases, ...ops.setLeases.flatMap((l) => [l.at, l.id]));
-    if (ops.clearLeases?.length) p.zrem(this.keys.leases, ...ops.clearLeases);
-    for (const id of ops.done ?? []) p.publish(this.keys.doneChannel, id);
+  /** Sends the Redis commands of job transitions; on the auto-pipelined connection they share writes with concurrent requests. */
+  transitionCommands(ops: TransitionOps): Promise<unknown>[] {
+    const r = this.redis;
+    const sent: Promise<unknown>[] = [];
+    if (ops.enqueue?.jobIds.length) sent.push(r.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds));
+    if (ops.setLeases?.length) sent.push(r.zadd(this.keys.leases, ...ops.setLeases.flatMap((l) => [l.at, l.id])));
+    if (ops.clearLeases?.length) sent.push(r.zrem(this.keys.leases, ...ops.clearLeases));
+    for (const id of ops.done ?? []) sent.push(r.publish(this.keys.doneChannel, id));
+    return sent;
   }
 
   /** Puts jobs back at the head of an agent's queue (a take that could not be recorded). */
