@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { benchBullmq, benchProtocolCeiling } from './baseline';
+import { benchAgents } from './agents';
 import { benchDispatch } from './dispatch';
 import { benchThroughput } from './throughput';
 
-const PARTS = ['dispatch', 'throughput', 'baseline_bullmq'] as const;
+const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -17,6 +18,8 @@ interface Options {
   agents: string;
   clients: string;
   workers: string;
+  idleAgents: string;
+  agentJobs: string;
 }
 
 const int = (value: string, flag: string) => {
@@ -47,6 +50,8 @@ program
   .option('--agents <n>', 'throughput: SDK agents', '100')
   .option('--clients <n>', 'throughput and baselines: concurrent HTTP clients pushing', '32')
   .option('--workers <n>', 'throughput: processes running the SDK agents', '2')
+  .option('--idle-agents <n>', 'agents: long-polling agents connected to one node', '10000')
+  .option('--agent-jobs <n>', 'agents: jobs pushed to random agents', '1000')
   .action(async (parts: string[], opts: Options) => {
     const unknown = parts.filter((p) => !PARTS.includes(p as Part));
     if (unknown.length) throw new Error(`unknown part "${unknown[0]}" (known: ${PARTS.join(', ')})`);
@@ -73,6 +78,10 @@ program
         protocol_ceiling: ceiling,
         ratio_skadi_over_ceiling: skadi ? Math.round((skadi / ceiling.jobs_per_s) * 1000) / 1000 : null,
       };
+    }
+    if (selected.has('agents')) {
+      const count = smoke ? 200 : int(opts.idleAgents, '--idle-agents');
+      results.agents = await benchAgents({ agents: count, jobs: smoke ? 50 : int(opts.agentJobs, '--agent-jobs'), idleSeconds: smoke ? 2 : 10 }, progress);
     }
     results.finished_at = new Date().toISOString();
     const json = JSON.stringify(results, null, 2);

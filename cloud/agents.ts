@@ -178,15 +178,17 @@ export class AgentService {
     const now = Date.now();
     const maybeNew = await this.deps.queue.touchPresence(agent.id, now);
     this.noteSeen(agent.id, now, ip);
-    if (maybeNew) await this.comeOnline(agent.id, now);
+    if (maybeNew) await this.comeOnline(agent, now);
   }
 
   /** Refreshes the presence of agents whose long polls are in progress. */
-  async refreshPresence(agentIds: number[]): Promise<void> {
+  async refreshPresence(agents: AgentRow[]): Promise<void> {
     const now = Date.now();
-    const maybeNew = await this.deps.queue.touchPresenceMany(agentIds, now);
-    for (const id of agentIds) this.noteSeen(id, now, null);
-    for (const id of maybeNew) await this.comeOnline(id, now);
+    const maybeNew = new Set(await this.deps.queue.touchPresenceMany(agents.map((a) => a.id), now));
+    for (const agent of agents) {
+      this.noteSeen(agent.id, now, null);
+      if (maybeNew.has(agent.id)) await this.comeOnline(agent, now);
+    }
   }
 
   private noteSeen(agentId: number, now: number, ip: string | null): void {
@@ -209,17 +211,10 @@ export class AgentService {
     return at !== null && at > Date.now() - this.deps.offlineAfterMs;
   }
 
-  /** Marks an agent online in MySQL if it was not, and announces it. */
-  private async comeOnline(agentId: number, now: number): Promise<void> {
-    // Inside a transaction only its own connection is used: taking a second one from the pool can deadlock it.
-    const agent = await this.deps.db.transaction(async (conn) => {
-      const row = await this.deps.agents.lock(conn, agentId);
-      if (!row || row.online) return null;
-      await this.deps.agents.setOnline(conn, agentId, true, new Date(now));
-      return row;
-    });
-    if (!agent) return;
-    this.deps.log.info({ agentId, agent: agent.name }, 'agent online');
+  /** Marks an agent online in MySQL if it was not (one conditional UPDATE), and announces it. */
+  private async comeOnline(agent: AgentRow, now: number): Promise<void> {
+    if (!(await this.deps.agents.markOnline(agent.id, new Date(now)))) return;
+    this.deps.log.info({ agentId: agent.id, agent: agent.name }, 'agent online');
     await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
   }
 

@@ -37,8 +37,8 @@ export class Dispatcher {
   /** Starts refreshing the presence of agents whose long polls are in progress. */
   start(): void {
     this.refreshTimer = setInterval(() => {
-      const ids = [...this.byAgent.keys()];
-      if (ids.length) this.agents.refreshPresence(ids).catch((err) => this.log.warn({ err }, 'presence refresh failed'));
+      const waiting = [...this.byAgent.values()].map((entry) => entry.agent);
+      if (waiting.length) this.agents.refreshPresence(waiting).catch((err) => this.log.warn({ err }, 'presence refresh failed'));
     }, this.presenceRefreshMs);
     this.refreshTimer.unref();
   }

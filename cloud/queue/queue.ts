@@ -105,11 +105,13 @@ export class DispatchQueue {
 
   /** Records a poll of several agents at once (long polls in progress); returns those not believed online before. */
   async touchPresenceMany(agentIds: number[], now: number): Promise<number[]> {
-    if (agentIds.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of agentIds) (pipeline as unknown as RedisClient).touch_presence(this.keys.presenceSeen, this.keys.presenceOnline, now, String(id));
-    const results = await execPipeline(pipeline);
-    return agentIds.filter((_, i) => results[i] === 1);
+    const fresh: number[] = [];
+    for (let i = 0; i < agentIds.length; i += 1000) {
+      const chunk = agentIds.slice(i, i + 1000).map(String);
+      const added = await this.redis.touch_presence_many(this.keys.presenceSeen, this.keys.presenceOnline, now, ...chunk);
+      fresh.push(...added.map(Number));
+    }
+    return fresh;
   }
 
   /** Time (ms) of an agent's last poll, or null when unknown. */

@@ -10,6 +10,7 @@ const SCRIPTS: Record<string, number> = {
   enqueue: 1,
   requeue: 1,
   touch_presence: 2,
+  touch_presence_many: 2,
   claim_offline: 2,
   claim_due: 1,
 };
@@ -19,6 +20,7 @@ export type RedisClient = Redis & {
   enqueue(queue: string, channel: string, agentId: string, ...jobIds: string[]): Promise<number>;
   requeue(queue: string, channel: string, agentId: string, ...jobIds: string[]): Promise<number>;
   touch_presence(seen: string, online: string, now: number, agentId: string): Promise<number>;
+  touch_presence_many(seen: string, online: string, now: number, ...agentIds: string[]): Promise<string[]>;
   claim_offline(seen: string, online: string, cutoff: number, limit: number): Promise<string[]>;
   claim_due(schedule: string, now: number, limit: number): Promise<string[]>;
 };

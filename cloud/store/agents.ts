@@ -100,6 +100,12 @@ export class AgentRepo {
     return rows[0] ? toAgent(rows[0]) : null;
   }
 
+  /** Marks an agent online if it was not; true when this call changed it (so the caller announces it). */
+  async markOnline(id: number, at: Date): Promise<boolean> {
+    const [res] = await this.sql.query<ResultSetHeader>('UPDATE agents SET online = 1, last_seen_at = ? WHERE id = ? AND online = 0', [at, id]);
+    return res.affectedRows === 1;
+  }
+
   /** Sets the online flag (and last seen time when given). */
   async setOnline(sql: Sql, id: number, online: boolean, lastSeenAt: Date | null): Promise<void> {
     if (lastSeenAt) await sql.query('UPDATE agents SET online = ?, last_seen_at = ? WHERE id = ?', [online, lastSeenAt, id]);
