@@ -6,9 +6,10 @@ import { Command } from 'commander';
 import { benchBullmq, benchProtocolCeiling } from './baseline';
 import { benchAgents } from './agents';
 import { benchDispatch } from './dispatch';
+import { benchSlack } from './slack';
 import { benchThroughput } from './throughput';
 
-const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents'] as const;
+const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents', 'slack_round_trip'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -20,6 +21,7 @@ interface Options {
   workers: string;
   idleAgents: string;
   agentJobs: string;
+  slackCommands: string;
 }
 
 const int = (value: string, flag: string) => {
@@ -52,6 +54,7 @@ program
   .option('--workers <n>', 'throughput: processes running the SDK agents', '2')
   .option('--idle-agents <n>', 'agents: long-polling agents connected to one node', '10000')
   .option('--agent-jobs <n>', 'agents: jobs pushed to random agents', '1000')
+  .option('--slack-commands <n>', 'slack_round_trip: slash commands', '200')
   .action(async (parts: string[], opts: Options) => {
     const unknown = parts.filter((p) => !PARTS.includes(p as Part));
     if (unknown.length) throw new Error(`unknown part "${unknown[0]}" (known: ${PARTS.join(', ')})`);
@@ -83,6 +86,7 @@ program
       const count = smoke ? 200 : int(opts.idleAgents, '--idle-agents');
       results.agents = await benchAgents({ agents: count, jobs: smoke ? 50 : int(opts.agentJobs, '--agent-jobs'), idleSeconds: smoke ? 2 : 10 }, progress);
     }
+    if (selected.has('slack_round_trip')) results.slack_round_trip = await benchSlack(smoke ? 20 : int(opts.slackCommands, '--slack-commands'), progress);
     results.finished_at = new Date().toISOString();
     const json = JSON.stringify(results, null, 2);
     const dir = path.resolve(__dirname, '../../bench/results');

@@ -45,9 +45,10 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
   'agent:offline': '🔴',
 };
 
-/** Sends through an adapter, paced per conversation. */
+/** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
-  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}`, () => adapter.send(replyTo, message));
+  const kind = message.replaces ? 'edit' : 'post';
+  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}:${kind}`, () => adapter.send(replyTo, message));
 }
 
 /** The JSON a callback receives for a job status change. */
@@ -65,8 +66,13 @@ export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<stri
   };
 }
 
+/** What earlier attempts of one event already did, so a retry does not post the answer twice. */
+export interface DeliveryProgress {
+  replied?: boolean;
+}
+
 /** Delivers a job status event; returns what was done (for logs and tests). `prefetched` saves the lookup when given. */
-export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null): Promise<string> {
+export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null, progress: DeliveryProgress = {}): Promise<string> {
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
@@ -87,8 +93,10 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
       return 'edited';
     }
     const final = { ...job, status: event.status, reason: event.reason };
+    // The answer first (new messages and edits are paced separately), then the acknowledgement shows the end too.
+    if (!progress.replied) await paced(deps, adapter, origin.ref, { text: jobHeadline(final), code: event.result || undefined });
+    progress.replied = true;
     await paced(deps, adapter, origin.ref, { text: jobHeadline(final), replaces: origin.ref });
-    await paced(deps, adapter, origin.ref, { text: jobHeadline(final), code: event.result || undefined });
     return 'replied';
   }
   if (!terminal) return 'skipped';

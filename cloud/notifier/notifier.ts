@@ -143,12 +143,13 @@ export class Notifier {
 
   /** Delivers one entry, retrying with backoff (or the platform's Retry-After), then acknowledges or dead-letters it. */
   private async deliver(loop: StreamLoop, id: string, fields: string[], prefetched?: Map<string, JobRow>): Promise<void> {
+    const progress = {};
     for (let attempt = 1; ; attempt++) {
       try {
         const event = JSON.parse(fields[fields.indexOf('data') + 1]);
         // The first attempt uses the batch's jobs (a missing one is looked up); retries read fresh state.
         const job = attempt === 1 && prefetched?.has(event.job_id) ? prefetched.get(event.job_id) : undefined;
-        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps, job) : await deliverMessage(event as MessageEvent, this.deps);
+        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps, job, progress) : await deliverMessage(event as MessageEvent, this.deps);
         await this.redis.xack(loop.stream, this.group, id);
         if (outcome !== 'skipped') this.log.debug({ entry: id, outcome, jobId: event.job_id }, 'event delivered');
         return;
