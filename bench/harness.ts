@@ -56,11 +56,17 @@ export interface Served {
   stop(): Promise<void>;
 }
 
+/** Spawns node with the open-file limit raised to the hard limit (thousands of sockets need it; Node cannot raise its own). */
+function spawnNode(args: string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe'): ChildProcess {
+  const command = ['ulimit -n "$(ulimit -Hn)" 2>/dev/null', `exec ${[process.execPath, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')}`].join('; ');
+  return spawn('/bin/sh', ['-c', command], { env, stdio: [stdin, 'pipe', stdin === 'pipe' ? 'inherit' : 'pipe'] });
+}
+
 /** Starts `skadi serve` on a free port and resolves once it listens. */
 export function serve(env: Record<string, string>): Promise<Served> {
   // SKADI_BENCH_PROFILE=<dir> writes a CPU profile of each gateway process there (open it in Chrome DevTools).
   const profile = process.env.SKADI_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SKADI_BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, SKADI_BIN, 'serve'], { env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnNode([...profile, SKADI_BIN, 'serve'], { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env }, 'ignore');
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -137,7 +143,7 @@ export function nowMs(): number {
 
 /** Starts a compiled bench script (dist/bench/<name>.js) as a child process. */
 export function spawnScript(name: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [path.join(ROOT, 'dist/bench', `${name}.js`)], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  return spawnNode([path.join(ROOT, 'dist/bench', `${name}.js`)], { ...process.env, ...env }, 'pipe');
 }
 
 /** Resolves with the first stdout line of a child matching the pattern. */
