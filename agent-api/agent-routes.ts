@@ -28,9 +28,7 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     const { agent } = (ctx as AgentContext).state;
     const { wait: seconds } = validate(wait, ctx.query);
     await core.agents.recordPoll(agent, clientIp(ctx));
-    const abort = new AbortController();
-    ctx.res.once('close', () => abort.abort());
-    const job = await core.dispatcher.poll(agent, seconds * 1000, abort.signal);
+    const job = await core.dispatcher.poll(agent, seconds * 1000, (gone) => ctx.res.once('close', gone));
     if (job) {
       ctx.status = 200;
       ctx.body = { id: job.id, message: job.message };

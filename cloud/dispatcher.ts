@@ -57,8 +57,11 @@ export class Dispatcher {
     return n;
   }
 
-  /** Takes a job for the agent, waiting up to waitMs for one to be queued; null when none came. */
-  poll(agent: AgentRow, waitMs: number, abort?: AbortSignal): Promise<TakenJob | null> {
+  /**
+   * Takes a job for the agent, waiting up to waitMs for one to be queued; null when none came.
+   * `onGone(disconnect)` receives the function to call when the client goes away (e.g. the socket closed).
+   */
+  poll(agent: AgentRow, waitMs: number, onGone?: (disconnect: () => void) => void): Promise<TakenJob | null> {
     return new Promise<TakenJob | null>((resolve, reject) => {
       const waiter: Waiter = { resolve, claimed: false, expired: false, disconnected: false, done: false };
       let entry = this.byAgent.get(agent.id);
@@ -68,10 +71,9 @@ export class Dispatcher {
       const timeout = () => this.giveUp(agent.id, waiter, false);
       const disconnect = () => this.giveUp(agent.id, waiter, true);
       const timer = setTimeout(timeout, waitMs);
-      abort?.addEventListener('abort', disconnect, { once: true });
+      onGone?.(disconnect);
       waiter.resolve = (job) => {
         clearTimeout(timer);
-        abort?.removeEventListener('abort', disconnect);
         resolve(job);
       };
       this.run(entry).catch((err) => {

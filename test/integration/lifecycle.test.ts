@@ -84,9 +84,9 @@ describe('job lifecycle', () => {
   it('puts a job back when the polling client disconnected before it could receive it', async () => {
     const { agent } = await onlineAgent();
     const { id } = await core.jobs.push(agent, 'unreceived', { source: 'test' });
-    const gone = new AbortController();
-    const poll = core.dispatcher.poll(agent, 5000, gone.signal); // the take for it starts at once
-    gone.abort(); // the client disconnects while the take is in flight
+    let disconnect!: () => void;
+    const poll = core.dispatcher.poll(agent, 5000, (gone) => (disconnect = gone)); // the take for it starts at once
+    disconnect(); // the client disconnects while the take is in flight
     expect(await poll).toBeNull();
     expect((await core.jobs.get(id, null)).status).toBe('queuing');
     expect(await core.dispatcher.poll(agent, 1000)).toEqual({ id, message: 'unreceived' });
