@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import type { Core } from '../cloud/core';
 import { agentRoutes } from './agent-routes';
 import { bodyReader } from './body';
+import { AuthLimiter } from './auth-limiter';
 import { errorEdge } from './errors';
 import { createMetrics } from './metrics';
 import { userRoutes } from './user-routes';
@@ -32,7 +33,8 @@ export interface AppOptions {
 export function createApp(core: Core, options: AppOptions = {}): Koa {
   const app = new Koa({ proxy: false });
   const metrics = createMetrics(core);
-  const guard: AuthGuard = options.authGuard ?? ((_ctx, check) => check());
+  const limiter = new AuthLimiter(core.redis, core.keys, { maxFailures: core.config.authMaxFailures, windowMs: core.config.authWindowMs });
+  const guard: AuthGuard = options.authGuard ?? limiter.guard;
 
   let requests = 0;
   const node = process.pid.toString(36);

@@ -20,6 +20,8 @@ export interface Config {
   reconcileIntervalMs: number;
   eventMaxLen: number;
   maxWaitSeconds: number;
+  authMaxFailures: number;
+  authWindowMs: number;
   notifyMaxAttempts: number;
   notifyRetryBaseMs: number;
   notifyReclaimIdleMs: number;

@@ -69,6 +69,8 @@ export const SETTINGS = [
   setting('reconcileIntervalMs', 'reconcile_interval', duration, '30s', 'how often each node compares Redis with MySQL and repairs Redis'),
   setting('eventMaxLen', 'event_maxlen', z.coerce.number().int().min(1000), 1_000_000, 'approximate length cap of each Redis event stream'),
   setting('maxWaitSeconds', 'max_wait', z.coerce.number().int().min(0).max(600), 60, 'longest accepted ?wait= of a long poll, in seconds'),
+  setting('authMaxFailures', 'auth_max_failures', z.coerce.number().int().min(1), 30, 'failed authentications per client address within auth_window before it gets 429'),
+  setting('authWindowMs', 'auth_window', duration, '1m', 'window of auth_max_failures (the address is refused until it ends)'),
   setting('notifyMaxAttempts', 'notify_max_attempts', z.coerce.number().int().min(1).max(100), 8, 'delivery attempts of one event before it goes to the dead-letter stream'),
   setting('notifyRetryBaseMs', 'notify_retry_base', duration, '1s', 'first delay before retrying a failed delivery (doubles, with jitter)'),
   setting('notifyReclaimIdleMs', 'notify_reclaim_idle', duration, '60s', 'events pending this long on a notifier that died are delivered by another'),

@@ -1,0 +1,99 @@
+/** Hostile input: property-based requests to every route must never produce a 5xx or stop the server. */
+import fc from 'fast-check';
+import pino from 'pino';
+import Router from '@koa/router';
+import type { Core } from '../../cloud/core';
+import { startHttpServer, type HttpServer } from '../../agent-api/server';
+import { createSlackAdapter } from '../../adapters/slack';
+import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+
+const name = uniqueName();
+let core: Core;
+let server: HttpServer;
+let base: string;
+let tokens: string[];
+let tried = 0;
+
+beforeAll(async () => {
+  core = await openCore(testConfig(name, { bodyLimitBytes: 64 * 1024, authMaxFailures: 1_000_000 }), true);
+  const slack = createSlackAdapter(
+    { signingSecret: 'fuzz', botToken: 'xoxb-fuzz', apiUrl: 'http://127.0.0.1:1/api/', access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
+    pino({ level: 'silent' }),
+  );
+  server = await startHttpServer(core, { mount: (router: Router) => slack.mount(router) });
+  base = `http://127.0.0.1:${server.port}`;
+  const made = await userWithAgent(core);
+  tokens = [made.agentToken, made.userToken, '', 'garbage', 'ska_' + 'x'.repeat(32), 'Bearer', '\u00e9\u00e9\u00e9'];
+});
+afterAll(async () => {
+  await server.close();
+  await core.close();
+  await dropNamespace(name);
+  process.stdout.write(`hostile input: ${tried} requests tried\n`);
+});
+
+const ids = fc.oneof(
+  fc.constant('01ARZ3NDEKTSV4RRFFQ69G5FAV'),
+  fc.constant('..%2F..%2Fetc%2Fpasswd'),
+  fc.constant('%00'),
+  fc.string({ maxLength: 300 }).map(encodeURIComponent),
+  fc.constant('x'.repeat(5000)),
+);
+const paths = fc.oneof(
+  fc.constantFrom('/agent/job', '/agent/job?wait=abc', '/agent/job?wait=1', '/agent/job/add', '/agent/job/delayed', '/agent/message/info', '/agent/info', '/agent/warning'),
+  fc.constantFrom('/job/add', '/message/info', '/message/warning', '/message/text', '/message/auto', '/status', '/healthz', '/readyz', '/slack/events'),
+  ids.map((id) => `/agent/jobs/${id}/succeed`),
+  ids.map((id) => `/agent/jobs/${id}/running`),
+  ids.map((id) => `/jobs/${id}?wait=0`),
+  ids.map((id) => `/jobs/${id}/cancel`),
+  fc.string({ maxLength: 50 }).map((q) => `/job/add?token=${encodeURIComponent(q)}&msg=${encodeURIComponent(q)}`),
+);
+/** Nested JSON written as text, so the test itself never recurses. */
+const deep = (depth: number): string => '{"message":'.repeat(depth) + '"web1 x"' + '}'.repeat(depth);
+const bodies = fc.oneof(
+  fc.json().map((j) => j),
+  fc.anything().map((v) => JSON.stringify(v) ?? ''),
+  fc.record({ message: fc.anything(), result: fc.anything(), duration: fc.anything(), minutes: fc.anything(), callback: fc.anything() }).map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 20_000 }).map((s) => JSON.stringify({ message: `web1 ${s}`, result: s })),
+  fc.integer({ min: 1, max: 20_000 }).map(deep),
+  fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
+  fc.constant('{"message": "\\ud800"}'),
+  fc.constant(''),
+);
+
+describe('hostile input', () => {
+  it('never answers 5xx, whatever the method, path, token, content type and body', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
+        paths,
+        fc.constantFrom(...tokens.map((_, i) => i)),
+        fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=latin1', ''),
+        bodies,
+        async (method, path, tokenIndex, contentType, body) => {
+          tried++;
+          const headers: Record<string, string> = {};
+          if (tokens[tokenIndex]) headers.authorization = `Bearer ${tokens[tokenIndex]}`;
+          if (contentType) headers['content-type'] = contentType;
+          const res = await fetch(base + path, { method, headers, body: method === 'GET' ? undefined : Buffer.from(body, 'latin1') });
+          const text = await res.text();
+          if (res.status >= 500) throw new Error(`${method} ${path} -> ${res.status} ${text.slice(0, 200)}`);
+          if (res.status >= 400 && res.status !== 405) expect(JSON.parse(text)).toEqual({ error: expect.any(String), message: expect.any(String) });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  }, 120_000);
+
+  it('answers 413 to 10 MB bodies and keeps serving', async () => {
+    for (const path of ['/job/add', '/agent/job/add', `/agent/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/succeed`, '/slack/events']) {
+      tried++;
+      const res = await fetch(base + path, { method: path.includes('succeed') ? 'PUT' : 'POST', headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/json' }, body: 'x'.repeat(10 * 1024 * 1024) });
+      expect(res.status).toBe(413);
+    }
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const rss = process.memoryUsage().rss;
+    expect(rss).toBeLessThan(2 * 1024 * 1024 * 1024);
+  });
+});
