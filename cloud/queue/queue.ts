@@ -71,11 +71,6 @@ export class DispatchQueue {
     await this.redis.zadd(this.keys.leases, ...leases.flatMap((l) => [l.at, l.id]));
   }
 
-  /** Forgets the leases of finished jobs. */
-  async clearLeases(jobIds: string[]): Promise<void> {
-    if (jobIds.length === 0) return;
-    await this.redis.zrem(this.keys.leases, ...jobIds);
-  }
 
   /** Claims jobs whose lease ran out; each is returned to one node only. */
   claimExpiredLeases(now: number, limit: number): Promise<string[]> {
@@ -88,10 +83,6 @@ export class DispatchQueue {
     await this.redis.zadd(this.keys.delayed, ...entries.flatMap((e) => [e.at, e.id]));
   }
 
-  /** Removes a delayed job from the schedule (canceled). */
-  async unscheduleDelayed(id: string): Promise<void> {
-    await this.redis.zrem(this.keys.delayed, id);
-  }
 
   /** Claims delayed jobs that are due; each is returned to one node only. */
   claimDueDelayed(now: number, limit: number): Promise<string[]> {
@@ -155,13 +146,6 @@ export class DispatchQueue {
     return this.redis.scard(this.keys.presenceOnline);
   }
 
-  /** Announces on every node that a job reached a terminal status. */
-  async publishDone(jobIds: string[]): Promise<void> {
-    if (jobIds.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const id of jobIds) pipeline.publish(this.keys.doneChannel, id);
-    await execPipeline(pipeline);
-  }
 
   /** Announces on every node that cached credentials with this token hash are no longer valid. */
   async publishAuthChange(tokenHash: string): Promise<void> {
