@@ -71,7 +71,6 @@ export class DispatchQueue {
     await this.redis.zadd(this.keys.leases, ...leases.flatMap((l) => [l.at, l.id]));
   }
 
-
   /** Claims jobs whose lease ran out; each is returned to one node only. */
   claimExpiredLeases(now: number, limit: number): Promise<string[]> {
     return this.redis.claim_due(this.keys.leases, now, limit);
@@ -82,7 +81,6 @@ export class DispatchQueue {
     if (entries.length === 0) return;
     await this.redis.zadd(this.keys.delayed, ...entries.flatMap((e) => [e.at, e.id]));
   }
-
 
   /** Claims delayed jobs that are due; each is returned to one node only. */
   claimDueDelayed(now: number, limit: number): Promise<string[]> {
@@ -145,7 +143,6 @@ export class DispatchQueue {
   onlineCount(): Promise<number> {
     return this.redis.scard(this.keys.presenceOnline);
   }
-
 
   /** Announces on every node that cached credentials with this token hash are no longer valid. */
   async publishAuthChange(tokenHash: string): Promise<void> {
