@@ -24,8 +24,9 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
 program
   .command('serve')
-  .description('run a gateway node: HTTP API, long polls, sweeper and reconciler (applies migrations first)')
-  .action(() => serve(cliConfig(globals())));
+  .description('run a gateway node: HTTP API, chat adapters, notifier, sweeper and reconciler (applies migrations first)')
+  .option('--json', 'only JSON log lines on stdout (no plain-text hints)')
+  .action((opts: { json?: boolean }) => serve(cliConfig(globals()), { json: !!opts.json }));
 
 program
   .command('migrate')

@@ -21,7 +21,7 @@ function configuredAdapters(config: Config, log: Logger): { adapters: ChannelAda
 }
 
 /** Starts a node; resolves when it has stopped after a signal. */
-export async function serve(config: Config): Promise<void> {
+export async function serve(config: Config, options: { json?: boolean } = {}): Promise<void> {
   const log = pino({ level: config.logLevel, base: { svc: 'skadi' } });
   log.info({ config: redactConfig(config) }, 'starting');
   const core = await createCore({ config, log });
@@ -34,6 +34,9 @@ export async function serve(config: Config): Promise<void> {
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
   if (!(await core.users.any())) {
+    log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
+  }
+  if (!options.json && !(await core.users.any())) {
     process.stdout.write(
       [
         '',
