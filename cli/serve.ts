@@ -33,10 +33,9 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
     await adapter.start(core.chatHandler(adapter));
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
-  if (!(await core.users.any())) {
-    log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
-  }
-  if (!options.json && !(await core.users.any())) {
+  const noUser = !(await core.users.any());
+  if (noUser) log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
+  if (noUser && !options.json) {
     process.stdout.write(
       [
         '',
