@@ -10,7 +10,12 @@ import Redis from 'ioredis';
 import { loadConfig, type Config } from '../config';
 import { createCore, type Core } from '../cloud/core';
 
-const ROOT = path.resolve(__dirname, '../..');
+/** The repository root: the nearest folder above this file with a package.json (works from bench/ and dist/bench/). */
+const ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 const SKADI_BIN = path.join(ROOT, 'dist/cli/main.js');
 
 /** Where the benchmarks' MySQL server and Redis are (the same defaults as the tests). */

@@ -1,0 +1,95 @@
+/** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice. */
+import net from 'node:net';
+import { Agent } from '../../agent/sdk';
+import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
+import type { Core } from '../../cloud/core';
+import { eventually } from '../helpers/env';
+import { ensureBuilt } from '../helpers/process';
+
+const JOBS = 600;
+const ns = new Namespace();
+let core: Core;
+const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_LOG_LEVEL: 'info' };
+
+/** A free TCP port on loopback (the restarted node listens where the killed one did). */
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+}, 120_000);
+afterAll(async () => {
+  await core?.close();
+  await ns.drop();
+});
+
+describe('node crash', () => {
+  it('keeps every accepted job and runs none twice when a node is killed mid-run', async () => {
+    const portA = await freePort();
+    let nodeA: Served = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
+    const nodeB = await serve(ns.env(settings));
+    core = await ns.core();
+    const { user, token: userToken } = await core.users.create('chaos');
+    const executed = new Map<string, number>();
+    const agents: Agent[] = [];
+    const runs: Promise<void>[] = [];
+    const names: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { agent, token } = await core.agents.create(user.id, `c${i}`);
+      names.push(agent.name);
+      const sdk = new Agent({ server: i % 2 ? nodeB.base : `http://127.0.0.1:${portA}`, token, waitSeconds: 5, backoff: { minMs: 100, maxMs: 800 } });
+      agents.push(sdk);
+      runs.push(sdk.start((job) => {
+        executed.set(job.id, (executed.get(job.id) ?? 0) + 1);
+        return 'done';
+      }));
+    }
+    await eventually(async () => (await core.queue.onlineCount()) === 10, 15_000, 'agents online');
+
+    const accepted: string[] = [];
+    const clients = [new KeepAliveClient(`http://127.0.0.1:${portA}`), new KeepAliveClient(nodeB.base)];
+    let killed = false;
+    for (let i = 0; i < JOBS; i++) {
+      if (i === JOBS / 3) {
+        nodeA.child.kill('SIGKILL');
+        killed = true;
+      }
+      if (i === JOBS / 2 && killed) {
+        nodeA = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
+        clients[0] = new KeepAliveClient(`http://127.0.0.1:${portA}`);
+      }
+      try {
+        const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}` });
+        if (res.status === 201) accepted.push(JSON.parse(res.body).id);
+      } catch {
+        // node A is down: the push was refused, nothing was accepted
+      }
+    }
+    expect(accepted.length).toBeGreaterThan(JOBS * 0.6);
+
+    const terminal = async () => {
+      const [rows] = await core.db.pool.query("SELECT id, status FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
+      return new Map((rows as { id: string; status: string }[]).map((r) => [r.id, r.status]));
+    };
+    const done = await eventually(async () => {
+      const t = await terminal();
+      return accepted.every((id) => t.has(id)) && t;
+    }, 60_000, 'every accepted job to end');
+    const twice = [...executed].filter(([, n]) => n > 1);
+    expect(twice).toEqual([]);
+    for (const id of accepted) expect(done.has(id)).toBe(true);
+    const succeeded = accepted.filter((id) => done.get(id) === 'succeeded').length;
+    expect(succeeded).toBeGreaterThan(accepted.length * 0.9);
+
+    for (const sdk of agents) await sdk.stop();
+    await Promise.all(runs);
+    for (const c of clients) c.close();
+    await nodeA.stop();
+    await nodeB.stop();
+  }, 120_000);
+});
