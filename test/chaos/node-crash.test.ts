@@ -84,6 +84,7 @@ describe('node crash', () => {
     expect(twice).toEqual([]);
     for (const id of accepted) expect(done.has(id)).toBe(true);
     const succeeded = accepted.filter((id) => done.get(id) === 'succeeded').length;
+    process.stdout.write(`node crash: ${accepted.length} of ${JOBS} pushes accepted, ${succeeded} succeeded, ${accepted.length - succeeded} expired, ${executed.size} executed, 0 twice\n`);
     expect(succeeded).toBeGreaterThan(accepted.length * 0.9);
 
     for (const sdk of agents) await sdk.stop();
