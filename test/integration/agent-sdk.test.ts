@@ -7,7 +7,7 @@ import { startProxy } from '../helpers/proxy';
 
 let gw: Gateway;
 beforeAll(async () => {
-  gw = await startGateway({ SKADI_JOB_LEASE: '1s', SKADI_SWEEP_INTERVAL: '100ms' });
+  gw = await startGateway({ SKADI_JOB_LEASE: '2s', SKADI_SWEEP_INTERVAL: '100ms' });
 }, 60_000);
 afterAll(async () => {
   await gw?.stop();
@@ -42,7 +42,7 @@ describe('Agent SDK', () => {
     const agent = new Agent({ server: gw.base, token: gw.agentToken, renewIntervalMs: 200 });
     const running = agent.start(async (job) => {
       await job.running('step 1 of 2');
-      await new Promise((r) => setTimeout(r, 2500)); // 2.5 leases
+      await new Promise((r) => setTimeout(r, 4500)); // more than two leases
       return 'finished';
     });
     try {
@@ -60,7 +60,7 @@ describe('Agent SDK', () => {
   it('runs up to `concurrency` jobs at once', async () => {
     let active = 0;
     let peak = 0;
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3, renewIntervalMs: 250 }); // the lease is 1 s here
+    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3, renewIntervalMs: 250 }); // the lease is 2 s here
     const running = agent.start(async () => {
       peak = Math.max(peak, ++active);
       await new Promise((r) => setTimeout(r, 300));

@@ -4,7 +4,7 @@ import type { AgentRow } from '../../cloud/store/agents';
 import { deleteRedisPrefix, dropNamespace, eventually, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 
 const name = uniqueName();
-const config = testConfig(name, { jobLeaseMs: 400, agentOfflineAfterMs: 600, sweepIntervalMs: 50, reconcileIntervalMs: 60_000 });
+const config = testConfig(name, { jobLeaseMs: 1000, agentOfflineAfterMs: 800, sweepIntervalMs: 50, reconcileIntervalMs: 60_000 });
 let core: Core;
 
 beforeAll(async () => {
@@ -123,10 +123,10 @@ describe('job lifecycle', () => {
     const silent = await core.jobs.push(agent, 'silent', { source: 'test' });
     const busy = await core.jobs.push(agent, 'busy', { source: 'test' });
     await core.jobs.take(agent, 2);
-    const renew = setInterval(() => void core.jobs.report(agent, busy.id, 'running', 'still going').catch(() => undefined), 150);
+    const renew = setInterval(() => void core.jobs.report(agent, busy.id, 'running', 'still going').catch(() => undefined), 200);
     try {
       await eventually(async () => (await core.jobs.get(silent.id, null)).status === 'expired', 5000, 'lease expiry');
-      await new Promise((r) => setTimeout(r, 600)); // longer than the lease: renewals keep it alive
+      await new Promise((r) => setTimeout(r, 1500)); // longer than the lease: renewals keep it alive
       expect((await core.jobs.get(busy.id, null)).status).toBe('running');
     } finally {
       clearInterval(renew);
@@ -213,7 +213,7 @@ describe('several nodes and Redis loss', () => {
       for (let i = 0; i < 30; i++) ids.push((await core.jobs.push(agent, `s${i}`, { source: 'test' })).id);
       core.sweeper.stop(); // drive both sweepers by hand, at the same moment
       await core.jobs.take(agent, 30);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 1100)); // past the lease
       const [r1, r2] = await Promise.all([core.sweeper.sweepOnce(), other.sweeper.sweepOnce()]);
       expect(r1.expired + r2.expired).toBeGreaterThanOrEqual(30); // other tests' leftovers may expire too
       for (const id of ids) expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'expired']);
