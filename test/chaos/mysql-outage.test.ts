@@ -1,0 +1,85 @@
+/** MariaDB unreachable for several seconds while jobs flow through two nodes: 503 for pushes (never a 201 for an unstored job), no crash, recovery, no job lost or run twice. */
+import pino from 'pino';
+import { Agent } from '../../agent/sdk';
+import { KeepAliveClient, MYSQL_ROOT, Namespace, serve, type Served } from '../../bench/harness';
+import { loadConfig } from '../../config';
+import { createCore, type Core } from '../../cloud/core';
+import { eventually } from '../helpers/env';
+import { ensureBuilt } from '../helpers/process';
+import { startProxy, type Proxy } from '../helpers/proxy';
+
+const JOBS = 500;
+const OUTAGE_MS = 5000;
+const ns = new Namespace();
+let proxy: Proxy;
+let core: Core;
+const nodes: Served[] = [];
+
+beforeAll(async () => {
+  ensureBuilt();
+  core = await createCore({ config: loadConfig({ env: ns.env({ SKADI_LOG_LEVEL: 'silent' }) }), log: pino({ level: 'silent' }) }); // creates the schema directly
+  proxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
+}, 120_000);
+afterAll(async () => {
+  for (const node of nodes) await node.stop();
+  await core?.close();
+  await proxy?.close();
+  await ns.drop();
+});
+
+describe('MySQL outage', () => {
+  it('refuses pushes with 503 while MariaDB is unreachable and recovers by itself', async () => {
+    const env = ns.env({ SKADI_MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/${ns.name}`, SKADI_JOB_LEASE: '10s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '60s' });
+    nodes.push(await serve(env), await serve(env));
+    const { user, token: userToken } = await core.users.create('chaos');
+    const executed = new Map<string, number>();
+    const agents: Agent[] = [];
+    const names: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { agent, token } = await core.agents.create(user.id, `m${i}`);
+      names.push(agent.name);
+      const sdk = new Agent({ server: nodes[i % 2].base, token, waitSeconds: 5, backoff: { minMs: 100, maxMs: 800 } });
+      agents.push(sdk);
+      void sdk.start((job) => {
+        executed.set(job.id, (executed.get(job.id) ?? 0) + 1);
+        return 'done';
+      });
+    }
+    await eventually(async () => (await core.queue.onlineCount()) === 10, 15_000, 'agents online');
+
+    const clients = nodes.map((n) => new KeepAliveClient(n.base));
+    const accepted: string[] = [];
+    const statuses = new Map<number, number>();
+    let cutAt = 0;
+    for (let i = 0; i < JOBS; i++) {
+      if (i === JOBS / 5) {
+        proxy.cut();
+        cutAt = Date.now();
+      }
+      if (cutAt && Date.now() - cutAt > OUTAGE_MS) {
+        proxy.resume();
+        cutAt = 0;
+      }
+      const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}` }).catch(() => ({ status: 0, body: '' }));
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status === 201) accepted.push(JSON.parse(res.body).id);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    process.stdout.write(`mysql outage: statuses ${JSON.stringify(Object.fromEntries(statuses))}\n`);
+    expect(statuses.get(503)).toBeGreaterThan(0);
+    expect([...statuses.keys()].filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    for (const node of nodes) expect(node.child.exitCode).toBeNull();
+
+    const [stored] = await core.db.pool.query('SELECT id FROM jobs');
+    const storedIds = new Set((stored as { id: string }[]).map((r) => r.id));
+    for (const id of accepted) expect(storedIds.has(id)).toBe(true); // every 201 was a stored job
+    await eventually(async () => {
+      const [rows] = await core.db.pool.query("SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
+      const terminal = new Set((rows as { id: string }[]).map((r) => r.id));
+      return accepted.every((id) => terminal.has(id));
+    }, 60_000, 'every accepted job to end');
+    expect([...executed].filter(([, n]) => n > 1)).toEqual([]);
+    for (const sdk of agents) await sdk.stop();
+    for (const c of clients) c.close();
+  }, 150_000);
+});
