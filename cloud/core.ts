@@ -172,7 +172,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));
       dispatcher.start();
       sweeper.start(config.sweepIntervalMs);
-      reconciler.start(config.reconcileIntervalMs);
+      reconciler.start(config.reconcileIntervalMs, config.sweepIntervalMs);
     },
     async checkReady() {
       await db.pool.query('SELECT 1');

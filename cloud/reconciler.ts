@@ -39,20 +39,30 @@ export interface ReconcilerDeps {
 /** Periodic repair of Redis from MySQL; safe on several nodes at once. */
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
+  private epochTimer: NodeJS.Timeout | null = null;
   private running = false;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** Reconciles every intervalMs until stopped. */
-  start(intervalMs: number): void {
+  /** Reconciles every intervalMs, and rebuilds as soon as Redis is seen to have lost its data (checked every checkMs). */
+  start(intervalMs: number, checkMs = intervalMs): void {
     this.timer = setInterval(() => void this.runGuarded(), intervalMs);
     this.timer.unref();
+    this.epochTimer = setInterval(() => {
+      this.deps.queue.hasEpoch().then(
+        (ok) => (ok ? undefined : this.runGuarded()),
+        () => undefined,
+      );
+    }, checkMs);
+    this.epochTimer.unref();
   }
 
   /** Stops reconciling. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.epochTimer) clearInterval(this.epochTimer);
     this.timer = null;
+    this.epochTimer = null;
   }
 
   private async runGuarded(): Promise<void> {
