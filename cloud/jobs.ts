@@ -162,7 +162,12 @@ export class JobService {
   private async explainRejectedReport(agent: AgentRow, jobId: string, status: JobStatus): Promise<void> {
     const job = await this.deps.jobs.get(jobId);
     if (!job || job.agentId !== agent.id) throw new NotFoundError(`There is no job ${jobId} for this agent.`, 'JobNotFound');
-    if (job.status === status) return; // the same terminal report again: idempotent
+    if (job.status === status) {
+      // The same terminal report again: accepted. The agent repeats a report only when it did not get the answer,
+      // which may mean the event was not appended (Redis failed after the commit): append it again (at least once).
+      await this.applyTransition({ clearLeases: [jobId], done: [jobId] }, [jobStatusEvent(job, job.finishedAt ?? new Date())]);
+      return;
+    }
     if (job.status === 'queuing') throw new ConflictError(`Job ${jobId} has not been taken yet.`, 'JobNotTaken');
     throw new ConflictError(`Job ${jobId} is already ${job.status}.`, 'JobFinished');
   }

@@ -52,6 +52,8 @@ describe('job lifecycle', () => {
     await expect(core.jobs.report(agent, id, 'succeeded', 'ok')).rejects.toMatchObject({ status: 409, code: 'JobFinished' });
     await expect(core.jobs.report(agent, id, 'running', '...')).rejects.toMatchObject({ status: 409 });
     expect((await core.jobs.get(id, null)).status).toBe('failed');
+    // The repeated report re-appends the final event (its first append may have been lost): at least once.
+    expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'failed', 'failed']);
   });
 
   it("hides another agent's job (404) and refuses reports on a job not taken yet (409)", async () => {
