@@ -7,6 +7,7 @@ import { createCore, type Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
 import { startProxy, type Proxy } from '../helpers/proxy';
+import { recordChaos } from './summary';
 
 const JOBS = 500;
 const OUTAGE_MS = 5000;
@@ -73,11 +74,12 @@ describe('MySQL outage', () => {
     const [stored] = await core.db.pool.query('SELECT id FROM jobs');
     const storedIds = new Set((stored as { id: string }[]).map((r) => r.id));
     for (const id of accepted) expect(storedIds.has(id)).toBe(true); // every 201 was a stored job
-    await eventually(async () => {
+    const terminal = await eventually(async () => {
       const [rows] = await core.db.pool.query("SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
-      const terminal = new Set((rows as { id: string }[]).map((r) => r.id));
-      return accepted.every((id) => terminal.has(id));
+      const ended = new Set((rows as { id: string }[]).map((r) => r.id));
+      return accepted.every((id) => ended.has(id)) && ended;
     }, 60_000, 'every accepted job to end');
+    await recordChaos('mysql-outage', core, { pushes: JOBS, accepted, terminal, executed, statuses });
     expect([...executed].filter(([, n]) => n > 1)).toEqual([]);
     for (const sdk of agents) await sdk.stop();
     for (const c of clients) c.close();

@@ -5,6 +5,7 @@ import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harn
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
+import { recordChaos } from './summary';
 
 const JOBS = 600;
 const ns = new Namespace();
@@ -52,6 +53,7 @@ describe('node crash', () => {
     await eventually(async () => (await core.queue.onlineCount()) === 10, 15_000, 'agents online');
 
     const accepted: string[] = [];
+    const statuses = new Map<number, number>();
     const clients = [new KeepAliveClient(`http://127.0.0.1:${portA}`), new KeepAliveClient(nodeB.base)];
     let killed = false;
     for (let i = 0; i < JOBS; i++) {
@@ -65,9 +67,10 @@ describe('node crash', () => {
       }
       try {
         const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}` });
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status === 201) accepted.push(JSON.parse(res.body).id);
       } catch {
-        // node A is down: the push was refused, nothing was accepted
+        statuses.set(0, (statuses.get(0) ?? 0) + 1); // node A is down: refused, nothing was accepted
       }
     }
     expect(accepted.length).toBeGreaterThan(JOBS * 0.6);
@@ -81,6 +84,7 @@ describe('node crash', () => {
       return accepted.every((id) => t.has(id)) && t;
     }, 60_000, 'every accepted job to end');
     const twice = [...executed].filter(([, n]) => n > 1);
+    await recordChaos('node-crash', core, { pushes: JOBS, accepted, terminal: done, executed, statuses });
     expect(twice).toEqual([]);
     for (const id of accepted) expect(done.has(id)).toBe(true);
     const succeeded = accepted.filter((id) => done.get(id) === 'succeeded').length;

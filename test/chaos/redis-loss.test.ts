@@ -9,6 +9,7 @@ import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harn
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
+import { recordChaos } from './summary';
 
 const JOBS = 600;
 
@@ -98,6 +99,7 @@ describe('Redis loss', () => {
       const terminal = new Map((rows as { id: string; status: string }[]).map((r) => [r.id, r.status]));
       return accepted.every((id) => terminal.has(id)) && terminal;
     }, 60_000, 'every accepted job to end');
+    await recordChaos('redis-loss', core!, { pushes: JOBS, accepted, terminal: done, executed, statuses });
     const count = (status: string) => accepted.filter((id) => done.get(id) === status).length;
     process.stdout.write(`redis loss: ready again ${recoveredInMs} ms after the restart; ${accepted.length} accepted, ${statuses.get(503)} refused with 503, ${count('succeeded')} succeeded, ${count('expired')} expired, ${executed.size} executed, 0 twice\n`);
     expect([...executed].filter(([, n]) => n > 1)).toEqual([]);
