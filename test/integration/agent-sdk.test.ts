@@ -114,14 +114,11 @@ describe('Agent SDK', () => {
       expect(Math.max(...retries)).toBeGreaterThan(Math.min(...retries)); // the delay grows
       expect(retries.every((ms) => ms <= 400)).toBe(true);
       proxy.resume();
-      const id = await eventually(async () => {
-        try {
-          return await gw.push('after outage');
-        } catch {
-          return null;
-        }
-      }, 10_000, 'agent online again');
-      expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'back' });
+      const resumedAt = Date.now();
+      const row = (await gw.core.agents.list(null)).find((a) => a.name === gw.agentName)!;
+      await eventually(async () => ((await gw.core.queue.lastSeen(row.id)) ?? 0) > resumedAt, 10_000, 'a poll after the outage');
+      const job = await gw.waitJob(await gw.push('after outage'));
+      expect({ status: job.status, result: job.result, reason: job.reason }).toEqual({ status: 'succeeded', result: 'back', reason: '' });
     } finally {
       await agent.stop();
       await running;
