@@ -1,12 +1,12 @@
 /** MariaDB unreachable for several seconds while jobs flow through two nodes: 503 for pushes (never a 201 for an unstored job), no crash, recovery, no job lost or run twice. */
 import pino from 'pino';
-import { Agent } from '../../agent/sdk';
 import { KeepAliveClient, MYSQL_ROOT, Namespace, serve, type Served } from '../../bench/harness';
 import { loadConfig } from '../../config';
 import { createCore, type Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
 import { startProxy, type Proxy } from '../helpers/proxy';
+import { startFleet } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 500;
@@ -33,20 +33,8 @@ describe('MySQL outage', () => {
     const env = ns.env({ SKADI_MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/${ns.name}`, SKADI_JOB_LEASE: '10s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '60s' });
     nodes.push(await serve(env), await serve(env));
     const { user, token: userToken } = await core.users.create('chaos');
-    const executed = new Map<string, number>();
-    const agents: Agent[] = [];
-    const names: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      const { agent, token } = await core.agents.create(user.id, `m${i}`);
-      names.push(agent.name);
-      const sdk = new Agent({ server: nodes[i % 2].base, token, waitSeconds: 5, backoff: { minMs: 100, maxMs: 800 } });
-      agents.push(sdk);
-      void sdk.start((job) => {
-        executed.set(job.id, (executed.get(job.id) ?? 0) + 1);
-        return 'done';
-      });
-    }
-    await eventually(async () => (await core.queue.onlineCount()) === 10, 15_000, 'agents online');
+    const fleet = await startFleet(core, user.id, 'm', 10, nodes.map((n) => n.base));
+    const { names, executed } = fleet;
 
     const clients = nodes.map((n) => new KeepAliveClient(n.base));
     const accepted: string[] = [];
@@ -81,7 +69,7 @@ describe('MySQL outage', () => {
     }, 60_000, 'every accepted job to end');
     await recordChaos('mysql-outage', core, { pushes: JOBS, accepted, terminal, executed, statuses });
     expect([...executed].filter(([, n]) => n > 1)).toEqual([]);
-    for (const sdk of agents) await sdk.stop();
+    await fleet.stop();
     for (const c of clients) c.close();
   }, 150_000);
 });

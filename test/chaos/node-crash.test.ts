@@ -1,25 +1,15 @@
 /** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice. */
-import net from 'node:net';
-import { Agent } from '../../agent/sdk';
 import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
+import { freePort, startFleet } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 600;
 const ns = new Namespace();
 let core: Core;
 const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_LOG_LEVEL: 'info' };
-
-/** A free TCP port on loopback (the restarted node listens where the killed one did). */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 beforeAll(async () => {
   ensureBuilt();
@@ -36,21 +26,8 @@ describe('node crash', () => {
     const nodeB = await serve(ns.env(settings));
     core = await ns.core();
     const { user, token: userToken } = await core.users.create('chaos');
-    const executed = new Map<string, number>();
-    const agents: Agent[] = [];
-    const runs: Promise<void>[] = [];
-    const names: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      const { agent, token } = await core.agents.create(user.id, `c${i}`);
-      names.push(agent.name);
-      const sdk = new Agent({ server: i % 2 ? nodeB.base : `http://127.0.0.1:${portA}`, token, waitSeconds: 5, backoff: { minMs: 100, maxMs: 800 } });
-      agents.push(sdk);
-      runs.push(sdk.start((job) => {
-        executed.set(job.id, (executed.get(job.id) ?? 0) + 1);
-        return 'done';
-      }));
-    }
-    await eventually(async () => (await core.queue.onlineCount()) === 10, 15_000, 'agents online');
+    const fleet = await startFleet(core, user.id, 'c', 10, [`http://127.0.0.1:${portA}`, nodeB.base]);
+    const { names, executed } = fleet;
 
     const accepted: string[] = [];
     const statuses = new Map<number, number>();
@@ -91,8 +68,7 @@ describe('node crash', () => {
     process.stdout.write(`node crash: ${accepted.length} of ${JOBS} pushes accepted, ${succeeded} succeeded, ${accepted.length - succeeded} expired, ${executed.size} executed, 0 twice\n`);
     expect(succeeded).toBeGreaterThan(accepted.length * 0.9);
 
-    for (const sdk of agents) await sdk.stop();
-    await Promise.all(runs);
+    await fleet.stop();
     for (const c of clients) c.close();
     await nodeA.stop();
     await nodeB.stop();

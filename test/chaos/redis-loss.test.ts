@@ -2,24 +2,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import pino from 'pino';
-import { Agent } from '../../agent/sdk';
 import { loadConfig } from '../../config';
 import { createCore } from '../../cloud/core';
 import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
+import { freePort, startFleet } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 600;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A private Redis for this test (the shared one serves the other test files), with nothing kept on disk. */
 async function startRedis(port: number): Promise<ChildProcess> {
@@ -57,20 +49,8 @@ describe('Redis loss', () => {
     nodes.push(await serve(env), await serve(env));
     core = await createCore({ config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }), log: pino({ level: 'silent' }) });
     const { user, token: userToken } = await core.users.create('chaos');
-    const executed = new Map<string, number>();
-    const agents: Agent[] = [];
-    const names: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      const { agent, token } = await core.agents.create(user.id, `r${i}`);
-      names.push(agent.name);
-      const sdk = new Agent({ server: nodes[i % 2].base, token, waitSeconds: 5, backoff: { minMs: 100, maxMs: 800 } });
-      agents.push(sdk);
-      void sdk.start((job) => {
-        executed.set(job.id, (executed.get(job.id) ?? 0) + 1);
-        return 'done';
-      });
-    }
-    await eventually(async () => (await core!.queue.onlineCount()) === 10, 15_000, 'agents online');
+    const fleet = await startFleet(core, user.id, 'r', 10, nodes.map((n) => n.base));
+    const { names, executed } = fleet;
 
     const clients = nodes.map((n) => new KeepAliveClient(n.base));
     const accepted: string[] = [];
@@ -106,7 +86,7 @@ describe('Redis loss', () => {
     expect(acceptedAfterRestart.length).toBeGreaterThan(JOBS / 3); // recovered: pushes accepted again
     const late = acceptedAfterRestart.slice(-50); // agents polled again: delivered normally
     expect(late.filter((id) => done.get(id) === 'succeeded').length).toBeGreaterThan(45);
-    for (const sdk of agents) await sdk.stop();
+    await fleet.stop();
     for (const c of clients) c.close();
   }, 150_000);
 });
