@@ -13,6 +13,17 @@ afterAll(async () => {
   await gw?.stop();
 });
 
+let agentSeq = 0;
+/** A new agent of the gateway's user: each test has its own, so a poll an earlier test abandoned at stop can never take its jobs. */
+async function freshAgent(): Promise<{ id: number; name: string; token: string }> {
+  const user = await gw.core.users.byName('ops');
+  const { agent, token } = await gw.core.agents.create(user.id, `sdk${++agentSeq}`);
+  return { id: agent.id, name: agent.name, token };
+}
+
+/** Waits until the agent has polled (a job pushed before would expire at once: agent offline). */
+const online = (id: number) => eventually(() => gw.core.agents.isOnline(id), 10_000, 'the agent to poll');
+
 /** A logger that records what the SDK says. */
 function recordingLogger(): AgentLogger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
@@ -22,14 +33,16 @@ function recordingLogger(): AgentLogger & { lines: { level: string; msg: string;
 
 describe('Agent SDK', () => {
   it('receives pushed jobs through the long poll and reports success and failure', async () => {
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, waitSeconds: 20, renewIntervalMs: 250 });
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, waitSeconds: 20, renewIntervalMs: 250 });
     const running = agent.start(async (job) => {
       if (job.message === 'boom') throw new Error('it exploded');
       return `done: ${job.message}`;
     });
     try {
-      const ok = await gw.push('hello');
-      const bad = await gw.push('boom');
+      await online(a.id);
+      const ok = await gw.push('hello', a.name);
+      const bad = await gw.push('boom', a.name);
       expect(await gw.waitJob(ok)).toMatchObject({ status: 'succeeded', result: 'done: hello' });
       expect(await gw.waitJob(bad)).toMatchObject({ status: 'failed', result: 'it exploded' });
     } finally {
@@ -39,14 +52,16 @@ describe('Agent SDK', () => {
   });
 
   it('renews the lease while a handler works longer than the lease, and reports progress', async () => {
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, renewIntervalMs: 200 });
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, renewIntervalMs: 200 });
     const running = agent.start(async (job) => {
       await job.running('step 1 of 2');
       await new Promise((r) => setTimeout(r, 4500)); // more than two leases
       return 'finished';
     });
     try {
-      const id = await gw.push('slow');
+      await online(a.id);
+      const id = await gw.push('slow', a.name);
       expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'finished' });
       const events = (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id);
       expect(events.find((e) => e.status === 'running')?.result).toBe('step 1 of 2');
@@ -60,7 +75,8 @@ describe('Agent SDK', () => {
   it('runs up to `concurrency` jobs at once', async () => {
     let active = 0;
     let peak = 0;
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, concurrency: 3, renewIntervalMs: 250 }); // the lease is 2 s here
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, concurrency: 3, renewIntervalMs: 250 }); // the lease is 2 s here
     const running = agent.start(async () => {
       peak = Math.max(peak, ++active);
       await new Promise((r) => setTimeout(r, 300));
@@ -68,8 +84,8 @@ describe('Agent SDK', () => {
       return 'ok';
     });
     try {
-      await eventually(async () => (await gw.core.agents.isOnline((await gw.core.agents.list(null))[0].id)), 5000, 'agent online');
-      const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.push(`job ${i}`)));
+      await online(a.id);
+      const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.push(`job ${i}`, a.name)));
       for (const id of ids) expect((await gw.waitJob(id)).status).toBe('succeeded');
       expect(peak).toBe(3);
     } finally {
@@ -104,7 +120,8 @@ describe('Agent SDK', () => {
     const proxy = await startProxy(gw.port);
     proxy.cut();
     const log = recordingLogger();
-    const agent = new Agent({ server: `http://127.0.0.1:${proxy.port}`, token: gw.agentToken, logger: log, backoff: { minMs: 50, maxMs: 400 } });
+    const a = await freshAgent();
+    const agent = new Agent({ server: `http://127.0.0.1:${proxy.port}`, token: a.token, logger: log, backoff: { minMs: 50, maxMs: 400 } });
     const running = agent.start(() => 'back');
     try {
       await new Promise((r) => setTimeout(r, 1500));
@@ -115,9 +132,8 @@ describe('Agent SDK', () => {
       expect(retries.every((ms) => ms <= 400)).toBe(true);
       proxy.resume();
       const resumedAt = Date.now();
-      const row = (await gw.core.agents.list(null)).find((a) => a.name === gw.agentName)!;
-      await eventually(async () => ((await gw.core.queue.lastSeen(row.id)) ?? 0) > resumedAt, 10_000, 'a poll after the outage');
-      const job = await gw.waitJob(await gw.push('after outage'));
+      await eventually(async () => ((await gw.core.queue.lastSeen(a.id)) ?? 0) > resumedAt, 10_000, 'a poll after the outage');
+      const job = await gw.waitJob(await gw.push('after outage', a.name));
       expect({ status: job.status, result: job.result, reason: job.reason }).toEqual({ status: 'succeeded', result: 'back', reason: '' });
     } finally {
       await agent.stop();
@@ -147,18 +163,20 @@ describe('Agent SDK', () => {
   it('stops gracefully: no new poll, the running job finishes and reports', async () => {
     let started!: () => void;
     const jobStarted = new Promise<void>((r) => (started = r));
-    const agent = new Agent({ server: gw.base, token: gw.agentToken, renewIntervalMs: 250 });
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, renewIntervalMs: 250 });
     const running = agent.start(async () => {
       started();
       await new Promise((r) => setTimeout(r, 800));
       return 'completed during stop';
     });
-    const id = await gw.push('long one');
+    await online(a.id);
+    const id = await gw.push('long one', a.name);
     await jobStarted;
     await agent.stop();
     await running;
     expect((await gw.core.jobs.get(id, null))).toMatchObject({ status: 'succeeded', result: 'completed during stop' });
-    const after = await gw.push('after stop');
+    const after = await gw.push('after stop', a.name);
     await new Promise((r) => setTimeout(r, 300));
     expect((await gw.core.jobs.get(after, null)).status).toBe('queuing');
   });
