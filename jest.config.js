@@ -1,10 +1,26 @@
-/** Jest runs the TypeScript tests directly; integration tests share the local MariaDB and Redis. */
-module.exports = {
+/**
+ * Jest runs the TypeScript tests directly; integration tests share the local MariaDB and Redis.
+ * The "cluster" project runs the integration, end-to-end and chaos tests again with every gateway on a 3-master
+ * Redis Cluster (scripts/redis-cluster.sh, started by its global setup when it is not running).
+ */
+const common = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+};
+
+module.exports = {
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   testTimeout: 30000,
+  projects: [
+    { ...common, displayName: 'redis', testMatch: ['**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['**/test/integration/**/*.test.ts', '**/test/e2e/**/*.test.ts', '**/test/chaos/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/helpers/cluster-setup.js',
+      setupFiles: ['<rootDir>/test/helpers/cluster-env.js'],
+    },
+  ],
 };

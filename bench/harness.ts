@@ -6,9 +6,9 @@ import http from 'node:http';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pino from 'pino';
-import Redis from 'ioredis';
 import { loadConfig, type Config } from '../config';
 import { createCore, type Core } from '../cloud/core';
+import { connectRedis, deleteByPrefix } from '../cloud/queue/redis';
 
 /** The repository root: the nearest folder above this file with a package.json (works from bench/ and dist/bench/). */
 const ROOT = (() => {
@@ -21,6 +21,8 @@ const SKADI_BIN = path.join(ROOT, 'dist/cli/main.js');
 /** Where the benchmarks' MySQL server and Redis are (the same defaults as the tests). */
 export const MYSQL_ROOT = process.env.SKADI_BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
 export const REDIS_URL = process.env.SKADI_BENCH_REDIS ?? 'redis://127.0.0.1:6379/0';
+/** Seed nodes (host:port,...) when the gateways run on a Redis Cluster instead of REDIS_URL. */
+export const REDIS_CLUSTER = process.env.SKADI_BENCH_REDIS_CLUSTER ?? process.env.SKADI_TEST_REDIS_CLUSTER ?? '';
 
 /** A fresh database and key prefix for one benchmark, removed by drop(). */
 export class Namespace {
@@ -28,7 +30,7 @@ export class Namespace {
 
   /** The environment that points `skadi serve` at this namespace. */
   env(extra: Record<string, string> = {}): Record<string, string> {
-    return { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${this.name}:`, SKADI_LOG_LEVEL: 'info', ...extra };
+    return { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER, SKADI_REDIS_PREFIX: `${this.name}:`, SKADI_LOG_LEVEL: 'info', ...extra };
   }
 
   /** A core on this namespace, for setup (users, agents) and checks. */
@@ -42,13 +44,8 @@ export class Namespace {
     const conn = await mysql.createConnection(MYSQL_ROOT);
     await conn.query(`DROP DATABASE IF EXISTS \`${this.name}\``);
     await conn.end();
-    const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.name}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    const redis = await connectRedis({ url: REDIS_URL, cluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [] });
+    await deleteByPrefix(redis, `${this.name}:`);
     redis.disconnect();
   }
 }
@@ -87,7 +84,7 @@ export function serve(env: Record<string, string>): Promise<Served> {
         base: `http://127.0.0.1:${port}`,
         stop: () =>
           new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
+            if (child.exitCode !== null || child.signalCode !== null) return done();
             child.once('exit', () => done());
             child.kill('SIGTERM');
           }),

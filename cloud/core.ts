@@ -8,7 +8,7 @@ import { JobService } from './jobs';
 import { JobWaiters } from './job-waiters';
 import { RedisKeys } from './queue/keys';
 import { DispatchQueue } from './queue/queue';
-import { connectRedis, type RedisClient } from './queue/redis';
+import { checkRedis, connectRedis, type RedisClient } from './queue/redis';
 import { Reconciler } from './reconciler';
 import { Signals } from './signals';
 import { AgentRepo } from './store/agents';
@@ -91,9 +91,14 @@ async function connectMysql(config: Config, runMigrations: boolean, log: Logger)
 
 async function connectRedisOrExplain(config: Config, name: string, autoPipelining = false): Promise<RedisClient> {
   try {
-    return await connectRedis(config.redisUrl, { failFast: true, connectionName: name, autoPipelining });
+    return await connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, { failFast: true, connectionName: name, autoPipelining });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    if (config.redisCluster.length) {
+      throw new StartupError(
+        `Cannot reach the Redis Cluster at ${config.redisCluster.join(',')} (${code}). Start it (scripts/redis-cluster.sh start does) or fix SKADI_REDIS_CLUSTER.`,
+      );
+    }
     throw new StartupError(
       `Cannot reach Redis at ${new URL(config.redisUrl).host} (${code}). Start Redis (scripts/services.sh does) or point SKADI_REDIS_URL at your server.`,
     );
@@ -176,7 +181,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
     },
     async checkReady() {
       await db.pool.query('SELECT 1');
-      await redis.ping();
+      await checkRedis(redis);
     },
     async close() {
       sweeper.stop();

@@ -81,7 +81,7 @@ const CONNECTION_CODES = new Set([
   'ER_CONNECTION_KILLED',
 ]);
 
-const REDIS_DOWN = [/Connection is closed/i, /Stream isn't writeable/i, /Reached the max retries/i, /connect ECONNREFUSED/i, /LOADING/, /CLUSTERDOWN/, /Command timed out/i, /MOVED|TRYAGAIN/];
+const REDIS_DOWN = [/Connection is closed/i, /Stream isn't writeable/i, /Reached the max retries/i, /connect ECONNREFUSED/i, /LOADING/, /CLUSTERDOWN/, /Cluster isn't ready/i, /Too many Cluster redirections/i, /Failed to refresh slots cache/i, /Command timed out/i, /MOVED|TRYAGAIN/];
 
 /** True when an error means a storage dependency is down or busy rather than a bug. */
 export function isDependencyError(err: unknown): boolean {

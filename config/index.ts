@@ -12,6 +12,7 @@ export interface Config {
   host: string;
   mysqlUrl: string;
   redisUrl: string;
+  redisCluster: string[];
   redisPrefix: string;
   jobLeaseMs: number;
   agentOfflineAfterMs: number;

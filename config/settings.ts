@@ -29,6 +29,9 @@ const bytes = z
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const list = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean));
+const hostPorts = list.pipe(
+  z.array(z.string().regex(/^[\w.-]+:\d{1,5}$/, 'each node must be host:port, e.g. 127.0.0.1:7001')),
+);
 const access = z.enum(['closed', 'workspace', 'open'], { error: 'must be closed, workspace or open' });
 const url = (protocols: string[]) =>
   z.string().refine((text) => {
@@ -61,6 +64,7 @@ export const SETTINGS = [
   setting('host', 'host', z.string().min(1), '0.0.0.0', 'address the HTTP server binds to'),
   setting('mysqlUrl', 'mysql_url', url(['mysql:', 'mariadb:']), 'mysql://root@127.0.0.1:3306/skadi', 'MySQL/MariaDB database (created if missing)', true),
   setting('redisUrl', 'redis_url', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0', 'Redis server', true),
+  setting('redisCluster', 'redis_cluster', hostPorts, '', 'Redis Cluster seed nodes (host:port,...); when set, redis_url only supplies the password and TLS'),
   setting('redisPrefix', 'redis_prefix', z.string().min(1).max(64).regex(/^[\w:.-]+$/, 'letters, digits and _ : . - only'), 'skadi:', 'prefix of every Redis key and stream'),
   setting('jobLeaseMs', 'job_lease', duration, '10m', 'a sent or running job with no report for this long expires'),
   setting('agentOfflineAfterMs', 'agent_offline_after', duration, '3m', 'an agent that has not polled for this long is offline'),

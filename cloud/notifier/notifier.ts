@@ -53,16 +53,19 @@ export class Notifier {
 
   /** Creates the consumer groups (from the start of each stream) and starts reading and reclaiming. */
   async start(): Promise<void> {
-    for (const { stream } of this.streams) {
-      try {
-        await this.redis.xgroup('CREATE', stream, this.group, '0', 'MKSTREAM');
-      } catch (err) {
-        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
-      }
-    }
+    for (const { stream } of this.streams) await this.createGroup(stream);
     this.loops = this.streams.map((loop) => this.read(loop));
     this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(100, this.options.reclaimIdleMs / 2));
     this.reclaimTimer.unref();
+  }
+
+  /** Creates the consumer group of a stream, reading from its first entry; a group that exists is kept. */
+  private async createGroup(stream: string): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', stream, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    }
   }
 
   /** Stops reading; waits (up to timeoutMs) for deliveries in progress. Pending entries stay for another notifier. */
@@ -97,6 +100,13 @@ export class Notifier {
         for (const [id, fields] of entries) this.process(loop, id, fields, jobs);
       } catch (err) {
         if (this.stopping) break;
+        if (/NOGROUP/.test((err as Error).message)) {
+          // Redis lost its data (restarted empty): the stream and its group are new. Every entry of the new stream
+          // was written after the loss and is delivered; what the old stream held is gone with it.
+          this.log.warn({ stream: loop.stream }, 'the consumer group is gone (Redis lost its data); creating it again');
+          await this.createGroup(loop.stream).catch(() => undefined);
+          continue;
+        }
         failures++;
         this.log.warn({ err, stream: loop.stream }, 'reading events failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures, 5))));

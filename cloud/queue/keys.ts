@@ -34,6 +34,11 @@ export class RedisKeys {
     return `${this.prefix}meta:epoch`;
   }
 
+  /** The marker of one cluster master: the hash tag puts it on a slot that master serves. */
+  epochOf(tag: string): string {
+    return `${this.prefix}{${tag}}:epoch`;
+  }
+
   /** Lock held by the node rebuilding Redis from MySQL. */
   get rebuildLock(): string {
     return `${this.prefix}meta:rebuild`;

@@ -1,6 +1,34 @@
 /** The Redis side of the job lifecycle: agent queues, leases, delayed schedule, presence and wake-ups. */
-import { execPipeline, type RedisClient } from './redis';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
+import { execPipeline, isCluster, type RedisClient } from './redis';
 import type { RedisKeys } from './keys';
+
+/** One row of CLUSTER SLOTS: first slot, last slot, then the master [host, port, id] and its replicas. */
+type SlotRange = [number, number, ...[string, number, ...unknown[]][]];
+
+/**
+ * A hash tag for every master of a cluster, chosen so that the tag's slot is served by that master. A marker key
+ * with that tag lives on that master, so a master restarted empty is noticed even when the others kept their data.
+ */
+export function markerTags(ranges: SlotRange[]): string[] {
+  const byMaster = new Map<string, [number, number][]>();
+  for (const [first, last, master] of ranges) {
+    const key = `${master[0]}:${master[1]}`;
+    byMaster.set(key, [...(byMaster.get(key) ?? []), [first, last]]);
+  }
+  const tags: string[] = [];
+  for (const slots of byMaster.values()) {
+    for (let i = 0; i < 1_000_000; i++) {
+      const slot = calculateSlot(`e${i}`);
+      if (slots.some(([first, last]) => slot >= first && slot <= last)) {
+        tags.push(`e${i}`);
+        break;
+      }
+    }
+  }
+  return tags;
+}
 
 /** A scheduled member and its time (ms). */
 export interface Scheduled {
@@ -149,14 +177,24 @@ export class DispatchQueue {
     await this.redis.publish(this.keys.authChannel, tokenHash);
   }
 
-  /** True when the marker written after a rebuild is still there (Redis did not lose its data). */
-  async hasEpoch(): Promise<boolean> {
-    return (await this.redis.exists(this.keys.epoch)) === 1;
+  /** The marker keys: one on a single server; on a cluster one per master, each on a slot that master serves. */
+  private async epochKeys(): Promise<string[]> {
+    if (!isCluster(this.redis)) return [this.keys.epoch];
+    const ranges: SlotRange[] = await (this.redis as unknown as Cluster).cluster('SLOTS');
+    return markerTags(ranges).map((tag) => this.keys.epochOf(tag));
   }
 
-  /** Writes the marker after a rebuild. */
+  /** True when every marker written after a rebuild is still there (no Redis server lost its data). */
+  async hasEpoch(): Promise<boolean> {
+    const keys = await this.epochKeys();
+    const found = await Promise.all(keys.map((key) => this.redis.exists(key)));
+    return found.every((n) => n === 1);
+  }
+
+  /** Writes the markers after a rebuild. */
   async setEpoch(now: number): Promise<void> {
-    await this.redis.set(this.keys.epoch, String(now));
+    const keys = await this.epochKeys();
+    await Promise.all(keys.map((key) => this.redis.set(key, String(now))));
   }
 
   /** Takes the rebuild lock for ttlMs; true when this node holds it. */

@@ -1,7 +1,7 @@
-/** Redis connections: one command connection with the Lua scripts registered, and one subscriber per node. */
+/** Redis connections, to one server or to a Redis Cluster: the Lua scripts registered, failing fast while Redis is away. */
 import fs from 'node:fs';
 import path from 'node:path';
-import Redis from 'ioredis';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
 
 const LUA_DIR = path.join(__dirname, 'lua');
 
@@ -15,7 +15,16 @@ const SCRIPTS: Record<string, number> = {
   claim_due: 1,
 };
 
-/** A Redis command connection with the project's scripts as methods. */
+/** Where Redis is: one server (url), or a cluster (seed nodes host:port; the url then supplies only credentials and TLS). */
+export interface RedisTarget {
+  url: string;
+  cluster?: string[];
+}
+
+/**
+ * A Redis command connection with the project's scripts as methods. A cluster connection has the same commands:
+ * every multi-key command and script of the project uses keys of one hash slot.
+ */
 export type RedisClient = Redis & {
   enqueue(queue: string, channel: string, agentId: string, ...jobIds: string[]): Promise<number>;
   requeue(queue: string, channel: string, agentId: string, ...jobIds: string[]): Promise<number>;
@@ -34,35 +43,111 @@ export interface RedisConnectOptions {
   autoPipelining?: boolean;
 }
 
-/** Registers every Lua script on a connection. */
-function defineScripts(redis: Redis): void {
-  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
-    const lua = fs.readFileSync(path.join(LUA_DIR, `${name}.lua`), 'utf8');
-    redis.defineCommand(name, { numberOfKeys, lua });
-  }
+const LUA: Record<string, string> = Object.fromEntries(Object.keys(SCRIPTS).map((name) => [name, fs.readFileSync(path.join(LUA_DIR, `${name}.lua`), 'utf8')]));
+
+/** Credentials and TLS taken from a redis:// or rediss:// URL. */
+function urlOptions(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  const parsed = new URL(url);
+  return {
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    tls: parsed.protocol === 'rediss:' ? {} : undefined,
+  };
 }
 
-/** Opens a connection and waits until it is ready; rejects with the connection error otherwise. */
-export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<RedisClient> {
-  const redis = new Redis(url, {
+const retryDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
+
+/** A cluster client: fails commands at once while the cluster is unreachable, retries briefly while it is down. */
+function clusterClient(target: RedisTarget, options: RedisConnectOptions): Cluster {
+  const nodes = (target.cluster ?? []).map((node) => {
+    const at = node.lastIndexOf(':');
+    return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+  });
+  return new Cluster(nodes, {
     lazyConnect: true,
     enableOfflineQueue: !options.failFast,
-    maxRetriesPerRequest: options.failFast ? 0 : 20,
-    connectTimeout: 5000,
-    connectionName: options.connectionName,
-    // Commands issued in the same tick leave in one write: far fewer syscalls under load.
     enableAutoPipelining: options.autoPipelining ?? false,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
+    clusterRetryStrategy: retryDelay,
+    // Fail fast: CLUSTERDOWN (a master is lost) at once, a closed node connection after a few short retries, so that
+    // the HTTP edge answers 503 quickly. Redirections (MOVED, ASK) during resharding still follow the new owner.
+    retryDelayOnClusterDown: options.failFast ? 0 : 100,
+    retryDelayOnFailover: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: options.failFast ? 4 : 16,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      ...urlOptions(target.url),
+      connectionName: options.connectionName,
+      connectTimeout: 5000,
+      maxRetriesPerRequest: options.failFast ? 0 : 20,
+    },
   });
+}
+
+/** Opens a connection (to one server, or to a cluster) and waits until it is ready; rejects with the connection error otherwise. */
+export async function connectRedis(target: RedisTarget | string, options: RedisConnectOptions = {}): Promise<RedisClient> {
+  const where = typeof target === 'string' ? { url: target } : target;
+  const redis: Redis | Cluster = where.cluster?.length
+    ? clusterClient(where, options)
+    : new Redis(where.url, {
+        lazyConnect: true,
+        enableOfflineQueue: !options.failFast,
+        maxRetriesPerRequest: options.failFast ? 0 : 20,
+        connectTimeout: 5000,
+        connectionName: options.connectionName,
+        // Commands issued in the same tick leave in one write: far fewer syscalls under load.
+        enableAutoPipelining: options.autoPipelining ?? false,
+        retryStrategy: retryDelay,
+      });
   redis.on('error', () => undefined); // reconnects by itself; callers see failed commands
-  defineScripts(redis);
+  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys, lua: LUA[name] });
+  }
   try {
     await redis.connect();
+    if (redis instanceof Cluster) await redis.cluster('INFO'); // the first command proves the slots are known
   } catch (err) {
     redis.disconnect();
     throw err;
   }
-  return redis as RedisClient;
+  // The two clients share every command the project uses; the scripts were registered on either.
+  return redis as unknown as RedisClient;
+}
+
+/** True when the connection is to a Redis Cluster. */
+export function isCluster(redis: RedisClient): boolean {
+  return (redis as unknown) instanceof Cluster;
+}
+
+/** Proves Redis can serve commands now: PING on one server; on a cluster, every slot must be served (cluster_state:ok). */
+export async function checkRedis(redis: RedisClient): Promise<void> {
+  if (!isCluster(redis)) {
+    await redis.ping();
+    return;
+  }
+  const info = String(await (redis as unknown as Cluster).cluster('INFO'));
+  if (!/cluster_state:ok/.test(info)) throw new Error('CLUSTERDOWN the Redis Cluster does not serve every slot');
+}
+
+/** The master nodes of a cluster connection, or the connection itself on one server. */
+export function masters(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
+
+/** Deletes every key that starts with prefix, on every master (an installation's whole state); returns the count. */
+export async function deleteByPrefix(redis: RedisClient, prefix: string): Promise<number> {
+  let deleted = 0;
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      cursor = next;
+      // One key per command: keys of different hash slots cannot share a command on a cluster.
+      const results = await Promise.all(keys.map((key) => node.unlink(key)));
+      deleted += results.reduce((sum, n) => sum + n, 0);
+    } while (cursor !== '0');
+  }
+  return deleted;
 }
 
 /** Runs a pipeline and throws the first command error (ioredis reports them per command). */

@@ -1,8 +1,12 @@
 /** What the chaos tests share: a free port, and a fleet of SDK agents that record every job they run. */
+import http from 'node:http';
 import net from 'node:net';
 import { Agent } from '../../agent/sdk';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
+
+/** `npm run chaos` runs the full-size runs (SKADI_CHAOS_FULL=1); `npm test` runs shorter ones. */
+export const FULL = process.env.SKADI_CHAOS_FULL === '1';
 
 /** A free TCP port on loopback (for a process that must come back on the same port). */
 export async function freePort(): Promise<number> {
@@ -48,4 +52,104 @@ export async function startFleet(core: Core, userId: number, prefix: string, cou
       await Promise.all(runs.map((r) => r.catch(() => undefined)));
     },
   };
+}
+
+/** An HTTP endpoint receiving job callbacks: it records, per job, how many final status callbacks arrived. */
+export interface CallbackSink {
+  url: string;
+  /** job id -> final (terminal status) callbacks received; more than one is allowed (at least once). */
+  finals: Map<string, number>;
+  /** While held, callbacks are not answered (a notifier that reads them keeps them pending); release() answers them all. */
+  hold(): void;
+  release(): void;
+  /** Callbacks waiting for an answer while held. */
+  held(): number;
+  close(): Promise<void>;
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
+
+/** Starts a callback sink on a free loopback port. */
+export async function startCallbackSink(): Promise<CallbackSink> {
+  const finals = new Map<string, number>();
+  let holding = false;
+  const waiting: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const answer = () => {
+        if (res.destroyed) return; // the caller died while we held its callback: it was not delivered
+        const event = JSON.parse(body) as { id: string; status: string };
+        if (FINAL.has(event.status)) finals.set(event.id, (finals.get(event.id) ?? 0) + 1);
+        res.end('ok');
+      };
+      if (holding) waiting.push(answer);
+      else answer();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/callback`,
+    finals,
+    hold: () => void (holding = true),
+    release() {
+      holding = false;
+      for (const answer of waiting.splice(0)) answer();
+    },
+    held: () => waiting.length,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** What a run of pushes saw: the ids accepted (201) and how often each status came back (0: no answer). */
+export interface Pushed {
+  accepted: string[];
+  statuses: Map<number, number>;
+}
+
+/** Options of pushJobs. */
+export interface PushLoopOptions {
+  count: number;
+  /** Pushes in flight at once. */
+  concurrency: number;
+  /** Sends push i; a rejected promise counts as status 0 (the node did not answer). */
+  push(i: number): Promise<{ status: number; body: string }>;
+  /** Runs (and is awaited) before push i is sent: where a test breaks something. */
+  before?(i: number): Promise<void> | void;
+  /** Pause after each group of pushes, to spread the run over time. */
+  pauseMs?: number;
+}
+
+/** Sends count pushes, concurrency at a time, and collects what came back. */
+export async function pushJobs(options: PushLoopOptions): Promise<Pushed> {
+  const accepted: string[] = [];
+  const statuses = new Map<number, number>();
+  for (let start = 0; start < options.count; start += options.concurrency) {
+    const group = Array.from({ length: Math.min(options.concurrency, options.count - start) }, (_, k) => start + k);
+    for (const i of group) await options.before?.(i);
+    await Promise.all(
+      group.map(async (i) => {
+        const res = await options.push(i).catch(() => ({ status: 0, body: '' }));
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 201) accepted.push(JSON.parse(res.body).id);
+      }),
+    );
+    if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+  }
+  return { accepted, statuses };
+}
+
+/** Waits until every accepted job is terminal in MySQL; returns job id -> status of the terminal jobs. */
+export async function waitTerminal(core: Core, accepted: string[], timeoutMs = 90_000): Promise<Map<string, string>> {
+  return eventually(async () => {
+    const [rows] = await core.db.pool.query("SELECT id, status FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
+    const terminal = new Map((rows as { id: string; status: string }[]).map((r) => [r.id, r.status]));
+    return accepted.every((id) => terminal.has(id)) && terminal;
+  }, timeoutMs, 'every accepted job to end');
 }

@@ -1,26 +1,28 @@
-/** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice. */
+/** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice, every final event delivered. */
 import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
-import { eventually } from '../helpers/env';
 import { ensureBuilt } from '../helpers/process';
-import { freePort, startFleet } from './fleet';
+import { freePort, FULL, pushJobs, startCallbackSink, startFleet, waitTerminal, type CallbackSink } from './fleet';
 import { recordChaos } from './summary';
 
-const JOBS = 600;
+const JOBS = FULL ? 5000 : 2000;
 const ns = new Namespace();
 let core: Core;
-const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_LOG_LEVEL: 'info' };
+let sink: CallbackSink;
+const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_NOTIFY_RECLAIM_IDLE: '2s', SKADI_LOG_LEVEL: 'info' };
 
 beforeAll(async () => {
   ensureBuilt();
+  sink = await startCallbackSink();
 }, 120_000);
 afterAll(async () => {
   await core?.close();
+  await sink?.close();
   await ns.drop();
 });
 
 describe('node crash', () => {
-  it('keeps every accepted job and runs none twice when a node is killed mid-run', async () => {
+  it('keeps every accepted job, runs none twice and delivers every final event when a node is killed mid-run', async () => {
     const portA = await freePort();
     let nodeA: Served = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
     const nodeB = await serve(ns.env(settings));
@@ -29,48 +31,39 @@ describe('node crash', () => {
     const fleet = await startFleet(core, user.id, 'c', 10, [`http://127.0.0.1:${portA}`, nodeB.base]);
     const { names, executed } = fleet;
 
-    const accepted: string[] = [];
-    const statuses = new Map<number, number>();
     const clients = [new KeepAliveClient(`http://127.0.0.1:${portA}`), new KeepAliveClient(nodeB.base)];
-    let killed = false;
-    for (let i = 0; i < JOBS; i++) {
-      if (i === JOBS / 3) {
-        nodeA.child.kill('SIGKILL');
-        killed = true;
-      }
-      if (i === JOBS / 2 && killed) {
-        nodeA = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
-        clients[0] = new KeepAliveClient(`http://127.0.0.1:${portA}`);
-      }
-      try {
-        const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}` });
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (res.status === 201) accepted.push(JSON.parse(res.body).id);
-      } catch {
-        statuses.set(0, (statuses.get(0) ?? 0) + 1); // node A is down: refused, nothing was accepted
-      }
-    }
+    let restartedInMs = 0;
+    const { accepted, statuses } = await pushJobs({
+      count: JOBS,
+      concurrency: 8,
+      async before(i) {
+        if (i === Math.floor(JOBS / 3)) nodeA.child.kill('SIGKILL');
+        if (i === Math.floor(JOBS / 2)) {
+          const started = Date.now();
+          nodeA = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
+          restartedInMs = Date.now() - started;
+          clients[0] = new KeepAliveClient(`http://127.0.0.1:${portA}`);
+        }
+      },
+      push: (i) => clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }),
+    });
     expect(accepted.length).toBeGreaterThan(JOBS * 0.6);
 
-    const terminal = async () => {
-      const [rows] = await core.db.pool.query("SELECT id, status FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
-      return new Map((rows as { id: string; status: string }[]).map((r) => [r.id, r.status]));
-    };
-    const done = await eventually(async () => {
-      const t = await terminal();
-      return accepted.every((id) => t.has(id)) && t;
-    }, 60_000, 'every accepted job to end');
-    const twice = [...executed].filter(([, n]) => n > 1);
-    await recordChaos('node-crash', core, { pushes: JOBS, accepted, terminal: done, executed, statuses });
-    expect(twice).toEqual([]);
-    for (const id of accepted) expect(done.has(id)).toBe(true);
+    const done = await waitTerminal(core, accepted);
+    const summary = await recordChaos('node-crash', core, { pushes: JOBS, accepted, terminal: done, executed, statuses, sink, extra: { restart_ms: restartedInMs } });
     const succeeded = accepted.filter((id) => done.get(id) === 'succeeded').length;
-    process.stdout.write(`node crash: ${accepted.length} of ${JOBS} pushes accepted, ${succeeded} succeeded, ${accepted.length - succeeded} expired, ${executed.size} executed, 0 twice\n`);
+    process.stdout.write(
+      `node crash (${summary.redis}): ${accepted.length} of ${JOBS} pushes accepted, ${succeeded} succeeded, ${accepted.length - succeeded} expired, ` +
+        `${executed.size} executed, ${summary.executed_twice} twice, ${summary.events_delivered} final events delivered\n`,
+    );
+    expect(summary.executed_twice).toBe(0);
+    expect(summary.lost).toBe(0);
+    expect(summary.events_delivered).toBe(accepted.length);
     expect(succeeded).toBeGreaterThan(accepted.length * 0.9);
 
     await fleet.stop();
     for (const c of clients) c.close();
     await nodeA.stop();
     await nodeB.stop();
-  }, 120_000);
+  }, 240_000);
 });

@@ -2,21 +2,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Core } from '../../cloud/core';
+import { REDIS_CLUSTER } from '../helpers/env';
+import type { CallbackSink } from './fleet';
 
 const DIR = path.resolve(__dirname, '../../.tmp/chaos');
 
 /** What one chaos run saw. */
 export interface ChaosSummary {
+  redis: 'server' | 'cluster';
   pushes: number;
   accepted: number;
   terminal: number;
   lost: number;
   executed: number;
   executed_twice: number;
-  /** Final status events in the stream for accepted jobs (the stream itself is lost with Redis in the Redis run). */
-  final_events: number;
+  /** Accepted jobs whose final status event is in the stream at the end. */
+  final_events_in_stream: number;
+  /** Accepted jobs whose final status event a notifier delivered (a signed callback reached the sink). */
+  events_delivered: number;
   statuses: Record<string, number>;
   other_5xx: number;
+  /** Numbers particular to the run (times, counts). */
+  details: Record<string, number>;
 }
 
 /** Counts final status events per accepted job in the job status stream. */
@@ -38,22 +45,35 @@ export interface ChaosObservations {
   terminal: { has(id: string): boolean };
   executed: Map<string, number>;
   statuses: Map<number, number>;
+  /** Where the accepted jobs' callbacks go. */
+  sink: CallbackSink;
+  /** More numbers of the run (times, counts) to record. */
+  extra?: Record<string, number>;
 }
 
-/** Computes a run's summary and writes it to .tmp/chaos/<run>.json. */
+/** How long to wait for the notifiers to deliver the final events of the terminal jobs. */
+const DELIVERY_WAIT_MS = 30_000;
+
+/** Waits for the final callbacks of the terminal jobs, computes the run's summary and writes it to .tmp/chaos/<run>[-cluster].json. */
 export async function recordChaos(run: string, core: Core, seen: ChaosObservations): Promise<ChaosSummary> {
+  const terminal = seen.accepted.filter((id) => seen.terminal.has(id));
+  const deadline = Date.now() + DELIVERY_WAIT_MS;
+  while (Date.now() < deadline && !terminal.every((id) => seen.sink.finals.has(id))) await new Promise((r) => setTimeout(r, 100));
   const summary: ChaosSummary = {
+    redis: REDIS_CLUSTER ? 'cluster' : 'server',
     pushes: seen.pushes,
     accepted: seen.accepted.length,
     terminal: seen.accepted.filter((id) => seen.terminal.has(id)).length,
     lost: seen.accepted.filter((id) => !seen.terminal.has(id)).length,
     executed: seen.executed.size,
     executed_twice: [...seen.executed.values()].filter((n) => n > 1).length,
-    final_events: await finalEvents(core, seen.accepted),
+    final_events_in_stream: await finalEvents(core, seen.accepted),
+    events_delivered: terminal.filter((id) => seen.sink.finals.has(id)).length,
     statuses: Object.fromEntries(seen.statuses),
     other_5xx: [...seen.statuses].filter(([status]) => status >= 500 && status !== 503).reduce((n, [, count]) => n + count, 0),
+    details: seen.extra ?? {},
   };
   fs.mkdirSync(DIR, { recursive: true });
-  fs.writeFileSync(path.join(DIR, `${run}.json`), JSON.stringify(summary, null, 2));
+  fs.writeFileSync(path.join(DIR, `${run}${REDIS_CLUSTER ? '-cluster' : ''}.json`), JSON.stringify(summary, null, 2));
   return summary;
 }

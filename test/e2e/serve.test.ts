@@ -1,11 +1,11 @@
 /** End to end: the real `skadi serve` process, the CLI, and an agent speaking plain HTTP. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dropNamespace, MYSQL_ROOT, REDIS_URL, uniqueName } from '../helpers/env';
+import { dropNamespace, MYSQL_ROOT, redisEnv, uniqueName } from '../helpers/env';
 import { call } from '../helpers/http';
 import { ensureBuilt, SKADI_BIN, skadi, startServe, stopChild } from '../helpers/process';
 
 const name = uniqueName();
-const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info' };
+const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info' };
 let serve: { child: ChildProcess; port: number; output: () => string };
 
 beforeAll(async () => {
@@ -74,9 +74,12 @@ describe('skadi serve end to end', () => {
   });
 
   it('says which dependency is unreachable at start, and where', () => {
-    const noRedis = skadi(['serve'], { ...env, SKADI_REDIS_URL: 'redis://127.0.0.1:1/0' });
+    const noRedis = skadi(['serve'], { ...env, SKADI_REDIS_URL: 'redis://127.0.0.1:1/0', SKADI_REDIS_CLUSTER: '' });
     expect(noRedis.status).toBe(2);
     expect(noRedis.stderr).toMatch(/Cannot reach Redis at 127\.0\.0\.1:1.*SKADI_REDIS_URL/);
+    const noCluster = skadi(['serve'], { ...env, SKADI_REDIS_CLUSTER: '127.0.0.1:1,127.0.0.1:2' });
+    expect(noCluster.status).toBe(2);
+    expect(noCluster.stderr).toMatch(/Cannot reach the Redis Cluster at 127\.0\.0\.1:1,127\.0\.0\.1:2.*SKADI_REDIS_CLUSTER/);
     const noMysql = skadi(['user', 'list'], { ...env, SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/x' });
     expect(noMysql.status).toBe(2);
     expect(noMysql.stderr).toMatch(/Cannot reach MySQL at mysql:\/\/root@127\.0\.0\.1:1\/x.*SKADI_MYSQL_URL/);

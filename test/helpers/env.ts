@@ -2,13 +2,20 @@
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pino from 'pino';
-import Redis from 'ioredis';
 import { loadConfig, type Config } from '../../config';
 import { createCore, type Core } from '../../cloud/core';
+import { connectRedis, deleteByPrefix } from '../../cloud/queue/redis';
 import { startHttpServer, type HttpServer } from '../../agent-api/server';
 
 export const MYSQL_ROOT = process.env.SKADI_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
 export const REDIS_URL = process.env.SKADI_TEST_REDIS ?? 'redis://127.0.0.1:6379/0';
+/** Seed nodes of a Redis Cluster (host:port,...); when set, every test's gateway runs on the cluster instead of REDIS_URL. */
+export const REDIS_CLUSTER = process.env.SKADI_TEST_REDIS_CLUSTER ?? '';
+
+/** The SKADI_* variables that point a gateway process at the test Redis (one server or the cluster). */
+export function redisEnv(): Record<string, string> {
+  return { SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER };
+}
 
 /** A unique name for this test file's database and key prefix. */
 export function uniqueName(): string {
@@ -24,6 +31,7 @@ export function testConfig(name: string, overrides: Partial<Config> = {}): Confi
       host: '127.0.0.1',
       mysqlUrl: `${MYSQL_ROOT}/${name}`,
       redisUrl: REDIS_URL,
+      redisCluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [],
       redisPrefix: `${name}:`,
       logLevel: 'silent',
       ...overrides,
@@ -47,19 +55,12 @@ export async function openServer(config: Config): Promise<{ core: Core; http: Ht
 
 /** Deletes every Redis key under a prefix. */
 export async function deleteRedisPrefix(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  let deleted = 0;
+  const redis = await connectRedis({ url: REDIS_URL, cluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [] });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
+    return await deleteByPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }
-  return deleted;
 }
 
 /** Drops the database and keys of a test file. */

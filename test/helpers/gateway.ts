@@ -1,7 +1,7 @@
 /** A real `skadi serve` child process on a fresh namespace, with an admin core on the same database for setup. */
 import type { ChildProcess } from 'node:child_process';
 import type { Core } from '../../cloud/core';
-import { dropNamespace, MYSQL_ROOT, openCore, REDIS_URL, testConfig, uniqueName, userWithAgent } from './env';
+import { dropNamespace, MYSQL_ROOT, openCore, redisEnv, testConfig, uniqueName, userWithAgent } from './env';
 import { call } from './http';
 import { ensureBuilt, startServe, stopChild } from './process';
 
@@ -25,7 +25,7 @@ export interface Gateway {
 export async function startGateway(settings: Record<string, string> = {}): Promise<Gateway> {
   ensureBuilt();
   const name = uniqueName();
-  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', ...settings };
+  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', ...settings };
   const serve = await startServe(env);
   const core = await openCore(testConfig(name));
   const { userToken, agentToken, agent } = await userWithAgent(core, 'ops', 'web1');

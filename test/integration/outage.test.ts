@@ -3,11 +3,12 @@ import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { call } from '../helpers/http';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { startProxy, type Proxy } from '../helpers/proxy';
 
 const name = uniqueName();
 let mysqlProxy: Proxy;
-let redisProxy: Proxy;
+let redis: PrivateRedis;
 let core: Core;
 let http: HttpServer;
 let base: string;
@@ -20,30 +21,28 @@ beforeAll(async () => {
   ({ userToken, agentToken } = await userWithAgent(direct, 'ops', 'web1'));
   await direct.close();
   mysqlProxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
-  redisProxy = await startProxy(6379);
-  ({ core, http, base } = await openServer(
-    testConfig(name, { mysqlUrl: `mysql://root@127.0.0.1:${mysqlProxy.port}/${name}`, redisUrl: `redis://127.0.0.1:${redisProxy.port}/0` }),
-  ));
+  redis = await startPrivateRedis();
+  ({ core, http, base } = await openServer(testConfig(name, { mysqlUrl: `mysql://root@127.0.0.1:${mysqlProxy.port}/${name}`, ...redis.overrides })));
   expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
 });
 afterAll(async () => {
   await http.close();
   await core.close();
   await mysqlProxy.close();
-  await redisProxy.close();
+  await redis.stop();
   await dropNamespace(name);
 });
 
 describe('dependency outages', () => {
-  it('answers 503 while Redis is down and recovers by itself', async () => {
-    redisProxy.cut();
+  it('answers 503 while Redis is down and recovers by itself, empty', async () => {
+    redis.kill('all');
     try {
       expect(await call(base, 'GET', '/agent/job', { token: agentToken })).toMatchObject({ status: 503, body: { error: 'Unavailable' } });
       expect((await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } })).status).toBe(503);
       expect((await call(base, 'GET', '/readyz')).status).toBe(503);
       expect((await call(base, 'GET', '/healthz')).status).toBe(200);
     } finally {
-      redisProxy.resume();
+      await redis.restart();
     }
     await eventually(async () => (await call(base, 'GET', '/readyz')).status === 200, 10_000, 'Redis to come back');
     expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
