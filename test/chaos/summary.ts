@@ -73,7 +73,12 @@ export async function recordChaos(run: string, core: Core, seen: ChaosObservatio
     other_5xx: [...seen.statuses].filter(([status]) => status >= 500 && status !== 503).reduce((n, [, count]) => n + count, 0),
     details: seen.extra ?? {},
   };
+  writeSummary(run, summary);
+  return summary;
+}
+
+/** Writes a run's summary to .tmp/chaos/<run>[-cluster].json, where `npm run chaos` collects it. */
+export function writeSummary(run: string, summary: object): void {
   fs.mkdirSync(DIR, { recursive: true });
   fs.writeFileSync(path.join(DIR, `${run}${REDIS_CLUSTER ? '-cluster' : ''}.json`), JSON.stringify(summary, null, 2));
-  return summary;
 }

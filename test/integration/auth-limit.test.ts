@@ -50,6 +50,26 @@ describe('failed authentication limit', () => {
     expect((await poll(agentToken, '127.0.0.4')).status).toBe(204); // another address is not slowed
   });
 
+  it('answers every poll of a valid agent while another address floods bad tokens', async () => {
+    const flood = Array.from({ length: 1000 }, (_, i) => poll(`ska_flood${i}xxxxxxxxxxxxxxxxxxxxxxxxxx`, '127.0.0.6'));
+    const valid: { status: number; ms: number }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const started = process.hrtime.bigint();
+      const { status } = await poll(agentToken, '127.0.0.7');
+      valid.push({ status, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    }
+    const floodStatuses = (await Promise.all(flood)).map((r) => r.status);
+    expect(valid.every((v) => v.status === 204)).toBe(true);
+    expect([...new Set(floodStatuses)].sort()).toEqual([401, 429]);
+    // Checks from one address run a few at a time: the flood cost a handful of lookups, not a thousand.
+    expect(floodStatuses.filter((s) => s === 401).length).toBeLessThan(50);
+    const times = valid.map((v) => v.ms).sort((a, b) => a - b);
+    process.stdout.write(
+      `brute force: 1000 bad tokens from one address, ${floodStatuses.filter((s) => s === 401).length} of them looked up; ` +
+        `a valid agent's 50 polls all answered, median ${times[25].toFixed(1)} ms, p90 ${times[45].toFixed(1)} ms (the flood's 1000 connections are opened by this same process)\n`,
+    );
+  });
+
   it('keeps tokens out of the logs and stores only their hashes', async () => {
     await poll('ska_this-token-must-not-be-logged-000000', '127.0.0.5');
     const logs = logLines.join('');
