@@ -8,7 +8,7 @@ import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { loadConfig, type Config } from '../config';
 import { createCore, type Core } from '../cloud/core';
-import { connectRedis, deleteByPrefix } from '../cloud/queue/redis';
+import { connectRedis, deleteByPrefix, type RedisTarget } from '../cloud/queue/redis';
 
 /** The repository root: the nearest folder above this file with a package.json (works from bench/ and dist/bench/). */
 const ROOT = (() => {
@@ -23,6 +23,34 @@ export const MYSQL_ROOT = process.env.SKADI_BENCH_MYSQL ?? 'mysql://root@127.0.0
 export const REDIS_URL = process.env.SKADI_BENCH_REDIS ?? 'redis://127.0.0.1:6379/0';
 /** Seed nodes (host:port,...) when the gateways run on a Redis Cluster instead of REDIS_URL. */
 export const REDIS_CLUSTER = process.env.SKADI_BENCH_REDIS_CLUSTER ?? process.env.SKADI_TEST_REDIS_CLUSTER ?? '';
+
+/** Where the benchmarks' Redis is, as a connection target. */
+export function redisTarget(): RedisTarget {
+  return { url: REDIS_URL, cluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [] };
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
+
+/** Reads the job status stream with a consumer group of its own, recording when each job's final event is consumed. */
+export async function consumeTerminalEvents(stream: string, until: () => boolean, onTerminal: (jobId: string, at: number) => void): Promise<void> {
+  const redis = await connectRedis(redisTarget());
+  try {
+    await redis.xgroup('CREATE', stream, 'bench', '$', 'MKSTREAM').catch(() => undefined);
+    while (!until()) {
+      const reply = (await redis.xreadgroup('GROUP', 'bench', 'reader', 'COUNT', 2000, 'BLOCK', 200, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
+      for (const [, entries] of reply ?? []) {
+        const at = nowMs();
+        for (const [, fields] of entries) {
+          const event = JSON.parse(fields[fields.indexOf('data') + 1]);
+          if (TERMINAL.has(event.status)) onTerminal(event.job_id, at);
+        }
+        if (entries.length) await redis.xack(stream, 'bench', ...entries.map(([id]) => id));
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** A fresh database and key prefix for one benchmark, removed by drop(). */
 export class Namespace {
@@ -44,7 +72,7 @@ export class Namespace {
     const conn = await mysql.createConnection(MYSQL_ROOT);
     await conn.query(`DROP DATABASE IF EXISTS \`${this.name}\``);
     await conn.end();
-    const redis = await connectRedis({ url: REDIS_URL, cluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [] });
+    const redis = await connectRedis(redisTarget());
     await deleteByPrefix(redis, `${this.name}:`);
     redis.disconnect();
   }

@@ -6,10 +6,11 @@ import { Command } from 'commander';
 import { benchBullmq, benchProtocolCeiling } from './baseline';
 import { benchAgents } from './agents';
 import { benchDispatch } from './dispatch';
+import { benchLoad } from './load';
 import { benchSlack } from './slack';
 import { benchThroughput } from './throughput';
 
-const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents', 'slack_round_trip'] as const;
+const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents', 'slack_round_trip', 'load'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -22,6 +23,9 @@ interface Options {
   idleAgents: string;
   agentJobs: string;
   slackCommands: string;
+  loadAgents: string;
+  loadRate: string;
+  loadSeconds: string;
 }
 
 const int = (value: string, flag: string) => {
@@ -55,6 +59,9 @@ program
   .option('--idle-agents <n>', 'agents: long-polling agents connected to one node', '10000')
   .option('--agent-jobs <n>', 'agents: jobs pushed to random agents', '1000')
   .option('--slack-commands <n>', 'slack_round_trip: slash commands', '200')
+  .option('--load-agents <n>', 'load: SDK agents, split between two gateway nodes', '1000')
+  .option('--load-rate <n>', 'load: jobs pushed per second (open loop)', '200')
+  .option('--load-seconds <n>', 'load: how long to push', '60')
   .action(async (parts: string[], opts: Options) => {
     const unknown = parts.filter((p) => !PARTS.includes(p as Part));
     if (unknown.length) throw new Error(`unknown part "${unknown[0]}" (known: ${PARTS.join(', ')})`);
@@ -87,6 +94,14 @@ program
       results.agents = await benchAgents({ agents: count, jobs: smoke ? 50 : int(opts.agentJobs, '--agent-jobs'), idleSeconds: smoke ? 2 : 10 }, progress);
     }
     if (selected.has('slack_round_trip')) results.slack_round_trip = await benchSlack(smoke ? 20 : int(opts.slackCommands, '--slack-commands'), progress);
+    if (selected.has('load')) {
+      results.load = await benchLoad(
+        smoke
+          ? { agents: 50, rate: 50, seconds: 3 }
+          : { agents: int(opts.loadAgents, '--load-agents'), rate: int(opts.loadRate, '--load-rate'), seconds: int(opts.loadSeconds, '--load-seconds') },
+        progress,
+      );
+    }
     results.finished_at = new Date().toISOString();
     const json = JSON.stringify(results, null, 2);
     const dir = path.resolve(__dirname, '../../bench/results');

@@ -1,7 +1,6 @@
 /** throughput: many SDK agents, jobs pushed over HTTP by concurrent clients, until every job is terminal and its event consumed. */
 import type { ChildProcess } from 'node:child_process';
-import Redis from 'ioredis';
-import { CpuMeter, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, REDIS_URL, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import { consumeTerminalEvents, CpuMeter, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** Parameters of the throughput benchmark. */
 export interface ThroughputOptions {
@@ -25,29 +24,6 @@ export interface ThroughputResult {
   terminal_events_consumed: number;
   /** CPU seconds each process group used while the jobs flowed (2 cores: the run lasted elapsed_s). */
   cpu_seconds: Record<string, number>;
-}
-
-const TERMINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
-
-/** Reads the job status stream with a consumer group of its own, recording when each job's final event is consumed. */
-async function consumeTerminalEvents(stream: string, until: () => boolean, onTerminal: (jobId: string, at: number) => void): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    await redis.xgroup('CREATE', stream, 'bench', '$', 'MKSTREAM').catch(() => undefined);
-    while (!until()) {
-      const reply = (await redis.xreadgroup('GROUP', 'bench', 'reader', 'COUNT', 2000, 'BLOCK', 200, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
-      for (const [, entries] of reply ?? []) {
-        const at = nowMs();
-        for (const [, fields] of entries) {
-          const event = JSON.parse(fields[fields.indexOf('data') + 1]);
-          if (TERMINAL.has(event.status)) onTerminal(event.job_id, at);
-        }
-        if (entries.length) await redis.xack(stream, 'bench', ...entries.map(([id]) => id));
-      }
-    }
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** Runs the throughput benchmark against a fresh `skadi serve`. */

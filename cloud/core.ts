@@ -117,7 +117,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
     throw err;
   }
   const keys = new RedisKeys(config.redisPrefix);
-  const events = new EventLog(redis, keys, config.eventMaxLen);
+  const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }));
   const jobRepo = new JobRepo(db);
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
@@ -189,6 +189,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       dispatcher.stop();
       await Promise.all(notifiers.map((n) => n.stop()));
       await agents.flushSeen().catch(() => undefined);
+      await events.flush();
       subscriber?.disconnect();
       redis.disconnect();
       await db.close();

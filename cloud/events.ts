@@ -1,4 +1,5 @@
 /** The event streams other services consume: job status changes and messages for users. */
+import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import type { RedisClient } from './queue/redis';
 import type { RedisKeys } from './queue/keys';
@@ -55,15 +56,34 @@ export function jobStatusEvent(job: JobEventSource, at: Date): JobStatusEvent {
   };
 }
 
-/** Appends events to the Redis streams (entries have two fields: `type` and `data`, the JSON of the event). */
+/** Job status events kept in memory while Redis refuses them; past this the oldest are dropped (and logged). */
+const MAX_UNSENT = 100_000;
+const RETRY_MS = 500;
+
+/**
+ * Appends events to the Redis streams (entries have two fields: `type` and `data`, the JSON of the event).
+ * A job status event whose append fails (Redis unreachable just after MySQL committed the change) is kept
+ * and appended again, in order, once Redis answers: the change is committed, so its event must follow.
+ */
 export class EventLog {
   private readonly listeners: ((event: JobStatusEvent) => void)[] = [];
+  private readonly unsent: JobStatusEvent[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retrying: Promise<void> | null = null;
+  private dropped = 0;
+  private closing = false;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly maxLen: number,
+    private readonly log?: Logger,
   ) {}
+
+  /** Job status events waiting to be appended again. */
+  get unsentCount(): number {
+    return this.unsent.length;
+  }
 
   /** Calls fn for every job status event this process appends (metrics, in-process waiters). */
   onJobStatus(fn: (event: JobStatusEvent) => void): void {
@@ -80,8 +100,69 @@ export class EventLog {
   /** Sends the XADDs of job status events (in order, on the auto-pipelined connection); call announce() once they succeeded. */
   jobStatusCommands(events: JobStatusEvent[]): Promise<unknown>[] {
     return events.map((event) =>
-      this.redis.xadd(this.keys.jobStatusStream, 'MAXLEN', '~', this.maxLen, '*', 'type', event.type, 'data', JSON.stringify(event)),
+      this.appendStatus(event).catch((err) => {
+        this.keepForRetry(event);
+        throw err;
+      }),
     );
+  }
+
+  private appendStatus(event: JobStatusEvent): Promise<unknown> {
+    return this.redis.xadd(this.keys.jobStatusStream, 'MAXLEN', '~', this.maxLen, '*', 'type', event.type, 'data', JSON.stringify(event));
+  }
+
+  private keepForRetry(event: JobStatusEvent): void {
+    if (this.unsent.length >= MAX_UNSENT) {
+      this.unsent.shift();
+      if (this.dropped++ % 1000 === 0) this.log?.error({ dropped: this.dropped }, 'too many job status events waiting for Redis; dropping the oldest');
+    }
+    if (this.unsent.length === 0) this.log?.warn('a job status event could not be appended; it is kept and appended once Redis answers');
+    this.unsent.push(event);
+    this.scheduleRetry(RETRY_MS);
+  }
+
+  private scheduleRetry(ms: number): void {
+    if (this.retryTimer || this.retrying) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.retrying = this.appendUnsent().finally(() => {
+        this.retrying = null;
+        if (this.unsent.length && !this.closing) this.scheduleRetry(RETRY_MS * 2); // Redis still refuses: later
+      });
+    }, ms);
+    this.retryTimer.unref();
+  }
+
+  /** Appends the kept events, oldest first; stops at the first failure and tries again later. */
+  private async appendUnsent(): Promise<void> {
+    let appended = 0;
+    while (this.unsent.length) {
+      const event = this.unsent[0];
+      try {
+        await this.appendStatus(event);
+      } catch {
+        break;
+      }
+      this.unsent.shift();
+      this.announce([event]);
+      appended++;
+    }
+    if (appended) this.log?.info({ appended, waiting: this.unsent.length }, 'appended job status events kept while Redis was unreachable');
+  }
+
+  /** Tries once more to append what is kept (at shutdown); gives up after timeoutMs. */
+  async flush(timeoutMs = 2000): Promise<void> {
+    this.closing = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (!this.unsent.length && !this.retrying) return;
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = (this.retrying ?? Promise.resolve()).then(() => this.appendUnsent());
+    await Promise.race([attempt, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.unsent.length) this.log?.error({ lost: this.unsent.length }, 'job status events could not be appended before shutdown');
   }
 
   /** Tells in-process listeners about events appended. */

@@ -8,4 +8,5 @@ for (const file of fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.ends
   runs[file.replace(/\.json$/, '')] = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
 }
 const total = (key) => Object.values(runs).reduce((n, r) => n + (r[key] ?? 0), 0);
-console.log(JSON.stringify({ runs, lost: total('lost'), executed_twice: total('executed_twice'), other_5xx: total('other_5xx') }, null, 2));
+const totals = Object.fromEntries(['accepted', 'terminal', 'lost', 'executed_twice', 'events_delivered', 'other_5xx', 'requests_tried', 'responses_5xx'].map((key) => [key, total(key)]));
+console.log(JSON.stringify({ runs, totals }, null, 2));

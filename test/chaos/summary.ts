@@ -54,6 +54,19 @@ export interface ChaosObservations {
 /** How long to wait for the notifiers to deliver the final events of the terminal jobs. */
 const DELIVERY_WAIT_MS = 30_000;
 
+/** What MySQL and the streams know of some jobs (to explain an event that was not delivered). */
+async function explain(core: Core, ids: string[]): Promise<string> {
+  const [rows] = await core.db.pool.query('SELECT id, status, reason, updated_at FROM jobs WHERE id IN (?)', [ids]);
+  const events = new Map<string, string[]>();
+  for (const stream of [core.keys.jobStatusStream, `${core.keys.jobStatusStream}:dead`]) {
+    for (const [entry, fields] of await core.redis.xrange(stream, '-', '+')) {
+      const event = JSON.parse(fields[fields.indexOf('data') + 1] ?? '{}');
+      if (ids.includes(event.job_id)) events.set(event.job_id, [...(events.get(event.job_id) ?? []), `${stream.endsWith(':dead') ? 'dead ' : ''}${entry} ${event.status}`]);
+    }
+  }
+  return (rows as Record<string, unknown>[]).map((row) => `  ${JSON.stringify(row)} events: ${JSON.stringify(events.get(String(row.id)) ?? [])}`).join('\n');
+}
+
 /** Waits for the final callbacks of the terminal jobs, computes the run's summary and writes it to .tmp/chaos/<run>[-cluster].json. */
 export async function recordChaos(run: string, core: Core, seen: ChaosObservations): Promise<ChaosSummary> {
   const terminal = seen.accepted.filter((id) => seen.terminal.has(id));
@@ -73,6 +86,8 @@ export async function recordChaos(run: string, core: Core, seen: ChaosObservatio
     other_5xx: [...seen.statuses].filter(([status]) => status >= 500 && status !== 503).reduce((n, [, count]) => n + count, 0),
     details: seen.extra ?? {},
   };
+  const undelivered = terminal.filter((id) => !seen.sink.finals.has(id)).slice(0, 5);
+  if (undelivered.length) process.stdout.write(`${run}: final events not delivered, for example:\n${await explain(core, undelivered)}\n`);
   writeSummary(run, summary);
   return summary;
 }

@@ -1,7 +1,7 @@
 /** MySQL or Redis unreachable: 503 Unavailable (never a 500, never a 201 for an unstored job), and recovery without a restart. */
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { call } from '../helpers/http';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { startProxy, type Proxy } from '../helpers/proxy';
@@ -45,10 +45,33 @@ describe('dependency outages', () => {
       await redis.restart();
     }
     await eventually(async () => (await call(base, 'GET', '/readyz')).status === 200, 10_000, 'Redis to come back');
-    expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
+    // A cluster client may reconnect once more while the restarted masters agree on the cluster state.
+    await eventually(async () => (await call(base, 'GET', '/agent/job', { token: agentToken })).status === 204, 10_000, 'polls to work again');
     const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } });
     expect(pushed.status).toBe(201);
     expect((await call(base, 'GET', '/agent/job', { token: agentToken })).body.id).toBe(pushed.body.id);
+  });
+
+  it('appends the event of a change committed while Redis was down once Redis is back', async () => {
+    const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 report-while-redis-is-down' } });
+    expect(pushed.status).toBe(201);
+    expect((await call(base, 'GET', '/agent/job', { token: agentToken })).body.id).toBe(pushed.body.id);
+    redis.kill('all');
+    try {
+      // MySQL records the result; the event cannot be appended now, so the agent is told to retry (it may not).
+      const report = await call(base, 'PUT', `/agent/jobs/${pushed.body.id}/succeed`, { token: agentToken, body: { result: 'done' } });
+      expect([200, 503]).toContain(report.status);
+      expect((await core.jobs.get(pushed.body.id, null)).status).toBe('succeeded');
+    } finally {
+      await redis.restart();
+    }
+    // Nobody reports again: the event kept in memory is appended by itself.
+    const events = await eventually(async () => {
+      const found = (await readStream(core, core.keys.jobStatusStream).catch(() => [])).filter((e) => e.job_id === pushed.body.id).map((e) => e.status);
+      return found.includes('succeeded') && found;
+    }, 10_000, 'the kept event to be appended');
+    expect(events).toEqual(['succeeded']); // the stream was lost with Redis; the kept event is appended to the new one
+    expect(core.events.unsentCount).toBe(0);
   });
 
   it('answers 503 (never 201) to pushes while MySQL is down, and recovers by itself', async () => {
