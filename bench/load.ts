@@ -8,6 +8,8 @@ export interface LoadOptions {
   /** Jobs pushed per second, whatever the answers' speed. */
   rate: number;
   seconds: number;
+  /** Seconds pushed at the same rate before the measured ones (connection pools fill, code gets compiled). */
+  warmupSeconds: number;
 }
 
 /** Result of the load benchmark. */
@@ -16,6 +18,7 @@ export interface LoadResult {
   nodes: number;
   agents: number;
   target_rate: number;
+  warmup_s: number;
   seconds: number;
   pushed: number;
   accepted: number;
@@ -59,22 +62,23 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
     }
     const deadline = Date.now() + 120_000;
     while ((await core.queue.onlineCount()) < options.agents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    progress(`load: ${await core.queue.onlineCount()} agents online on ${nodes.length} nodes (Redis ${REDIS_CLUSTER ? 'cluster' : 'server'}); pushing ${options.rate} jobs/s for ${options.seconds} s`);
+    progress(
+      `load: ${await core.queue.onlineCount()} agents online on ${nodes.length} nodes (Redis ${REDIS_CLUSTER ? 'cluster' : 'server'}); ` +
+        `pushing ${options.rate} jobs/s for ${options.warmupSeconds} s (warm-up, not measured) + ${options.seconds} s`,
+    );
 
-    const total = options.rate * options.seconds;
+    const warmup = options.rate * options.warmupSeconds;
+    const total = warmup + options.rate * options.seconds;
     const pushedAt = new Map<string, number>();
-    const latencies: number[] = [];
     const pushTimes: number[] = [];
-    const consumed = new Set<string>();
     const errors: Record<string, number> = {};
     const error = (kind: string) => (errors[kind] = (errors[kind] ?? 0) + 1);
     let pushingDone = false;
     let stopReading = false;
-    const reader = consumeTerminalEvents(core.keys.jobStatusStream, () => stopReading || (pushingDone && consumed.size >= pushedAt.size), (id, at) => {
-      if (consumed.has(id)) return;
-      consumed.add(id);
-      const start = pushedAt.get(id);
-      if (start !== undefined) latencies.push(at - start);
+    const arrivedAt = new Map<string, number>(); // job id -> when its final event was consumed (warm-up jobs too)
+    const missing = () => [...pushedAt.keys()].filter((id) => !arrivedAt.has(id)).length;
+    const reader = consumeTerminalEvents(core.keys.jobStatusStream, () => stopReading || (pushingDone && missing() === 0), (id, at) => {
+      if (!arrivedAt.has(id)) arrivedAt.set(id, at);
     });
     const cpu = new CpuMeter({
       gateways: nodes.map((n) => n.child.pid!),
@@ -88,6 +92,7 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
     let inFlight = 0;
     const pending = new Set<Promise<void>>();
     const started = nowMs();
+    let measuredFrom = started + options.warmupSeconds * 1000;
     let lastReport = started;
     while (pushed < total) {
       const due = Math.min(total, Math.floor(((nowMs() - started) / 1000) * options.rate));
@@ -97,6 +102,8 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
           continue;
         }
         const i = pushed;
+        const measured = i >= warmup;
+        if (i === warmup) measuredFrom = nowMs();
         const agent = agents[Math.floor(Math.random() * agents.length)];
         const begin = nowMs();
         inFlight++;
@@ -104,9 +111,9 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
           .request('POST', '/job/add', userToken, { message: `${agent.name} job-${i}` })
           .then(
             (res) => {
-              pushTimes.push(nowMs() - begin);
-              if (res.status === 201) pushedAt.set(JSON.parse(res.body).id, begin);
-              else error(`push_${res.status}`);
+              if (measured) pushTimes.push(nowMs() - begin);
+              if (res.status !== 201) error(`push_${res.status}`);
+              else if (measured) pushedAt.set(JSON.parse(res.body).id, begin);
             },
             () => void error('push_no_answer'),
           )
@@ -118,31 +125,33 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
       }
       if (nowMs() - lastReport > 10_000) {
         lastReport = nowMs();
-        progress(`load: ${pushed}/${total} pushed, ${consumed.size} terminal`);
+        progress(`load: ${pushed}/${total} pushed, ${arrivedAt.size} terminal`);
       }
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(pending);
-    const pushSeconds = (nowMs() - started) / 1000;
+    const pushSeconds = (nowMs() - measuredFrom) / 1000;
     pushingDone = true;
     const until = Date.now() + 60_000;
-    while (consumed.size < pushedAt.size && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    while (missing() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     const cpuSeconds = cpu.read();
     stopReading = true;
     await reader;
     // Accepted jobs that did not succeed (expired, failed) or had not ended a minute after the last push.
     const [rows] = await core.db.pool.query("SELECT status, COUNT(*) AS n FROM jobs WHERE status <> 'succeeded' GROUP BY status");
     for (const row of rows as { status: string; n: number }[]) errors[`job_${row.status}`] = Number(row.n);
-    if (consumed.size < pushedAt.size) errors.final_event_not_consumed = pushedAt.size - consumed.size;
+    if (missing() > 0) errors.final_event_not_consumed = missing();
+    const latencies = [...pushedAt].filter(([id]) => arrivedAt.has(id)).map(([id, begin]) => arrivedAt.get(id)! - begin);
     return {
       redis: REDIS_CLUSTER ? 'cluster' : 'server',
       nodes: nodes.length,
       agents: options.agents,
       target_rate: options.rate,
+      warmup_s: options.warmupSeconds,
       seconds: options.seconds,
-      pushed: total,
+      pushed: total - warmup,
       accepted: pushedAt.size,
-      achieved_rate: round(total / pushSeconds),
+      achieved_rate: round((total - warmup) / pushSeconds),
       push_p50_ms: round(percentile(pushTimes, 50)),
       push_p99_ms: round(percentile(pushTimes, 99)),
       push_to_terminal_p50_ms: round(percentile(latencies, 50)),

@@ -97,8 +97,8 @@ program
     if (selected.has('load')) {
       results.load = await benchLoad(
         smoke
-          ? { agents: 50, rate: 50, seconds: 3 }
-          : { agents: int(opts.loadAgents, '--load-agents'), rate: int(opts.loadRate, '--load-rate'), seconds: int(opts.loadSeconds, '--load-seconds') },
+          ? { agents: 50, rate: 50, seconds: 3, warmupSeconds: 1 }
+          : { agents: int(opts.loadAgents, '--load-agents'), rate: int(opts.loadRate, '--load-rate'), seconds: int(opts.loadSeconds, '--load-seconds'), warmupSeconds: 5 },
         progress,
       );
     }

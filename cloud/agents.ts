@@ -16,7 +16,7 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
 
 const NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
 const AUTH_CACHE_MS = 10_000;
-const NAME_CACHE_MS = 5_000;
+const NAME_CACHE_MS = 30_000; // every change is announced to every node; the expiry only covers a missed announcement
 const SEEN_PERSIST_MS = 30_000;
 
 /** An agent with its presence, as shown by `status`. */
