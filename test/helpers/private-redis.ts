@@ -40,10 +40,10 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** Three ports p for which p and its cluster bus port p + 10000 are free. */
-async function clusterPorts(): Promise<number[]> {
+/** `count` ports p for which p and its cluster bus port p + 10000 are free. */
+async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
-  while (ports.length < 3) {
+  while (ports.length < count) {
     const port = 20000 + Math.floor(Math.random() * 20000);
     if (!ports.includes(port) && (await isFree(port)) && (await isFree(port + 10000))) ports.push(port);
   }
@@ -62,7 +62,7 @@ function runScript(args: string[]): void {
 }
 
 async function startCluster(): Promise<PrivateRedis> {
-  const ports = await clusterPorts();
+  const ports = await freePorts(3);
   const dir = path.join(ROOT, '.tmp', `redis-cluster-${ports.join('-')}`);
   const list = ports.join(',');
   runScript(['start', '--ports', list, '--dir', dir]);
@@ -98,7 +98,7 @@ async function startCluster(): Promise<PrivateRedis> {
 }
 
 async function startSingle(): Promise<PrivateRedis> {
-  const [port] = await clusterPorts();
+  const [port] = await freePorts(1);
   let child: ChildProcess | null = await startServer(port);
   const url = `redis://127.0.0.1:${port}/0`;
   return {
