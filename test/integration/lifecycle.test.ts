@@ -245,6 +245,7 @@ describe('several nodes and Redis loss', () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push((await core.jobs.push(agent, `r${i}`, { source: 'test' })).id);
     core.sweeper.stop();
+    core.reconciler.stop(); // its own check would notice the loss first and rebuild before this test does
     try {
       await deleteRedisPrefix(config.redisPrefix);
       expect(await core.queue.queued(agent.id)).toEqual([]);
@@ -255,6 +256,7 @@ describe('several nodes and Redis loss', () => {
       expect(taken.map((j) => j.id)).toEqual(ids);
     } finally {
       core.sweeper.start(config.sweepIntervalMs);
+      core.reconciler.start(config.reconcileIntervalMs, config.sweepIntervalMs);
     }
   });
 
