@@ -73,7 +73,10 @@ function clusterClient(target: RedisTarget, options: RedisConnectOptions): Clust
     retryDelayOnClusterDown: options.failFast ? 0 : 100,
     retryDelayOnFailover: 100,
     retryDelayOnTryAgain: 100,
-    maxRedirections: options.failFast ? 4 : 16,
+    // After a master comes back, the first commands for its slots may be redirected (MOVED) until the client has
+    // refreshed its slot map; a short pause per redirection gives the refresh time to land.
+    retryDelayOnMoved: 100,
+    maxRedirections: options.failFast ? 6 : 16,
     slotsRefreshTimeout: 2000,
     redisOptions: {
       ...urlOptions(target.url),

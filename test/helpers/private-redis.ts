@@ -40,11 +40,11 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** `count` ports p for which p and its cluster bus port p + 10000 are free. */
+/** `count` ports p for which p and its cluster bus port p + 10000 are free (20000-29999, so no port is another's bus port). */
 async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = 20000 + Math.floor(Math.random() * 10000);
     if (!ports.includes(port) && (await isFree(port)) && (await isFree(port + 10000))) ports.push(port);
   }
   return ports;
