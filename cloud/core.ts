@@ -130,7 +130,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);
-  const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, offlineAfterMs, log });
+  const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
   const port = createCommandPort({ users, agents, jobs, identities: identityRepo });
   let subscriber: RedisClient | null = null;

@@ -1,5 +1,6 @@
 /** Compares Redis with MySQL (the source of truth) and repairs Redis: after data loss, a crash between two steps, or an outage. */
 import type { Logger } from 'pino';
+import { jobStatusEvent, type EventLog } from './events';
 import type { AgentService } from './agents';
 import type { JobService } from './jobs';
 import type { DispatchQueue } from './queue/queue';
@@ -13,6 +14,11 @@ const PAGE = 1000;
 const PROCESSED_RETENTION_MS = 24 * 3_600_000;
 /** Queued jobs younger than this are left alone (a push may be between its MySQL insert and its Redis push). */
 const QUEUE_GRACE_MS = 5000;
+/**
+ * After Redis lost its data, the final events of jobs that ended this long before it was last seen intact are
+ * appended again: they may have been in the lost stream, not yet delivered. Receivers may see them twice.
+ */
+const REPLAY_MARGIN_MS = 120_000;
 
 /** What one reconciliation did. */
 export interface ReconcileReport {
@@ -21,6 +27,8 @@ export interface ReconcileReport {
   expired: number;
   released: number;
   offline: number;
+  /** Final events appended again after Redis lost its data. */
+  replayed: number;
 }
 
 /** Settings and collaborators of the reconciler. */
@@ -32,6 +40,7 @@ export interface ReconcilerDeps {
   agentRepo: AgentRepo;
   delayedRepo: DelayedJobRepo;
   identityRepo: IdentityRepo;
+  events: EventLog;
   offlineAfterMs: number;
   log: Logger;
 }
@@ -41,6 +50,8 @@ export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private epochTimer: NodeJS.Timeout | null = null;
   private running = false;
+  /** When this node last saw Redis's markers in place (null: not since it started). */
+  private intactAt: number | null = null;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -48,13 +59,17 @@ export class Reconciler {
   start(intervalMs: number, checkMs = intervalMs): void {
     this.timer = setInterval(() => void this.runGuarded(), intervalMs);
     this.timer.unref();
-    this.epochTimer = setInterval(() => {
-      this.deps.queue.hasEpoch().then(
-        (ok) => (ok ? undefined : this.runGuarded()),
-        () => undefined,
-      );
-    }, checkMs);
+    this.epochTimer = setInterval(() => void this.checkEpoch().catch(() => undefined), checkMs);
     this.epochTimer.unref();
+  }
+
+  /** True when Redis still has its markers; remembers when that was last seen, and rebuilds at once otherwise. */
+  private async checkEpoch(): Promise<boolean> {
+    const checkedAt = Date.now();
+    const ok = await this.deps.queue.hasEpoch();
+    if (ok) this.intactAt = checkedAt;
+    else void this.runGuarded();
+    return ok;
   }
 
   /** Stops reconciling. */
@@ -79,8 +94,16 @@ export class Reconciler {
 
   /** One pass; rebuilds Redis entirely when its marker is gone (Redis lost its data). */
   async reconcileOnce(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { rebuilt: false, requeued: 0, expired: 0, released: 0, offline: 0 };
-    if (!(await this.deps.queue.hasEpoch())) report.rebuilt = await this.rebuild();
+    const report: ReconcileReport = { rebuilt: false, requeued: 0, expired: 0, released: 0, offline: 0, replayed: 0 };
+    const checkedAt = Date.now();
+    if (await this.deps.queue.hasEpoch()) this.intactAt = checkedAt;
+    else {
+      const lostAfter = this.intactAt;
+      report.rebuilt = await this.rebuild();
+      // Redis was intact when this node last looked: what ended shortly before may not have been delivered.
+      if (report.rebuilt && lostAfter !== null) report.replayed = await this.replayFinalEvents(new Date(lostAfter - REPLAY_MARGIN_MS));
+      if (report.rebuilt) this.intactAt = Date.now();
+    }
     const now = new Date();
     report.expired += await this.expireOverdueLeases(now);
     report.released += await this.releaseMissedDelayed(now);
@@ -89,7 +112,7 @@ export class Reconciler {
     report.requeued += queues.requeued;
     report.expired += queues.expired;
     await this.deps.identityRepo.purgeProcessed(new Date(now.getTime() - PROCESSED_RETENTION_MS));
-    if (report.rebuilt || report.requeued || report.expired || report.released || report.offline) {
+    if (report.rebuilt || report.requeued || report.expired || report.released || report.offline || report.replayed) {
       this.deps.log.info(report, 'reconciled Redis with MySQL');
     }
     return report;
@@ -122,6 +145,19 @@ export class Reconciler {
     } finally {
       await this.deps.queue.unlockRebuild();
     }
+  }
+
+  /** Appends again the final events of the jobs that ended since a time (at least once: some were delivered already). */
+  private async replayFinalEvents(since: Date): Promise<number> {
+    let count = 0;
+    for (let after = ''; ; ) {
+      const page = await this.deps.jobRepo.listFinishedSince(since, after, PAGE);
+      await this.deps.events.jobStatus(page.map((job) => jobStatusEvent(job, job.finishedAt ?? job.updatedAt)));
+      count += page.length;
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].id;
+    }
+    return count;
   }
 
   private async expireOverdueLeases(now: Date): Promise<number> {

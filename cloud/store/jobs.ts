@@ -274,6 +274,12 @@ export class JobRepo {
     return rows.map((r) => ({ id: r.id, leaseUntil: r.lease_until }));
   }
 
+  /** Jobs that ended at or after a time, by id after a given id (to append their final events again). */
+  async listFinishedSince(since: Date, afterId: string, limit: number): Promise<JobRow[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE finished_at >= ? AND id > ? ORDER BY id LIMIT ?', [since, afterId, limit]);
+    return rows.map(toJob);
+  }
+
   /** Queued jobs created before a time, oldest first, after a given id (for rebuilding and checking Redis queues). */
   async listQueuing(afterId: string, createdBefore: Date, limit: number): Promise<{ id: string; agentId: number; agentOnline: boolean }[]> {
     const [rows] = await this.db.pool.query<RowDataPacket[]>(
