@@ -17,6 +17,7 @@ usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 command=${1:-}
 [ -n "$command" ] || { usage; exit 2; }
+case "$command" in -h|--help|help) usage; exit 0 ;; esac
 shift
 ports="7001,7002,7003"
 dir="$(cd "$(dirname "$0")/.." && pwd)/.tmp/redis-cluster"
@@ -103,6 +104,7 @@ case "$command" in
     if healthy; then echo "redis-cluster: ok on ports $ports"; else echo "redis-cluster: not running (or not ok) on ports $ports"; exit 1; fi
     ;;
   *)
+    echo "redis-cluster: unknown command $command" >&2
     usage >&2
     exit 2
     ;;

@@ -34,6 +34,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { SKADI_MYSQL_URL: 'postgres://x' } })).toThrow(/SKADI_MYSQL_URL/);
   });
 
+  it('reads Redis Cluster seed nodes from a list or a comma-separated variable', () => {
+    expect(loadConfig({ env: {} }).redisCluster).toEqual([]);
+    expect(loadConfig({ env: { SKADI_REDIS_CLUSTER: '10.0.0.1:7001, 10.0.0.2:7002' } }).redisCluster).toEqual(['10.0.0.1:7001', '10.0.0.2:7002']);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-')), 'skadi.yml');
+    fs.writeFileSync(file, 'redis_cluster:\n  - redis-a:6379\n  - redis-b:6379\n');
+    expect(loadConfig({ env: {}, file }).redisCluster).toEqual(['redis-a:6379', 'redis-b:6379']);
+    expect(() => loadConfig({ env: { SKADI_REDIS_CLUSTER: '10.0.0.1' } })).toThrow(/SKADI_REDIS_CLUSTER.*host:port/);
+  });
+
   it('hides secret values in errors and logs', () => {
     expect(() => loadConfig({ env: { SKADI_REDIS_URL: 'not a url with secret' } })).toThrow(/\(hidden\)/);
     const shown = redactConfig(loadConfig({ env: { SKADI_MYSQL_URL: 'mysql://root:hunter2@db:3306/skadi' } }));
