@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { parseSlackBody } from './inbound';
 
-/** Slack wants an answer within 3 s; answer 200 a little before if the listener has not acknowledged. */
+/** Slack wants an answer within 3 s; answer 200 a little before if a listener still runs without acknowledging. */
 const ACK_DEADLINE_MS = 2500;
 
 /** Hands verified Slack requests to a Bolt App; Bolt's own function checks the signature. */
@@ -82,7 +82,11 @@ export class KoaSlackReceiver implements Receiver {
         answer(reply);
       },
     };
-    this.app.processEvent(event).catch((err) => this.log.error({ err }, 'Slack listener failed'));
+    this.app
+      .processEvent(event)
+      .catch((err) => this.log.error({ err }, 'Slack listener failed'))
+      // Nothing acknowledged once Bolt is done (no listener matched, or it failed): answer now, not at the deadline.
+      .finally(() => void event.ack());
     let timer: NodeJS.Timeout | undefined;
     const reply = await Promise.race([response, new Promise((resolve) => (timer = setTimeout(() => resolve(undefined), ACK_DEADLINE_MS)))]);
     clearTimeout(timer);

@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import type { Core } from '../../cloud/core';
 import { startHttpServer, type HttpServer } from '../../agent-api/server';
 import { createSlackAdapter } from '../../adapters/slack';
+import crypto from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -98,6 +99,58 @@ describe('hostile input', () => {
       ),
       { numRuns: 2000 },
     );
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  }, 120_000);
+
+  it('never answers 5xx to validly signed Slack requests with random commands, events and actions', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const text = fc.oneof(fc.string({ maxLength: 200 }), fc.constantFrom('help', 'web1 uptime', 'status', 'agents', 'cancel 01ARZ3NDEKTSV4RRFFQ69G5FAV', 'link', '<@UBOT> web1 ls'));
+    const anyValue = fc.oneof(fc.anything(), text);
+    const command = fc
+      .record(
+        { command: fc.constantFrom('/skadi', '/other', ''), text, user_id: fc.constantFrom('U1', '', 'UBOT'), team_id: fc.constantFrom('T1', ''), channel_id: fc.string({ maxLength: 12 }), response_url: fc.constantFrom('http://127.0.0.1:1/response', 'not a url', ''), trigger_id: fc.string({ maxLength: 12 }) },
+        { requiredKeys: [] },
+      )
+      .map((fields) => ({ type: 'application/x-www-form-urlencoded', body: new URLSearchParams(fields as Record<string, string>).toString() }));
+    const event = fc
+      .record(
+        {
+          type: fc.constantFrom('event_callback', 'url_verification', 'app_rate_limited', 'other'),
+          challenge: anyValue,
+          team_id: anyValue,
+          event_id: anyValue,
+          event: fc.record({ type: fc.constantFrom('message', 'app_mention', 'other'), text: anyValue, user: anyValue, channel: anyValue, ts: anyValue, thread_ts: anyValue, bot_id: anyValue, subtype: anyValue, channel_type: anyValue }, { requiredKeys: [] }),
+        },
+        { requiredKeys: [] },
+      )
+      .map((payload) => ({ type: 'application/json', body: JSON.stringify(payload) }));
+    const action = fc
+      .record({ type: fc.constantFrom('block_actions', 'view_submission', 'shortcut', 'other'), user: anyValue, team: anyValue, actions: anyValue, response_url: anyValue }, { requiredKeys: [] })
+      .map((payload) => ({ type: 'application/x-www-form-urlencoded', body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString() }));
+    const raw = fc.uint8Array({ maxLength: 500 }).map((bytes) => ({ type: 'application/json', body: Buffer.from(bytes).toString('latin1') }));
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(command, event, action, raw), async ({ type, body }) => {
+          tried++;
+          const timestamp = Math.floor(Date.now() / 1000);
+          const signature = 'v0=' + crypto.createHmac('sha256', 'fuzz').update(`v0:${timestamp}:${body}`).digest('hex');
+          const res = await fetch(`${base}/slack/events`, {
+            method: 'POST',
+            headers: { 'content-type': type, 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestamp) },
+            body: Buffer.from(body, 'latin1'),
+          });
+          const answer = await res.text();
+          if (res.status >= 500) throw new Error(`signed Slack request -> ${res.status} ${answer.slice(0, 200)}`);
+        }),
+        { numRuns: 500 },
+      );
+      await new Promise((r) => setTimeout(r, 500)); // background work started by those requests settles
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   }, 120_000);
 
