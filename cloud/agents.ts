@@ -208,7 +208,10 @@ export class AgentService {
   /** True when the agent polled within the offline time. */
   async isOnline(agentId: number): Promise<boolean> {
     const at = await this.deps.queue.lastSeen(agentId);
-    return at !== null && at > Date.now() - this.deps.offlineAfterMs;
+    if (at !== null) return at > Date.now() - this.deps.offlineAfterMs;
+    // No presence in Redis: the agent went offline (MySQL says so too), or Redis lost its data and the rebuild has
+    // not restored presence yet (MySQL still says online; the agent gets a full offline period to poll again).
+    return (await this.deps.agents.findById(agentId))?.online === true;
   }
 
   /** Marks an agent online in MySQL if it was not (one conditional UPDATE), and announces it. */

@@ -110,12 +110,22 @@ export class JobService {
     this.deps.events.announce(events);
   }
 
-  /** Hands up to `max` queued jobs to their agent, each at most once; the lease starts now. */
+  /**
+   * Hands up to `max` queued jobs to their agent, each at most once; the lease starts now. MySQL decides the hand-out:
+   * once `queuing → sent` committed, the jobs are answered even if Redis then fails (their leases still hold in
+   * MySQL, and their events are appended when Redis answers), so a job is never stranded as sent but not received.
+   */
   async take(agent: AgentRow, max: number): Promise<TakenJob[]> {
     const taken: JobRow[] = [];
     while (taken.length < max) {
       const want = max - taken.length;
-      const ids = await this.deps.queue.pop(agent.id, want);
+      let ids: string[];
+      try {
+        ids = await this.deps.queue.pop(agent.id, want);
+      } catch (err) {
+        if (taken.length) break; // answer what was taken already
+        throw err;
+      }
       if (ids.length === 0) break;
       const now = new Date();
       let sent: JobRow[];
@@ -123,11 +133,14 @@ export class JobService {
         sent = await this.deps.jobs.markSent(ids, agent.id, this.deps.leaseMs);
       } catch (err) {
         await this.deps.queue.requeue(agent.id, ids).catch((e) => this.deps.log.error({ err: e, ids }, 'could not requeue jobs; the reconciler will'));
+        if (taken.length) break;
         throw err;
       }
       if (sent.length > 0) {
-        await this.applyTransition({ setLeases: sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })) }, sent.map((j) => jobStatusEvent(j, now)));
         taken.push(...sent);
+        await this.applyTransition({ setLeases: sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })) }, sent.map((j) => jobStatusEvent(j, now))).catch((err) =>
+          this.deps.log.warn({ err, jobIds: sent.map((j) => j.id) }, 'jobs handed out while Redis failed; their leases hold in MySQL and their events follow when Redis answers'),
+        );
       }
       if (ids.length < want) break;
     }

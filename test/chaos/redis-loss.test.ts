@@ -78,8 +78,9 @@ describe('Redis loss', () => {
     expect(acceptedAfterRestart.filter((id) => !sink.finals.has(id))).toEqual([]);
     expect(summary.events_delivered).toBe(accepted.length);
     expect(acceptedAfterRestart.length).toBeGreaterThan(JOBS / 3); // recovered: pushes accepted again
-    const late = acceptedAfterRestart.slice(-50); // agents polled again: delivered normally
-    expect(late.filter((id) => done.get(id) === 'succeeded').length).toBeGreaterThan(45);
+    // A job handed out while Redis failed is still answered (MySQL decided), and presence missing from the empty
+    // Redis falls back to MySQL: next to nothing expires.
+    expect(summary.outcomes.succeeded).toBeGreaterThanOrEqual(Math.floor(accepted.length * 0.99));
     await fleet.stop();
     for (const c of clients) c.close();
   }, 150_000);

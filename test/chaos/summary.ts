@@ -22,8 +22,23 @@ export interface ChaosSummary {
   events_delivered: number;
   statuses: Record<string, number>;
   other_5xx: number;
+  /** How the accepted jobs ended: "succeeded", "expired: <reason>", ... -> count. */
+  outcomes: Record<string, number>;
   /** Numbers particular to the run (times, counts). */
   details: Record<string, number>;
+}
+
+/** Counts how the accepted jobs ended, by status and reason. */
+async function outcomes(core: Core, accepted: string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < accepted.length; i += 1000) {
+    const [rows] = await core.db.pool.query('SELECT status, reason, COUNT(*) AS n FROM jobs WHERE id IN (?) GROUP BY status, reason', [accepted.slice(i, i + 1000)]);
+    for (const row of rows as { status: string; reason: string | null; n: number }[]) {
+      const key = row.reason ? `${row.status}: ${row.reason}` : row.status;
+      counts[key] = (counts[key] ?? 0) + Number(row.n);
+    }
+  }
+  return counts;
 }
 
 /** Counts final status events per accepted job in the job status stream. */
@@ -84,6 +99,7 @@ export async function recordChaos(run: string, core: Core, seen: ChaosObservatio
     events_delivered: terminal.filter((id) => seen.sink.finals.has(id)).length,
     statuses: Object.fromEntries(seen.statuses),
     other_5xx: [...seen.statuses].filter(([status]) => status >= 500 && status !== 503).reduce((n, [, count]) => n + count, 0),
+    outcomes: seen.accepted.length ? await outcomes(core, seen.accepted) : {},
     details: seen.extra ?? {},
   };
   const undelivered = terminal.filter((id) => !seen.sink.finals.has(id)).slice(0, 5);
