@@ -53,7 +53,17 @@ export interface JobServiceDeps {
 
 /** The job lifecycle of DESIGN.md; every transition is a conditional UPDATE or a transaction in MySQL. */
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  constructor(private readonly deps: JobServiceDeps) {
+    // A take whose commit was not confirmed is undone in MySQL once it answers; queue those jobs in Redis again.
+    deps.jobs.onReturned = (jobs) => {
+      const byAgent = new Map<number, string[]>();
+      for (const job of jobs) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
+      for (const [agentId, ids] of byAgent) {
+        this.deps.queue.requeue(agentId, ids).catch((err) => this.deps.log.warn({ err, ids }, 'could not queue returned jobs in Redis; the reconciler will'));
+      }
+      this.deps.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs of a take that was not confirmed are queued again');
+    };
+  }
 
   /** Queues a job for an agent; an offline agent's job is recorded and expired at once. */
   async push(agent: AgentRow, message: string, from: JobOrigin): Promise<PushResult> {

@@ -94,7 +94,18 @@ export class JobRepo {
     conflicts: (r, batch) => batch.some((b) => b.id === r.id),
   });
 
+  /** Takes whose UPDATE may have committed although its caller saw an error: nobody received those jobs. */
+  private readonly unconfirmed = new Map<string, { id: string; agentId: number }[]>();
+  private undoTimer: NodeJS.Timeout | null = null;
+  /** Called with the jobs of an unconfirmed take once they are queued again in MySQL (to queue them in Redis). */
+  onReturned: (jobs: { id: string; agentId: number }[]) => void = () => undefined;
+
   constructor(private readonly db: Db) {}
+
+  /** Takes not yet undone (while MySQL stays unreachable). */
+  get unconfirmedTakes(): number {
+    return this.unconfirmed.size;
+  }
 
   /** Inserts new jobs: in a transaction when given its connection, else grouped with concurrent inserts. */
   async insert(jobs: NewJob[], sql?: Sql): Promise<void> {
@@ -133,14 +144,50 @@ export class JobRepo {
     const takeId = crypto.randomBytes(8).toString('hex');
     const pairs = inputs.flatMap((t) => t.ids.map((id) => ({ id, agentId: t.agentId })));
     const owner = ownerCheck(pairs);
-    const [res] = await this.db.pool.query<ResultSetHeader>(
-      `UPDATE jobs FORCE INDEX (PRIMARY) SET status = 'sent', take_id = ?, sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?) AND ${owner.sql} AND status = 'queuing'`,
-      [takeId, now, leaseUntil, now, pairs.map((p) => p.id), ...owner.args],
-    );
-    if (res.affectedRows === 0) return inputs.map(() => []);
-    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [pairs.map((p) => p.id), takeId]);
-    const byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
-    return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
+    const ids = pairs.map((p) => p.id);
+    try {
+      const [res] = await this.db.pool.query<ResultSetHeader>(
+        `UPDATE jobs FORCE INDEX (PRIMARY) SET status = 'sent', take_id = ?, sent_at = ?, lease_until = ?, updated_at = ? WHERE id IN (?) AND ${owner.sql} AND status = 'queuing'`,
+        [takeId, now, leaseUntil, now, ids, ...owner.args],
+      );
+      if (res.affectedRows === 0) return inputs.map(() => []);
+      const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
+      const byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
+      return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
+    } catch (err) {
+      // The connection may have broken after the UPDATE committed: the callers answer an error, so nobody has
+      // these jobs. Put back whatever this take claimed once MySQL answers, instead of letting the leases expire.
+      this.unconfirmed.set(takeId, pairs);
+      this.scheduleUndo(0);
+      throw err;
+    }
+  }
+
+  private scheduleUndo(ms: number): void {
+    if (this.undoTimer) return;
+    this.undoTimer = setTimeout(() => {
+      this.undoTimer = null;
+      void this.undoUnconfirmed();
+    }, ms);
+    this.undoTimer.unref();
+  }
+
+  /** Returns to the queue the jobs of unconfirmed takes that did commit (their take id is on the row); true when all are settled. */
+  async undoUnconfirmed(): Promise<boolean> {
+    for (const [takeId, pairs] of [...this.unconfirmed]) {
+      try {
+        const [res] = await this.db.pool.query<ResultSetHeader>(
+          "UPDATE jobs FORCE INDEX (PRIMARY) SET status = 'queuing', take_id = NULL, sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?) AND take_id = ? AND status = 'sent'",
+          [new Date(), pairs.map((p) => p.id), takeId],
+        );
+        this.unconfirmed.delete(takeId);
+        if (res.affectedRows > 0) this.onReturned(pairs);
+      } catch {
+        this.scheduleUndo(1000); // MySQL still unreachable
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Several jobs by id (missing ones are left out). */

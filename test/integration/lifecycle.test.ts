@@ -95,6 +95,29 @@ describe('job lifecycle', () => {
     expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'queuing', 'sent']);
   });
 
+  it('queues again the jobs of a take whose commit was not confirmed (the connection broke after the UPDATE)', async () => {
+    const { agent } = await onlineAgent();
+    const { id } = await core.jobs.push(agent, 'unconfirmed', { source: 'test' });
+    const pool = core.db.pool;
+    const query = pool.query.bind(pool);
+    // The UPDATE commits, then the read-back fails as if the connection had dropped: the poll answers an error.
+    (pool as any).query = (sql: unknown, ...args: unknown[]) => {
+      if (typeof sql === 'string' && sql.startsWith('SELECT * FROM jobs WHERE id IN (?) AND take_id')) {
+        (pool as any).query = query;
+        return Promise.reject(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
+      }
+      return (query as any)(sql, ...args);
+    };
+    try {
+      await expect(core.jobs.take(agent, 1)).rejects.toMatchObject({ code: 'PROTOCOL_CONNECTION_LOST' });
+    } finally {
+      (pool as any).query = query;
+    }
+    await eventually(async () => (await core.jobs.get(id, null)).status === 'queuing', 5000, 'the unconfirmed take to be undone');
+    expect(core.jobRepo.unconfirmedTakes).toBe(0);
+    expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'unconfirmed' }]);
+  });
+
   it('hands each of 100 jobs to exactly one of 200 concurrent polls', async () => {
     const { agent } = await onlineAgent();
     const ids = [];
