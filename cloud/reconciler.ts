@@ -63,13 +63,11 @@ export class Reconciler {
     this.epochTimer.unref();
   }
 
-  /** True when Redis still has its markers; remembers when that was last seen, and rebuilds at once otherwise. */
-  private async checkEpoch(): Promise<boolean> {
+  /** Remembers when Redis was last seen with its markers, and rebuilds at once when they are gone. */
+  private async checkEpoch(): Promise<void> {
     const checkedAt = Date.now();
-    const ok = await this.deps.queue.hasEpoch();
-    if (ok) this.intactAt = checkedAt;
-    else void this.runGuarded();
-    return ok;
+    if (await this.deps.queue.hasEpoch()) this.intactAt = checkedAt;
+    else await this.runGuarded();
   }
 
   /** Stops reconciling. */
