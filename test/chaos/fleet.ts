@@ -1,12 +1,42 @@
-/** What the chaos tests share: a free port, and a fleet of SDK agents that record every job they run. */
+/** What the chaos tests share: their setup and teardown, a free port, a callback sink, and a fleet of SDK agents that record every job they run. */
 import http from 'node:http';
 import net from 'node:net';
 import { Agent } from '../../agent/sdk';
+import { Namespace, type Served } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
+import { ensureBuilt } from '../helpers/process';
 
 /** `npm run chaos` runs the full-size runs (SKADI_CHAOS_FULL=1); `npm test` runs shorter ones. */
 export const FULL = process.env.SKADI_CHAOS_FULL === '1';
+
+/** What a chaos test file starts, torn down after its tests in this order: nodes, core, `also`, sink, namespace. */
+export interface ChaosRun {
+  ns: Namespace;
+  /** Started before the tests run. */
+  sink: CallbackSink;
+  nodes: Served[];
+  core?: Core;
+  /** Teardown of what the file added itself (a proxy, a private Redis). */
+  also: (() => Promise<void>)[];
+}
+
+/** Registers the setup and teardown every chaos test file shares. */
+export function chaosRun(): ChaosRun {
+  const run = { ns: new Namespace(), nodes: [], also: [] } as Omit<ChaosRun, 'sink'> & { sink?: CallbackSink };
+  beforeAll(async () => {
+    ensureBuilt();
+    run.sink = await startCallbackSink();
+  }, 120_000);
+  afterAll(async () => {
+    for (const node of run.nodes) await node.stop();
+    await run.core?.close();
+    for (const teardown of run.also) await teardown();
+    await run.sink?.close();
+    await run.ns.drop();
+  });
+  return run as ChaosRun;
+}
 
 /** A free TCP port on loopback (for a process that must come back on the same port). */
 export async function freePort(): Promise<number> {

@@ -1,39 +1,30 @@
 /** MariaDB unreachable for 10 s while jobs flow through two nodes: 503 for pushes (never a 201 for an unstored job), polls answered, no crash, quick recovery, nothing lost. */
 import pino from 'pino';
-import { KeepAliveClient, MYSQL_ROOT, Namespace, serve, type Served } from '../../bench/harness';
+import { KeepAliveClient, MYSQL_ROOT, serve } from '../../bench/harness';
 import { loadConfig } from '../../config';
 import { createCore, type Core } from '../../cloud/core';
-import { ensureBuilt } from '../helpers/process';
 import { startProxy, type Proxy } from '../helpers/proxy';
-import { pushJobs, startCallbackSink, startFleet, waitTerminal, type CallbackSink } from './fleet';
+import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 800;
 const OUTAGE_MS = 10_000;
-const ns = new Namespace();
+const run = chaosRun();
+const { ns, nodes } = run;
 let proxy: Proxy;
 let core: Core;
-let sink: CallbackSink;
-const nodes: Served[] = [];
 
 beforeAll(async () => {
-  ensureBuilt();
-  core = await createCore({ config: loadConfig({ env: ns.env({ SKADI_LOG_LEVEL: 'silent' }) }), log: pino({ level: 'silent' }) }); // creates the schema directly
+  core = run.core = await createCore({ config: loadConfig({ env: ns.env({ SKADI_LOG_LEVEL: 'silent' }) }), log: pino({ level: 'silent' }) }); // creates the schema directly
   proxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
-  sink = await startCallbackSink();
+  run.also.push(() => proxy.close());
 }, 120_000);
-afterAll(async () => {
-  for (const node of nodes) await node.stop();
-  await core?.close();
-  await proxy?.close();
-  await sink?.close();
-  await ns.drop();
-});
 
 describe('MySQL outage', () => {
   it('refuses pushes with 503 while MariaDB is unreachable for 10 s and recovers by itself within seconds', async () => {
     const env = ns.env({ SKADI_MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/${ns.name}`, SKADI_JOB_LEASE: '10s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '60s' });
     nodes.push(await serve(env), await serve(env));
+    const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
     const { token: probeToken } = await core.agents.create(user.id, 'probe');
     const fleet = await startFleet(core, user.id, 'm', 10, nodes.map((n) => n.base));

@@ -1,32 +1,21 @@
 /** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice, every final event delivered. */
-import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
-import type { Core } from '../../cloud/core';
-import { ensureBuilt } from '../helpers/process';
-import { freePort, FULL, pushJobs, startCallbackSink, startFleet, waitTerminal, type CallbackSink } from './fleet';
+import { KeepAliveClient, serve, type Served } from '../../bench/harness';
+import { chaosRun, freePort, FULL, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = FULL ? 5000 : 2000;
-const ns = new Namespace();
-let core: Core;
-let sink: CallbackSink;
+const run = chaosRun();
+const { ns, nodes } = run;
 const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_NOTIFY_RECLAIM_IDLE: '2s', SKADI_LOG_LEVEL: 'info' };
-
-beforeAll(async () => {
-  ensureBuilt();
-  sink = await startCallbackSink();
-}, 120_000);
-afterAll(async () => {
-  await core?.close();
-  await sink?.close();
-  await ns.drop();
-});
 
 describe('node crash', () => {
   it('keeps every accepted job, runs none twice and delivers every final event when a node is killed mid-run', async () => {
     const portA = await freePort();
     let nodeA: Served = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
     const nodeB = await serve(ns.env(settings));
-    core = await ns.core();
+    nodes.push(nodeA, nodeB);
+    const core = (run.core = await ns.core());
+    const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
     const fleet = await startFleet(core, user.id, 'c', 10, [`http://127.0.0.1:${portA}`, nodeB.base]);
     const { names, executed } = fleet;
@@ -41,6 +30,7 @@ describe('node crash', () => {
         if (i === Math.floor(JOBS / 2)) {
           const started = Date.now();
           nodeA = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
+          nodes.push(nodeA);
           restartedInMs = Date.now() - started;
           clients[0] = new KeepAliveClient(`http://127.0.0.1:${portA}`);
         }
@@ -63,7 +53,5 @@ describe('node crash', () => {
 
     await fleet.stop();
     for (const c of clients) c.close();
-    await nodeA.stop();
-    await nodeB.stop();
   }, 240_000);
 });

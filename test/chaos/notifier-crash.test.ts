@@ -1,28 +1,15 @@
 /** A gateway node (and so its notifier) killed with SIGKILL while it holds undelivered events: the other node's notifier delivers them. */
-import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
+import { KeepAliveClient, serve } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
-import { ensureBuilt } from '../helpers/process';
-import { pushJobs, startCallbackSink, startFleet, waitTerminal, type CallbackSink } from './fleet';
+import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 300;
-const ns = new Namespace();
+const run = chaosRun();
+const { ns, nodes } = run;
 let core: Core;
-let sink: CallbackSink;
-const nodes: Served[] = [];
 const settings = { SKADI_NOTIFY_RECLAIM_IDLE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_LOG_LEVEL: 'info' };
-
-beforeAll(async () => {
-  ensureBuilt();
-  sink = await startCallbackSink();
-}, 120_000);
-afterAll(async () => {
-  for (const node of nodes) await node.stop();
-  await core?.close();
-  await sink?.close();
-  await ns.drop();
-});
 
 /** Entries of the job status stream pending on the notifier of the process with this pid. */
 async function pendingOf(pid: number): Promise<number> {
@@ -34,7 +21,8 @@ describe('notifier crash', () => {
   it('delivers the events a killed notifier had read but not delivered', async () => {
     nodes.push(await serve(ns.env(settings)), await serve(ns.env(settings)));
     const [a, b] = nodes;
-    core = await ns.core();
+    core = run.core = await ns.core();
+    const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
     const fleet = await startFleet(core, user.id, 'n', 5, [b.base]);
     const { names, executed } = fleet;

@@ -2,40 +2,26 @@
 import pino from 'pino';
 import { loadConfig } from '../../config';
 import { createCore } from '../../cloud/core';
-import { KeepAliveClient, Namespace, serve, type Served } from '../../bench/harness';
-import type { Core } from '../../cloud/core';
+import { KeepAliveClient, serve } from '../../bench/harness';
 import { eventually } from '../helpers/env';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
-import { ensureBuilt } from '../helpers/process';
-import { pushJobs, startCallbackSink, startFleet, waitTerminal, type CallbackSink } from './fleet';
+import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
 
 const JOBS = 600;
 
+const run = chaosRun();
+const { ns, nodes } = run;
 let redis: PrivateRedis | null = null;
-let core: Core;
-let sink: CallbackSink;
-const nodes: Served[] = [];
-const ns = new Namespace();
-
-beforeAll(async () => {
-  ensureBuilt();
-  sink = await startCallbackSink();
-}, 120_000);
-afterAll(async () => {
-  for (const node of nodes) await node.stop();
-  await core?.close();
-  await sink?.close();
-  await redis?.stop();
-  await ns.drop();
-});
+run.also.push(async () => redis?.stop());
 
 describe('Redis loss', () => {
   it('answers 503 while Redis is down, rebuilds from MySQL, and loses or repeats no job', async () => {
     redis = await startPrivateRedis();
     const env = ns.env({ ...redis.env, SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_RECONCILE_INTERVAL: '1s', SKADI_AGENT_OFFLINE_AFTER: '30s' });
     nodes.push(await serve(env), await serve(env));
-    core = await createCore({ config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }), log: pino({ level: 'silent' }) });
+    const core = (run.core = await createCore({ config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }), log: pino({ level: 'silent' }) }));
+    const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
     const fleet = await startFleet(core, user.id, 'r', 10, nodes.map((n) => n.base));
     const { names, executed } = fleet;
