@@ -57,7 +57,7 @@ function urlOptions(url: string): Pick<RedisOptions, 'username' | 'password' | '
 
 const retryDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
 
-/** A cluster client: fails commands at once while the cluster is unreachable, retries briefly while it is down. */
+/** A cluster client; with failFast, commands fail at once while the cluster is down or unreachable (the edge answers 503). */
 function clusterClient(target: RedisTarget, options: RedisConnectOptions): Cluster {
   const nodes = (target.cluster ?? []).map((node) => {
     const at = node.lastIndexOf(':');
@@ -88,11 +88,10 @@ function clusterClient(target: RedisTarget, options: RedisConnectOptions): Clust
 }
 
 /** Opens a connection (to one server, or to a cluster) and waits until it is ready; rejects with the connection error otherwise. */
-export async function connectRedis(target: RedisTarget | string, options: RedisConnectOptions = {}): Promise<RedisClient> {
-  const where = typeof target === 'string' ? { url: target } : target;
-  const redis: Redis | Cluster = where.cluster?.length
-    ? clusterClient(where, options)
-    : new Redis(where.url, {
+export async function connectRedis(target: RedisTarget, options: RedisConnectOptions = {}): Promise<RedisClient> {
+  const redis: Redis | Cluster = target.cluster?.length
+    ? clusterClient(target, options)
+    : new Redis(target.url, {
         lazyConnect: true,
         enableOfflineQueue: !options.failFast,
         maxRetriesPerRequest: options.failFast ? 0 : 20,
