@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { parseDuration } from '../../config/duration';
 import { RefusedMessage, splitWords } from './words';
+import { compileTemplate, TemplateSyntaxError } from './template';
 
 /** The config file is wrong; the message names the file, the line and the problem. */
 export class AgentConfigError extends Error {
@@ -19,45 +20,64 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-/** Owner-written argv text (a command prefix or template): must split into words without shell operators. */
-const argvText = (what: string) =>
-  z.string().min(1, `${what} is empty`).superRefine((text, ctx) => {
-    try {
-      if (splitWords(text.replace(/%s/g, 'x')).length === 0) ctx.addIssue({ code: 'custom', message: `${what} has no words` });
-    } catch (err) {
-      if (!(err instanceof RefusedMessage)) throw err;
-      ctx.addIssue({ code: 'custom', message: `${what} cannot run without a shell (${err.message}); use a shortcut or a script for pipes and redirections` });
-    }
-  });
+/** A command prefix: must split into words without shell operators, since commands run without a shell. */
+const prefixText = z.string().min(1, 'prefix is empty').superRefine((text, ctx) => {
+  try {
+    if (splitWords(text).length === 0) ctx.addIssue({ code: 'custom', message: 'prefix has no words' });
+  } catch (err) {
+    if (!(err instanceof RefusedMessage)) throw err;
+    ctx.addIssue({ code: 'custom', message: `prefix cannot run without a shell (${err.message}); use a template or a shortcut for pipes and redirections` });
+  }
+});
+
+/** A template's shell text: its quotes must close, so that each %s can be placed as a parameter. */
+const templateText = z.string().min(1, 'temp is empty').superRefine((text, ctx) => {
+  try {
+    compileTemplate(text);
+  } catch (err) {
+    if (!(err instanceof TemplateSyntaxError)) throw err;
+    ctx.addIssue({ code: 'custom', message: `temp has an ${err.message}` });
+  }
+});
 
 const common = { dir: z.string().optional(), timeout: duration.optional() };
 
-const shortcut = z.object({ short: z.string().min(1), cmd: z.string().min(1), ...common }).strict();
-const command = z
-  .object({ prefix: argvText('prefix'), options: z.boolean().optional().default(true), ...common })
-  .strict();
+const shortcut = z.object({ short: z.string().min(1), cmd: z.string().min(1), ...common });
+const command = z.object({ prefix: prefixText, options: z.boolean().optional().default(true), ...common });
 /** The first version of the original agent: `commands: [{msg, cmd, dir}]`, which are shortcuts. */
-const legacyCommand = z.object({ msg: z.string().min(1), cmd: z.string().min(1), ...common }).strict();
-const template = z
-  .object({ name: z.string().min(1).regex(/^\S+$/, 'name must be one word'), temp: argvText('temp'), options: z.boolean().optional().default(false), ...common })
-  .strict();
+const legacyCommand = z.object({ msg: z.string().min(1), cmd: z.string().min(1), ...common });
+const template = z.object({
+  name: z.string().min(1).regex(/^\S+$/, 'name must be one word'),
+  temp: templateText,
+  options: z.boolean().optional().default(false),
+  ...common,
+});
 
-const schema = z
-  .object({
-    debug: z.boolean().optional().default(false),
-    token: z.string().optional(),
-    server: z.string().url('server must be a URL like https://skadi.example.com').optional().default('http://127.0.0.1:1323'),
-    shortcuts: z.array(shortcut).nullish().transform((v) => v ?? []),
-    commands: z.array(z.union([command, legacyCommand])).nullish().transform((v) => v ?? []),
-    templates: z.array(template).nullish().transform((v) => v ?? []),
-    timeout: duration.optional().default(600_000),
-    output_limit: z.number().int().min(1024).max(16 * 1024 * 1024).optional().default(64 * 1024),
-    progress_interval: duration.optional().default(5000),
-    env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).optional().default(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']),
-    concurrency: z.number().int().min(1).max(64).optional().default(1),
-    shell: z.string().optional().default('/bin/sh'),
-  })
-  .strict();
+/** Lists the original agent may leave empty or null; an empty one is worth a warning (probably a mistake). */
+const LISTS = ['shortcuts', 'commands', 'templates'] as const;
+const list = <T extends z.ZodType>(item: T) => z.array(item).nullish().transform((v) => v ?? []);
+
+const schema = z.object({
+  debug: z.boolean().optional().default(false),
+  token: z.string().optional(),
+  server: z.string().url('server must be a URL like https://skadi.example.com').optional().default('http://127.0.0.1:1323'),
+  shortcuts: list(shortcut),
+  commands: list(z.union([command, legacyCommand])),
+  templates: list(template),
+  timeout: duration.optional().default(600_000),
+  output_limit: z.number().int().min(1024).max(16 * 1024 * 1024).optional().default(64 * 1024),
+  progress_interval: duration.optional().default(5000),
+  env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).optional().default(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']),
+  concurrency: z.number().int().min(1).max(64).optional().default(1),
+  shell: z.string().optional().default('/bin/sh'),
+});
+
+/** The keys each entry kind knows; anything else is reported as a warning (the original agent ignored it too). */
+const ENTRY_KEYS: Record<(typeof LISTS)[number], Set<string>> = {
+  shortcuts: new Set(Object.keys(shortcut.shape)),
+  commands: new Set([...Object.keys(command.shape), ...Object.keys(legacyCommand.shape)]),
+  templates: new Set(Object.keys(template.shape)),
+};
 
 /** A shortcut: an exact message that runs a command line the owner wrote, through the shell. */
 export interface Shortcut {
@@ -76,10 +96,14 @@ export interface CommandEntry {
   timeoutMs?: number;
 }
 
-/** A template: the owner's argv with %s placeholders filled from the sender's words, no shell. */
+/** A template: the owner's shell line whose %s placeholders take the sender's words as positional parameters. */
 export interface Template {
   name: string;
   temp: string;
+  /** The shell script that runs, with each %s rewritten as a parameter reference (see template.ts). */
+  script: string;
+  /** How many words the template takes. */
+  placeholders: number;
   /** May the sender's words start with "-"? Default false: placeholders take values, not options. */
   options: boolean;
   dir?: string;
@@ -100,6 +124,8 @@ export interface AgentDaemonConfig {
   env: string[];
   concurrency: number;
   shell: string;
+  /** Things the file has that the daemon ignores (unknown keys, empty lists), each with its line. */
+  warnings: string[];
 }
 
 /** Parses config text; `env` may override token and server (SKADI_AGENT_TOKEN, SKADI_SERVER). */
@@ -124,6 +150,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     throw new AgentConfigError(`${file}:${line}: ${where}: ${issue.message}`);
   }
   const c = parsed.data;
+  const warnings = configWarnings(raw, (path) => lineOf(doc, lines, path), file);
   const token = env.SKADI_AGENT_TOKEN || c.token;
   if (!token) throw new AgentConfigError(`${file}: token is required (or set SKADI_AGENT_TOKEN)`);
   const shortcuts: Shortcut[] = c.shortcuts.map((s) => ({ short: s.short, cmd: s.cmd, dir: s.dir, timeoutMs: s.timeout }));
@@ -138,14 +165,41 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     server: env.SKADI_SERVER || c.server,
     shortcuts,
     commands,
-    templates: c.templates.map((t) => ({ name: t.name, temp: t.temp, options: t.options, dir: t.dir, timeoutMs: t.timeout })),
+    templates: c.templates.map((t) => ({ name: t.name, temp: t.temp, ...compileTemplate(t.temp), options: t.options, dir: t.dir, timeoutMs: t.timeout })),
     timeoutMs: c.timeout,
     outputLimit: c.output_limit,
     progressIntervalMs: c.progress_interval,
     env: c.env,
     concurrency: c.concurrency,
     shell: c.shell,
+    warnings,
   };
+}
+
+/** The line of a config path (1 when it cannot be found). */
+function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: (string | number)[]): number {
+  const node = doc.getIn(path, true);
+  return isNode(node) && node.range ? lines.linePos(node.range[0]).line : 1;
+}
+
+/** Warnings for keys the daemon does not know and for empty lists: the original agent accepted both silently. */
+function configWarnings(raw: Record<string, unknown>, line: (path: (string | number)[]) => number, file: string): string[] {
+  const warnings: string[] = [];
+  const known = new Set(Object.keys(schema.shape));
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key)) warnings.push(`${file}:${line([key])}: unknown key "${key}" is ignored`);
+  }
+  for (const name of LISTS) {
+    const entries = raw[name];
+    if (name in raw && (!Array.isArray(entries) || entries.length === 0)) warnings.push(`${file}:${line([name])}: ${name} is empty`);
+    if (!Array.isArray(entries)) continue;
+    entries.forEach((entry, index) => {
+      for (const key of Object.keys(entry ?? {})) {
+        if (!ENTRY_KEYS[name].has(key)) warnings.push(`${file}:${line([name, index, key])}: ${name}.${index}: unknown key "${key}" is ignored`);
+      }
+    });
+  }
+  return warnings;
 }
 
 /** The config file to use: the given one, else /etc/skadi/skadi.yml, else ./skadi.yml. */
@@ -164,4 +218,20 @@ export function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.e
     throw new AgentConfigError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
   return parseAgentConfig(text, file, env);
+}
+
+/** Warnings about how the agent is deployed: a token file others can read, a token sent in clear over the network. */
+export function deploymentWarnings(file: string, config: Pick<AgentDaemonConfig, 'server' | 'token'>, env: NodeJS.ProcessEnv = process.env): string[] {
+  const warnings: string[] = [];
+  const tokenInFile = !env.SKADI_AGENT_TOKEN;
+  try {
+    const mode = fs.statSync(file).mode;
+    if (tokenInFile && mode & 0o044) warnings.push(`${file} holds the agent token and is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+  } catch {
+    // the file was read a moment ago; a race with its removal is not worth a warning
+  }
+  const url = new URL(config.server);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+  if (url.protocol === 'http:' && !loopback) warnings.push(`server ${config.server} is plain http: the agent token and every job cross the network unencrypted; use https`);
+  return warnings;
 }

@@ -20,7 +20,8 @@ export function createShellHandler(config: AgentDaemonConfig, log: HandlerLog, e
       log.warn({ jobId: job.id, reason: plan.reason }, 'job refused');
       throw new Error(plan.reason);
     }
-    const argv = plan.kind === 'shell' ? [config.shell, '-c', plan.command] : plan.argv;
+    // $0 is "skadi"; a template's words follow as $1, $2…, which its script only ever references as values.
+    const argv = plan.kind === 'shell' ? [config.shell, '-c', plan.command, 'skadi', ...plan.args] : plan.argv;
     log.info({ jobId: job.id, entry: plan.label, argv, dir: plan.dir }, 'running');
     const result = await runCommand({
       argv,

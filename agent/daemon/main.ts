@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { Agent, InvalidTokenError, type AgentLogger } from '../sdk';
-import { AgentConfigError, findConfigFile, loadAgentConfig } from './config';
+import { AgentConfigError, deploymentWarnings, findConfigFile, loadAgentConfig } from './config';
 import { createShellHandler } from './handler';
 import { helpText } from './plan';
 
@@ -17,11 +17,14 @@ program
   .action(async (opts: { config?: string; check?: boolean }) => {
     const file = findConfigFile(opts.config);
     const config = loadAgentConfig(file);
+    const warnings = [...config.warnings, ...deploymentWarnings(file, config)];
     if (opts.check) {
+      for (const warning of warnings) console.error(`warning: ${warning}`);
       console.log(`${file}: OK (server ${config.server})\n${helpText(config)}`);
       return;
     }
     const log = pino({ level: config.debug ? 'debug' : 'info', base: { svc: 'skadi-agent' } });
+    for (const warning of warnings) log.warn(warning);
     const sdkLog: AgentLogger = {
       debug: (msg, fields) => log.debug(fields ?? {}, msg),
       info: (msg, fields) => log.info(fields ?? {}, msg),

@@ -1,11 +1,12 @@
 /** Decides what a chat message may run: a shortcut, a command, a template, the help text, or nothing. */
-import type { AgentDaemonConfig, CommandEntry, Template } from './config';
+import type { AgentDaemonConfig, CommandEntry } from './config';
 import { RefusedMessage, splitWords } from './words';
+import { templateUsage } from './template';
 
 /** What to do for a message. */
 export type Plan =
   | { kind: 'help'; text: string }
-  | { kind: 'shell'; label: string; command: string; dir?: string; timeoutMs: number }
+  | { kind: 'shell'; label: string; command: string; args: string[]; dir?: string; timeoutMs: number }
   | { kind: 'exec'; label: string; argv: string[]; dir?: string; timeoutMs: number }
   | { kind: 'refuse'; reason: string };
 
@@ -21,32 +22,10 @@ export function helpText(config: AgentDaemonConfig): string {
     for (const c of config.commands) lines.push(`  ${c.prefix} [arguments…]${c.options ? '' : '  (no options)'}${c.dir ? `  (in ${c.dir})` : ''}`);
   }
   if (config.templates.length) {
-    lines.push('Templates (your words fill the %s):');
-    for (const t of config.templates) lines.push(`  ${t.name} …  →  ${t.temp}${t.dir ? `  (in ${t.dir})` : ''}`);
+    lines.push('Templates (each of your words fills one %s, as a single value):');
+    for (const t of config.templates) lines.push(`  ${templateUsage(t.name, t.placeholders)}  →  ${t.temp}${t.dir ? `  (in ${t.dir})` : ''}`);
   }
   return lines.length ? lines.join('\n') : 'This agent allows nothing yet: add shortcuts, commands or templates to its config file.';
-}
-
-/** Marks the owner's %s placeholders while the template is split into words (a private-use character, never in config text). */
-const PLACEHOLDER = '\uE000';
-
-/** Fills a template's %s placeholders with the sender's words; a standalone last %s takes all remaining words. */
-export function fillTemplate(template: Template, words: string[]): string[] {
-  const parts = splitWords(template.temp.replace(/%s/g, PLACEHOLDER));
-  const placeholders = parts.reduce((n, p) => n + (p.split(PLACEHOLDER).length - 1), 0);
-  if (words.length < placeholders) {
-    throw new RefusedMessage(`"${template.name}" needs ${placeholders} argument${placeholders > 1 ? 's' : ''}: ${template.temp}`);
-  }
-  let next = 0;
-  const argv: string[] = [];
-  parts.forEach((part, index) => {
-    const isLast = part === PLACEHOLDER && !parts.slice(index + 1).some((p) => p.includes(PLACEHOLDER));
-    if (isLast) argv.push(...words.slice(next));
-    else argv.push(part.replace(new RegExp(PLACEHOLDER, 'g'), () => words[next++]));
-    if (isLast) next = words.length;
-  });
-  if (next < words.length) throw new RefusedMessage(`"${template.name}" takes ${placeholders} argument${placeholders === 1 ? '' : 's'}, got ${words.length}`);
-  return argv;
 }
 
 function matchCommand(commands: CommandEntry[], words: string[]): CommandEntry | null {
@@ -63,7 +42,7 @@ export function planMessage(config: AgentDaemonConfig, message: string): Plan {
   const text = message.trim();
   if (text === 'help' || text === 'all') return { kind: 'help', text: helpText(config) };
   const shortcut = config.shortcuts.find((s) => s.short === text);
-  if (shortcut) return { kind: 'shell', label: shortcut.short, command: shortcut.cmd, dir: shortcut.dir, timeoutMs: shortcut.timeoutMs ?? config.timeoutMs };
+  if (shortcut) return { kind: 'shell', label: shortcut.short, command: shortcut.cmd, args: [], dir: shortcut.dir, timeoutMs: shortcut.timeoutMs ?? config.timeoutMs };
   let words: string[];
   try {
     words = splitWords(text);
@@ -77,12 +56,9 @@ export function planMessage(config: AgentDaemonConfig, message: string): Plan {
     if (!template.options && words.slice(1).some((w) => w.startsWith('-'))) {
       return { kind: 'refuse', reason: `refused: "${template.name}" takes values, not options (arguments starting with "-")` };
     }
-    try {
-      return { kind: 'exec', label: template.name, argv: fillTemplate(template, words.slice(1)), dir: template.dir, timeoutMs: template.timeoutMs ?? config.timeoutMs };
-    } catch (err) {
-      if (err instanceof RefusedMessage) return { kind: 'refuse', reason: `refused: ${err.message}` };
-      throw err;
-    }
+    const args = words.slice(1);
+    if (args.length !== template.placeholders) return { kind: 'refuse', reason: `usage: ${templateUsage(template.name, template.placeholders)}` };
+    return { kind: 'shell', label: template.name, command: template.script, args, dir: template.dir, timeoutMs: template.timeoutMs ?? config.timeoutMs };
   }
   const command = matchCommand(config.commands, words);
   if (command) {

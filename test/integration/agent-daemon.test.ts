@@ -131,29 +131,30 @@ describe('skadi-agent runs what its config allows', () => {
 });
 
 describe('chat text never reaches a shell', () => {
-  const attempts = (m: string) => [
-    `free; touch ${m}`,
-    `free $(touch ${m})`,
-    `free && touch ${m}`,
-    `free | sh -c "touch ${m}"`,
-    `free \`touch ${m}\``,
-    `free\ntouch ${m}`,
-    `free > ${m}`,
-    `hello; touch ${m}`,
-    `hello && touch ${m}`,
-    `greet $(touch ${m})`,
-    `greet ;touch ${m}`,
-    `touch ${m}`,
-    `sh -c "touch ${m}"`,
-    `-c "touch ${m}"`,
-    `--help`,
-    `echo ${'$'}{IFS}touch ${m}`,
+  /** Each attempt and the refusal it must get: the job fails with that reason, and nothing runs. */
+  const attempts = (m: string): [string, string][] => [
+    [`free; touch ${m}`, '";" is a shell operator'],
+    [`free $(touch ${m})`, '"$" is a shell operator'],
+    [`free && touch ${m}`, '"&" is a shell operator'],
+    [`free | sh -c "touch ${m}"`, '"|" is a shell operator'],
+    [`free \`touch ${m}\``, '"`" is a shell operator'],
+    [`free\ntouch ${m}`, 'control characters'],
+    [`free > ${m}`, '">" is a shell operator'],
+    [`hello; touch ${m}`, '";" is a shell operator'],
+    [`hello && touch ${m}`, '"&" is a shell operator'],
+    [`greet $(touch ${m})`, '"$" is a shell operator'],
+    [`greet ;touch ${m}`, '";" is a shell operator'],
+    [`touch ${m}`, 'unknown command "touch"'],
+    [`sh -c "touch ${m}"`, 'unknown command "sh"'],
+    [`-c "touch ${m}"`, 'unknown command "-c"'],
+    [`--help`, 'unknown command "--help"'],
+    [`echo ${'$'}{IFS}touch ${m}`, '"$" is a shell operator'],
   ];
 
-  it('refuses or literalises every injection attempt: the marker file never appears', async () => {
-    for (const text of attempts(marker)) {
+  it('refuses every injection attempt with its reason: the marker file never appears', async () => {
+    for (const [text, reason] of attempts(marker)) {
       const job = await run(text);
-      expect(['failed', 'succeeded']).toContain(job.status);
+      expect({ text, status: job.status, result: job.result }).toEqual({ text, status: 'failed', result: expect.stringContaining(reason) });
       expect(fs.existsSync(marker)).toBe(false);
     }
   });
@@ -163,10 +164,6 @@ describe('chat text never reaches a shell', () => {
     expect(await run(`echo '; touch ${marker}'`)).toMatchObject({ status: 'succeeded', result: `; touch ${marker}\n` });
     expect(await run(`greet '\`touch ${marker}\`'`)).toMatchObject({ status: 'succeeded', result: `hello \`touch ${marker}\`\n` });
     expect(fs.existsSync(marker)).toBe(false);
-  });
-
-  it('explains refusals', async () => {
-    expect((await run(`free; touch ${marker}`)).result).toContain('";" is a shell operator');
   });
 });
 
@@ -192,10 +189,10 @@ describe('skadi-agent process', () => {
   });
 
   it('exits 2 naming the line of a bad config file', async () => {
-    const file = writeConfig(gw.agentToken, 'templates_typo: 1\n');
+    const file = writeConfig(gw.agentToken, 'concurrency: many\n');
     const bad = await startDaemon(file);
     expect(await bad.exited).toBe(2);
-    expect(bad.output()).toMatch(new RegExp(`${path.basename(file)}:\\d+: .*templates_typo`));
+    expect(bad.output()).toMatch(new RegExp(`${path.basename(file)}:\\d+: concurrency: `));
   });
 
   it('logs JSON lines and prints its version', async () => {

@@ -1,5 +1,6 @@
 import { parseAgentConfig } from '../../agent/daemon/config';
-import { fillTemplate, planMessage } from '../../agent/daemon/plan';
+import { planMessage } from '../../agent/daemon/plan';
+import { compileTemplate, TemplateSyntaxError } from '../../agent/daemon/template';
 import { RefusedMessage, splitWords } from '../../agent/daemon/words';
 
 const config = parseAgentConfig(
@@ -66,11 +67,15 @@ describe('planMessage', () => {
     expect(planMessage(config, 'restart --now nginx')).toMatchObject({ kind: 'refuse' });
   });
 
-  it('fills templates; a standalone last %s takes the remaining words', () => {
-    expect(planMessage(config, 'restart nginx php-fpm')).toMatchObject({ kind: 'exec', argv: ['systemctl', 'restart', 'nginx', 'php-fpm'] });
-    expect(planMessage(config, 'copy a.txt /tmp')).toMatchObject({ kind: 'exec', argv: ['cp', 'a.txt', '--target=/tmp'] });
-    expect(planMessage(config, 'copy a.txt')).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('needs 2 arguments') });
-    expect(() => fillTemplate(config.templates[1], ['a', 'b', 'c'])).toThrow(/takes 2 arguments, got 3/);
+  it('runs templates through the shell with the sender words as positional parameters', () => {
+    expect(planMessage(config, 'restart nginx')).toEqual({ kind: 'shell', label: 'restart', command: 'systemctl restart "$1"', args: ['nginx'], timeoutMs: 600_000 });
+    expect(planMessage(config, 'copy a.txt "/tmp/my dir"')).toMatchObject({ kind: 'shell', command: 'cp "$1" --target="$2"', args: ['a.txt', '/tmp/my dir'] });
+  });
+
+  it('answers a usage line when the number of words differs from the placeholders', () => {
+    expect(planMessage(config, 'copy a.txt')).toEqual({ kind: 'refuse', reason: 'usage: copy <word> <word>' });
+    expect(planMessage(config, 'restart nginx php-fpm')).toEqual({ kind: 'refuse', reason: 'usage: restart <word>' });
+    expect(planMessage(config, 'restart')).toEqual({ kind: 'refuse', reason: 'usage: restart <word>' });
   });
 
   it('never lets the sender choose the program', () => {
@@ -83,7 +88,7 @@ describe('planMessage', () => {
     for (const text of ['help', 'all']) {
       const plan = planMessage(config, text);
       expect(plan.kind).toBe('help');
-      expect((plan as { text: string }).text).toContain('systemctl restart %s');
+      expect((plan as { text: string }).text).toContain('restart <word>  →  systemctl restart %s');
     }
   });
 });
@@ -102,11 +107,49 @@ describe('config file', () => {
     expect(c).toMatchObject({ token: 'env-token', server: 'https://b.example' });
   });
 
+  it('loads the original example with a shell template, and warns about unknown keys and empty lists', () => {
+    const c = parseAgentConfig('debug: true\ntoken: T\nshortcuts: []\ncommands:\n  - prefix: ls\n    dir: /\n    opts: 1\ntemplates:\n  - name: Hi\n    temp: "echo I am not %s!"\ncolour: blue\n', 'a.yml', {});
+    expect(c.templates[0]).toMatchObject({ name: 'Hi', script: 'echo I am not "$1"!', placeholders: 1 });
+    expect(c.warnings).toEqual(['a.yml:11: unknown key "colour" is ignored', 'a.yml:3: shortcuts is empty', 'a.yml:7: commands.0: unknown key "opts" is ignored']);
+  });
+
   it('says which line is wrong and what is wrong', () => {
-    expect(() => parseAgentConfig('token: t\ncommands:\n  - prefix: ls\n    dir: /\n    opts: 1\n', 'a.yml', {})).toThrow(/^a\.yml:5: .*opts/);
     expect(() => parseAgentConfig('token: t\ntimeout: soon\n', 'b.yml', {})).toThrow(/^b\.yml:2: timeout: "soon" is not a duration/);
-    expect(() => parseAgentConfig('token: t\ntemplates:\n  - name: x\n    temp: "cat %s > /etc/x"\n', 'c.yml', {})).toThrow(/^c\.yml:4: .*without a shell/);
+    expect(() => parseAgentConfig('token: t\ncommands:\n  - prefix: "cat > /etc/x"\n', 'c.yml', {})).toThrow(/^c\.yml:3: .*without a shell/);
+    expect(() => parseAgentConfig('token: t\ntemplates:\n  - name: x\n    temp: "echo \'%s"\n', 'f.yml', {})).toThrow(/^f\.yml:4: templates\.0\.temp: temp has an unterminated single quote/);
     expect(() => parseAgentConfig('server: https://x\n', 'd.yml', {})).toThrow(/token is required/);
     expect(() => parseAgentConfig('token: [\n', 'e.yml', {})).toThrow(/^e\.yml:\d+:/);
+  });
+});
+
+describe('compileTemplate', () => {
+  it.each([
+    ['unquoted', 'echo %s', 'echo "$1"'],
+    ['inside double quotes', 'echo "said: %s"', 'echo "said: ${1}"'],
+    ['inside single quotes', "echo 'said: %s'", `echo 'said: '"$1"''`],
+    ['after an escaped quote', `echo \\' %s`, `echo \\' "$1"`],
+    ['an escaped double quote inside double quotes', 'echo "a\\"%s"', 'echo "a\\"${1}"'],
+    ['a double quote inside single quotes', `echo '"%s'`, `echo '"'"$1"''`],
+    ['several, numbered left to right', 'cp %s "%s" \'%s\'', `cp "$1" "\${2}" ''"$3"''`],
+  ])('places a placeholder %s', (_, temp, script) => {
+    expect(compileTemplate(temp).script).toBe(script);
+  });
+
+  it('numbers the tenth placeholder and beyond with braces', () => {
+    const { script, placeholders } = compileTemplate(Array.from({ length: 11 }, () => '%s').join(' '));
+    expect(placeholders).toBe(11);
+    expect(script.endsWith('"$9" "${10}" "${11}"')).toBe(true);
+  });
+
+  it('keeps %% as a literal % and other % signs as they are', () => {
+    expect(compileTemplate('printf "100%% of %s at 5%d"')).toEqual({ script: 'printf "100% of ${1} at 5%d"', placeholders: 1 });
+  });
+
+  it('takes a template with no placeholder unchanged', () => {
+    expect(compileTemplate("docker ps --format '{{.Names}}' | sort")).toEqual({ script: "docker ps --format '{{.Names}}' | sort", placeholders: 0 });
+  });
+
+  it('refuses an unterminated quote', () => {
+    expect(() => compileTemplate('echo "%s')).toThrow(new TemplateSyntaxError('unterminated double quote'));
   });
 });
