@@ -117,11 +117,11 @@ export async function createCore(options: CoreOptions): Promise<Core> {
     throw err;
   }
   const keys = new RedisKeys(config.redisPrefix);
-  const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }));
+  const queue = new DispatchQueue(redis, keys);
+  const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }), () => queue.hasEpoch());
   const jobRepo = new JobRepo(db);
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
-  const queue = new DispatchQueue(redis, keys);
   const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash));
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });

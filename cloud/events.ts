@@ -59,6 +59,8 @@ export function jobStatusEvent(job: JobEventSource, at: Date): JobStatusEvent {
 /** Job status events kept in memory while Redis refuses them; past this the oldest are dropped (and logged). */
 const MAX_UNSENT = 100_000;
 const RETRY_MS = 500;
+/** How long kept events wait for Redis to be rebuilt (its data was lost) before they are appended regardless. */
+const REBUILD_WAIT_MS = 30_000;
 
 /**
  * Appends events to the Redis streams (entries have two fields: `type` and `data`, the JSON of the event).
@@ -72,12 +74,18 @@ export class EventLog {
   private retrying: Promise<void> | null = null;
   private dropped = 0;
   private closing = false;
+  private keptSince = 0;
 
+  /**
+   * `isIntact` says whether Redis still holds its data (or was rebuilt): while it does not, kept events wait,
+   * because the rebuild appends again the final events of recently ended jobs and drops the kept ones it covers.
+   */
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly maxLen: number,
     private readonly log?: Logger,
+    private readonly isIntact?: () => Promise<boolean>,
   ) {}
 
   /** Job status events waiting to be appended again. */
@@ -116,7 +124,10 @@ export class EventLog {
       this.unsent.shift();
       if (this.dropped++ % 1000 === 0) this.log?.error({ dropped: this.dropped }, 'too many job status events waiting for Redis; dropping the oldest');
     }
-    if (this.unsent.length === 0) this.log?.warn('a job status event could not be appended; it is kept and appended once Redis answers');
+    if (this.unsent.length === 0) {
+      this.log?.warn('a job status event could not be appended; it is kept and appended once Redis answers');
+      this.keptSince = Date.now();
+    }
     this.unsent.push(event);
     this.scheduleRetry(RETRY_MS);
   }
@@ -133,8 +144,18 @@ export class EventLog {
     this.retryTimer.unref();
   }
 
+  /** Forgets kept events that a rebuild appends again itself (same job, same status). */
+  dropCovered(events: JobStatusEvent[]): void {
+    if (this.unsent.length === 0 || events.length === 0) return;
+    const covered = new Set(events.map((e) => `${e.job_id} ${e.status}`));
+    let kept = 0;
+    for (const e of this.unsent) if (!covered.has(`${e.job_id} ${e.status}`)) this.unsent[kept++] = e;
+    this.unsent.length = kept;
+  }
+
   /** Appends the kept events, oldest first; stops at the first failure and tries again later. */
-  private async appendUnsent(): Promise<void> {
+  private async appendUnsent(waitForRebuild = true): Promise<void> {
+    if (waitForRebuild && this.isIntact && Date.now() - this.keptSince < REBUILD_WAIT_MS && !(await this.isIntact().catch(() => false))) return;
     let appended = 0;
     while (this.unsent.length) {
       const event = this.unsent[0];
@@ -143,7 +164,8 @@ export class EventLog {
       } catch {
         break;
       }
-      this.unsent.shift();
+      const index = this.unsent.indexOf(event); // 0, unless a rebuild dropped kept events meanwhile
+      if (index >= 0) this.unsent.splice(index, 1);
       this.announce([event]);
       appended++;
     }
@@ -157,7 +179,7 @@ export class EventLog {
     this.retryTimer = null;
     if (!this.unsent.length && !this.retrying) return;
     let timer: NodeJS.Timeout | undefined;
-    const attempt = (this.retrying ?? Promise.resolve()).then(() => this.appendUnsent());
+    const attempt = (this.retrying ?? Promise.resolve()).then(() => this.appendUnsent(false));
     await Promise.race([attempt, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -96,10 +96,11 @@ export class Reconciler {
     const checkedAt = Date.now();
     if (await this.deps.queue.hasEpoch()) this.intactAt = checkedAt;
     else {
-      const lostAfter = this.intactAt;
-      report.rebuilt = await this.rebuild();
       // Redis was intact when this node last looked: what ended shortly before may not have been delivered.
-      if (report.rebuilt && lostAfter !== null) report.replayed = await this.replayFinalEvents(new Date(lostAfter - REPLAY_MARGIN_MS));
+      const replaySince = this.intactAt === null ? null : new Date(this.intactAt - REPLAY_MARGIN_MS);
+      const rebuilt = await this.rebuild(replaySince);
+      report.rebuilt = rebuilt !== null;
+      report.replayed = rebuilt?.replayed ?? 0;
       if (report.rebuilt) this.intactAt = Date.now();
     }
     const now = new Date();
@@ -116,9 +117,13 @@ export class Reconciler {
     return report;
   }
 
-  /** Restores presence, leases, the delayed schedule and the queues from MySQL; one node at a time. */
-  private async rebuild(): Promise<boolean> {
-    if (!(await this.deps.queue.lockRebuild(60_000))) return false;
+  /**
+   * Restores presence, leases, the delayed schedule and the queues from MySQL, and appends again the final
+   * events of jobs that ended since `replaySince`; one node at a time. The markers are written last, so that
+   * events kept in memory (which wait for them) are either covered by the replay or appended after it.
+   */
+  private async rebuild(replaySince: Date | null): Promise<{ replayed: number } | null> {
+    if (!(await this.deps.queue.lockRebuild(60_000))) return null;
     try {
       const now = Date.now();
       // Agents online in MySQL get one full offline period to poll again before they are declared offline.
@@ -137,9 +142,10 @@ export class Reconciler {
         after = pending[pending.length - 1].id;
       }
       const queues = await this.repairQueues(new Date(now));
+      const replayed = replaySince ? await this.replayFinalEvents(replaySince) : 0;
       await this.deps.queue.setEpoch(now);
-      this.deps.log.info({ agentsOnline: online.length, ...queues }, 'Redis state built from MySQL (first start, or Redis lost its data)');
-      return true;
+      this.deps.log.info({ agentsOnline: online.length, ...queues, replayed }, 'Redis state built from MySQL (first start, or Redis lost its data)');
+      return { replayed };
     } finally {
       await this.deps.queue.unlockRebuild();
     }
@@ -150,7 +156,9 @@ export class Reconciler {
     let count = 0;
     for (let after = ''; ; ) {
       const page = await this.deps.jobRepo.listFinishedSince(since, after, PAGE);
-      await this.deps.events.jobStatus(page.map((job) => jobStatusEvent(job, job.finishedAt ?? job.updatedAt)));
+      const events = page.map((job) => jobStatusEvent(job, job.finishedAt ?? job.updatedAt));
+      this.deps.events.dropCovered(events);
+      await this.deps.events.jobStatus(events);
       count += page.length;
       if (page.length < PAGE) break;
       after = page[page.length - 1].id;

@@ -60,18 +60,19 @@ describe('dependency outages', () => {
     try {
       // MySQL records the result; the event cannot be appended now, so the agent is told to retry (it may not).
       const report = await call(base, 'PUT', `/agent/jobs/${pushed.body.id}/succeed`, { token: agentToken, body: { result: 'done' } });
-      expect([200, 503]).toContain(report.status);
+      expect(report.status).toBe(503);
       expect((await core.jobs.get(pushed.body.id, null)).status).toBe('succeeded');
     } finally {
       await redis.restart();
     }
-    // Nobody reports again: the event kept in memory is appended by itself.
+    // Nobody reports again. Once Redis is rebuilt (its markers are back) and nothing is kept any more, the
+    // event is in the new stream exactly once: replayed by the rebuild, which drops the kept copy it covers.
     const events = await eventually(async () => {
+      if (core.events.unsentCount > 0 || !(await core.queue.hasEpoch().catch(() => false))) return false;
       const found = (await readStream(core, core.keys.jobStatusStream).catch(() => [])).filter((e) => e.job_id === pushed.body.id).map((e) => e.status);
       return found.includes('succeeded') && found;
-    }, 10_000, 'the kept event to be appended');
-    expect(events).toEqual(['succeeded']); // the stream was lost with Redis; the kept event is appended to the new one
-    expect(core.events.unsentCount).toBe(0);
+    }, 15_000, 'the kept event to be appended after the rebuild');
+    expect(events).toEqual(['succeeded']); // the stream was lost with Redis; the event is appended to the new one once
   });
 
   it('answers 503 (never 201) to pushes while MySQL is down, and recovers by itself', async () => {
