@@ -1,5 +1,5 @@
 /** What every CLI command needs: the configuration, a logger, and the core (opened per command). */
-import pino from 'pino';
+import { createLogger } from './logger';
 import { loadConfig, type Config } from '../config';
 import { createCore, type Core } from '../cloud/core';
 
@@ -16,7 +16,7 @@ export function cliConfig(options: GlobalOptions): Config {
 /** Opens the core for an administrative command (logs only warnings, to stderr), runs fn, closes it. */
 export async function withCore<T>(options: GlobalOptions, fn: (core: Core) => Promise<T>): Promise<T> {
   const config = cliConfig(options);
-  const log = pino({ level: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination(2));
+  const log = createLogger(config, { level: config.logLevel === 'silent' ? 'silent' : 'warn', destination: 2 });
   const core = await createCore({ config, log });
   try {
     return await fn(core);

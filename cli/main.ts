@@ -25,7 +25,7 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 program
   .command('serve')
   .description('run a gateway node: HTTP API, chat adapters, notifier, sweeper and reconciler (applies migrations first)')
-  .option('--json', 'only JSON log lines on stdout (no plain-text hints)')
+  .option('--json', 'JSON log lines only, even on a terminal (no readable lines, no plain-text hints)')
   .action((opts: { json?: boolean }) => serve(cliConfig(globals()), { json: !!opts.json }));
 
 program

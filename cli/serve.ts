@@ -1,5 +1,6 @@
 /** `skadi serve`: runs a gateway node (HTTP API, chat adapters, notifier, sweeper, reconciler) until SIGINT/SIGTERM. */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logger';
 import { redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
 import { startHttpServer } from '../agent-api/server';
@@ -22,7 +23,7 @@ function configuredAdapters(config: Config, log: Logger): { adapters: ChannelAda
 
 /** Starts a node; resolves when it has stopped after a signal. */
 export async function serve(config: Config, options: { json?: boolean } = {}): Promise<void> {
-  const log = pino({ level: config.logLevel, base: { svc: 'skadi' } });
+  const log = createLogger(config, { json: options.json, base: { svc: 'skadi' } });
   log.info({ config: redactConfig(config) }, 'starting');
   const core = await createCore({ config, log });
   await core.startBackground();

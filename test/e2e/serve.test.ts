@@ -1,6 +1,6 @@
 /** End to end: the real `skadi serve` process, the CLI, and an agent speaking plain HTTP. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dropNamespace, MYSQL_ROOT, redisEnv, uniqueName } from '../helpers/env';
+import { dropNamespace, eventually, MYSQL_ROOT, redisEnv, uniqueName } from '../helpers/env';
 import { call } from '../helpers/http';
 import { ensureBuilt, SKADI_BIN, skadi, startServe, stopChild } from '../helpers/process';
 
@@ -83,6 +83,26 @@ describe('skadi serve end to end', () => {
     const noMysql = skadi(['user', 'list'], { ...env, SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/x' });
     expect(noMysql.status).toBe(2);
     expect(noMysql.stderr).toMatch(/Cannot reach MySQL at mysql:\/\/root@127\.0\.0\.1:1\/x.*SKADI_MYSQL_URL/);
+  });
+
+  it('prints readable lines on a terminal, and JSON lines with --json or without a terminal', async () => {
+    const onTerminal = async (args: string): Promise<string> => {
+      // `script` gives the process a terminal as its stdout; the lines come back through the pty.
+      const child = spawn('script', ['-qfec', `${process.execPath} ${SKADI_BIN} serve ${args}`, '/dev/null'], { env: { ...process.env, ...env, SKADI_PORT: '0' } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await eventually(() => /listening/.test(out), 20_000, 'serve to listen');
+      child.kill('SIGTERM');
+      await exited;
+      return out;
+    };
+    const readable = await onTerminal('');
+    expect(readable).toMatch(/INFO.*Skadi is listening on http:/);
+    expect(readable).not.toContain('{"level"');
+    const json = await onTerminal('--json');
+    expect(json).toMatch(/\{"level":30,[^\n]*"msg":"Skadi is listening/);
+    expect(serve.output()).toMatch(/\{"level":30,[^\n]*"msg":"Skadi is listening/); // a pipe, as under systemd
   });
 
   it('has --help on every command', () => {
