@@ -17,11 +17,28 @@ export function checkMessage(message: string): string {
   return trimmed;
 }
 
-/** Splits "<agent> <job text>" into the agent name and the job text. */
+/** Longest "<agent> <job text>" accepted: a name, a space, and a message at its limit. */
+export const MAX_AGENT_MESSAGE_CHARS = MAX_MESSAGE_CHARS + 200;
+
+/** Unicode whitespace, as `\s` knows it, tested one character at a time. */
+const isSpace = (ch: string) => /\s/.test(ch);
+
+/** Splits trimmed text at its first run of whitespace: ["word", "rest…"] (rest trimmed), in linear time. */
+export function splitFirstWord(text: string): [string, string] {
+  const trimmed = text.trim();
+  let end = 0;
+  while (end < trimmed.length && !isSpace(trimmed[end])) end++;
+  return [trimmed.slice(0, end), trimmed.slice(end).trim()];
+}
+
+/** Splits "<agent> <job text>" into the agent name and the job text (checked for length first). */
 export function splitAgentMessage(text: string): { agent: string; message: string } {
-  const match = /^\s*(\S+)\s+([\s\S]*\S)\s*$/.exec(text);
-  if (!match) throw new BadRequestError('The message must be "<agent> <job text>".', 'InvalidMessage');
-  return { agent: match[1], message: match[2] };
+  if (text.length > MAX_AGENT_MESSAGE_CHARS) {
+    throw new BadRequestError(`The message is longer than ${MAX_MESSAGE_CHARS} characters.`, 'MessageTooLong');
+  }
+  const [agent, message] = splitFirstWord(text);
+  if (!agent || !message) throw new BadRequestError('The message must be "<agent> <job text>".', 'InvalidMessage');
+  return { agent, message };
 }
 
 /** Cuts a result to MAX_RESULT_BYTES (on a character boundary), ending with a marker that says how much was cut. */

@@ -8,21 +8,25 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
 };
 
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+/** One "<number><unit>" part, matched only where the previous one ended (sticky: each position is tried once). */
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+
+/** Longest duration text accepted (`1d2h3m4s500ms` is 13); longer text is not a duration, and is not scanned. */
+const MAX_DURATION_CHARS = 64;
 
 /** Returns the duration in milliseconds, or null when the text is not a duration. */
 export function parseDuration(text: string): number | null {
+  if (text.length > MAX_DURATION_CHARS * 4) return null;
   const trimmed = text.trim().toLowerCase();
-  if (trimmed === '') return null;
+  if (trimmed === '' || trimmed.length > MAX_DURATION_CHARS) return null;
   if (/^\d+$/.test(trimmed)) return Number(trimmed); // a bare number is milliseconds
   let total = 0;
-  let consumed = 0;
-  for (const match of trimmed.matchAll(PART)) {
-    if (match.index !== consumed) return null;
+  PART.lastIndex = 0;
+  while (PART.lastIndex < trimmed.length) {
+    const match = PART.exec(trimmed);
+    if (!match) return null;
     total += Number(match[1]) * UNIT_MS[match[2]];
-    consumed += match[0].length;
   }
-  if (consumed !== trimmed.length) return null;
   return Math.round(total);
 }
 

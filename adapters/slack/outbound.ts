@@ -7,7 +7,7 @@ export const MAX_CODE_CHARS = 3000;
 /** mrkdwn text: the line, then the output's tail in a code block (with a note when cut). */
 export function renderText(message: OutboundMessage): string {
   if (!message.code) return message.text;
-  let code = message.code.replace(/\s+$/, '');
+  let code = message.code.trimEnd();
   let note = '';
   if (code.length > MAX_CODE_CHARS) {
     note = `\n_Output cut: the last ${MAX_CODE_CHARS} of ${code.length} characters are shown._`;

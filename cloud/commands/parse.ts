@@ -1,5 +1,6 @@
 /** Parses chat command text (after the bot mention or slash-command name is stripped) — the same in every channel. */
 import { parseDuration } from '../../config/duration';
+import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS, splitFirstWord } from '../job-text';
 
 /** A parsed chat command. */
 export type Command =
@@ -32,14 +33,11 @@ export const HELP_TEXT = [
   '`help` — this text',
 ].join('\n');
 
-/** Splits "word rest…" on the first run of whitespace. */
-function head(text: string): [string, string] {
-  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim());
-  return match ? [match[1], match[2].trim()] : ['', ''];
-}
+/** Longest chat command parsed; longer text is refused before any parsing. */
+export const MAX_COMMAND_CHARS = MAX_AGENT_MESSAGE_CHARS + 64;
 
 function parseAgentSubcommand(rest: string): Command {
-  const [verb, args] = head(rest);
+  const [verb, args] = splitFirstWord(rest);
   const words = args.split(/\s+/).filter(Boolean);
   const usage = 'Use `agent add <name> [alias]`, `agent remove <name>` or `agent token <name>`.';
   switch (verb.toLowerCase()) {
@@ -60,7 +58,8 @@ function parseAgentSubcommand(rest: string): Command {
 
 /** Parses one command. */
 export function parseCommand(text: string): Command {
-  const [first, rest] = head(text);
+  if (text.length > MAX_COMMAND_CHARS) return { kind: 'invalid', message: `That command is too long: a job takes at most ${MAX_MESSAGE_CHARS} characters.` };
+  const [first, rest] = splitFirstWord(text);
   if (!first) return { kind: 'help' };
   switch (first.toLowerCase()) {
     case 'help':
@@ -69,17 +68,17 @@ export function parseCommand(text: string): Command {
     case 'agents':
       return { kind: 'status' };
     case 'jobs':
-      return { kind: 'jobs', agent: rest ? head(rest)[0] : null };
+      return { kind: 'jobs', agent: rest ? splitFirstWord(rest)[0] : null };
     case 'agent':
       return parseAgentSubcommand(rest);
     case 'cancel': {
-      const [jobId, extra] = head(rest);
+      const [jobId, extra] = splitFirstWord(rest);
       if (!jobId || extra) return { kind: 'invalid', message: 'Use `cancel <job id>`.' };
       return { kind: 'cancel', jobId: jobId.toUpperCase() };
     }
     case 'delay': {
-      const [when, afterWhen] = head(rest);
-      const [agent, job] = head(afterWhen);
+      const [when, afterWhen] = splitFirstWord(rest);
+      const [agent, job] = splitFirstWord(afterWhen);
       const delayMs = when ? parseDuration(when) : null;
       if (delayMs === null || !agent || !job) return { kind: 'invalid', message: 'Use `delay <duration> <agent> <job>`, e.g. `delay 1h30m db1 backup`.' };
       return { kind: 'delay', delayMs, agent, text: job };
