@@ -1,6 +1,7 @@
 /** Input schemas of the HTTP routes. */
 import { z } from 'zod';
 import { parseDuration } from '../config';
+import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS } from '../cloud/job-text';
 
 const callback = z
   .string()
@@ -8,17 +9,22 @@ const callback = z
   .refine((v) => v === '' || v === 'disable' || /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, "disable", or empty')
   .optional();
 
+/** "<agent> <job text>", capped before anything parses it. */
+const agentMessage = z
+  .string({ error: 'message is required (a string)' })
+  .max(MAX_AGENT_MESSAGE_CHARS, `message is longer than ${MAX_MESSAGE_CHARS} characters`);
+
 /** Body of running/succeed/fail reports. */
 export const reportBody = z.object({ result: z.string().optional().default('') });
 
 /** Body of /job/add and /agent/job/add. */
-export const jobAddBody = z.object({ message: z.string({ error: 'message is required (a string)' }), callback });
+export const jobAddBody = z.object({ message: agentMessage, callback });
 
 /** Body of /agent/job/delayed; the delay is `duration` or the sum of minutes/hours/days. */
 export const delayedBody = z
   .object({
-    message: z.string({ error: 'message is required (a string)' }),
-    duration: z.string().max(64).optional(),
+    message: agentMessage,
+    duration: z.string().max(64, 'duration is longer than 64 characters').optional(),
     minutes: z.number().int().min(0).max(527_040).optional(),
     hours: z.number().int().min(0).max(8784).optional(),
     days: z.number().int().min(0).max(366).optional(),
