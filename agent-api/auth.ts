@@ -16,7 +16,7 @@ export function userToken(ctx: Context): string | undefined {
   return ctx.method === 'GET' && typeof query === 'string' ? query : undefined;
 }
 
-/** The client address (the socket's; a proxy in front should be configured to pass the agent's through). */
+/** The client address: the socket's, or the one trusted proxies name (see client-address.ts, set by the server). */
 export function clientIp(ctx: Context): string | null {
-  return ctx.request.ip || null;
+  return ctx.state.clientAddress ?? (ctx.request.ip || null);
 }

@@ -7,6 +7,7 @@ import type { Core } from '../cloud/core';
 import { agentRoutes } from './agent-routes';
 import { bodyReader } from './body';
 import { AuthLimiter } from './auth-limiter';
+import { clientAddress, parseProxyTrust } from './client-address';
 import { errorEdge } from './errors';
 import { createMetrics } from './metrics';
 import { userRoutes } from './user-routes';
@@ -38,7 +39,9 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
 
   let requests = 0;
   const node = process.pid.toString(36);
+  const trust = parseProxyTrust(core.config.trustProxy);
   app.use(async (ctx, next) => {
+    ctx.state.clientAddress = clientAddress(ctx, trust);
     // A correlation id per request; the child logger is made only if something logs.
     const req = `${node}-${(++requests).toString(36)}`;
     let log: typeof core.log | undefined;

@@ -23,6 +23,9 @@ export interface Config {
   maxWaitSeconds: number;
   authMaxFailures: number;
   authWindowMs: number;
+  /** Trusted proxies: a hop count or addresses/CIDRs (empty: the socket address is the client's). */
+  trustProxy: string[];
+  maxPollsPerAgent: number;
   notifyMaxAttempts: number;
   notifyRetryBaseMs: number;
   notifyReclaimIdleMs: number;

@@ -32,6 +32,13 @@ const list = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.
 const hostPorts = list.pipe(
   z.array(z.string().regex(/^[\w.-]+:\d{1,5}$/, 'each node must be host:port, e.g. 127.0.0.1:7001')),
 );
+/** A hop count, or IPv4/IPv6 addresses and CIDRs (agent-api/client-address.ts reads them). */
+const proxyTrust = list.pipe(
+  z.array(z.string()).refine(
+    (entries) => (entries.length === 1 && /^\d{1,2}$/.test(entries[0])) || entries.every((e) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e)),
+    'must be a number of proxy hops, or IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.10',
+  ),
+);
 const access = z.enum(['closed', 'workspace', 'open'], { error: 'must be closed, workspace or open' });
 const url = (protocols: string[]) =>
   z.string().refine((text) => {
@@ -75,6 +82,8 @@ export const SETTINGS = [
   setting('maxWaitSeconds', 'max_wait', z.coerce.number().int().min(0).max(600), 60, 'longest accepted ?wait= of a long poll, in seconds'),
   setting('authMaxFailures', 'auth_max_failures', z.coerce.number().int().min(1), 30, 'failed authentications per client address within auth_window before it gets 429'),
   setting('authWindowMs', 'auth_window', duration, '1m', 'window of auth_max_failures (the address is refused until it ends)'),
+  setting('trustProxy', 'trust_proxy', proxyTrust, '', 'proxies trusted to give the client address in X-Forwarded-For: a hop count, or CIDRs and addresses, comma-separated (empty: none)'),
+  setting('maxPollsPerAgent', 'max_polls_per_agent', z.coerce.number().int().min(1).max(1000), 4, 'long polls one agent may hold open on a node; a further one answers the oldest with 204'),
   setting('notifyMaxAttempts', 'notify_max_attempts', z.coerce.number().int().min(1).max(100), 8, 'delivery attempts of one event before it goes to the dead-letter stream'),
   setting('notifyRetryBaseMs', 'notify_retry_base', duration, '1s', 'first delay before retrying a failed delivery (doubles, with jitter)'),
   setting('notifyReclaimIdleMs', 'notify_reclaim_idle', duration, '60s', 'events pending this long on a notifier that died are delivered by another'),

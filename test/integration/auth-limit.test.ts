@@ -13,12 +13,15 @@ let server: HttpServer;
 let agentToken: string;
 let userToken: string;
 
-/** GET /agent/job from a chosen loopback address. */
-function poll(token: string, from: string): Promise<{ status: number; retryAfter?: string }> {
+/** GET /agent/job from a chosen loopback address (optionally through a proxy that names the client). */
+function poll(token: string, from: string, forwardedFor?: string, port = server.port): Promise<{ status: number; retryAfter?: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, path: '/agent/job', localAddress: from, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (forwardedFor) headers['x-forwarded-for'] = forwardedFor;
+    const req = http.request({ host: '127.0.0.1', port, path: '/agent/job', localAddress: from, headers }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
     });
     req.on('error', reject);
     req.end();
@@ -39,15 +42,36 @@ afterAll(async () => {
 });
 
 describe('failed authentication limit', () => {
-  it('answers 429 to an address after repeated bad tokens, while other addresses keep working', async () => {
+  it('answers 429 to bad tokens from an address after repeated failures, never to a valid token, and forgets after the window', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await poll(`ska_guess${i}xxxxxxxxxxxxxxxxxxxxxxxxxx`, '127.0.0.3')).status);
     expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     expect(statuses.slice(6)).toEqual([429, 429]);
-    const limited = await poll(agentToken, '127.0.0.3');
+    const limited = await poll('ska_guess-again-xxxxxxxxxxxxxxxxxxxxxxx', '127.0.0.3');
     expect(limited.status).toBe(429);
     expect(Number(limited.retryAfter)).toBeGreaterThan(0);
+    expect(JSON.parse(limited.body)).toEqual({ error: 'LimitExceeded', message: expect.stringMatching(/^Too many failed authentications from this address; retry in \d+ s\.$/) });
+    // Valid clients sharing the address (a NAT, an untrusted proxy) are not locked out.
+    expect((await poll(agentToken, '127.0.0.3')).status).toBe(204);
     expect((await poll(agentToken, '127.0.0.4')).status).toBe(204); // another address is not slowed
+    // After the window (3 s here) the address is back to ordinary 401s.
+    await new Promise((r) => setTimeout(r, Number(limited.retryAfter) * 1000 + 200));
+    expect((await poll('ska_guess-later-xxxxxxxxxxxxxxxxxxxxxxx', '127.0.0.3')).status).toBe(401);
+  });
+
+  it('counts failures per client behind a trusted proxy, and ignores X-Forwarded-For from anyone else', async () => {
+    const behindProxy = await startHttpServer({ ...core, config: { ...core.config, trustProxy: ['127.0.0.8/32'] } });
+    try {
+      const bad = (i: number) => `ska_proxied${i}xxxxxxxxxxxxxxxxxxxxxxxxx`;
+      for (let i = 0; i < 7; i++) await poll(bad(i), '127.0.0.8', '198.51.100.7', behindProxy.port); // one client, through the proxy
+      expect((await poll(bad(9), '127.0.0.8', '198.51.100.7', behindProxy.port)).status).toBe(429);
+      expect((await poll(bad(9), '127.0.0.8', '198.51.100.8', behindProxy.port)).status).toBe(401); // another client of the proxy
+      expect((await poll(bad(9), '127.0.0.8', '203.0.113.1, 198.51.100.7', behindProxy.port)).status).toBe(429); // a forged earlier hop does not help
+      // Not from the trusted proxy: the header is ignored, and the socket address is the client.
+      expect((await poll(bad(9), '127.0.0.9', '198.51.100.7', behindProxy.port)).status).toBe(401);
+    } finally {
+      await behindProxy.close();
+    }
   });
 
   it('answers every poll of a valid agent while another address floods bad tokens', async () => {
@@ -61,11 +85,11 @@ describe('failed authentication limit', () => {
     const floodStatuses = (await Promise.all(flood)).map((r) => r.status);
     expect(valid.every((v) => v.status === 204)).toBe(true);
     expect([...new Set(floodStatuses)].sort()).toEqual([401, 429]);
-    // Checks from one address run a few at a time: the flood cost a handful of lookups, not a thousand.
+    // Checks from one address run a few at a time, and one at a time once it is blocked.
     expect(floodStatuses.filter((s) => s === 401).length).toBeLessThan(50);
     const times = valid.map((v) => v.ms).sort((a, b) => a - b);
     process.stdout.write(
-      `brute force: 1000 bad tokens from one address, ${floodStatuses.filter((s) => s === 401).length} of them looked up; ` +
+      `brute force: 1000 bad tokens from one address, ${floodStatuses.filter((s) => s === 401).length} answered 401 before it was blocked, the rest 429; ` +
         `a valid agent's 50 polls all answered, median ${times[25].toFixed(1)} ms, p90 ${times[45].toFixed(1)} ms (the flood's 1000 connections are opened by this same process)\n`,
     );
   });
