@@ -28,7 +28,9 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     const { agent } = (ctx as AgentContext).state;
     const { wait: seconds } = validate(wait, ctx.query);
     await core.agents.recordPoll(agent, clientIp(ctx));
-    const job = await core.dispatcher.poll(agent, seconds * 1000, (gone) => ctx.res.once('close', gone));
+    // The client may have gone while the request was authenticated: such a poll must never be handed a job.
+    const connection = { closed: () => ctx.res.closed || ctx.req.socket.destroyed, onClose: (fn: () => void) => ctx.res.once('close', fn) };
+    const job = await core.dispatcher.poll(agent, seconds * 1000, connection);
     if (job) {
       ctx.status = 200;
       ctx.body = { id: job.id, message: job.message };

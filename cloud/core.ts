@@ -126,7 +126,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, leaseMs: config.jobLeaseMs, log });
-  const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)));
+  const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);
@@ -172,6 +172,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       signals.onAuthChange((key) => {
         agents.invalidateCached(key);
         users.invalidateCached(key);
+        dispatcher.endPollsOf(key);
       });
       await signals.start();
       await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));

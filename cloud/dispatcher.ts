@@ -12,7 +12,17 @@ interface Waiter {
   expired: boolean;
   /** The client went away: a job taken for it was never received and goes back to the queue. */
   disconnected: boolean;
+  /** Asks the connection itself whether it is gone (its close event may not have been handled yet). */
+  gone?: () => boolean;
   done: boolean;
+}
+
+/** The HTTP connection of a long poll, as the dispatcher needs it. */
+export interface PollConnection {
+  /** True when the client is already gone. */
+  closed(): boolean;
+  /** Calls fn when the client goes away. */
+  onClose(fn: () => void): void;
 }
 
 interface AgentWaiters {
@@ -32,6 +42,7 @@ export class Dispatcher {
     private readonly agents: AgentService,
     private readonly log: Logger,
     private readonly presenceRefreshMs: number,
+    private readonly maxPollsPerAgent = 4,
   ) {}
 
   /** Starts refreshing the presence of agents whose long polls are in progress. */
@@ -59,23 +70,29 @@ export class Dispatcher {
 
   /**
    * Takes a job for the agent, waiting up to waitMs for one to be queued; null when none came.
-   * `onGone(disconnect)` receives the function to call when the client goes away (e.g. the socket closed).
+   * A poll whose connection is gone is never handed a job; beyond maxPollsPerAgent, the oldest waiting poll answers null.
    */
-  poll(agent: AgentRow, waitMs: number, onGone?: (disconnect: () => void) => void): Promise<TakenJob | null> {
+  poll(agent: AgentRow, waitMs: number, connection?: PollConnection): Promise<TakenJob | null> {
+    if (connection?.closed()) return Promise.resolve(null);
     return new Promise<TakenJob | null>((resolve, reject) => {
-      const waiter: Waiter = { resolve, claimed: false, expired: false, disconnected: false, done: false };
+      const timer = setTimeout(() => this.giveUp(agent.id, waiter, false), waitMs);
+      const waiter: Waiter = {
+        resolve: (job) => {
+          clearTimeout(timer);
+          resolve(job);
+        },
+        claimed: false,
+        expired: false,
+        disconnected: false,
+        gone: connection ? () => connection.closed() : undefined,
+        done: false,
+      };
       let entry = this.byAgent.get(agent.id);
       if (!entry) this.byAgent.set(agent.id, (entry = { agent, waiters: [], running: false, dirty: false }));
       entry.agent = agent;
+      this.makeRoom(entry);
       entry.waiters.push(waiter);
-      const timeout = () => this.giveUp(agent.id, waiter, false);
-      const disconnect = () => this.giveUp(agent.id, waiter, true);
-      const timer = setTimeout(timeout, waitMs);
-      onGone?.(disconnect);
-      waiter.resolve = (job) => {
-        clearTimeout(timer);
-        resolve(job);
-      };
+      connection?.onClose(() => this.giveUp(agent.id, waiter, true));
       this.run(entry).catch((err) => {
         this.remove(agent.id, waiter);
         if (!waiter.done) {
@@ -85,6 +102,28 @@ export class Dispatcher {
         }
       });
     });
+  }
+
+  /** Answers the oldest idle polls of an agent with "no job" until a new one fits under the cap. */
+  private makeRoom(entry: AgentWaiters): void {
+    let over = entry.waiters.length - this.maxPollsPerAgent + 1;
+    for (const w of [...entry.waiters]) {
+      if (over <= 0) break;
+      if (w.claimed) continue;
+      this.finish(w, null, entry);
+      over--;
+    }
+  }
+
+  /** Ends the waiting polls made with a credential that changed (token rotated, agent disabled or removed), on this node. */
+  endPollsOf(tokenHash: string): void {
+    for (const entry of [...this.byAgent.values()]) {
+      if (entry.agent.tokenHash !== tokenHash) continue;
+      for (const w of [...entry.waiters]) {
+        if (w.claimed) w.expired = true; // a take is in flight for it: it answers when the take ends
+        else this.finish(w, null, entry);
+      }
+    }
   }
 
   /** Wakes the long polls of an agent (a job was queued for it on some node). */
@@ -114,6 +153,7 @@ export class Dispatcher {
           throw err;
         }
         for (const w of idle) w.claimed = false;
+        for (const w of idle) w.disconnected ||= w.gone?.() ?? false;
         const unreceived = idle.flatMap((w, i) => (i < taken.length && w.disconnected ? [taken[i].id] : []));
         if (unreceived.length) {
           await this.jobs.release(entry.agent, unreceived).catch((err) => {

@@ -4,7 +4,7 @@ import type { AgentRow } from '../../cloud/store/agents';
 import { deleteRedisPrefix, dropNamespace, eventually, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 
 const name = uniqueName();
-const config = testConfig(name, { jobLeaseMs: 1000, agentOfflineAfterMs: 800, sweepIntervalMs: 50, reconcileIntervalMs: 60_000 });
+const config = testConfig(name, { jobLeaseMs: 1000, agentOfflineAfterMs: 800, sweepIntervalMs: 50, reconcileIntervalMs: 60_000, maxPollsPerAgent: 1000 });
 let core: Core;
 
 beforeAll(async () => {
@@ -87,7 +87,7 @@ describe('job lifecycle', () => {
     const { agent } = await onlineAgent();
     const { id } = await core.jobs.push(agent, 'unreceived', { source: 'test' });
     let disconnect!: () => void;
-    const poll = core.dispatcher.poll(agent, 5000, (gone) => (disconnect = gone)); // the take for it starts at once
+    const poll = core.dispatcher.poll(agent, 5000, { closed: () => false, onClose: (gone) => (disconnect = gone) }); // the take starts at once
     disconnect(); // the client disconnects while the take is in flight
     expect(await poll).toBeNull();
     expect((await core.jobs.get(id, null)).status).toBe('queuing');
