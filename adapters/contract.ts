@@ -6,7 +6,11 @@ export type ChannelName = 'slack' | 'teams' | 'wechat' | 'email';
 /** A verified, parsed inbound message, normalized for the core. */
 export interface InboundMessage {
   channel: ChannelName;
-  /** Workspace / tenant / bot id; empty for e-mail. */
+  /**
+   * The sender's own organization, never the one that received the message: Slack the sender's team (`user_team`, so
+   * a Slack Connect guest from another company is not taken for a member of the host workspace), Teams the tenant of
+   * the sender, e-mail the sender's domain, WeChat the bot id. Access policies and identity keys use it.
+   */
   tenant: string;
   senderId: string;
   senderName: string;

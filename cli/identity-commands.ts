@@ -44,6 +44,7 @@ export function registerIdentityCommands(program: Command, globals: () => Global
           key: identityKey(i.channel, i.tenant, i.externalId),
           user: names.get(i.userId) ?? String(i.userId),
           name: i.displayName ?? '',
+          linked_by: i.automatic ? 'policy' : 'admin',
           last_seen_at: i.lastSeenAt?.toISOString() ?? null,
         }));
         emit(!!opts.json, rows, () => printTable(rows, 'No linked accounts.'));

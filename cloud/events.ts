@@ -41,7 +41,20 @@ export type MessageInput = Pick<MessageEvent, 'kind' | 'user_id' | 'message'> & 
 /** The job fields an event is built from. */
 export type JobEventSource = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'status' | 'result' | 'reason'>;
 
-/** Builds the event of a job that just reached its current status. */
+/** Most result bytes an event carries: the end of the output (the whole result stays in MySQL, GET /jobs/:id). */
+export const EVENT_RESULT_BYTES = { running: 2 * 1024, final: 16 * 1024 } as const;
+
+/** The last `maxBytes` of a result, starting with a note of how much was left out (on a character boundary). */
+export function resultTail(result: string | null, maxBytes: number): string | null {
+  if (result === null || result.length <= maxBytes / 4) return result; // at most 4 bytes a character: it fits
+  const bytes = Buffer.from(result, 'utf8');
+  if (bytes.length <= maxBytes) return result;
+  let start = bytes.length - maxBytes;
+  while (start < bytes.length && (bytes[start] & 0xc0) === 0x80) start++; // do not split a character
+  return `…[${start} bytes before this; the whole result: GET /jobs/:id]\n${bytes.subarray(start).toString('utf8')}`;
+}
+
+/** Builds the event of a job that just reached its current status (with a bounded tail of its result). */
 export function jobStatusEvent(job: JobEventSource, at: Date): JobStatusEvent {
   return {
     type: 'job:status',
@@ -50,7 +63,7 @@ export function jobStatusEvent(job: JobEventSource, at: Date): JobStatusEvent {
     agent_id: job.agentId,
     agent: job.agentName,
     status: job.status,
-    result: job.result,
+    result: resultTail(job.result, job.status === 'running' ? EVENT_RESULT_BYTES.running : EVENT_RESULT_BYTES.final),
     reason: job.reason,
     at: at.toISOString(),
   };

@@ -65,24 +65,32 @@ export class IdentityService {
   /** The user a sender acts as under the channel's access policy, or the refusal to show them. */
   async check(message: InboundMessage, access: { mode: AccessMode; tenants: string[] }): Promise<SenderCheck> {
     const now = new Date();
+    const key = identityKey(message.channel, message.tenant, message.senderId);
+    const refusal = policyRefusal(message.tenant, key, access);
     const linked = await this.repo.find(message.channel, message.tenant, message.senderId);
-    if (linked) {
+    // An admin's link always holds; a link the policy made holds only while the current policy would make it.
+    if (linked && !(linked.automatic && refusal)) {
       await this.repo.touch(linked.id, now);
       const user = await this.users.byId(linked.userId);
       if (user) return { user, identity: { ...linked, lastSeenAt: now } };
     }
-    const key = identityKey(message.channel, message.tenant, message.senderId);
-    if (access.mode === 'closed') {
-      return { refusal: `You are not linked to a Skadi user yet. Ask your Skadi admin to run: skadi identity link ${key} --user <name>` };
-    }
-    if (access.mode === 'workspace' && access.tenants.length > 0 && !access.tenants.includes(message.tenant)) {
-      return { refusal: `This workspace (${message.tenant}) is not allowed to use Skadi. Ask your Skadi admin to add it, or to run: skadi identity link ${key} --user <name>` };
-    }
+    if (refusal) return { refusal };
     const userName = access.mode === 'workspace' ? derivedUserName([message.channel, message.tenant]) : derivedUserName([message.channel, message.tenant, message.senderId]);
     const user = await this.users.findOrCreate(userName);
-    await this.repo.link(message.channel, message.tenant, message.senderId, user.id, message.senderName || null, now);
+    await this.repo.link(message.channel, message.tenant, message.senderId, user.id, message.senderName || null, now, true);
     const identity = (await this.repo.find(message.channel, message.tenant, message.senderId))!;
     await this.repo.touch(identity.id, now);
     return { user, identity };
   }
+}
+
+/** Why the access policy would not let an unlinked sender in (null when it would). */
+function policyRefusal(tenant: string, key: string, access: { mode: AccessMode; tenants: string[] }): string | null {
+  if (access.mode === 'closed') {
+    return `You are not linked to a Skadi user yet. Ask your Skadi admin to run: skadi identity link ${key} --user <name>`;
+  }
+  if (access.mode === 'workspace' && access.tenants.length > 0 && !access.tenants.includes(tenant)) {
+    return `This workspace (${tenant}) is not allowed to use Skadi. Ask your Skadi admin to add it, or to run: skadi identity link ${key} --user <name>`;
+  }
+  return null;
 }

@@ -27,12 +27,22 @@ function unescape(text: string): string {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
+/**
+ * The sender's own team, never the one that received the message: in a Slack Connect channel a user of another
+ * organization posts into the host workspace (`team_id`), but `user_team` / `source_team` name their own. With
+ * Enterprise Grid the user's team is used too (the enterprise id only when Slack gives nothing else).
+ */
+function senderTeam(...candidates: unknown[]): string {
+  for (const candidate of candidates) if (typeof candidate === 'string' && candidate) return candidate;
+  return '';
+}
+
 /** A slash command (`/skadi web1 uptime`). */
 export function normalizeSlashCommand(command: Record<string, any>, receivedAt = new Date()): InboundMessage {
   const isPrivate = command.channel_name === 'directmessage' || String(command.channel_id).startsWith('D');
   return {
     channel: 'slack',
-    tenant: String(command.team_id ?? ''),
+    tenant: senderTeam(command.user_team_id, command.user?.team_id, command.team_id),
     senderId: String(command.user_id),
     senderName: String(command.user_name ?? ''),
     text: unescape(String(command.text ?? '')).trim(),
@@ -55,7 +65,7 @@ export function isIgnoredMessage(event: Record<string, any>, bot: BotIdentity | 
 function fromEvent(event: Record<string, any>, body: Record<string, any>, isPrivate: boolean, replyTo: string, receivedAt: Date): InboundMessage {
   return {
     channel: 'slack',
-    tenant: String(body.team_id ?? event.team ?? ''),
+    tenant: senderTeam(event.user_team, event.source_team, event.user_profile?.team, event.team, body.team_id),
     senderId: String(event.user ?? event.bot_id ?? ''),
     senderName: '',
     text: unescape(stripMentions(String(event.text ?? ''))),

@@ -9,6 +9,8 @@ export interface IdentityRow {
   externalId: string;
   userId: number;
   displayName: string | null;
+  /** Made by the access policy (workspace / open mode), not by an admin: valid only while the policy allows it. */
+  automatic: boolean;
   createdAt: Date;
   lastSeenAt: Date | null;
 }
@@ -21,6 +23,7 @@ function toIdentity(row: RowDataPacket): IdentityRow {
     externalId: row.external_id,
     userId: Number(row.user_id),
     displayName: row.display_name,
+    automatic: Boolean(row.automatic),
     createdAt: row.created_at,
     lastSeenAt: row.last_seen_at,
   };
@@ -30,11 +33,11 @@ function toIdentity(row: RowDataPacket): IdentityRow {
 export class IdentityRepo {
   constructor(private readonly sql: Sql) {}
 
-  /** Links an identity to a user (re-links it if it was linked to another). */
-  async link(channel: string, tenant: string, externalId: string, userId: number, displayName: string | null, now: Date): Promise<void> {
+  /** Links an identity to a user (re-links it if it was linked to another); `automatic` marks a link the access policy made. */
+  async link(channel: string, tenant: string, externalId: string, userId: number, displayName: string | null, now: Date, automatic = false): Promise<void> {
     await this.sql.query(
-      'INSERT INTO identities (channel, tenant, external_id, user_id, display_name, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), display_name = COALESCE(VALUES(display_name), display_name)',
-      [channel, tenant, externalId, userId, displayName, now, null],
+      'INSERT INTO identities (channel, tenant, external_id, user_id, display_name, automatic, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), display_name = COALESCE(VALUES(display_name), display_name), automatic = VALUES(automatic)',
+      [channel, tenant, externalId, userId, displayName, automatic ? 1 : 0, now, null],
     );
   }
 

@@ -46,6 +46,20 @@ describe('access policies', () => {
     expect('user' in a && 'user' in b && a.user.id !== b.user.id).toBe(true);
   });
 
+  it('applies the current policy to links it made itself, never to an admin\'s links', async () => {
+    const open = { mode: 'open' as const, tenants: [] };
+    const first = await core.identities.check(from('TAUTO', 'UAUTO'), open);
+    expect('identity' in first && first.identity.automatic).toBe(true);
+    // The node restarts with a stricter policy: the automatic link no longer lets the sender in.
+    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'closed', tenants: [] })).toEqual({ refusal: expect.stringContaining('not linked') });
+    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'workspace', tenants: ['TOTHER'] })).toEqual({ refusal: expect.stringContaining('TAUTO') });
+    // Once an admin links it, it holds under any policy.
+    await core.identities.link('slack:TAUTO:UAUTO', 'ops');
+    const linked = await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'closed', tenants: [] });
+    expect('user' in linked && linked.user.name).toBe('ops');
+    expect('identity' in linked && linked.identity.automatic).toBe(false);
+  });
+
   it('rejects malformed identity keys', async () => {
     await expect(core.identities.link('slack-T1-U1', 'ops')).rejects.toThrow(/channel:tenant:id/);
     await expect(core.identities.link('irc:x:y', 'ops')).rejects.toThrow(/Unknown channel/);

@@ -25,6 +25,17 @@ describe('Slack inbound', () => {
     expect(decodeRef(inThread.replyTo).t).toBe('1515449000.000001');
   });
 
+  it('takes the sender\'s own team as the tenant, not the workspace that received a Slack Connect message', () => {
+    const shared = { ...mention, team_id: 'THOST', event: { ...mention.event, team: 'THOST', user_team: 'TEXTERNAL', source_team: 'TEXTERNAL' } };
+    expect(normalizeMention(shared.event, shared).tenant).toBe('TEXTERNAL');
+    const sourceOnly = { ...mention, team_id: 'THOST', event: { ...mention.event, source_team: 'TEXTERNAL' } };
+    expect(normalizeMention(sourceOnly.event, sourceOnly).tenant).toBe('TEXTERNAL');
+    expect(normalizeDirectMessage({ ...mention.event, user_team: 'TEXTERNAL', channel: 'D1' }, { team_id: 'THOST' }).tenant).toBe('TEXTERNAL');
+    const grid = { ...mention, team_id: 'THOST', enterprise_id: 'E1', event: { ...mention.event, user_team: 'E1' } };
+    expect(normalizeMention(grid.event, grid).tenant).toBe('E1');
+    expect(normalizeSlashCommand({ team_id: 'THOST', user_team_id: 'TEXTERNAL', user_id: 'U1', channel_id: 'C1', text: 'x' }).tenant).toBe('TEXTERNAL');
+  });
+
   it('normalizes a direct message, answering flat in the DM', () => {
     const message = normalizeDirectMessage({ type: 'message', channel_type: 'im', user: 'U1', text: 'status', ts: '1.2', channel: 'D1' }, { team_id: 'T1', event_id: 'Ev1' });
     expect(message).toMatchObject({ isPrivate: true, text: 'status' });
