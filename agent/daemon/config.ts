@@ -43,7 +43,7 @@ const templateText = z.string().min(1, 'temp is empty').superRefine((text, ctx) 
 const common = { dir: z.string().optional(), timeout: duration.optional() };
 
 const shortcut = z.object({ short: z.string().min(1), cmd: z.string().min(1), ...common });
-const command = z.object({ prefix: prefixText, options: z.boolean().optional().default(true), ...common });
+const command = z.object({ prefix: prefixText, options: z.boolean().optional().default(false), ...common });
 /** The first version of the original agent: `commands: [{msg, cmd, dir}]`, which are shortcuts. */
 const legacyCommand = z.object({ msg: z.string().min(1), cmd: z.string().min(1), ...common });
 const template = z.object({

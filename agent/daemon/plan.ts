@@ -18,8 +18,8 @@ export function helpText(config: AgentDaemonConfig): string {
     for (const s of config.shortcuts) lines.push(`  ${s.short}  →  ${s.cmd}${s.dir ? `  (in ${s.dir})` : ''}`);
   }
   if (config.commands.length) {
-    lines.push('Commands (your words become arguments):');
-    for (const c of config.commands) lines.push(`  ${c.prefix} [arguments…]${c.options ? '' : '  (no options)'}${c.dir ? `  (in ${c.dir})` : ''}`);
+    lines.push('Commands (your words become arguments; none may start with "-" unless options are allowed):');
+    for (const c of config.commands) lines.push(`  ${c.prefix} [arguments…]${c.options ? '  (options allowed)' : ''}${c.dir ? `  (in ${c.dir})` : ''}`);
   }
   if (config.templates.length) {
     lines.push('Templates (each of your words fills one %s, as a single value):');

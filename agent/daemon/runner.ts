@@ -31,6 +31,8 @@ export interface RunOptions {
 
 const TAIL_BYTES = 3000;
 const KILL_GRACE_MS = 2000;
+/** How long output may still arrive after the command exited, before its pipes are cut. */
+const EXIT_GRACE_MS = 500;
 
 /** Keeps the first and last bytes of a stream of output, counting what was dropped between them. */
 class OutputBuffer {
@@ -123,6 +125,14 @@ export function runCommand(options: RunOptions): Promise<RunResult> {
     child.once('error', (err: NodeJS.ErrnoException) => {
       const failure = err.code === 'ENOENT' ? `cannot run ${options.argv[0]}: not found` : `cannot run ${options.argv[0]}: ${err.message}`;
       finish({ ok: false, exitCode: null, signal: null, timedOut: false, failure });
+    });
+    // A grandchild that left the process group (setsid, a daemonising script) may hold the pipes open long after
+    // the command itself ended: finish shortly after the command exits, and cut the pipes.
+    child.once('exit', () => {
+      setTimeout(() => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+      }, EXIT_GRACE_MS).unref();
     });
     child.once('close', (code, signal) => {
       let failure: string | null = null;

@@ -1,5 +1,5 @@
 /** The skadi-agent daemon as a process against a real `skadi serve`: what it runs, what it refuses, and how it stops. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +30,11 @@ shortcuts:
     timeout: 1s
   - short: big
     cmd: seq 1 100000
+  - short: escape
+    cmd: setsid sleep 8 & echo started
+  - short: escape-forever
+    cmd: setsid sleep 20 & sleep 20
+    timeout: 1s
   - short: whereami
     cmd: pwd
     dir: ${dir}
@@ -37,6 +42,7 @@ commands:
   - prefix: echo
   - prefix: free
   - prefix: ls
+    options: true
     dir: ${dir}
 templates:
   - name: greet
@@ -107,6 +113,14 @@ describe('skadi-agent runs what its config allows', () => {
     const job = await run('forever');
     expect(job.status).toBe('failed');
     expect(job.result).toContain('killed after the 1 s timeout');
+  });
+
+  it('finishes when the command exits, even if a process that left its group holds the output open', async () => {
+    const started = Date.now();
+    expect(await run('escape')).toMatchObject({ status: 'succeeded', result: 'started\n' });
+    const forever = await run('escape-forever');
+    expect(forever).toMatchObject({ status: 'failed', result: expect.stringContaining('killed after the 1 s timeout') });
+    expect(Date.now() - started).toBeLessThan(8000); // neither waited for the escaped sleep (8 s, 20 s)
   });
 
   it('truncates large output, keeping its start and end', async () => {
@@ -193,6 +207,23 @@ describe('skadi-agent process', () => {
     const bad = await startDaemon(file);
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toMatch(new RegExp(`${path.basename(file)}:\\d+: concurrency: `));
+  });
+
+  it('--check warns about a token file others can read and a plain-http server, and passes a safe one', () => {
+    const check = (file: string) => spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const unsafe = path.join(dir, 'unsafe.yml');
+    fs.writeFileSync(unsafe, 'token: ska_x\nserver: http://skadi.example.com\ncommands:\n  - prefix: uptime\n', { mode: 0o644 });
+    fs.chmodSync(unsafe, 0o644);
+    const warned = check(unsafe);
+    expect(warned.status).toBe(0);
+    expect(warned.stderr).toContain(`warning: ${unsafe} holds the agent token and is readable by other users (mode 644); run: chmod 600 ${unsafe}`);
+    expect(warned.stderr).toContain('warning: server http://skadi.example.com is plain http');
+    const safe = path.join(dir, 'safe.yml');
+    fs.writeFileSync(safe, 'token: ska_x\nserver: https://skadi.example.com\ncommands:\n  - prefix: uptime\n', { mode: 0o600 });
+    const quiet = check(safe);
+    expect(quiet.status).toBe(0);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toContain('OK (server https://skadi.example.com)');
   });
 
   it('logs JSON lines and prints its version', async () => {

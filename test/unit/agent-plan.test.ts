@@ -11,9 +11,10 @@ shortcuts:
     cmd: df -h | grep -v tmpfs
 commands:
   - prefix: free
+    options: true
   - prefix: systemctl status
+    options: true
   - prefix: systemctl
-    options: false
 templates:
   - name: restart
     temp: systemctl restart %s
@@ -62,7 +63,8 @@ describe('planMessage', () => {
     expect(planMessage(config, 'freedom')).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('unknown command') });
   });
 
-  it('refuses options where the entry says so', () => {
+  it('refuses options unless the entry allows them', () => {
+    expect(parseAgentConfig('token: t\ncommands:\n  - prefix: ls\n', 'x.yml', {}).commands[0].options).toBe(false);
     expect(planMessage(config, 'systemctl --force reboot')).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('no options') });
     expect(planMessage(config, 'restart --now nginx')).toMatchObject({ kind: 'refuse' });
   });
