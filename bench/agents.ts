@@ -1,4 +1,5 @@
 /** agents: 10,000 agents long-polling one gateway node: its memory and CPU while idle, and dispatch latency to random agents. */
+import { withTimeout } from './verdict';
 import { performance } from 'node:perf_hooks';
 import { hashToken, newToken } from '../cloud/tokens';
 import { cpuSeconds, KeepAliveClient, memoryMb, Namespace, percentile, round, serve, spawnScript, stopProcess, waitForLine } from './harness';
@@ -14,6 +15,8 @@ export interface AgentsOptions {
 export interface AgentsResult {
   agents: number;
   online: number;
+  /** Jobs that reached their agent. */
+  accepted: number;
   connect_s: number;
   idle_rss_mb: number;
   idle_cpu_percent: number;
@@ -52,6 +55,7 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
     let online = 0;
     while ((online = await core.queue.onlineCount()) < options.agents && Date.now() - started < 300_000) await new Promise((r) => setTimeout(r, 200));
     const connectS = (Date.now() - started) / 1000;
+    if (online < options.agents) throw new Error(`only ${online} of ${options.agents} agents came online within 300 s`);
     progress(`agents: ${online} online after ${round(connectS)} s; measuring ${options.idleSeconds} s idle`);
     await new Promise((r) => setTimeout(r, 2000)); // let the coming-online work settle
     const pid = served.child.pid!;
@@ -80,7 +84,7 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
       const begin = epochMs();
       const res = await client.request('POST', '/job/add', userToken, { message: `${agent} ${key}` });
       if (res.status !== 201) throw new Error(`push answered ${res.status}: ${res.body}`);
-      while (!arrived.has(key)) await new Promise<void>((r) => (wake = r));
+      while (!arrived.has(key)) await withTimeout(new Promise<void>((r) => (wake = r)), 30_000, `job ${key} to reach agent ${agent}`);
       latencies.push(arrived.get(key)! - begin);
       if ((i + 1) % 250 === 0) progress(`agents: ${i + 1}/${options.jobs} jobs dispatched`);
     }
@@ -91,6 +95,7 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
       idle_rss_mb: idle.rss_mb,
       idle_cpu_percent: round(idleCpu),
       jobs: options.jobs,
+      accepted: latencies.length,
       dispatch_p50_ms: round(percentile(latencies, 50)),
       dispatch_p99_ms: round(percentile(latencies, 99)),
       dispatch_max_ms: round(Math.max(...latencies)),

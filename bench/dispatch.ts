@@ -1,4 +1,5 @@
 /** dispatch: time from the start of a push request to the SDK's handler being called, with the agent long-polling. */
+import { withTimeout } from './verdict';
 import { Agent } from '../agent/sdk';
 import { KeepAliveClient, Namespace, nowMs, percentile, round, serve } from './harness';
 
@@ -41,7 +42,7 @@ export async function benchDispatch(options: DispatchOptions, progress: (line: s
       const done = new Promise<void>((resolve) => (wake = () => arrived.has(key) && resolve()));
       const res = await client.request('POST', '/job/add', userToken, { message: `bench1 ${key}` });
       if (res.status !== 201) throw new Error(`push answered ${res.status}: ${res.body}`);
-      if (!arrived.has(key)) await done;
+      if (!arrived.has(key)) await withTimeout(done, 30_000, `job ${key} to reach the agent`);
       latencies.push(arrived.get(key)! - started);
       if ((i + 1) % 250 === 0) progress(`dispatch: ${i + 1}/${options.jobs} jobs`);
     }

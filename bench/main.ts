@@ -9,12 +9,14 @@ import { benchDispatch } from './dispatch';
 import { benchLoad } from './load';
 import { benchSlack } from './slack';
 import { benchThroughput } from './throughput';
+import { partProblems } from './verdict';
 
 const PARTS = ['dispatch', 'throughput', 'baseline_bullmq', 'agents', 'slack_round_trip', 'load'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
   smoke?: boolean;
+  out?: string;
   dispatchJobs: string;
   jobs: string;
   agents: string;
@@ -48,9 +50,13 @@ function table(results: Record<string, any>): string {
 const program = new Command();
 program
   .name('bench')
-  .description(`Runs the benchmarks (${PARTS.join(', ')}) against MariaDB and Redis on this machine, prints one JSON object and writes bench/results/latest.json.`)
+  .description(
+    `Runs the benchmarks (${PARTS.join(', ')}) against MariaDB and Redis on this machine, prints one JSON object and writes bench/results/latest.json. ` +
+      'Exits 1 unless every job pushed was accepted and succeeded without errors.',
+  )
   .argument('[parts...]', `parts to run (default: all): ${PARTS.join(', ')}`)
-  .option('--smoke', 'a small, quick run (CI runs it so the benchmarks cannot rot)')
+  .option('--smoke', 'a small, quick run (CI runs it so the benchmarks cannot rot); written to bench/results/smoke.json')
+  .option('--out <file>', 'where to write the JSON (default bench/results/latest.json, or smoke.json with --smoke)')
   .option('--dispatch-jobs <n>', 'dispatch: jobs pushed one after another', '1000')
   .option('--jobs <n>', 'throughput and baselines: jobs', '20000')
   .option('--agents <n>', 'throughput: SDK agents', '100')
@@ -103,12 +109,19 @@ program
       );
     }
     results.finished_at = new Date().toISOString();
+    const problems = Object.entries(results).flatMap(([part, result]) => partProblems(part, result));
+    results.ok = problems.length === 0;
+    if (problems.length) results.problems = problems;
     const json = JSON.stringify(results, null, 2);
-    const dir = path.resolve(__dirname, '../../bench/results');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'latest.json'), json + '\n');
+    const out = path.resolve(opts.out ?? path.join(__dirname, '../../bench/results', smoke ? 'smoke.json' : 'latest.json'));
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, json + '\n');
     process.stderr.write(`\n${table(results)}\n\n`);
     console.log(json);
+    if (problems.length) {
+      process.stderr.write(`bench: the run does not count:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+      process.exitCode = 1;
+    }
   });
 
 program.parseAsync(process.argv).catch((err) => {

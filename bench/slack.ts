@@ -1,4 +1,5 @@
 /** slack_round_trip: a signed slash command → the agent runs it → the final chat.postMessage reaches the (fake) Slack API. */
+import { withTimeout } from './verdict';
 import { Agent } from '../agent/sdk';
 import { postToSlackEndpoint, slashCommandBody, startFakeSlack } from './fake-slack';
 import { Namespace, nowMs, percentile, round, serve } from './harness';
@@ -41,7 +42,7 @@ export async function benchSlack(commands: number, progress: (line: string) => v
       const begin = nowMs();
       const res = await postToSlackEndpoint(served.base, SECRET, slashCommandBody({ team: 'TBENCH', user: 'UBENCH', channel, text: `web1 uptime ${i}` }), 'application/x-www-form-urlencoded');
       if (res.status !== 200) throw new Error(`the slash command answered ${res.status}`);
-      while (!finals.has(channel)) await new Promise<void>((r) => (wake = r));
+      while (!finals.has(channel)) await withTimeout(new Promise<void>((r) => (wake = r)), 30_000, `the answer in ${channel}`);
       latencies.push(finals.get(channel)! - begin);
       if ((i + 1) % 50 === 0) progress(`slack_round_trip: ${i + 1}/${commands} commands`);
     }

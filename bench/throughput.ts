@@ -15,6 +15,9 @@ export interface ThroughputResult {
   agents: number;
   jobs: number;
   clients: number;
+  accepted: number;
+  succeeded: number;
+  /** Succeeded jobs per second, push start to the last final event. */
   jobs_per_s: number;
   elapsed_s: number;
   push_to_terminal_p50_ms: number;
@@ -89,12 +92,16 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
     const cpuSeconds = cpu.read();
     const elapsed = (lastTerminal - started) / 1000;
     const [rows] = await core.db.pool.query("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
+    const [succeededRows] = await core.db.pool.query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'succeeded'");
+    const succeeded = Number((succeededRows as { n: number }[])[0].n);
     const memory = memoryMb(served.child.pid!);
     return {
       agents: options.agents,
       jobs: options.jobs,
       clients: options.clients,
-      jobs_per_s: round(options.jobs / elapsed),
+      accepted: pushedAt.size,
+      succeeded,
+      jobs_per_s: round(succeeded / elapsed),
       elapsed_s: round(elapsed),
       push_to_terminal_p50_ms: round(percentile(latencies, 50)),
       push_to_terminal_p99_ms: round(percentile(latencies, 99)),
