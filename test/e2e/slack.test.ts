@@ -1,4 +1,6 @@
 /** Slack end to end: signed requests to a real `skadi serve`, a real SDK agent, and a local fake of Slack's Web API. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
 import { eventBody, postToSlackEndpoint, slashCommandBody, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
@@ -38,6 +40,14 @@ afterAll(async () => {
 
 async function jobCount(): Promise<number> {
   return (await gw.core.jobs.list(null, null, 1000)).length;
+}
+
+/** Sends a command that must create a job and be answered, and waits for its answer: whatever was sent before it has been handled. */
+async function sentinel(channel: string): Promise<void> {
+  const mark = `sentinel-${Math.random().toString(36).slice(2, 8)}`;
+  const res = await postToSlackEndpoint(gw.base, SECRET, slashCommandBody({ team: TEAM, user: 'UALICE', channel, text: `web1 ${mark}` }), 'application/x-www-form-urlencoded');
+  expect(res.status).toBe(200);
+  await eventually(() => postsIn(channel).some((p) => String(p.args.text).includes(`${mark}\` — succeeded`)), 15_000, `the answer to ${mark}`);
 }
 
 /** The Slack posts to a channel, in order. */
@@ -85,9 +95,9 @@ describe('Slack', () => {
     expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/x-www-form-urlencoded', { timestamp: stale })).status).toBe(401);
     const unsigned = await fetch(`${gw.base}/slack/events`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(unsigned.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await jobCount()).toBe(before);
-    expect(postsIn('C3')).toHaveLength(0);
+    await sentinel('C3');
+    expect(await jobCount()).toBe(before + 1); // the sentinel's job only
+    expect(postsIn('C3').filter((p) => !String(p.args.text).includes('sentinel'))).toHaveLength(0);
   });
 
   it('refuses an unlinked user (closed access) and queues nothing', async () => {
@@ -95,8 +105,8 @@ describe('Slack', () => {
     await postToSlackEndpoint(gw.base, SECRET, slashCommandBody({ team: TEAM, user: 'UBOB', channel: 'C4', text: 'web1 uptime' }), 'application/x-www-form-urlencoded');
     const [refusal] = await eventually(() => postsIn('C4').length >= 1 && postsIn('C4'), 10_000, 'refusal');
     expect(refusal.args.text).toContain(`skadi identity link slack:${TEAM}:UBOB --user`);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await jobCount()).toBe(before);
+    await sentinel('C4');
+    expect(await jobCount()).toBe(before + 1); // the sentinel's job only
   });
 
   it("ignores Slack's retry of an event it already handled", async () => {
@@ -105,20 +115,32 @@ describe('Slack', () => {
     expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/json')).status).toBe(200);
     expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/json', { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' } })).status).toBe(200);
     await eventually(() => postsIn('C5').length >= 2, 10_000, 'the one job to finish');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await jobCount()).toBe(before + 1);
-    expect(postsIn('C5')).toHaveLength(2);
+    await sentinel('C5');
+    expect(await jobCount()).toBe(before + 2); // the event's job and the sentinel's
+    expect(postsIn('C5').filter((p) => !String(p.args.text).includes('sentinel'))).toHaveLength(2);
   });
 
-  it('starts and serves even when the Slack API is unreachable', async () => {
-    const offline = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: 'http://127.0.0.1:1/api/' });
+  it('starts and serves even when the Slack API is down', async () => {
+    // A Slack API that answers every call with 503: the gateway must start, answer, and survive the failed posts.
+    let calls = 0;
+    const down = http.createServer((_req, res) => {
+      calls++;
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+    const apiUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}/api/`;
+    const offline = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: apiUrl, SKADI_SLACK_BOT_USER_ID: 'UBOT' });
     try {
       expect((await fetch(`${offline.base}/healthz`)).status).toBe(200);
+      const before = calls;
       expect((await postToSlackEndpoint(offline.base, SECRET, eventBody(TEAM, { type: 'app_mention', user: 'U1', text: 'hi', ts: '1.1', channel: 'C9' }), 'application/json')).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 300));
+      // The refusal is posted, fails, and is tried again: only then is the process checked.
+      await eventually(() => calls >= before + 2, 15_000, 'the refusal to be posted and retried');
       expect(offline.child.exitCode).toBeNull();
+      expect((await fetch(`${offline.base}/healthz`)).status).toBe(200);
     } finally {
       await offline.stop();
+      down.close();
     }
   });
 

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import { Agent, InvalidTokenError, type AgentLogger } from '../../agent/sdk';
 import { eventually, readStream } from '../helpers/env';
+import { call } from '../helpers/http';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { startProxy } from '../helpers/proxy';
 
@@ -77,16 +78,20 @@ describe('Agent SDK', () => {
     let peak = 0;
     const a = await freshAgent();
     const agent = new Agent({ server: gw.base, token: a.token, concurrency: 3, renewIntervalMs: 250 }); // the lease is 2 s here
+    // The first jobs wait until three run at once (or 15 s pass): no timing decides the overlap.
+    let allThree!: () => void;
+    const three = new Promise<void>((resolve) => (allThree = resolve));
     const running = agent.start(async () => {
       peak = Math.max(peak, ++active);
-      await new Promise((r) => setTimeout(r, 300));
+      if (active >= 3) allThree();
+      await Promise.race([three, new Promise((r) => setTimeout(r, 15_000))]);
       active--;
       return 'ok';
     });
     try {
       await online(a.id);
       const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.push(`job ${i}`, a.name)));
-      for (const id of ids) expect((await gw.waitJob(id)).status).toBe('succeeded');
+      for (const id of ids) expect((await gw.waitJob(id, 40)).status).toBe('succeeded');
       expect(peak).toBe(3);
     } finally {
       await agent.stop();
@@ -176,8 +181,8 @@ describe('Agent SDK', () => {
     await agent.stop();
     await running;
     expect((await gw.core.jobs.get(id, null))).toMatchObject({ status: 'succeeded', result: 'completed during stop' });
+    // A job pushed after the stop is still there for the next poller: the stopped agent took nothing.
     const after = await gw.push('after stop', a.name);
-    await new Promise((r) => setTimeout(r, 300));
-    expect((await gw.core.jobs.get(after, null)).status).toBe('queuing');
+    expect(await call(gw.base, 'GET', '/agent/job?wait=10', { token: a.token })).toMatchObject({ status: 200, body: { id: after } });
   });
 });

@@ -172,7 +172,7 @@ describe('user API', () => {
     await new Promise((r) => setTimeout(r, 200));
     await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'slept' } });
     expect((await waiting).body).toMatchObject({ status: 'succeeded', result: 'slept' });
-    expect((await waiting).body.succeeded_at).toBeDefined();
+    expect((await waiting).body.succeeded_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/);
     const strangerUser = await core.users.rotateToken('stranger');
     expect(await call(base, 'GET', `/jobs/${id}`, { token: strangerUser })).toMatchObject({ status: 404, body: { error: 'JobNotFound' } });
   });
