@@ -6,6 +6,8 @@ export interface Proxy {
   port: number;
   /** Drops every open connection and refuses new ones until resumed. */
   cut(): void;
+  /** Drops the one connection whose next request contains `marker` (before forwarding it), once. */
+  cutWhen(marker: string): void;
   resume(): void;
   close(): Promise<void>;
 }
@@ -14,6 +16,7 @@ export interface Proxy {
 export async function startProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   let down = false;
+  let armed: string | null = null;
   const server = net.createServer((client) => {
     if (down) return client.destroy();
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -22,7 +25,16 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       s.on('close', () => sockets.delete(s));
       s.on('error', () => undefined);
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (armed !== null && chunk.includes(armed)) {
+        armed = null;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -32,6 +44,9 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     cut() {
       down = true;
       for (const s of sockets) s.destroy();
+    },
+    cutWhen(marker) {
+      armed = marker;
     },
     resume() {
       down = false;

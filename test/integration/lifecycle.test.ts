@@ -1,10 +1,13 @@
 /** The job lifecycle on real MariaDB and Redis: every transition, at-most-once hand-out, timeouts, reconciliation. */
 import type { Core } from '../../cloud/core';
 import type { AgentRow } from '../../cloud/store/agents';
-import { deleteRedisPrefix, dropNamespace, eventually, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { deleteRedisPrefix, dropNamespace, eventually, MYSQL_ROOT, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { startProxy } from '../helpers/proxy';
 
 const name = uniqueName();
-const config = testConfig(name, { jobLeaseMs: 1000, agentOfflineAfterMs: 800, sweepIntervalMs: 50, reconcileIntervalMs: 60_000, maxPollsPerAgent: 1000 });
+// Lease and offline time are short for the tests, yet long enough that a stall of a second on a loaded machine breaks nothing.
+const LEASE_MS = 3000;
+const config = testConfig(name, { jobLeaseMs: LEASE_MS, agentOfflineAfterMs: 3000, sweepIntervalMs: 50, reconcileIntervalMs: 60_000, maxPollsPerAgent: 1000 });
 let core: Core;
 
 beforeAll(async () => {
@@ -96,34 +99,34 @@ describe('job lifecycle', () => {
   });
 
   it('queues again the jobs of a take whose commit was not confirmed (the connection broke after the UPDATE)', async () => {
-    const { agent } = await onlineAgent();
-    const { id } = await core.jobs.push(agent, 'unconfirmed', { source: 'test' });
-    const pool = core.db.pool;
-    const query = pool.query.bind(pool);
-    // The UPDATE commits, then the read-back fails as if the connection had dropped: the poll answers an error.
-    (pool as any).query = (sql: unknown, ...args: unknown[]) => {
-      if (typeof sql === 'string' && sql.startsWith('SELECT * FROM jobs WHERE id IN (?) AND take_id')) {
-        (pool as any).query = query;
-        return Promise.reject(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
-      }
-      return (query as any)(sql, ...args);
-    };
+    // A second core on the same database, through a TCP proxy that breaks the connection carrying the read-back.
+    const proxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
+    const viaProxy = await openCore(testConfig(name, { ...config, mysqlUrl: `mysql://root@127.0.0.1:${proxy.port}/${name}` }));
     try {
-      await expect(core.jobs.take(agent, 1)).rejects.toMatchObject({ code: 'PROTOCOL_CONNECTION_LOST' });
+      const { agent } = await onlineAgent();
+      const { id } = await core.jobs.push(agent, 'unconfirmed', { source: 'test' });
+      proxy.cutWhen('SELECT * FROM jobs WHERE id IN (');
+      // The UPDATE commits, then the connection drops before the read-back: the poll answers an error.
+      await expect(viaProxy.jobs.take(agent, 1)).rejects.toThrow();
+      await eventually(async () => viaProxy.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing', 10_000, 'the unconfirmed take to be undone');
+      expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'unconfirmed' }]);
     } finally {
-      (pool as any).query = query;
+      await viaProxy.close();
+      await proxy.close();
     }
-    await eventually(async () => core.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing', 5000, 'the unconfirmed take to be undone');
-    expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'unconfirmed' }]);
   });
 
   it('hands each of 100 jobs to exactly one of 200 concurrent polls', async () => {
     const { agent } = await onlineAgent();
+    // The polls wait first (they keep the agent online), then the jobs are pushed one after another.
+    const got: string[] = [];
+    const polls = Array.from({ length: 200 }, () => core.dispatcher.poll(agent, 60_000).then((job) => job && got.push(job.id)));
     const ids = [];
     for (let i = 0; i < 100; i++) ids.push((await core.jobs.push(agent, `job ${i}`, { source: 'test' })).id);
-    // The waits must outlast the first take even on a loaded machine: a poll that ends empty does not count.
-    const results = await Promise.all(Array.from({ length: 200 }, () => core.dispatcher.poll(agent, 3000)));
-    const got = results.filter((r) => r !== null).map((r) => r!.id);
+    await eventually(() => got.length >= 100, 20_000, 'every job to reach a poll');
+    core.dispatcher.stop(); // answers the 100 polls left over with "no job"
+    core.dispatcher.start();
+    await Promise.all(polls);
     expect(got).toHaveLength(100);
     expect(new Set(got).size).toBe(100);
     expect([...got].sort()).toEqual([...ids].sort());
@@ -150,8 +153,8 @@ describe('job lifecycle', () => {
     await core.jobs.take(agent, 2);
     const renew = setInterval(() => void core.jobs.report(agent, busy.id, 'running', 'still going').catch(() => undefined), 200);
     try {
-      await eventually(async () => (await core.jobs.get(silent.id, null)).status === 'expired', 5000, 'lease expiry');
-      await new Promise((r) => setTimeout(r, 1500)); // longer than the lease: renewals keep it alive
+      await eventually(async () => (await core.jobs.get(silent.id, null)).status === 'expired', LEASE_MS + 10_000, 'lease expiry');
+      await new Promise((r) => setTimeout(r, LEASE_MS + 500)); // longer than the lease: renewals keep it alive
       expect((await core.jobs.get(busy.id, null)).status).toBe('running');
     } finally {
       clearInterval(renew);
@@ -167,13 +170,13 @@ describe('job lifecycle', () => {
     const queued = await core.jobs.push(agent, 'later', { source: 'test' });
     expect(queued.status).toBe('queuing');
     clearInterval(keepAlive);
-    await eventually(async () => (await core.jobs.get(queued.id, null)).status === 'expired', 5000, 'offline expiry');
+    await eventually(async () => (await core.jobs.get(queued.id, null)).status === 'expired', 15_000, 'offline expiry');
     expect((await core.jobs.get(queued.id, null)).reason).toBe('agent offline');
     const agentMessages = async () => (await readStream(core, core.keys.messageStream)).filter((m) => m.agent_id === agent.id);
     const messages = await eventually(async () => {
       const found = await agentMessages();
       return found.length >= 2 && found;
-    }, 2000, 'offline message');
+    }, 10_000, 'offline message');
     expect(messages.map((m) => m.kind)).toEqual(['agent:online', 'agent:offline']);
     expect(messages[1]).toMatchObject({ user_id: userId, message: `Agent ${agent.name} is offline` });
     await core.agents.recordPoll(agent, null);
@@ -235,10 +238,12 @@ describe('several nodes and Redis loss', () => {
     try {
       const { agent } = await onlineAgent();
       const ids = [];
+      const keepAlive = setInterval(() => void core.agents.recordPoll(agent, null), 100);
       for (let i = 0; i < 30; i++) ids.push((await core.jobs.push(agent, `s${i}`, { source: 'test' })).id);
+      clearInterval(keepAlive);
       core.sweeper.stop(); // drive both sweepers by hand, at the same moment
       await core.jobs.take(agent, 30);
-      await new Promise((r) => setTimeout(r, 1100)); // past the lease
+      await new Promise((r) => setTimeout(r, LEASE_MS + 100)); // past the lease
       const [r1, r2] = await Promise.all([core.sweeper.sweepOnce(), other.sweeper.sweepOnce()]);
       expect(r1.expired + r2.expired).toBeGreaterThanOrEqual(30); // other tests' leftovers may expire too
       for (const id of ids) expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'expired']);
