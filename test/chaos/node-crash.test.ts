@@ -22,21 +22,42 @@ describe('node crash', () => {
 
     const clients = [new KeepAliveClient(`http://127.0.0.1:${portA}`), new KeepAliveClient(nodeB.base)];
     let restartedInMs = 0;
+    const killedA = nodeA;
+    const killed = new Promise<NodeJS.Signals | null>((resolve) => killedA.child.once('exit', (_code, signal) => resolve(signal)));
+    let down = false;
+    let sentWhileDown = 0;
+    let refusedWhileDown = 0;
     const { accepted, statuses } = await pushJobs({
       count: JOBS,
       concurrency: 8,
       async before(i) {
-        if (i === Math.floor(JOBS / 3)) nodeA.child.kill('SIGKILL');
+        if (i === Math.floor(JOBS / 3)) {
+          killedA.child.kill('SIGKILL');
+          expect(await killed).toBe('SIGKILL'); // the kill hit the node, and it ended by it
+          down = true;
+        }
         if (i === Math.floor(JOBS / 2)) {
           const started = Date.now();
           nodeA = await serve(ns.env({ ...settings, SKADI_PORT: String(portA) }));
           nodes.push(nodeA);
           restartedInMs = Date.now() - started;
+          down = false;
           clients[0] = new KeepAliveClient(`http://127.0.0.1:${portA}`);
         }
       },
-      push: (i) => clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }),
+      push: async (i) => {
+        const toDownNode = i % 2 === 0 && down;
+        const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }).catch(() => ({ status: 0, body: '' }));
+        if (toDownNode) {
+          sentWhileDown++;
+          if (res.status !== 201) refusedWhileDown++;
+        }
+        return res;
+      },
     });
+    // Every push to the killed node while it was down went unanswered; the other node took its share.
+    expect(sentWhileDown).toBeGreaterThan(0);
+    expect(refusedWhileDown).toBe(sentWhileDown);
     expect(accepted.length).toBeGreaterThan(JOBS * 0.6);
 
     const done = await waitTerminal(core, accepted);

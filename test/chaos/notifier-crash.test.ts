@@ -34,6 +34,7 @@ describe('notifier crash', () => {
       concurrency: 4,
       push: (i) => clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }),
     });
+    expect(accepted).toHaveLength(JOBS); // nothing failed here: every push is a job whose event must arrive
     const terminal = await waitTerminal(core, accepted);
     const pendingOnA = await eventually(() => pendingOf(a.child.pid!), 10_000, 'node A to hold pending events');
     a.child.kill('SIGKILL');
