@@ -52,13 +52,20 @@ export async function consumeTerminalEvents(stream: string, until: () => boolean
   }
 }
 
+/** SKADI_SECRET of the benchmark and chaos gateways (their callback secrets are derived from it). */
+export const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+
 /** A fresh database and key prefix for one benchmark, removed by drop(). */
 export class Namespace {
   readonly name = `skadi_bench_${Date.now().toString(36)}_${crypto.randomBytes(2).toString('hex')}`;
 
+  /** `settings`: SKADI_* variables of every gateway and core of this namespace (e.g. SKADI_CALLBACK_ALLOW for a local sink). */
+  constructor(private readonly settings: Record<string, string> = {}) {}
+
   /** The environment that points `skadi serve` at this namespace. */
   env(extra: Record<string, string> = {}): Record<string, string> {
-    return { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER, SKADI_REDIS_PREFIX: `${this.name}:`, SKADI_LOG_LEVEL: 'info', ...extra };
+    const where = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER, SKADI_REDIS_PREFIX: `${this.name}:` };
+    return { ...where, SKADI_LOG_LEVEL: 'info', SKADI_SECRET: BENCH_SECRET, ...this.settings, ...extra };
   }
 
   /** A core on this namespace, for setup (users, agents) and checks. */

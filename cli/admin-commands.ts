@@ -5,19 +5,33 @@ import { withCore, type GlobalOptions } from './context';
 
 type Opts = GlobalOptions & { json?: boolean; user?: string; alias?: string };
 
+const CALLBACK_SECRET_HELP = `
+A receiver checks each callback with the secret as the HMAC-SHA256 key (the whole string, whsec_ included):
+  X-Skadi-Signature: sha256=<hex HMAC of "<X-Skadi-Timestamp>.<body>">
+The secret is derived from SKADI_SECRET, the user id and a random salt in MySQL, so the database alone cannot
+sign a callback. \`skadi user token <name>\` replaces it together with the user token.`;
+
+/** Prints a user's callback secret, or why there is none. */
+function printCallbackSecret(secret: string | null, name: string): void {
+  if (secret) console.log(`Callback secret (also: skadi user callback-secret ${name}): ${secret}`);
+  else console.log('No callback secret shown: SKADI_SECRET is not set here, so callbacks are signed with the legacy key only.');
+}
+
 /** Registers the user and agent commands. */
 export function registerAdminCommands(program: Command, globals: () => GlobalOptions): void {
   const user = program.command('user').description('manage users (owners of agents)');
   user
     .command('add <name>')
-    .description('create a user and print its token (shown only once)')
-    .option('--json', 'print {"id","name","token"}')
+    .description('create a user and print its token (shown only once) and its callback secret')
+    .option('--json', 'print {"id","name","token","callback_secret"}')
     .action((name: string, opts: Opts) =>
       withCore(globals(), async (core) => {
         const { user: created, token } = await core.users.create(name);
-        emit(!!opts.json, { id: created.id, name: created.name, token }, () => {
+        const secret = core.users.callbackSecretOf(created);
+        emit(!!opts.json, { id: created.id, name: created.name, token, callback_secret: secret }, () => {
           console.log(`User ${created.name} created (id ${created.id}).`);
           console.log(`User token (shown only now): ${token}`);
+          printCallbackSecret(secret, created.name);
         });
       }),
     );
@@ -33,13 +47,29 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
     );
   user
     .command('token <name>')
-    .description('replace the token of a user and print the new one (the old one stops working)')
-    .option('--json', 'print {"id","name","token"}')
+    .description('replace the token and the callback secret of a user and print the new ones (the old ones stop working)')
+    .option('--json', 'print {"id","name","token","callback_secret"}')
     .action((name: string, opts: Opts) =>
       withCore(globals(), async (core) => {
         const token = await core.users.rotateToken(name);
+        const secret = await core.users.rotateCallbackSecret(name);
         const found = await core.users.byName(name);
-        emit(!!opts.json, { id: found.id, name: found.name, token }, () => console.log(`New user token of ${found.name}: ${token}`));
+        emit(!!opts.json, { id: found.id, name: found.name, token, callback_secret: secret }, () => {
+          console.log(`New user token of ${found.name}: ${token}`);
+          printCallbackSecret(secret, found.name);
+        });
+      }),
+    );
+  user
+    .command('callback-secret <name>')
+    .description("print the secret that signs the user's job callbacks (X-Skadi-Signature); made now for a user who has none. Needs SKADI_SECRET")
+    .option('--json', 'print {"id","name","callback_secret"}')
+    .addHelpText('after', CALLBACK_SECRET_HELP)
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const secret = await core.users.callbackSecret(name);
+        const found = await core.users.byName(name);
+        emit(!!opts.json, { id: found.id, name: found.name, callback_secret: secret }, () => console.log(secret));
       }),
     );
 

@@ -27,6 +27,8 @@ import { Notifier } from './notifier/notifier';
 import { Pacer } from './notifier/pacer';
 import { IdentityRepo } from './store/identities';
 import { TtlCache } from './ttl-cache';
+import { CallbackGuard, type HostResolver } from './callback-guard';
+import type { CallbackKeys } from './callback-secret';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {
@@ -63,12 +65,17 @@ export interface Core {
   close(): Promise<void>;
 }
 
+const NO_SECRET_WARNING =
+  'SKADI_SECRET is not set: job callbacks are signed only with the legacy key (the SHA-256 of the user token, which anyone who can read the database can compute). Set SKADI_SECRET to the same random value on every node (openssl rand -hex 32).';
+
 /** Options of createCore. */
 export interface CoreOptions {
   config: Config;
   log: Logger;
   /** Apply migrations at start (serve and migrate do; tests do too). */
   migrate?: boolean;
+  /** Resolves the host names of callback URLs, at push and at delivery (default: the system resolver; tests inject one). */
+  resolveHost?: HostResolver;
 }
 
 async function connectMysql(config: Config, runMigrations: boolean, log: Logger): Promise<Db> {
@@ -122,10 +129,12 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const jobRepo = new JobRepo(db);
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
-  const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash));
+  const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash), config.secret);
+  const callbackGuard = new CallbackGuard(config.callbackAllow, options.resolveHost);
+  const callbackKeys = new TtlCache<number, CallbackKeys | null>(10_000);
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
-  const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, leaseMs: config.jobLeaseMs, log });
+  const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, log });
   const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
@@ -155,11 +164,15 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           pacer: new Pacer(config.notifyPaceMs),
           log,
           routes: new TtlCache(5000),
-          callbackKeys: new TtlCache(10_000),
+          callbackKeys,
+          callbackGuard,
+          callbackTimeoutMs: config.callbackTimeoutMs,
+          serverSecret: config.secret,
         },
         { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs },
         log.child({ part: 'notifier' }),
       );
+      if (!config.secret) log.warn(NO_SECRET_WARNING);
       await notifier.start();
       notifiers.push(notifier);
       return notifier;
@@ -173,6 +186,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
         agents.invalidateCached(key);
         users.invalidateCached(key);
         dispatcher.endPollsOf(key);
+        callbackKeys.clear(); // a user's token or callback secret changed on some node
       });
       await signals.start();
       await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));

@@ -4,7 +4,9 @@ import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '.
 import { jobStatusEvent, type EventLog } from './events';
 import { newJobId } from './job-id';
 import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
+import { RunningEventThrottle } from './running-throttle';
 import type { AgentService } from './agents';
+import type { CallbackGuard } from './callback-guard';
 import type { DispatchQueue, TransitionOps } from './queue/queue';
 import type { JobStatusEvent } from './events';
 import type { AgentRow } from './store/agents';
@@ -47,12 +49,16 @@ export interface JobServiceDeps {
   agents: AgentService;
   queue: DispatchQueue;
   events: EventLog;
+  /** Refuses callback URLs that point to internal addresses. */
+  callbackGuard: CallbackGuard;
   leaseMs: number;
   log: Logger;
 }
 
 /** The job lifecycle of DESIGN.md; every transition is a conditional UPDATE or a transaction in MySQL. */
 export class JobService {
+  private readonly runningEvents = new RunningEventThrottle();
+
   constructor(private readonly deps: JobServiceDeps) {
     // A take whose commit was not confirmed is undone in MySQL once it answers; queue those jobs in Redis again.
     deps.jobs.onReturned = (jobs) => {
@@ -68,6 +74,7 @@ export class JobService {
   /** Queues a job for an agent; an offline agent's job is recorded and expired at once. */
   async push(agent: AgentRow, message: string, from: JobOrigin): Promise<PushResult> {
     const text = checkMessage(message);
+    await this.checkCallback(from);
     if (!agent.available) throw new ForbiddenError(`Agent ${agent.name} is disabled; enable it to queue jobs.`, 'AgentUnavailable');
     const online = await this.deps.agents.isOnline(agent.id);
     const now = new Date();
@@ -87,6 +94,11 @@ export class JobService {
     await this.deps.jobs.insert([job]);
     await this.announceNew([{ ...job, result: null }], now);
     return { id: job.id, status: job.status };
+  }
+
+  /** Throws a BadRequestError when the job's callback URL points to an internal address (or is no http(s) URL). */
+  private async checkCallback(from: JobOrigin): Promise<void> {
+    if (from.callback && from.callback !== 'disable') await this.deps.callbackGuard.checkAtPush(from.callback);
   }
 
   /** Queues a job from "<agent> <job text>" for one of a user's agents. */
@@ -178,8 +190,11 @@ export class JobService {
     const changed = await this.deps.jobs.report(jobId, agent.id, status, text, this.deps.leaseMs);
     if (!changed) return this.explainRejectedReport(agent, jobId, status);
     const job = { id: jobId, userId: agent.userId, agentId: agent.id, agentName: agent.name, status, result: text, reason: null };
+    if (status !== 'running') this.runningEvents.forget(jobId);
     const ops: TransitionOps = status === 'running' ? { setLeases: [{ id: jobId, at: leaseUntil.getTime() }] } : { clearLeases: [jobId], done: [jobId] };
-    await this.applyTransition(ops, [jobStatusEvent(job, now)]);
+    // A burst of running reports renews the lease each time, but adds at most one event a second to the stream.
+    const announce = status !== 'running' || this.runningEvents.admit(jobId, now.getTime());
+    await this.applyTransition(ops, announce ? [jobStatusEvent(job, now)] : []);
   }
 
   private async explainRejectedReport(agent: AgentRow, jobId: string, status: JobStatus): Promise<void> {
@@ -230,6 +245,7 @@ export class JobService {
   /** Stores a job to be queued after a delay; returns its id (the job keeps it). */
   async delay(agent: AgentRow, message: string, delayMs: number, from: JobOrigin): Promise<{ id: string; dueAt: Date }> {
     const text = checkMessage(message);
+    await this.checkCallback(from);
     if (!Number.isFinite(delayMs) || delayMs <= 0 || delayMs > MAX_DELAY_MS) {
       throw new BadRequestError('The delay must be more than 0 and at most 366 days.', 'InvalidDuration');
     }

@@ -35,6 +35,11 @@ export class TtlCache<K, V> {
     return value;
   }
 
+  /** Forgets every key. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** Forgets one key. */
   delete(key: K): void {
     this.entries.delete(key);

@@ -1,4 +1,6 @@
 /** Users: the owners of agents, each with a user token for the user API. */
+import { ConfigError } from '../config';
+import { deriveCallbackSecret, newCallbackSalt } from './callback-secret';
 import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from './errors';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
 import type { UserRepo, UserRow } from './store/users';
@@ -11,10 +13,14 @@ const AUTH_CACHE_MS = 10_000;
 export class UserService {
   private readonly authCache = new TtlCache<string, UserRow>(AUTH_CACHE_MS);
 
-  /** `onTokenChange(hash)` tells every node to forget a rotated token (the agents' pub/sub channel). */
+  /**
+   * `onTokenChange(hash)` tells every node to forget a rotated token or changed callback secret (the agents' pub/sub
+   * channel); `serverSecret` is SKADI_SECRET, empty when not set.
+   */
   constructor(
     private readonly users: UserRepo,
     private readonly onTokenChange: (tokenHash: string) => Promise<void> = async () => undefined,
+    private readonly serverSecret = '',
   ) {}
 
   /** Drops a cached credential (rotated on some node). */
@@ -27,10 +33,11 @@ export class UserService {
     if (!NAME.test(name)) throw new BadRequestError('A user name is 1-64 letters, digits, and . _ @ - (starting with a letter or digit).', 'InvalidName');
     if (await this.users.findByName(name)) throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
     const token = newToken('user');
+    const salt = newCallbackSalt();
     const now = new Date();
     try {
-      const id = await this.users.insert(name, hashToken(token), now);
-      return { user: { id, name, tokenHash: hashToken(token), createdAt: now }, token };
+      const id = await this.users.insert(name, hashToken(token), salt, now);
+      return { user: { id, name, tokenHash: hashToken(token), callbackSalt: salt, createdAt: now }, token };
     } catch (err) {
       if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
       throw err;
@@ -80,6 +87,40 @@ export class UserService {
     this.invalidateCached(user.tokenHash);
     await this.onTokenChange(user.tokenHash);
     return token;
+  }
+
+  /** The callback secret of a user, or null when SKADI_SECRET is not set or the user has none yet. */
+  callbackSecretOf(user: UserRow): string | null {
+    return this.serverSecret && user.callbackSalt ? deriveCallbackSecret(this.serverSecret, user.id, user.callbackSalt) : null;
+  }
+
+  /** The callback secret of a user, made now if the user has none (created before callback secrets); needs SKADI_SECRET. */
+  async callbackSecret(name: string): Promise<string> {
+    this.requireServerSecret();
+    const user = await this.byName(name);
+    let salt = user.callbackSalt;
+    if (!salt) {
+      salt = await this.users.ensureCallbackSalt(user.id, newCallbackSalt());
+      if (!salt) throw new NotFoundError(`There is no user named "${name}".`, 'UserNotFound');
+      await this.onTokenChange(user.tokenHash);
+    }
+    return deriveCallbackSecret(this.serverSecret, user.id, salt);
+  }
+
+  /** Gives a user a new callback secret (the old one stops signing); returns it, or null when SKADI_SECRET is not set. */
+  async rotateCallbackSecret(name: string): Promise<string | null> {
+    const user = await this.byName(name);
+    const salt = newCallbackSalt();
+    await this.users.setCallbackSalt(user.id, salt);
+    await this.onTokenChange(user.tokenHash);
+    return this.callbackSecretOf({ ...user, callbackSalt: salt });
+  }
+
+  private requireServerSecret(): void {
+    if (this.serverSecret) return;
+    throw new ConfigError(
+      'setting secret (SKADI_SECRET) is not set: callback secrets are derived from it. Set it to the value the gateway nodes use (create one with `openssl rand -hex 32`).',
+    );
   }
 
   /** The user owning this token, or an UnauthorizedError. */

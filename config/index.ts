@@ -30,6 +30,11 @@ export interface Config {
   notifyRetryBaseMs: number;
   notifyReclaimIdleMs: number;
   notifyPaceMs: number;
+  /** CIDRs and host names that job callbacks may reach although they are not public. */
+  callbackAllow: string[];
+  callbackTimeoutMs: number;
+  /** Server-side key of the per-user callback secrets; empty when not set. */
+  secret: string;
   slackSigningSecret: string;
   slackBotToken: string;
   slackApiUrl: string;

@@ -1,4 +1,5 @@
 /** Every setting of the gateway: its name in the config file, its environment variable, and how it is parsed. */
+import net from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 
@@ -39,6 +40,15 @@ const proxyTrust = list.pipe(
     'must be a number of proxy hops, or IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.10',
   ),
 );
+/** CIDRs, addresses and host names (cloud/callback-guard.ts reads them). */
+const callbackAllow = list.pipe(
+  z.array(z.string()).refine(
+    (entries) => entries.every((e) => isCidr(e) || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(e)),
+    'must be CIDRs, IP addresses or host names, comma-separated, e.g. 10.0.0.0/8,hooks.internal',
+  ),
+);
+/** The server-side key: empty (not set) or at least 32 characters. */
+const serverSecret = z.string().refine((v) => v === '' || v.length >= 32, 'must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)');
 const access = z.enum(['closed', 'workspace', 'open'], { error: 'must be closed, workspace or open' });
 const url = (protocols: string[]) =>
   z.string().refine((text) => {
@@ -48,6 +58,14 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** True for an IPv4 or IPv6 address, with an optional prefix length that fits it. */
+function isCidr(text: string): boolean {
+  const [address, prefix, extra] = text.split('/');
+  const family = net.isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 /** One setting: where it comes from and whether its value must never be logged. */
 export interface SettingSpec {
@@ -88,6 +106,9 @@ export const SETTINGS = [
   setting('notifyRetryBaseMs', 'notify_retry_base', duration, '1s', 'first delay before retrying a failed delivery (doubles, with jitter)'),
   setting('notifyReclaimIdleMs', 'notify_reclaim_idle', duration, '60s', 'events pending this long on a notifier that died are delivered by another'),
   setting('notifyPaceMs', 'notify_pace', duration, '1s', 'least time between two messages to one conversation'),
+  setting('callbackAllow', 'callback_allow', callbackAllow, '', 'internal receivers job callbacks may reach: CIDRs and host names, comma-separated (empty: only public addresses)'),
+  setting('callbackTimeoutMs', 'callback_timeout', duration, '10s', 'longest time one callback POST may take, from connecting to the answer'),
+  setting('secret', 'secret', serverSecret, '', 'server-side key from which the per-user callback secrets are derived; the same on every node (32+ characters)', true),
   setting('slackSigningSecret', 'slack_signing_secret', z.string(), '', 'Slack app signing secret (the Slack adapter is enabled when it and the bot token are set)', true),
   setting('slackBotToken', 'slack_bot_token', z.string(), '', 'Slack bot token (xoxb-…)', true),
   setting('slackApiUrl', 'slack_api_url', url(['http:', 'https:']), 'https://slack.com/api/', 'Slack Web API base URL (a proxy, or a fake in tests)'),

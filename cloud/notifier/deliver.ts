@@ -9,6 +9,8 @@ import type { IdentityRepo, IdentityRow } from '../store/identities';
 import type { TtlCache } from '../ttl-cache';
 import type { JobRepo, JobRow } from '../store/jobs';
 import type { UserRepo } from '../store/users';
+import type { CallbackGuard } from '../callback-guard';
+import { callbackKeysOf, type CallbackKeys } from '../callback-secret';
 import { postCallback } from './callback';
 import type { Pacer } from './pacer';
 
@@ -28,7 +30,20 @@ export interface DeliveryDeps {
   log: Logger;
   /** A few seconds of memory for notification routes and callback keys (each event would look them up again). */
   routes: TtlCache<number, UserRoute>;
-  callbackKeys: TtlCache<number, string | null>;
+  callbackKeys: TtlCache<number, CallbackKeys | null>;
+  /** Where callbacks may go, and the address each delivery connects to. */
+  callbackGuard: CallbackGuard;
+  callbackTimeoutMs: number;
+  /** SKADI_SECRET, from which the per-user callback secrets are derived; empty when not set. */
+  serverSecret: string;
+}
+
+/** The keys signing a user's callbacks, cached briefly; null when the user is gone. */
+function callbackKeys(userId: number, deps: DeliveryDeps): Promise<CallbackKeys | null> {
+  return deps.callbackKeys.getOrLoad(userId, async () => {
+    const user = await deps.users.findById(userId);
+    return user ? callbackKeysOf(user, deps.serverSecret) : null;
+  });
 }
 
 /** The notification route of a user, cached briefly. */
@@ -76,9 +91,9 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
-    const key = await deps.callbackKeys.getOrLoad(job.userId, async () => (await deps.users.findById(job.userId))?.tokenHash ?? null);
-    if (!key) return 'skipped';
-    await postCallback(job.callback, key, callbackPayload(job, event));
+    const keys = await callbackKeys(job.userId, deps);
+    if (!keys) return 'skipped';
+    await postCallback(job.callback, { keys, payload: callbackPayload(job, event), guard: deps.callbackGuard, timeoutMs: deps.callbackTimeoutMs });
     return 'callback';
   }
   const origin = decodeOrigin(job.origin);

@@ -29,6 +29,8 @@ interface StreamLoop {
 }
 
 const BATCH = 50;
+/** Approximate length cap of each dead-letter stream (`<stream>:dead`): the newest failures are kept. */
+export const DEAD_LETTER_MAXLEN = 10_000;
 /**
  * After a batch smaller than BATCH, wait this long before reading again, so that events arriving one by one are
  * read (and their jobs loaded from MySQL) a few at a time: one query instead of one per event, for a delay that
@@ -203,7 +205,7 @@ export class Notifier {
   }
 
   private async deadLetter(loop: StreamLoop, id: string, fields: string[], attempts: number, err: unknown): Promise<void> {
-    await this.redis.xadd(`${loop.stream}:dead`, '*', ...fields, 'error', String((err as Error)?.message ?? err), 'attempts', String(attempts), 'entry', id);
+    await this.redis.xadd(`${loop.stream}:dead`, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields, 'error', String((err as Error)?.message ?? err), 'attempts', String(attempts), 'entry', id);
     await this.redis.xack(loop.stream, this.group, id);
   }
 }

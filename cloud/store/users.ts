@@ -6,11 +6,13 @@ export interface UserRow {
   id: number;
   name: string;
   tokenHash: string;
+  /** Random salt of the callback secret; null until the user has one (created before callback secrets). */
+  callbackSalt: string | null;
   createdAt: Date;
 }
 
 function toUser(row: RowDataPacket): UserRow {
-  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, createdAt: row.created_at };
+  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, callbackSalt: row.callback_salt ?? null, createdAt: row.created_at };
 }
 
 /** Users: create, find, list, rotate the token. */
@@ -18,8 +20,13 @@ export class UserRepo {
   constructor(private readonly sql: Sql) {}
 
   /** Inserts a user and returns its id. */
-  async insert(name: string, tokenHash: string, now: Date): Promise<number> {
-    const [res] = await this.sql.query<ResultSetHeader>('INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)', [name, tokenHash, now]);
+  async insert(name: string, tokenHash: string, callbackSalt: string, now: Date): Promise<number> {
+    const [res] = await this.sql.query<ResultSetHeader>('INSERT INTO users (name, token_hash, callback_salt, created_at) VALUES (?, ?, ?, ?)', [
+      name,
+      tokenHash,
+      callbackSalt,
+      now,
+    ]);
     return res.insertId;
   }
 
@@ -56,5 +63,16 @@ export class UserRepo {
   /** Replaces the token hash of a user. */
   async setTokenHash(id: number, hash: string): Promise<void> {
     await this.sql.query('UPDATE users SET token_hash = ? WHERE id = ?', [hash, id]);
+  }
+
+  /** Replaces the callback salt of a user (a new callback secret). */
+  async setCallbackSalt(id: number, salt: string): Promise<void> {
+    await this.sql.query('UPDATE users SET callback_salt = ? WHERE id = ?', [salt, id]);
+  }
+
+  /** Gives a user a callback salt if it has none (safe when two run at once); returns the salt the user has. */
+  async ensureCallbackSalt(id: number, salt: string): Promise<string | null> {
+    await this.sql.query('UPDATE users SET callback_salt = ? WHERE id = ? AND callback_salt IS NULL', [salt, id]);
+    return (await this.findById(id))?.callbackSalt ?? null;
   }
 }

@@ -12,6 +12,9 @@ export const REDIS_URL = process.env.SKADI_TEST_REDIS ?? 'redis://127.0.0.1:6379
 /** Seed nodes of a Redis Cluster (host:port,...); when set, every test's gateway runs on the cluster instead of REDIS_URL. */
 export const REDIS_CLUSTER = process.env.SKADI_TEST_REDIS_CLUSTER ?? '';
 
+/** SKADI_SECRET of every test gateway and core (callback secrets are derived from it). */
+export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
+
 /** The SKADI_* variables that point a gateway process at the test Redis (one server or the cluster). */
 export function redisEnv(): Record<string, string> {
   return { SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER };
@@ -34,6 +37,7 @@ export function testConfig(name: string, overrides: Partial<Config> = {}): Confi
       redisCluster: REDIS_CLUSTER ? REDIS_CLUSTER.split(',') : [],
       redisPrefix: `${name}:`,
       logLevel: 'silent',
+      secret: TEST_SECRET,
       ...overrides,
     },
   });

@@ -1,7 +1,7 @@
 /** A real `skadi serve` child process on a fresh namespace, with an admin core on the same database for setup. */
 import type { ChildProcess } from 'node:child_process';
 import type { Core } from '../../cloud/core';
-import { dropNamespace, MYSQL_ROOT, openCore, redisEnv, testConfig, uniqueName, userWithAgent } from './env';
+import { dropNamespace, MYSQL_ROOT, openCore, redisEnv, TEST_SECRET, testConfig, uniqueName, userWithAgent } from './env';
 import { call } from './http';
 import { ensureBuilt, startServe, stopChild } from './process';
 
@@ -14,6 +14,8 @@ export interface Gateway {
   userToken: string;
   agentToken: string;
   agentName: string;
+  /** The SKADI_* variables of the gateway, for running `skadi` commands on the same installation. */
+  env: Record<string, string>;
   /** Pushes "<agent> <text>" through the user API; returns the job id. */
   push(text: string, agent?: string): Promise<string>;
   /** Waits (up to seconds) for a job to end and returns it as the API shows it. */
@@ -21,17 +23,18 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Starts `skadi serve` with extra SKADI_* settings. */
+/** Starts `skadi serve` with extra SKADI_* settings (SKADI_SECRET is TEST_SECRET unless given). */
 export async function startGateway(settings: Record<string, string> = {}): Promise<Gateway> {
   ensureBuilt();
   const name = uniqueName();
-  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', ...settings };
+  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', SKADI_SECRET: TEST_SECRET, ...settings };
   const serve = await startServe(env);
-  const core = await openCore(testConfig(name));
+  const core = await openCore(testConfig(name, { secret: env.SKADI_SECRET }));
   const { userToken, agentToken, agent } = await userWithAgent(core, 'ops', 'web1');
   const base = `http://127.0.0.1:${serve.port}`;
   return {
     base,
+    env,
     port: serve.port,
     core,
     child: serve.child,

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { createSlackAdapter, type SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
-import { verifyCallback, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../cloud/notifier/callback';
+import { verifyCallback, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../cloud/notifier/callback';
 import { hashToken } from '../../cloud/tokens';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
@@ -16,7 +16,8 @@ let adapter: SlackAdapter;
 let seq = 0;
 
 beforeAll(async () => {
-  core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 600, notifyPaceMs: 10 }), true);
+  const callbackAllow = ['127.0.0.1/32']; // the callback receiver below listens on loopback
+  core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 600, notifyPaceMs: 10, callbackAllow }), true);
   slack = await startFakeSlack();
   adapter = createSlackAdapter(
     { signingSecret: 's', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
@@ -129,7 +130,8 @@ describe('notifier', () => {
     const notifier = await core.startNotifier([adapter]);
     try {
       seq++;
-      const { agent, userToken } = await userWithAgent(core, `cb${seq}`, `cb${seq}`);
+      const { user, agent, userToken } = await userWithAgent(core, `cb${seq}`, `cb${seq}`);
+      const secret = await core.users.callbackSecret(user.name);
       await core.agents.recordPoll(agent, null);
       const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
       const { id } = await core.jobs.push(agent, 'deploy v2', { source: 'api', callback: url });
@@ -140,7 +142,8 @@ describe('notifier', () => {
       expect(statuses).toEqual(['queuing', 'sent', 'succeeded']);
       for (const r of received) {
         const ts = Number(r.headers[TIMESTAMP_HEADER]);
-        expect(verifyCallback(hashToken(userToken), ts, r.body, String(r.headers[SIGNATURE_HEADER]))).toBe(true);
+        expect(verifyCallback(secret, ts, r.body, String(r.headers[SIGNATURE_HEADER]))).toBe(true);
+        expect(verifyCallback(hashToken(userToken), ts, r.body, String(r.headers[LEGACY_SIGNATURE_HEADER]))).toBe(true);
         expect(JSON.parse(r.body)).toMatchObject({ id, agent: agent.name, message: 'deploy v2' });
       }
       expect(JSON.parse(received.find((r) => r.body.includes('succeeded'))!.body).result).toBe('deployed');

@@ -50,7 +50,7 @@ describe('reserved names', () => {
   });
 });
 
-const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', createdAt: new Date() };
+const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date() };
 const agentRow = (id: number, name: string): AgentRow => ({
   id, userId: 7, name, alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: new Date(), createdAt: new Date(),
 });

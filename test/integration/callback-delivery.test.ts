@@ -1,0 +1,142 @@
+/** A real gateway allowing 127.0.0.1/32: callbacks are delivered, signed with the user's callback secret, and answers are never read. */
+import fs from 'node:fs';
+import { LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyCallback } from '../../cloud/notifier/callback';
+import { hashToken } from '../../cloud/tokens';
+import { startCallbackSink, type CallbackSink, type SinkMode } from '../helpers/callback-sink';
+import { eventually } from '../helpers/env';
+import { startGateway, type Gateway } from '../helpers/gateway';
+import { call } from '../helpers/http';
+import { skadi } from '../helpers/process';
+
+let gw: Gateway;
+/** The user token of `ops` (a test below rotates it). */
+let userToken: string;
+const sinks: CallbackSink[] = [];
+
+beforeAll(async () => {
+  gw = await startGateway({ SKADI_CALLBACK_ALLOW: '127.0.0.1/32', SKADI_CALLBACK_TIMEOUT: '2s', SKADI_NOTIFY_MAX_ATTEMPTS: '1' });
+  userToken = gw.userToken;
+}, 60_000);
+afterAll(async () => {
+  await gw?.stop();
+  for (const sink of sinks) await sink.close();
+});
+
+async function sink(mode?: SinkMode): Promise<CallbackSink> {
+  const started = await startCallbackSink(mode);
+  sinks.push(started);
+  return started;
+}
+
+/** Pushes a job for the (never polling, so offline) agent: it expires at once and its one event goes to the callback. */
+async function pushTo(callback: string): Promise<string> {
+  const res = await call(gw.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy', callback } });
+  expect(res.status).toBe(201);
+  return res.body.id;
+}
+
+/** Resident memory of the gateway process, in bytes. */
+function gatewayRss(): number {
+  const status = fs.readFileSync(`/proc/${gw.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** True once the job's event is acknowledged by the notifier (delivered or dead-lettered). */
+async function settled(): Promise<boolean> {
+  const [pending] = (await gw.core.redis.xpending(gw.core.keys.jobStatusStream, 'notifier')) as [number];
+  return pending === 0;
+}
+
+/** The dead-letter errors of the job status stream. */
+async function deadErrors(): Promise<string[]> {
+  const entries = await gw.core.redis.xrange(`${gw.core.keys.jobStatusStream}:dead`, '-', '+');
+  return entries.map(([, fields]) => fields[fields.indexOf('error') + 1]);
+}
+
+/** Runs `skadi <args>` on the gateway's installation; returns stdout, or throws with stderr. */
+function cli(args: string[], env: Record<string, string> = gw.env): string {
+  const run = skadi(args, env);
+  if (run.status !== 0) throw new Error(`skadi ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
+  return run.stdout;
+}
+
+describe('callback signing', () => {
+  it('signs with the secret `skadi user callback-secret` prints, and `skadi user token` rotates it', async () => {
+    const receiver = await sink();
+    const secret = cli(['user', 'callback-secret', 'ops']).trim();
+    expect(secret).toMatch(/^whsec_[\w-]{43}$/);
+    await pushTo(receiver.url);
+    await eventually(() => receiver.requests.length === 1, 10_000, 'the callback');
+    const verify = (key: string, header: string) => {
+      const r = receiver.requests.at(-1)!;
+      return verifyCallback(key, Number(r.headers[TIMESTAMP_HEADER]), r.body, String(r.headers[header]));
+    };
+    expect(JSON.parse(receiver.requests[0].body)).toMatchObject({ status: 'expired', agent: 'web1', message: 'deploy' });
+    expect(verify(secret, SIGNATURE_HEADER)).toBe(true);
+    expect(verify(hashToken(userToken), SIGNATURE_HEADER)).toBe(false); // what the database holds cannot sign
+    expect(verify(hashToken(userToken), LEGACY_SIGNATURE_HEADER)).toBe(true);
+
+    const rotated = JSON.parse(cli(['user', 'token', 'ops', '--json']));
+    userToken = rotated.token;
+    expect(rotated.callback_secret).toMatch(/^whsec_/);
+    expect(rotated.callback_secret).not.toBe(secret);
+    expect(cli(['user', 'callback-secret', 'ops']).trim()).toBe(rotated.callback_secret);
+    await pushTo(receiver.url);
+    await eventually(() => receiver.requests.length === 2, 10_000, 'the second callback');
+    expect(verify(rotated.callback_secret, SIGNATURE_HEADER)).toBe(true);
+    expect(verify(secret, SIGNATURE_HEADER)).toBe(false);
+    expect(verify(hashToken(rotated.token), LEGACY_SIGNATURE_HEADER)).toBe(true);
+  });
+
+  it('`skadi user callback-secret` explains itself, and needs SKADI_SECRET', () => {
+    expect(cli(['user', 'callback-secret', '--help'])).toMatch(/Usage: skadi user callback-secret \[options\] <name>[\s\S]*X-Skadi-Signature[\s\S]*SKADI_SECRET/);
+    const without = skadi(['user', 'callback-secret', 'ops'], { ...gw.env, SKADI_SECRET: '' });
+    expect(without.status).toBe(2);
+    expect(without.stderr).toContain('setting secret (SKADI_SECRET) is not set');
+    const added = JSON.parse(cli(['user', 'add', 'ci', '--json']));
+    expect(cli(['user', 'callback-secret', 'ci']).trim()).toBe(added.callback_secret);
+  });
+});
+
+describe('callback answers are never read whole', () => {
+  it('an endless body is not read: the exchange ends at the status line and memory stays flat', async () => {
+    const receiver = await sink({ kind: 'endless', chunkBytes: 64 * 1024, maxBytes: 512 * 1024 * 1024 });
+    const before = gatewayRss();
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, gatewayRss())), 10);
+    const started = Date.now();
+    try {
+      await pushTo(receiver.url);
+      await eventually(() => receiver.closedAt.length === 1, 5000, 'the gateway to hang up');
+      await eventually(settled, 5000, 'the event to be acknowledged');
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(receiver.closedAt[0] - started).toBeLessThan(1500);
+    expect(receiver.bytesSent).toBeLessThan(32 * 1024 * 1024); // socket buffers at most, never the 512 MB on offer
+    expect(peak - before).toBeLessThan(48 * 1024 * 1024);
+    expect(await deadErrors()).toEqual([]); // a 200 is a delivery, whatever the body
+  });
+
+  it('a body that drips forever does not hold the delivery', async () => {
+    const receiver = await sink({ kind: 'drip' });
+    const started = Date.now();
+    await pushTo(receiver.url);
+    await eventually(() => receiver.closedAt.length === 1, 5000, 'the gateway to hang up');
+    expect(receiver.closedAt[0] - started).toBeLessThan(1500);
+    await eventually(settled, 5000, 'the event to be acknowledged');
+    expect(await deadErrors()).toEqual([]);
+  });
+
+  it('a receiver that never answers is left after SKADI_CALLBACK_TIMEOUT', async () => {
+    const receiver = await sink({ kind: 'silent' });
+    const started = Date.now();
+    await pushTo(receiver.url);
+    const errors = await eventually(async () => (await deadErrors()).length > 0 && deadErrors(), 10_000, 'the dead letter');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(errors).toEqual([`callback 127.0.0.1:${receiver.port} unreachable: no answer within 2000 ms`]);
+    expect(receiver.requests).toHaveLength(1);
+  });
+});
