@@ -16,6 +16,8 @@ export interface Gateway {
   agentName: string;
   /** The SKADI_* variables of the gateway, for running `skadi` commands on the same installation. */
   env: Record<string, string>;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
   /** Pushes "<agent> <text>" through the user API; returns the job id. */
   push(text: string, agent?: string): Promise<string>;
   /** Waits (up to seconds) for a job to end and returns it as the API shows it. */
@@ -35,6 +37,7 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
   return {
     base,
     env,
+    output: serve.output,
     port: serve.port,
     core,
     child: serve.child,
