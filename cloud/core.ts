@@ -24,6 +24,7 @@ import { createChatHandler } from './chat';
 import { createCommandPort } from './commands/port';
 import { IdentityService } from './identities';
 import { Notifier } from './notifier/notifier';
+import type { UserRoute } from './notifier/deliver';
 import { Pacer } from './notifier/pacer';
 import { IdentityRepo } from './store/identities';
 import { TtlCache } from './ttl-cache';
@@ -132,6 +133,8 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash), config.secret);
   const callbackGuard = new CallbackGuard(config.callbackAllow, options.resolveHost);
   const callbackKeys = new TtlCache<number, CallbackKeys | null>(10_000);
+  /** Where each user's notifications go, shared by this node's notifiers; dropped when a user's settings change anywhere. */
+  const notifyRoutes = new TtlCache<number, UserRoute>(5000);
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, log });
@@ -141,7 +144,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, jobs, identities: identityRepo });
+  const port = createCommandPort({ users, agents, jobs, identities: identityRepo, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
 
@@ -163,7 +166,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           adapters: new Map(adapters.map((a) => [a.name, a])),
           pacer: new Pacer(config.notifyPaceMs),
           log,
-          routes: new TtlCache(5000),
+          routes: notifyRoutes,
           callbackKeys,
           callbackGuard,
           callbackTimeoutMs: config.callbackTimeoutMs,
@@ -187,6 +190,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
         users.invalidateCached(key);
         dispatcher.endPollsOf(key);
         callbackKeys.clear(); // a user's token or callback secret changed on some node
+        if (key.startsWith('user:')) notifyRoutes.delete(Number(key.slice(5))); // e.g. `notify here`
       });
       await signals.start();
       await reconciler.reconcileOnce().catch((err) => log.warn({ err }, 'first reconciliation failed; retrying periodically'));

@@ -6,7 +6,14 @@ import type { UserService } from '../users';
 import type { CommandPort } from './execute';
 
 /** Connects chat commands to the core services. */
-export function createCommandPort(deps: { users: UserService; agents: AgentService; jobs: JobService; identities: IdentityRepo }): CommandPort {
+export function createCommandPort(deps: {
+  users: UserService;
+  agents: AgentService;
+  jobs: JobService;
+  identities: IdentityRepo;
+  /** Tells every node that a user's settings changed (their cached notification route is dropped). */
+  announceUserChange: (userId: number) => Promise<void>;
+}): CommandPort {
   const { users, agents, jobs, identities } = deps;
   return {
     agentStatuses: (userId) => agents.statuses(userId),
@@ -19,6 +26,9 @@ export function createCommandPort(deps: { users: UserService; agents: AgentServi
     removeAgent: (userId, name) => agents.remove(userId, name),
     rotateAgentToken: (userId, name) => agents.rotateToken(userId, name),
     rotateUserToken: (user) => users.rotateToken(user.name),
-    setNotifyTarget: (userId, channel, replyTo) => identities.setNotifyTarget(userId, channel, replyTo),
+    async setNotifyTarget(userId, channel, replyTo) {
+      await identities.setNotifyTarget(userId, channel, replyTo);
+      await deps.announceUserChange(userId);
+    },
   };
 }
