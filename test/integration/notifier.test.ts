@@ -17,7 +17,7 @@ let seq = 0;
 
 beforeAll(async () => {
   const callbackAllow = ['127.0.0.1/32']; // the callback receiver below listens on loopback
-  core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 600, notifyPaceMs: 10, callbackAllow }), true);
+  core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: 10, callbackAllow }), true);
   slack = await startFakeSlack();
   adapter = createSlackAdapter(
     { signingSecret: 's', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
@@ -40,6 +40,11 @@ async function userNotifiedIn(channel: string) {
 
 const posted = (channel: string) => slack.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === channel);
 
+/** Waits until a notifier group has acknowledged everything it read: no delivery of those events can happen after this. */
+async function allAcknowledged(group: string, stream = core.keys.messageStream): Promise<void> {
+  await eventually(async () => ((await core.redis.xpending(stream, group)) as [number])[0] === 0, 15_000, 'every event to be acknowledged');
+}
+
 describe('notifier', () => {
   it('waits for Retry-After on 429 and then delivers the message once', async () => {
     const notifier = await core.startNotifier([adapter]);
@@ -48,7 +53,7 @@ describe('notifier', () => {
       slack.script('chat.postMessage', { status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } });
       await core.events.message({ kind: 'info', user_id: user.id, message: 'deploy finished' });
       const calls = await eventually(() => posted('CRATE').length >= 2 && posted('CRATE'), 10_000, 'the retry');
-      await new Promise((r) => setTimeout(r, 300));
+      await allAcknowledged(notifier.group);
       expect(posted('CRATE').map((c) => c.status)).toEqual([429, 200]);
       expect(calls[1].at - calls[0].at).toBeGreaterThanOrEqual(950); // Retry-After: 1 was honoured
       expect(calls[1].args.text).toBe('ℹ️ deploy finished');
@@ -93,8 +98,8 @@ describe('notifier', () => {
     slack.always(() => false, null);
     const rescuer = await core.startNotifier([adapter]);
     try {
-      await eventually(() => posted('CSLOW').some((c) => c.status === 200), 10_000, 'the rescue');
-      await new Promise((r) => setTimeout(r, 2000)); // let the crashed one's hanging call end too
+      await eventually(() => posted('CSLOW').some((c) => c.status === 200), 15_000, 'the rescue');
+      await allAcknowledged(rescuer.group);
       expect(posted('CSLOW').filter((c) => c.status === 200)).toHaveLength(1);
       expect(posted('CSLOW').find((c) => c.status === 200)!.args.text).toBe('survives a crash');
     } finally {
@@ -109,7 +114,7 @@ describe('notifier', () => {
       for (let i = 0; i < 20; i++) await core.events.message({ kind: 'text', user_id: users[i % 4].user.id, message: `m${i}` });
       const all = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && /^CMANY/.test(c.args.channel) && c.status === 200);
       await eventually(() => all().length >= 20, 10_000, 'twenty deliveries');
-      await new Promise((r) => setTimeout(r, 300));
+      await allAcknowledged(notifiers[0].group);
       expect(all().map((c) => c.args.text).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
     } finally {
       await Promise.all(notifiers.map((n) => n.stop()));
@@ -166,7 +171,7 @@ describe('notifier', () => {
       const post = await eventually(() => posted('CAPI').find((c) => c.args.text.includes('loud')), 10_000, 'the API job result');
       expect(post.args.text).toContain(`❌ ${agent.name}: \`loud\` — failed`);
       expect(post.args.text).toContain('exit 3');
-      await new Promise((r) => setTimeout(r, 300));
+      await allAcknowledged(notifier.group, core.keys.jobStatusStream);
       expect(posted('CAPI').some((c) => c.args.text.includes('quiet'))).toBe(false);
     } finally {
       await notifier.stop();
