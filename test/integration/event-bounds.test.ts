@@ -1,13 +1,11 @@
 /** One agent cannot fill Redis: events carry a bounded result tail, running events are throttled, dead letters are capped. */
-import pino from 'pino';
-import { createSlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { EVENT_RESULT_BYTES } from '../../cloud/events';
 import { DEAD_LETTER_MAXLEN } from '../../cloud/notifier/notifier';
 import { dropNamespace, eventually, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
+import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 import { call } from '../helpers/http';
 
 const name = uniqueName();
@@ -73,10 +71,7 @@ describe('bounded events', () => {
     const fill = core.redis.pipeline();
     for (let i = 0; i < DEAD_LETTER_MAXLEN + 2000; i++) fill.xadd(dead, '*', 'type', 'message', 'data', '{}', 'error', 'old');
     await fill.exec();
-    const adapter = createSlackAdapter(
-      { signingSecret: 's', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
-      pino({ level: 'silent' }),
-    );
+    const adapter = slackAdapterFor(slack);
     const { user } = await userWithAgent(core, 'dead', 'deadagent');
     await core.identityRepo.setNotifyTarget(user.id, 'slack', encodeRef({ c: 'CDEAD' }));
     slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CDEAD', { body: { ok: false, error: 'channel_not_found' } });

@@ -1,13 +1,12 @@
 /** The notifier's delivery rules on real Redis streams: pacing, permanent refusals, callback answers, and no double reply. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { createSlackAdapter, type SlackAdapter } from '../../adapters/slack';
+import type { SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
 import { encodeOrigin } from '../../cloud/commands/execute';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
+import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 
 const PACE_MS = 300;
 const name = uniqueName();
@@ -20,10 +19,7 @@ beforeAll(async () => {
   const config = testConfig(name, { notifyMaxAttempts: 4, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: PACE_MS, callbackAllow: ['127.0.0.1/32'] });
   core = await openCore(config, true);
   slack = await startFakeSlack();
-  adapter = createSlackAdapter(
-    { signingSecret: 's', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
-    pino({ level: 'silent' }),
-  );
+  adapter = slackAdapterFor(slack);
 });
 afterAll(async () => {
   await core.close();

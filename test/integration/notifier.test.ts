@@ -1,13 +1,12 @@
 /** The notifier on real Redis streams, delivering through the real Slack adapter to a fake Slack Web API, and to callback URLs. */
 import http from 'node:http';
-import pino from 'pino';
-import { createSlackAdapter, type SlackAdapter } from '../../adapters/slack';
+import type { SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
 import { verifyCallback, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../cloud/notifier/callback';
 import { hashToken } from '../../cloud/tokens';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
+import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 
 const name = uniqueName();
 let core: Core;
@@ -19,10 +18,7 @@ beforeAll(async () => {
   const callbackAllow = ['127.0.0.1/32']; // the callback receiver below listens on loopback
   core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: 10, callbackAllow }), true);
   slack = await startFakeSlack();
-  adapter = createSlackAdapter(
-    { signingSecret: 's', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: false, appToken: '', botUserId: 'UBOT', allowBots: false },
-    pino({ level: 'silent' }),
-  );
+  adapter = slackAdapterFor(slack);
 });
 afterAll(async () => {
   await core.close();
