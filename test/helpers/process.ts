@@ -25,7 +25,10 @@ export function startServe(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
   const child = spawn(process.execPath, [SKADI_BIN, 'serve'], { cwd: ROOT, env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env } });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`skadi serve did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a process that never said it listens would outlive the test run otherwise
+      reject(new Error(`skadi serve did not start:\n${output}`));
+    }, 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /"port":(\d+)[^\n]*listening/.exec(output);
