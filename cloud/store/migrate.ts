@@ -32,7 +32,8 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
 export async function migrate(db: Db, onApply: (name: string) => void = () => undefined): Promise<string[]> {
   const conn = await db.pool.getConnection();
   try {
-    const [[lock]] = await conn.query<RowDataPacket[]>("SELECT GET_LOCK('skadi_migrate', 60) AS got");
+    // Named after the database: MariaDB's locks are server-wide, and other databases on the server need not wait.
+    const [[lock]] = await conn.query<RowDataPacket[]>("SELECT GET_LOCK(LEFT(CONCAT('skadi_migrate:', DATABASE()), 64), 60) AS got");
     if (lock.got !== 1) throw new Error('could not take the migration lock within 60 s (another node is migrating?)');
     await conn.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(190) NOT NULL, applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB',
@@ -49,7 +50,7 @@ export async function migrate(db: Db, onApply: (name: string) => void = () => un
     }
     return done;
   } finally {
-    await conn.query("SELECT RELEASE_LOCK('skadi_migrate')").catch(() => undefined);
+    await conn.query("SELECT RELEASE_LOCK(LEFT(CONCAT('skadi_migrate:', DATABASE()), 64))").catch(() => undefined);
     conn.release();
   }
 }
