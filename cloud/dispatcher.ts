@@ -6,6 +6,8 @@ import type { AgentRow } from './store/agents';
 
 interface Waiter {
   resolve: (job: TakenJob | null) => void;
+  /** Answers with an error: the take made for it failed after its time was up. */
+  reject: (err: unknown) => void;
   /** Set while the dispatcher is taking a job for this waiter: its timeout must not answer 204 now. */
   claimed: boolean;
   /** The request timed out while claimed; answer as soon as the take ends. */
@@ -81,6 +83,10 @@ export class Dispatcher {
           clearTimeout(timer);
           resolve(job);
         },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
         claimed: false,
         expired: false,
         disconnected: false,
@@ -149,7 +155,7 @@ export class Dispatcher {
           taken = await this.jobs.take(entry.agent, idle.length);
         } catch (err) {
           for (const w of idle) w.claimed = false;
-          for (const w of idle) if (w.expired) this.finish(w, null, entry); // their time is up: answer 204 now
+          for (const w of idle) if (w.expired) this.fail(w, err, entry); // their time is up: answer the error (503) now, not 204
           throw err;
         }
         for (const w of idle) w.claimed = false;
@@ -188,6 +194,13 @@ export class Dispatcher {
     waiter.done = true;
     if (entry) this.remove(entry.agent.id, waiter);
     waiter.resolve(job);
+  }
+
+  private fail(waiter: Waiter, err: unknown, entry: AgentWaiters): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    this.remove(entry.agent.id, waiter);
+    waiter.reject(err);
   }
 
   private remove(agentId: number, waiter: Waiter): void {
