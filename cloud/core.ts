@@ -91,8 +91,13 @@ async function connectMysql(config: Config, runMigrations: boolean, log: Logger)
   }
   const db = openDb(config.mysqlUrl);
   if (runMigrations) {
-    const applied = await migrate(db, (name) => log.info({ migration: name }, 'applied migration'));
-    if (applied.length) log.info({ count: applied.length }, 'database schema up to date');
+    try {
+      const applied = await migrate(db, (name) => log.info({ migration: name }, 'applied migration'));
+      if (applied.length) log.info({ count: applied.length }, 'database schema up to date');
+    } catch (err) {
+      await db.close(); // an open pool would keep a process that cannot start from exiting
+      throw err;
+    }
   }
   return db;
 }
