@@ -48,6 +48,15 @@ export type JobHandler = (job: Job) => Promise<string | void> | string | void;
 const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 /** A poll that was asked to wait but came back empty faster than this was not held by the server. */
 const EARLY_EMPTY_MS = 1000;
+/** A promise with its resolve function (Promise.withResolvers needs Node 22). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** After the stop timeout aborts job.signal, how long handlers get to end before stop() leaves them behind. */
+const ABORT_GRACE_MS = 5000;
 
 /** A Skadi agent: `await new Agent({ server, token }).start(handler)` runs until stop() (or rejects on a bad token). */
 export class Agent {
@@ -58,6 +67,10 @@ export class Agent {
   private readonly pollAbort = new AbortController();
   private readonly jobAbort = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Lease renewals of the running jobs. */
+  private readonly renewals = new Set<NodeJS.Timeout>();
+  /** Resolved when stop() gives up on handlers that ignored the abort (start() resolves then too). */
+  private readonly leftBehind = deferred();
   private fatal: Error | null = null;
   private loops: Promise<void>[] = [];
 
@@ -88,7 +101,7 @@ export class Agent {
     if (this.loops.length) throw new Error('Agent: already started');
     this.log.info('agent started', { server: this.options.server, concurrency: this.options.concurrency });
     this.loops = Array.from({ length: this.options.concurrency }, (_, i) => this.loop(handler, i));
-    await Promise.all(this.loops);
+    await Promise.race([Promise.all(this.loops), this.leftBehind.promise]);
     if (this.fatal) {
       this.client.close();
       throw this.fatal;
@@ -115,7 +128,17 @@ export class Agent {
       this.log.warn('stop timeout: aborting running jobs', { jobs: this.inFlight.size });
       this.jobAbort.abort();
       const grace = new AbortController();
-      await Promise.race([jobsDone.then(() => grace.abort()), sleep(5000, grace.signal)]);
+      const finished = await Promise.race([jobsDone.then(() => true), sleep(ABORT_GRACE_MS, grace.signal).then(() => false)]);
+      grace.abort();
+      if (!finished) {
+        // Handlers that ignore their signal are left behind: no more renewals, so their jobs expire after the lease.
+        for (const renewal of this.renewals) clearInterval(renewal);
+        this.renewals.clear();
+        this.client.close();
+        this.log.warn('stopped without jobs that ignored the abort; they expire after their lease', { jobs: this.inFlight.size });
+        this.leftBehind.resolve();
+        return;
+      }
     }
     await Promise.all(this.loops);
     this.client.close();
@@ -186,6 +209,7 @@ export class Agent {
     const renew = setInterval(() => {
       this.client.report(payload.id, 'running', latest).catch((err) => log.warn('lease renewal failed', { jobId: payload.id, error: describe(err) }));
     }, this.options.renewIntervalMs);
+    this.renewals.add(renew);
     let verb: 'succeed' | 'fail';
     let result: string;
     log.info('job received', { jobId: payload.id });
@@ -197,6 +221,7 @@ export class Agent {
       verb = 'fail';
     } finally {
       clearInterval(renew);
+      this.renewals.delete(renew);
     }
     await this.reportFinal(payload.id, verb, result);
   }

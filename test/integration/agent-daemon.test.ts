@@ -77,6 +77,7 @@ afterAll(async () => {
   daemon?.child.kill('SIGTERM');
   await daemon?.exited;
   await gw?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function run(text: string): Promise<Record<string, any>> {
@@ -224,6 +225,22 @@ describe('skadi-agent process', () => {
     expect(quiet.status).toBe(0);
     expect(quiet.stderr).toBe('');
     expect(quiet.stdout).toContain('OK (server https://skadi.example.com)');
+  });
+
+  it('--check prints what the file allows, and exits 2 naming the file and line of a mistake', () => {
+    const check = (file: string) => spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const good = writeConfig(gw.agentToken);
+    const ok = check(good);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain(`${good}: OK (server ${gw.base})\n`);
+    for (const line of ['  hello  →  echo hello from a shortcut', `  whereami  →  pwd  (in ${dir})`, `  ls [arguments…]  (options allowed)  (in ${dir})`, '  greet <word>  →  echo hello %s']) {
+      expect(ok.stdout).toContain(`${line}\n`);
+    }
+    const bad = path.join(dir, 'bad-check.yml');
+    fs.writeFileSync(bad, `token: ska_x\nshortcuts:\n  - short: up\n    cmd: uptime\n    timeout: soon\n`, { mode: 0o600 });
+    const refused = check(bad);
+    expect({ status: refused.status, stdout: refused.stdout }).toEqual({ status: 2, stdout: '' });
+    expect(refused.stderr).toBe(`skadi-agent: ${bad}:5: shortcuts.0.timeout: "soon" is not a duration (e.g. 30s, 10m, 1h)\n`);
   });
 
   it('logs JSON lines and prints its version', async () => {

@@ -84,7 +84,7 @@ describe('Agent SDK', () => {
     const running = agent.start(async () => {
       peak = Math.max(peak, ++active);
       if (active >= 3) allThree();
-      await Promise.race([three, new Promise((r) => setTimeout(r, 15_000))]);
+      await Promise.race([three, new Promise((r) => setTimeout(r, 15_000).unref())]); // unref: no timer outlives the test
       active--;
       return 'ok';
     });
@@ -108,9 +108,71 @@ describe('Agent SDK', () => {
     const added = await agent.addJob('db1 vacuum');
     expect(added.status).toBe('expired'); // db1 never polled: the sender learns it at once
     const delayed = await agent.addDelayedJob('db1 backup', '2h');
+    await agent.stop(); // closes the kept-alive connections
     expect(Date.parse(delayed.due_at)).toBeGreaterThan(Date.now() + 7_000_000);
     const messages = await readStream(gw.core, gw.core.keys.messageStream);
     expect(messages.map((m) => m.message)).toEqual(expect.arrayContaining(['backup started', 'disk 91%']));
+  });
+
+  it('sends each kind of message to the message stream with its kind and the agent name', async () => {
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token });
+    try {
+      await agent.sendInfo('an info');
+      await agent.sendWarning('a warning');
+      await agent.sendText('a text');
+      await agent.sendAuto('an auto');
+    } finally {
+      await agent.stop(); // closes the kept-alive connections
+    }
+    const mine = (await readStream(gw.core, gw.core.keys.messageStream)).filter((m) => m.agent_id === a.id);
+    expect(mine.map((m) => ({ kind: m.kind, message: m.message, agent: m.agent }))).toEqual([
+      { kind: 'info', message: 'an info', agent: a.name },
+      { kind: 'warning', message: 'a warning', agent: a.name },
+      { kind: 'text', message: 'a text', agent: a.name },
+      { kind: 'auto', message: 'an auto', agent: a.name },
+    ]);
+  });
+
+  it('stores a delayed job with its due time, from a duration ("1h30m") or milliseconds', async () => {
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token });
+    const before = Date.now();
+    const byDuration = await agent.addDelayedJob(`${a.name} rotate logs`, '1h30m');
+    const byMs = await agent.addDelayedJob(`${a.name} rotate logs`, 90 * 60_000);
+    const after = Date.now();
+    await agent.stop();
+    for (const delayed of [byDuration, byMs]) {
+      expect(delayed.agent).toBe(a.name);
+      const due = Date.parse(delayed.due_at);
+      expect(due).toBeGreaterThanOrEqual(before + 5_400_000);
+      expect(due).toBeLessThanOrEqual(after + 5_400_000);
+      const [rows] = await gw.core.db.pool.query<any[]>('SELECT agent_id, message, due_at, released_at FROM delayed_jobs WHERE id = ?', [delayed.id]);
+      expect(rows).toEqual([{ agent_id: a.id, message: 'rotate logs', due_at: new Date(due), released_at: null }]);
+      expect(Number(await gw.core.redis.zscore(gw.core.keys.delayed, delayed.id))).toBe(due);
+    }
+  });
+
+  it('releases a short delayed job when it is due, and the agent runs it', async () => {
+    const a = await freshAgent();
+    const received: { id: string; message: string; at: number }[] = [];
+    const agent = new Agent({ server: gw.base, token: a.token, renewIntervalMs: 250 });
+    const running = agent.start((job) => {
+      received.push({ id: job.id, message: job.message, at: Date.now() });
+      return `ran ${job.message}`;
+    });
+    try {
+      await online(a.id);
+      const delayed = await agent.addDelayedJob('check the backups', 1000); // no agent name first: a job for the caller itself
+      expect(delayed.agent).toBe(a.name);
+      await eventually(() => gw.core.jobs.get(delayed.id, null).catch(() => null), 15_000, 'the delayed job to be released');
+      expect(await gw.waitJob(delayed.id)).toMatchObject({ status: 'succeeded', result: 'ran check the backups' });
+      expect(received.map(({ id, message }) => ({ id, message }))).toEqual([{ id: delayed.id, message: 'check the backups' }]);
+      expect(received[0].at).toBeGreaterThanOrEqual(Date.parse(delayed.due_at));
+    } finally {
+      await agent.stop();
+      await running;
+    }
   });
 
   it('stops with a clear error on a refused token', async () => {
@@ -185,4 +247,60 @@ describe('Agent SDK', () => {
     const after = await gw.push('after stop', a.name);
     expect(await call(gw.base, 'GET', '/agent/job?wait=10', { token: a.token })).toMatchObject({ status: 200, body: { id: after } });
   });
+
+  it('aborts job.signal after stopTimeoutMs when the handler ignores stop; the job fails with the handler\'s error', async () => {
+    let started!: (signal: AbortSignal) => void;
+    const jobStarted = new Promise<AbortSignal>((r) => (started = r));
+    let abortedAt = 0;
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, renewIntervalMs: 250, stopTimeoutMs: 700 });
+    // The handler ignores stop: only the abort of job.signal ends it (or, should the abort never come, a 12 s safety
+    // timer, so that a broken stop fails this test instead of hanging the run).
+    const running = agent.start(
+      (job) =>
+        new Promise<string>((_, reject) => {
+          const safety = setTimeout(() => reject(new Error('job.signal was never aborted')), 12_000);
+          job.signal.addEventListener('abort', () => {
+            abortedAt = Date.now();
+            clearTimeout(safety);
+            reject(new Error('gave up: the agent is stopping'));
+          });
+          started(job.signal);
+        }),
+    );
+    await online(a.id);
+    const id = await gw.push('never ends by itself', a.name);
+    const signal = await jobStarted;
+    const stoppedAt = Date.now();
+    expect(signal.aborted).toBe(false);
+    await agent.stop();
+    await running;
+    expect(signal.aborted).toBe(true);
+    expect(abortedAt - stoppedAt).toBeGreaterThanOrEqual(650); // not before the stop timeout…
+    expect(abortedAt - stoppedAt).toBeLessThan(5000); // …and not much after it
+    expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'failed', result: 'gave up: the agent is stopping' });
+  });
+
+  it('stops even when a handler ignores the abort too: the job is left to expire after its lease', async () => {
+    let started!: () => void;
+    const jobStarted = new Promise<void>((r) => (started = r));
+    let release!: () => void;
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, renewIntervalMs: 250, stopTimeoutMs: 300 });
+    const running = agent.start(() => {
+      started();
+      return new Promise<string>((resolve) => (release = () => resolve('too late'))); // deaf to stop and signal
+    });
+    try {
+      await online(a.id);
+      const id = await gw.push('deaf handler', a.name);
+      await jobStarted;
+      await agent.stop(); // resolves after the stop timeout and the abort grace, without the handler
+      await running;
+      // No renewal keeps it alive any more: the lease (2 s here) runs out.
+      await eventually(async () => (await gw.core.jobs.get(id, null)).status === 'expired', 15_000, 'the abandoned job to expire');
+    } finally {
+      release?.();
+    }
+  }, 30_000);
 });
