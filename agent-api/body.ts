@@ -35,6 +35,31 @@ function parse(text: string, type: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** How much of a refused body is read and dropped, so that a client still sending it can read the 413. */
+const DISCARD_MAX_BYTES = 32 * 1024 * 1024;
+const DISCARD_MAX_MS = 5000;
+
+/**
+ * Reads and drops the rest of a refused body, within bounds: closing at once would make a client that is still
+ * sending fail with a broken pipe instead of reading the 413. Past the bounds the connection is cut.
+ */
+function discardRest(ctx: Context): void {
+  const req = ctx.req;
+  let seen = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, DISCARD_MAX_MS).unref();
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DISCARD_MAX_BYTES) {
+      clearTimeout(timer);
+      cut();
+    }
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 /** Middleware: parses the body of POST/PUT/PATCH into ctx.request.body. */
 export function bodyReader(limit: number) {
   return async function readBody(ctx: Context, next: Next): Promise<void> {
@@ -43,7 +68,7 @@ export function bodyReader(limit: number) {
     if (['POST', 'PUT', 'PATCH'].includes(ctx.method)) {
       const declared = Number(ctx.get('content-length') || NaN);
       if (declared > limit) {
-        ctx.set('Connection', 'close');
+        discardRest(ctx);
         throw new TooLargeError(limit);
       }
       let text: string;
@@ -52,7 +77,7 @@ export function bodyReader(limit: number) {
       } catch (err) {
         const type = (err as { type?: string }).type;
         if (type === 'entity.too.large') {
-          ctx.set('Connection', 'close');
+          discardRest(ctx);
           throw new TooLargeError(limit);
         }
         throw new BadRequestError('The request body could not be read completely.', 'BadBody');
