@@ -70,7 +70,7 @@ export function jobStatusEvent(job: JobEventSource, at: Date): JobStatusEvent {
 }
 
 /** Job status events kept in memory while Redis refuses them; past this the oldest are dropped (and logged). */
-const MAX_UNSENT = 100_000;
+const MAX_UNSENT_DEFAULT = 100_000;
 const RETRY_MS = 500;
 /** How long kept events wait for Redis to be rebuilt (its data was lost) before they are appended regardless. */
 const REBUILD_WAIT_MS = 30_000;
@@ -99,6 +99,7 @@ export class EventLog {
     private readonly maxLen: number,
     private readonly log?: Logger,
     private readonly isIntact?: () => Promise<boolean>,
+    private readonly maxUnsent = MAX_UNSENT_DEFAULT,
   ) {}
 
   /** Job status events waiting to be appended again. */
@@ -133,7 +134,7 @@ export class EventLog {
   }
 
   private keepForRetry(event: JobStatusEvent): void {
-    if (this.unsent.length >= MAX_UNSENT) {
+    if (this.unsent.length >= this.maxUnsent) {
       this.unsent.shift();
       if (this.dropped++ % 1000 === 0) this.log?.error({ dropped: this.dropped }, 'too many job status events waiting for Redis; dropping the oldest');
     }
