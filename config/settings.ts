@@ -36,7 +36,7 @@ const hostPorts = list.pipe(
 /** A hop count, or IPv4/IPv6 addresses and CIDRs (agent-api/client-address.ts reads them). */
 const proxyTrust = list.pipe(
   z.array(z.string()).refine(
-    (entries) => (entries.length === 1 && /^\d{1,2}$/.test(entries[0])) || entries.every((e) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e)),
+    (entries) => (entries.length === 1 && /^\d{1,2}$/.test(entries[0])) || entries.every(isCidr),
     'must be a number of proxy hops, or IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.10',
   ),
 );
