@@ -1,6 +1,6 @@
 /** Users: the owners of agents, each with a user token for the user API. */
 import { ConfigError } from '../config';
-import { deriveCallbackSecret, newCallbackSalt } from './callback-secret';
+import { callbackKeysOf, deriveCallbackSecret, newCallbackSalt } from './callback-secret';
 import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from './errors';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
 import type { UserRepo, UserRow } from './store/users';
@@ -91,7 +91,7 @@ export class UserService {
 
   /** The callback secret of a user, or null when SKADI_SECRET is not set or the user has none yet. */
   callbackSecretOf(user: UserRow): string | null {
-    return this.serverSecret && user.callbackSalt ? deriveCallbackSecret(this.serverSecret, user.id, user.callbackSalt) : null;
+    return callbackKeysOf(user, this.serverSecret).current;
   }
 
   /** The callback secret of a user, made now if the user has none (created before callback secrets); needs SKADI_SECRET. */
