@@ -1,4 +1,5 @@
 /** The contract every chat channel implements (Slack, Teams, WeChat, e-mail); the core never imports a chat SDK. */
+import type Router from '@koa/router';
 
 /** Channels Skadi speaks. */
 export type ChannelName = 'slack' | 'teams' | 'wechat' | 'email';
@@ -40,11 +41,21 @@ export type InboundHandler = (message: InboundMessage) => Promise<void>;
 /** Who may use a channel: only linked identities, every member of allowed workspaces, or anyone. */
 export type AccessMode = 'closed' | 'workspace' | 'open';
 
+/** At most `count` messages to one conversation within any `windowMs`. */
+export interface RateLimit {
+  count: number;
+  windowMs: number;
+}
+
 /** A channel adapter. */
 export interface ChannelAdapter {
   readonly name: ChannelName;
   /** Who may use this channel, and (workspace mode) which tenants; empty means every verified tenant. */
   readonly access: { mode: AccessMode; tenants: string[] };
+  /** The platform's limits per conversation; without them, one message per `notify_pace`. */
+  readonly rateLimits?: readonly RateLimit[];
+  /** Adds the channel's webhook routes (e.g. POST /slack/events) to the gateway's HTTP server, when it has any. */
+  mount?(router: Router): void;
   /** Begins receiving: verify, parse, normalize each message and hand it to the handler after acknowledging the platform. */
   start(handler: InboundHandler): Promise<void>;
   /** Posts in the conversation/thread of replyTo (or edits `replaces`); returns a reference to the posted message, usable as a replyTo that continues its thread. */

@@ -1,34 +1,39 @@
 /** `skadi serve`: runs a gateway node (HTTP API, chat adapters, notifier, sweeper, reconciler) until SIGINT/SIGTERM. */
 import type { Logger } from 'pino';
 import { createLogger } from './logger';
-import { redactConfig, type Config } from '../config';
+import { ConfigError, redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
 import { startHttpServer } from '../agent-api/server';
 import type { ChannelAdapter } from '../adapters/contract';
-import { createSlackAdapter, slackConfigFrom, slackEnabled, type SlackAdapter } from '../adapters/slack';
+import { createSlackAdapter, slackConfigFrom, slackEnabled } from '../adapters/slack';
+import { createTeamsAdapter, teamsConfigFrom, teamsConfigProblem, teamsEnabled } from '../adapters/teams';
 
-/** The chat adapters whose settings are present. */
-function configuredAdapters(config: Config, log: Logger): { adapters: ChannelAdapter[]; slack: SlackAdapter | null } {
+/** The chat adapters whose settings are present; throws a ConfigError when a channel's settings cannot work. */
+export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[] {
   const adapters: ChannelAdapter[] = [];
   const slackConfig = slackConfigFrom(config);
-  let slack: SlackAdapter | null = null;
   if (slackEnabled(slackConfig)) {
-    slack = createSlackAdapter(slackConfig, log.child({ adapter: 'slack' }));
-    adapters.push(slack);
+    adapters.push(createSlackAdapter(slackConfig, log.child({ adapter: 'slack' })));
   } else if (config.slackBotToken || config.slackSigningSecret) {
     log.warn('Slack is half configured: set SKADI_SLACK_BOT_TOKEN and SKADI_SLACK_SIGNING_SECRET (or SKADI_SLACK_SOCKET_MODE with SKADI_SLACK_APP_TOKEN)');
   }
-  return { adapters, slack };
+  const teamsConfig = teamsConfigFrom(config);
+  if (teamsEnabled(teamsConfig)) {
+    const problem = teamsConfigProblem(teamsConfig);
+    if (problem) throw new ConfigError(problem);
+    adapters.push(createTeamsAdapter(teamsConfig, log.child({ adapter: 'teams' })));
+  }
+  return adapters;
 }
 
 /** Starts a node; resolves when it has stopped after a signal. */
 export async function serve(config: Config, options: { json?: boolean } = {}): Promise<void> {
   const log = createLogger(config, { json: options.json, base: { svc: 'skadi' } });
   log.info({ config: redactConfig(config) }, 'starting');
+  const adapters = configuredAdapters(config, log);
   const core = await createCore({ config, log });
   await core.startBackground();
-  const { adapters, slack } = configuredAdapters(config, log);
-  const http = await startHttpServer(core, { mount: (router) => slack?.mount(router) });
+  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)) });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter));

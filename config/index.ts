@@ -44,6 +44,16 @@ export interface Config {
   slackAppToken: string;
   slackBotUserId: string;
   slackAllowBots: boolean;
+  teamsAppId: string;
+  teamsAppPassword: string;
+  teamsAppType: 'SingleTenant' | 'MultiTenant' | 'UserAssignedMSI';
+  teamsTenantId: string;
+  teamsAccess: 'closed' | 'workspace' | 'open';
+  teamsAllowedTenants: string[];
+  teamsOpenIdMetadataUrl: string;
+  teamsLoginUrl: string;
+  teamsServiceUrl: string;
+  teamsInsecureNoAuth: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 

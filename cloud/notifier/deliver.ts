@@ -63,7 +63,7 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
 /** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
   const kind = message.replaces ? 'edit' : 'post';
-  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}:${kind}`, () => adapter.send(replyTo, message));
+  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits);
 }
 
 /** The JSON a callback receives for a job status change. */
@@ -136,7 +136,7 @@ async function notifyUser(userId: number, message: OutboundMessage, deps: Delive
   for (const identity of route.identities) {
     const adapter = deps.adapters.get(identity.channel);
     if (!adapter) continue;
-    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message));
+    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
     return 'notified';
   }
   return 'skipped';

@@ -1,0 +1,193 @@
+/**
+ * The Microsoft Teams adapter: botbuilder's CloudAdapter verifies and parses POST /api/messages on the gateway's port;
+ * answers go proactively through the Bot Connector from the stored conversation reference, in the same reply chain.
+ */
+import type Router from '@koa/router';
+import { CloudAdapter, type Activity, type TurnContext } from 'botbuilder';
+import { AuthenticationConstants } from 'botframework-connector';
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { ChannelAdapter, InboundHandler, InboundMessage, OutboundMessage } from '../contract';
+import { authOutcomes, createTeamsAuthentication, type AuthOutcome } from './auth';
+import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from './config';
+import { normalizeActivity, tenantOf } from './inbound';
+import { renderActivity, translateTeamsError } from './outbound';
+import { conversationReference, decodeRef, encodeRef, postedRef, type TeamsRef } from './reply-ref';
+import { withSdkLogger } from './sdk-console';
+
+export { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig };
+
+/** Teams' limits per bot and conversation: 7 messages a second, 8 in 2 s, 60 in 30 s, 1,800 an hour. */
+const TEAMS_RATE_LIMITS = [
+  { count: 7, windowMs: 1000 },
+  { count: 8, windowMs: 2000 },
+  { count: 60, windowMs: 30_000 },
+  { count: 1800, windowMs: 3_600_000 },
+];
+
+/** The express-like request and response botbuilder's CloudAdapter.process reads and writes, over a Koa context. */
+function processShims(ctx: Context) {
+  const answer: { status: number; body?: unknown } = { status: 200 };
+  const res = {
+    socket: ctx.req.socket,
+    status(code: number) {
+      answer.status = code;
+      return res;
+    },
+    header(name: string, value: unknown) {
+      ctx.set(name, String(value));
+      return res;
+    },
+    send(body: unknown) {
+      answer.body = body;
+      return res;
+    },
+    end() {
+      return res;
+    },
+  };
+  const req = { method: ctx.method, headers: ctx.headers as Record<string, string | string[] | undefined>, body: ctx.request.body as Record<string, unknown> };
+  return { req, res, answer };
+}
+
+/** Creates the Teams adapter (see teamsEnabled for when to, and teamsConfigProblem for settings that cannot work). */
+export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): ChannelAdapter {
+  const cloud = new CloudAdapter(createTeamsAuthentication(config));
+  const botAppId = config.insecureNoAuth ? '' : config.appId;
+  /** The service URL and bot account last seen in each tenant, for private chats with people who have not written yet. */
+  const seen = new Map<string, { serviceUrl: string; botId: string }>();
+  let handler: InboundHandler | null = null;
+  let stopped = false;
+  const inFlight = new Set<Promise<void>>();
+
+  /** Hands a message to the core after the HTTP answer; never throws into botbuilder. */
+  const deliver = (message: InboundMessage) => {
+    if (!handler || stopped) return;
+    const work = handler(message)
+      .catch((err) => log.error({ err, messageId: message.messageId }, 'handling a Teams message failed'))
+      .finally(() => inFlight.delete(work));
+    inFlight.add(work);
+  };
+
+  /** The turn of a verified activity: normalize it, remember where its tenant is served, hand it on. */
+  const onTurn = async (turn: TurnContext) => {
+    const activity = turn.activity;
+    const emulator = config.insecureNoAuth && activity.channelId === 'emulator';
+    if (activity.channelId !== 'msteams' && !emulator) {
+      log.info({ channelId: activity.channelId }, 'activity from a channel other than Teams ignored');
+      return;
+    }
+    const verdict = normalizeActivity(activity);
+    if ('ignored' in verdict) {
+      log.debug({ activityId: activity.id, reason: verdict.ignored }, 'Teams activity ignored');
+      return;
+    }
+    seen.set(tenantOf(activity), { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
+    deliver(verdict.message);
+  };
+
+  /** POST /api/messages: botbuilder authenticates and parses; every failure to authenticate is a 401. */
+  const handle = async (ctx: Context) => {
+    const { req, res, answer } = processShims(ctx);
+    const outcome: AuthOutcome = {};
+    try {
+      await withSdkLogger(log, () => authOutcomes.run(outcome, () => cloud.process(req, res, onTurn)));
+    } catch (err) {
+      log.info({ reason: String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200) }, 'Teams request with a malformed activity refused');
+      ctx.status = 400;
+      ctx.body = { error: 'BadRequest', message: 'The body is not a Bot Framework activity.' };
+      return;
+    }
+    if (outcome.unavailable) {
+      log.warn({ reason: outcome.unavailable }, 'the Bot Framework signing keys could not be loaded; Teams request answered 503');
+      ctx.status = 503;
+      ctx.body = { error: 'Unavailable', message: 'The signing keys of the Bot Framework could not be loaded; try again.' };
+    } else if (outcome.refused || answer.status === 401) {
+      log.warn({ reason: outcome.refused }, 'Teams request with a missing or invalid token refused');
+      ctx.status = 401;
+      ctx.body = { error: 'Unauthorized', message: 'The Bot Framework token is missing, invalid, expired or not meant for this bot.' };
+    } else if (answer.status >= 500) {
+      log.error({ detail: String(answer.body ?? '').slice(0, 300) }, 'a Teams activity could not be processed');
+      ctx.status = 503;
+      ctx.body = { error: 'Unavailable', message: 'The activity could not be processed; try again.' };
+    } else {
+      ctx.status = answer.status;
+      ctx.body = answer.body ?? '';
+    }
+  };
+
+  /** Runs logic in a proactive turn of the conversation, with the SDK's output on our logger and its errors translated. */
+  const inConversation = async (ref: TeamsRef, logic: (turn: TurnContext) => Promise<void>): Promise<void> => {
+    try {
+      await withSdkLogger(log, () => cloud.continueConversationAsync(botAppId, conversationReference(ref), logic));
+    } catch (err) {
+      throw translateTeamsError(err);
+    }
+  };
+
+  const send = async (replyTo: string, message: OutboundMessage): Promise<string> => {
+    if (message.replaces) {
+      const target = decodeRef(message.replaces);
+      if (!target.m) throw translateTeamsError(new Error('the reference names no message to update'));
+      await inConversation(target, async (turn) => {
+        await turn.updateActivity({ ...renderActivity(message), id: target.m } as Partial<Activity>);
+      });
+      return message.replaces;
+    }
+    const where = decodeRef(replyTo);
+    let posted = '';
+    await inConversation(where, async (turn) => {
+      posted = (await turn.sendActivity(renderActivity(message)))?.id ?? '';
+    });
+    return encodeRef(postedRef(where, posted));
+  };
+
+  /** Opens (or finds) the personal chat with a person and posts there; Teams refuses when the bot is not installed for them. */
+  const sendPrivate = async (tenant: string, personId: string, message: OutboundMessage): Promise<string> => {
+    const known = seen.get(tenant);
+    const serviceUrl = known?.serviceUrl ?? config.serviceUrl;
+    const botId = known?.botId ?? `28:${config.appId}`;
+    let ref: TeamsRef | null = null;
+    try {
+      await withSdkLogger(log, () =>
+        cloud.createConversationAsync(
+          botAppId,
+          'msteams',
+          serviceUrl,
+          AuthenticationConstants.ToChannelFromBotOAuthScope,
+          { isGroup: false, bot: { id: botId, name: '' }, members: [{ id: personId, name: '' }], tenantId: tenant, channelData: { tenant: { id: tenant } } } as never,
+          async (turn) => {
+            const where: TeamsRef = { s: serviceUrl, c: String(turn.activity.conversation.id), k: 'personal', tn: tenant, b: botId };
+            const posted = (await turn.sendActivity(renderActivity(message)))?.id ?? '';
+            ref = postedRef(where, posted);
+          },
+        ),
+      );
+    } catch (err) {
+      throw translateTeamsError(err);
+    }
+    return encodeRef(ref ?? { s: serviceUrl, c: '', k: 'personal', tn: tenant, b: botId });
+  };
+
+  return {
+    name: 'teams',
+    access: { mode: config.access, tenants: config.allowedTenants },
+    rateLimits: TEAMS_RATE_LIMITS,
+    mount(router: Router) {
+      router.post('/api/messages', handle);
+    },
+    async start(h) {
+      handler = h;
+      if (config.insecureNoAuth) log.warn('SKADI_TEAMS_INSECURE_NO_AUTH is on: /api/messages accepts requests WITHOUT authentication. Use it only with the Bot Framework Emulator, never in production.');
+    },
+    send,
+    sendPrivate,
+    conversationKey: (replyTo) => decodeRef(replyTo).c,
+    async stop() {
+      stopped = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...inFlight]), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+    },
+  };
+}

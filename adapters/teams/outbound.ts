@@ -1,0 +1,53 @@
+/** Teams message activities from an OutboundMessage, and Bot Connector errors as AdapterErrors. */
+import type { Activity } from 'botbuilder';
+import { AdapterError, type OutboundMessage } from '../contract';
+
+/** Most bytes of output in one message: Teams refuses messages over about 28 KB, so the tail is cut well below. */
+export const MAX_CODE_BYTES = 20_000;
+
+/** The last maxBytes of a text in UTF-8, without a broken first character. */
+function tailBytes(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  return bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '');
+}
+
+/** Markdown text: the line, then the output's tail in a monospace block (with a note when cut). */
+export function renderText(message: OutboundMessage): string {
+  if (!message.code) return message.text;
+  const full = message.code.trimEnd();
+  const code = tailBytes(full, MAX_CODE_BYTES);
+  const note = code.length < full.length ? `\n\n_Output cut: the last ${Buffer.byteLength(code)} of ${Buffer.byteLength(full)} bytes are shown._` : '';
+  return `${message.text}\n\n\`\`\`\n${code.replace(/```/g, '`\u200b``')}\n\`\`\`${note}`;
+}
+
+/** The message activity for an OutboundMessage. */
+export function renderActivity(message: OutboundMessage): Partial<Activity> {
+  return { type: 'message', text: renderText(message), textFormat: 'markdown' };
+}
+
+/** The seconds of a Retry-After header (a number or an HTTP date), in ms. */
+function retryAfterMs(header: string | null | undefined): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** Translates an error of the Bot Connector client (or of getting its token) into an AdapterError with a stable code. */
+export function translateTeamsError(err: unknown): AdapterError {
+  if (err instanceof AdapterError) return err;
+  const e = err as { statusCode?: number; response?: { headers?: { get?(name: string): string | undefined } }; errorCode?: string; code?: string; message?: string };
+  const status = e?.statusCode ?? 0;
+  const detail = String(e?.message ?? err).split('\n')[0].slice(0, 300);
+  if (status === 429) return new AdapterError('rate_limited', 'Teams rate limit', retryAfterMs(e.response?.headers?.get?.('retry-after')) ?? 1000);
+  if (status === 412 || status === 502 || status === 503 || status === 504 || status >= 500) return new AdapterError('transient', `Teams answered ${status}`, retryAfterMs(e.response?.headers?.get?.('retry-after')));
+  if (status === 401 || status === 403) return new AdapterError('unauthorized', `Teams answered ${status}: ${detail}`);
+  if (status === 404) return new AdapterError('not_found', `Teams answered 404: ${detail}`);
+  if (status >= 400) return new AdapterError('invalid', `Teams rejected the message (${status}): ${detail}`);
+  if (e?.errorCode === 'invalid_client' || e?.errorCode === 'unauthorized_client' || /AADSTS7000215|AADSTS700016/.test(detail)) {
+    return new AdapterError('unauthorized', `the bot's app id or secret was refused by the login server: ${detail}`);
+  }
+  return new AdapterError('transient', `Teams call failed: ${detail}`);
+}
