@@ -1,6 +1,6 @@
 /** The inbound chat pipeline, the same for every channel: de-duplicate, check the sender, parse, run the command. */
 import type { Logger } from 'pino';
-import type { ChannelAdapter, InboundHandler, InboundMessage } from '../adapters/contract';
+import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMessage, type OutboundMessage } from '../adapters/contract';
 import { executeCommand, type CommandPort, type Conversation } from './commands/execute';
 import { parseCommand } from './commands/parse';
 import { toSkadiError } from './errors';
@@ -15,14 +15,35 @@ export interface ChatDeps {
   log: Logger;
 }
 
+/** Attempts of one answer to a command when the platform says to try again (rate limit, a passing failure). */
+const REPLY_ATTEMPTS = 4;
+/** The longest wait between two attempts, whatever the platform's Retry-After. */
+const REPLY_MAX_WAIT_MS = 10_000;
+
+/**
+ * Sends an answer, trying again on a retryable platform error: the acknowledgement of a command must get through
+ * for its job to be queued, and the message is already marked as processed, so a redelivery would not repeat it.
+ */
+export async function sendWithRetries<T>(send: () => Promise<T>, baseDelayMs = 500): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof AdapterError) || !err.retryable || attempt >= REPLY_ATTEMPTS) throw err;
+      const backoff = baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, Math.min(REPLY_MAX_WAIT_MS, err.retryAfterMs ?? backoff)));
+    }
+  }
+}
+
 /** The conversation an inbound message came from, answered through its adapter. */
 function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conversation {
   return {
     channel: message.channel,
     replyTo: message.replyTo,
     isPrivate: message.isPrivate,
-    reply: (out) => adapter.send(message.replyTo, out),
-    replyPrivately: (out) => adapter.sendPrivate(message.tenant, message.senderId, out),
+    reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
+    replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
   };
 }
 

@@ -119,7 +119,13 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
   /** Runs logic in a proactive turn of the conversation, with the SDK's output on our logger and its errors translated. */
   const inConversation = async (ref: TeamsRef, logic: (turn: TurnContext) => Promise<void>): Promise<void> => {
     try {
-      await withSdkLogger(log, () => cloud.continueConversationAsync(botAppId, conversationReference(ref), logic));
+      await withSdkLogger(log, () =>
+        cloud.continueConversationAsync(botAppId, conversationReference(ref), (turn) => {
+          // The continuation activity gets a made-up id, which sendActivity would use as replyToId: post to the conversation.
+          turn.activity.id = undefined as unknown as string;
+          return logic(turn);
+        }),
+      );
     } catch (err) {
       throw translateTeamsError(err);
     }
@@ -157,6 +163,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
           AuthenticationConstants.ToChannelFromBotOAuthScope,
           { isGroup: false, bot: { id: botId, name: '' }, members: [{ id: personId, name: '' }], tenantId: tenant, channelData: { tenant: { id: tenant } } } as never,
           async (turn) => {
+            turn.activity.id = undefined as unknown as string; // else sendActivity replies to the conversation's id
             const where: TeamsRef = { s: serviceUrl, c: String(turn.activity.conversation.id), k: 'personal', tn: tenant, b: botId };
             const posted = (await turn.sendActivity(renderActivity(message)))?.id ?? '';
             ref = postedRef(where, posted);

@@ -4,7 +4,7 @@
  */
 import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
-import { APP_ID, messageActivity, otherKey, postActivity, startFakeTeams, TENANT, type ConnectorCall, type FakeTeams } from '../helpers/fake-teams';
+import { messageActivity, otherKey, postActivity, startFakeTeams, TENANT, type ConnectorCall, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway } from '../helpers/gateway';
 
 let teams: FakeTeams;
@@ -54,6 +54,7 @@ describe('Teams', () => {
     const conversation = activity.conversation.id;
     const [ack, result] = await eventually(() => posts(conversation, 'slow uptime').length >= 2 && posts(conversation, 'slow uptime'), 15_000, 'ack and result');
     expect(ack.body.text).toContain('⏳ web1: `slow uptime`');
+    expect(ack.activityId).toBeUndefined(); // posted to the conversation, not as a reply to a made-up activity id
     expect(result.body.text).toContain('✅ web1: `slow uptime` — succeeded');
     expect(result.body.text).toContain('```\noutput of slow uptime\n```');
     const edits = await eventually(
@@ -71,4 +72,107 @@ describe('Teams', () => {
     for (const call of teams.calls) expect(teams.issuedTokens.map((t) => `Bearer ${t}`)).toContain(call.authorization);
     expect(teams.refusedTokenRequests).toBe(0);
   });
+
+  it('answers a channel mention in its own thread, with the mention stripped', async () => {
+    const activity = messageActivity(teams, { kind: 'channel', text: 'web1 df -h', id: '1700000000123' });
+    expect(activity.conversation.id).toBe('19:channel-general@thread.tacv2;messageid=1700000000123');
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    const thread = activity.conversation.id;
+    const [ack, result] = await eventually(() => posts(thread, 'df -h').length >= 2 && posts(thread, 'df -h'), 15_000, 'replies in the thread');
+    expect(ack.body.text).toContain('web1: `df -h`');
+    expect(result.body.text).toContain('output of df -h');
+    expect(result.body.conversation.id).toBe(thread);
+  });
+
+  it('handles a group chat only when the bot is mentioned; other activities get 200 and no job', async () => {
+    const before = await jobCount();
+    const unmentioned = messageActivity(teams, { kind: 'groupChat', text: 'web1 uptime', mention: false });
+    expect((await postActivity(gw.base, unmentioned, teams.token())).status).toBe(200);
+    const update = { ...messageActivity(teams, { text: '' }), type: 'conversationUpdate', membersAdded: [{ id: 'x' }] };
+    expect((await postActivity(gw.base, update, teams.token())).status).toBe(200);
+    const reaction = { ...messageActivity(teams, { text: '' }), type: 'messageReaction', reactionsAdded: [{ type: 'like' }] };
+    expect((await postActivity(gw.base, reaction, teams.token())).status).toBe(200);
+    const mentioned = messageActivity(teams, { kind: 'groupChat', text: 'web1 group-check' });
+    expect((await postActivity(gw.base, mentioned, teams.token())).status).toBe(200);
+    await eventually(() => posts(mentioned.conversation.id, 'group-check').length >= 2, 15_000, 'the mentioned command answered');
+    expect(await jobCount()).toBe(before + 1);
+  });
+
+  it.each([
+    ['no token', () => null],
+    ['a wrong signature', () => teams.token({}, { key: otherKey() })],
+    ['an unknown signing key', () => teams.token({}, { kid: 'unknown-key' })],
+    ['a wrong audience', () => teams.token({ aud: 'another-bot' })],
+    ['a wrong issuer', () => teams.token({ iss: 'https://evil.example' })],
+    ['an expired token', () => teams.token({ exp: Math.floor(Date.now() / 1000) - 3600, nbf: Math.floor(Date.now() / 1000) - 7200 })],
+    ['a token not valid yet', () => teams.token({ nbf: Math.floor(Date.now() / 1000) + 3600 })],
+    ['a foreign serviceurl', () => teams.token({ serviceurl: 'https://evil.example/teams/' })],
+    ['a token that is not a JWT', () => 'not-a-jwt'],
+  ])('refuses %s with 401 and creates nothing', async (_what, token) => {
+    const before = await jobCount();
+    const before429 = teams.calls.length;
+    const activity = messageActivity(teams, { text: 'web1 must-not-run' });
+    const res = await postActivity(gw.base, activity, token());
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('Unauthorized');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await jobCount()).toBe(before);
+    expect(teams.calls.slice(before429).filter((c) => String(c.body.text ?? '').includes('must-not-run'))).toEqual([]);
+  });
+
+  it('answers a malformed body with 400, never 5xx', async () => {
+    const res = await fetch(`${gw.base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` }, body: '{"type": 5, "from": "x"' });
+    expect(res.status).toBe(400);
+    const odd = await postActivity(gw.base, { type: 7, conversation: 'x' }, teams.token());
+    expect(odd.status).toBeGreaterThanOrEqual(400);
+    expect(odd.status).toBeLessThan(500);
+  });
+
+  it('refuses an unlinked user in closed mode, naming the command that links them', async () => {
+    const before = await jobCount();
+    const activity = messageActivity(teams, { text: 'web1 uptime', from: 'aad-mallory', fromName: 'Mallory' });
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    const [refusal] = await eventually(() => posts(activity.conversation.id, 'not linked').length >= 1 && posts(activity.conversation.id, 'not linked'), 10_000, 'the refusal');
+    expect(refusal.body.text).toContain(`skadi identity link teams:${TENANT}:aad-mallory --user <name>`);
+    expect(await jobCount()).toBe(before);
+  });
+
+  it('gives one job for the same activity delivered twice', async () => {
+    const before = await jobCount();
+    const activity = messageActivity(teams, { text: 'web1 once-only', id: 'dup-1' });
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    await eventually(() => posts(activity.conversation.id, 'once-only').length >= 2, 15_000, 'the answer');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await jobCount()).toBe(before + 1);
+    expect(posts(activity.conversation.id, 'once-only')).toHaveLength(2);
+  });
+
+  it('retries a 429 from the connector, after its Retry-After', async () => {
+    const activity = messageActivity(teams, { text: 'web1 throttled' });
+    const failedBefore = teams.failedCalls;
+    teams.failNext(2, 429, 1);
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    await eventually(() => posts(activity.conversation.id, '`throttled` — succeeded').length >= 1, 20_000, 'the answer despite 429s');
+    expect(teams.failedCalls - failedBefore).toBe(2);
+  });
+
+  it.each([412, 502, 504])('retries a %i from the connector', async (status) => {
+    const activity = messageActivity(teams, { text: `web1 flaky-${status}` });
+    const failedBefore = teams.failedCalls;
+    teams.failNext(2, status);
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    await eventually(() => posts(activity.conversation.id, `\`flaky-${status}\` — succeeded`).length >= 1, 20_000, `the answer despite ${status}s`);
+    expect(teams.failedCalls - failedBefore).toBe(2);
+  });
+
+  it('sends tokens only in a personal chat: asked in a channel, they go to a personal conversation it opens', async () => {
+    const activity = messageActivity(teams, { kind: 'channel', text: 'token', id: '1700000000999' });
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    const note = await eventually(() => posts(activity.conversation.id, 'private message').length >= 1 && posts(activity.conversation.id, 'private message'), 10_000, 'the note in the channel');
+    expect(note[0].body.text).not.toMatch(/skadi_u_|sku_/);
+    const created = teams.calls.filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations');
+    expect(created.some((c) => c.body.members?.[0]?.id === 'aad-alice' && c.body.tenantId === TENANT)).toBe(true);
+  });
 });
+
