@@ -1,5 +1,5 @@
 /** Runs a parsed chat command for a user, answering through the conversation it came from. */
-import type { ChannelName, OutboundMessage } from '../../adapters/contract';
+import { AdapterError, type ChannelName, type OutboundMessage } from '../../adapters/contract';
 import type { AgentStatus } from '../agents';
 import { ago, jobHeadline, quote } from '../chat-format';
 import { formatDuration } from '../../config/duration';
@@ -60,7 +60,16 @@ async function answerPrivately(convo: Conversation, message: OutboundMessage, pu
     await convo.reply(message);
     return;
   }
-  await convo.replyPrivately(message);
+  try {
+    await convo.replyPrivately(message);
+  } catch (err) {
+    if (!(err instanceof AdapterError) || err.retryable) throw err;
+    // The platform will not open a private chat here (e.g. a Teams app not installed for the person): say so, show nothing.
+    await convo.reply({
+      text: `I could not send you a private message (${err.message}), and tokens are never written in a shared conversation. Message me directly and ask there; the token made just now was not shown anywhere.`,
+    });
+    return;
+  }
   await convo.reply({ text: publicNote });
 }
 

@@ -120,6 +120,14 @@ describe('Teams', () => {
     expect(teams.calls.slice(before429).filter((c) => String(c.body.text ?? '').includes('must-not-run'))).toEqual([]);
   });
 
+  it("logs refusals through the gateway's logger, never botbuilder's key dumps", () => {
+    const output = gw.output();
+    expect(output).toContain('Teams request with a missing or invalid token refused');
+    expect(output).not.toContain('-----BEGIN');
+    expect(output).not.toContain('Available keys');
+    expect(output).not.toMatch(/TokenExpiredError|JsonWebTokenError/);
+  });
+
   it('answers a malformed body with 400, never 5xx', async () => {
     const res = await fetch(`${gw.base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` }, body: '{"type": 5, "from": "x"' });
     expect(res.status).toBe(400);
@@ -174,5 +182,17 @@ describe('Teams', () => {
     const created = teams.calls.filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations');
     expect(created.some((c) => c.body.members?.[0]?.id === 'aad-alice' && c.body.tenantId === TENANT)).toBe(true);
   });
-});
 
+  it('says in the channel when Teams will not open a personal chat, and shows no token', async () => {
+    teams.refuseNewConversations = true;
+    try {
+      const activity = messageActivity(teams, { kind: 'channel', text: 'token', id: '1700000001999' });
+      expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+      const [answer] = await eventually(() => posts(activity.conversation.id, 'could not send you a private message').length >= 1 && posts(activity.conversation.id, 'could not send you a private message'), 15_000, 'the explanation');
+      expect(answer.body.text).toContain('Message me directly');
+      expect(teams.calls.some((c) => /sku_/.test(JSON.stringify(c.body)) && c.conversationId === activity.conversation.id)).toBe(false);
+    } finally {
+      teams.refuseNewConversations = false;
+    }
+  });
+});

@@ -38,6 +38,10 @@ export interface FakeTeams {
   calls: ConnectorCall[];
   /** The id the connector gave each posted activity. */
   postedIds: Map<ConnectorCall, string>;
+  /** Creating a personal conversation is refused with 403, as when the app is not installed for the person. */
+  refuseNewConversations: boolean;
+  /** Connector calls without a valid bearer token get 401 (the Emulator takes them without). */
+  requireToken: boolean;
   /** Access tokens the token endpoint handed out. */
   issuedTokens: string[];
   /** Token requests refused (wrong client id or secret). */
@@ -120,13 +124,14 @@ export async function startFakeTeams(): Promise<FakeTeams> {
         authorization: String(req.headers.authorization ?? ''),
       };
       calls.push(call);
-      if (!issuedTokens.some((t) => call.authorization === `Bearer ${t}`)) return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
+      if (fake.requireToken && !issuedTokens.some((t) => call.authorization === `Bearer ${t}`)) return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
       if (failures.count > 0) {
         failures.count--;
         fake.failedCalls++;
         return json(res, failures.status, { error: { code: 'Throttled', message: 'injected failure' } }, failures.retryAfter !== undefined ? { 'retry-after': String(failures.retryAfter) } : {});
       }
       if (!connector[1]) {
+        if (fake.refuseNewConversations) return json(res, 403, { error: { code: 'Forbidden', message: 'The bot is not installed for the user' } });
         const member = String(call.body.members?.[0]?.id ?? 'nobody');
         return json(res, 201, { id: `a:personal-${member}`, activityId: '' });
       }
@@ -159,6 +164,8 @@ export async function startFakeTeams(): Promise<FakeTeams> {
     postedIds,
     issuedTokens,
     refusedTokenRequests: 0,
+    requireToken: true,
+    refuseNewConversations: false,
     failedCalls: 0,
     failNext(count, status, retryAfterSeconds) {
       failures = { count, status, retryAfter: retryAfterSeconds };
