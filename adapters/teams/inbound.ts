@@ -1,6 +1,7 @@
 /** Pure functions from Bot Framework activities to the core's InboundMessage: filter, strip the mention, normalize. */
 import { createHash } from 'node:crypto';
 import { TurnContext, type Activity } from 'botbuilder';
+import { z } from 'zod';
 import type { InboundMessage } from '../contract';
 import { encodeRef } from './reply-ref';
 
@@ -25,23 +26,35 @@ function threadOf(activity: Partial<Activity>): string {
   return `${id};messageid=${activity.id}`;
 }
 
-/** The command text: the bot's mention removed, Teams' non-breaking spaces made plain. */
-function commandText(activity: Partial<Activity>): string {
-  let text: string;
-  try {
-    text = TurnContext.removeRecipientMention(activity as Activity);
-  } catch {
-    text = String(activity.text ?? '').replace(/<at>[^<]*<\/at>/g, ''); // a mention entity without its text
-  }
-  return String(text ?? '')
-    .replace(/&nbsp;|\u00a0/g, ' ')
-    .trim();
+/** The command text: the bot's mention removed (a leading `<at>…</at>` when its entity lacks the text), spaces made plain. */
+function commandText(activity: Activity): string {
+  let text = String(activity.text ?? '');
+  const botMentions = (activity.entities ?? []).filter((e) => e.type === 'mention' && (e as { mentioned?: { id?: string } }).mentioned?.id === activity.recipient.id);
+  if (botMentions.some((e) => typeof (e as { text?: unknown }).text !== 'string')) text = text.replace(/^\s*<at>[^<]*<\/at>/i, '');
+  else text = TurnContext.removeRecipientMention({ ...activity, text } as Activity) ?? text;
+  return text.replace(/&nbsp;|\u00a0/g, ' ').trim();
 }
 
+const account = z.object({ id: z.string().min(1), name: z.string().optional(), aadObjectId: z.string().optional() });
+/** The fields of a message activity that are read; a token only proves who sent it, not that its fields have these types. */
+const messageShape = z.object({
+  type: z.literal('message'),
+  id: z.string().optional(),
+  serviceUrl: z.string().min(1),
+  from: account,
+  recipient: account,
+  conversation: z.object({ id: z.string().min(1), conversationType: z.string().optional(), tenantId: z.string().optional() }),
+  text: z.string().optional(),
+  entities: z.array(z.object({ type: z.string() }).passthrough()).optional(),
+  channelData: z.object({ tenant: z.object({ id: z.string() }).optional() }).passthrough().optional(),
+});
+
 /** Normalizes a verified activity; personal chats always, group chats and channels only when they @mention the bot. */
-export function normalizeActivity(activity: Partial<Activity>, receivedAt = new Date()): ActivityVerdict {
-  if (activity.type !== 'message') return { ignored: `a ${activity.type ?? 'typeless'} activity` };
-  if (!activity.from?.id || !activity.recipient?.id || !activity.conversation?.id || !activity.serviceUrl) return { ignored: 'incomplete activity' };
+export function normalizeActivity(input: Partial<Activity>, receivedAt = new Date()): ActivityVerdict {
+  if (input.type !== 'message') return { ignored: `a ${typeof input.type === 'string' ? input.type : 'typeless'} activity` };
+  const parsed = messageShape.safeParse(input);
+  if (!parsed.success) return { ignored: `a malformed message activity (${parsed.error.issues[0]?.path.join('.')})` };
+  const activity = parsed.data as unknown as Activity;
   if (activity.from.id === activity.recipient.id) return { ignored: "the bot's own message" };
   const kind = String(activity.conversation.conversationType ?? 'personal');
   const isPrivate = kind === 'personal';

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ChannelAdapter, InboundHandler, InboundMessage, OutboundMessage } from '../contract';
 import { authOutcomes, createTeamsAuthentication, type AuthOutcome } from './auth';
 import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from './config';
-import { normalizeActivity, tenantOf } from './inbound';
+import { normalizeActivity } from './inbound';
 import { renderActivity, translateTeamsError } from './outbound';
 import { conversationReference, decodeRef, encodeRef, postedRef, type TeamsRef } from './reply-ref';
 import { withSdkLogger } from './sdk-console';
@@ -77,12 +77,18 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
       log.info({ channelId: activity.channelId }, 'activity from a channel other than Teams ignored');
       return;
     }
-    const verdict = normalizeActivity(activity);
+    let verdict: ReturnType<typeof normalizeActivity>;
+    try {
+      verdict = normalizeActivity(activity);
+    } catch (err) {
+      log.error({ err, activityId: activity.id }, 'a Teams activity could not be read; ignored');
+      return;
+    }
     if ('ignored' in verdict) {
       log.debug({ activityId: activity.id, reason: verdict.ignored }, 'Teams activity ignored');
       return;
     }
-    seen.set(tenantOf(activity), { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
+    seen.set(verdict.message.tenant, { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
     deliver(verdict.message);
   };
 

@@ -6,11 +6,13 @@
 import fc from 'fast-check';
 import crypto from 'node:crypto';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
+import { messageActivity, startFakeTeams, TENANT, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { writeSummary } from '../chaos/summary';
 
 let gw: Gateway;
 let slack: FakeSlack;
+let teams: FakeTeams;
 let base: string;
 let tokens: string[];
 let tried = 0;
@@ -32,7 +34,9 @@ function record(status: number, what: string): void {
 
 beforeAll(async () => {
   slack = await startFakeSlack('T1');
+  teams = await startFakeTeams();
   gw = await startGateway({
+    ...teams.settings(),
     SKADI_BODY_LIMIT: '64kb',
     SKADI_AUTH_MAX_FAILURES: '1000000',
     SKADI_SLACK_SIGNING_SECRET: 'fuzz',
@@ -45,6 +49,7 @@ beforeAll(async () => {
   base = gw.base;
   // The fuzzed Slack user is linked, so its commands reach the core; the agent has polled, so its jobs queue.
   await gw.core.identities.link('slack:T1:U1', 'ops');
+  await gw.core.identities.link(`teams:${TENANT}:aad-alice`, 'ops', 'alice');
   await fetch(`${base}/agent/job`, { headers: { authorization: `Bearer ${gw.agentToken}` } });
   heapBefore = await heapMb();
   tokens = [gw.agentToken, gw.userToken, '', 'garbage', 'ska_' + 'x'.repeat(32), 'Bearer', '\u00e9\u00e9\u00e9'];
@@ -52,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await slack?.close();
+  await teams?.close();
 });
 
 const ids = fc.oneof(
@@ -63,7 +69,7 @@ const ids = fc.oneof(
 );
 const paths = fc.oneof(
   fc.constantFrom('/agent/job', '/agent/job?wait=abc', '/agent/job?wait=1', '/agent/job/add', '/agent/job/delayed', '/agent/message/info', '/agent/info', '/agent/warning'),
-  fc.constantFrom('/job/add', '/message/info', '/message/warning', '/message/text', '/message/auto', '/status', '/healthz', '/readyz', '/slack/events'),
+  fc.constantFrom('/job/add', '/message/info', '/message/warning', '/message/text', '/message/auto', '/status', '/healthz', '/readyz', '/slack/events', '/api/messages'),
   ids.map((id) => `/agent/jobs/${id}/succeed`),
   ids.map((id) => `/agent/jobs/${id}/running`),
   ids.map((id) => `/jobs/${id}?wait=0`),
@@ -176,8 +182,44 @@ describe('hostile input', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   }, 180_000);
 
+  it('never answers 5xx to Teams activities with a valid token from a linked user, whatever their fields', async () => {
+    const jobsBefore = (await gw.core.jobs.list(null, null, 10_000)).length;
+    const callsBefore = teams.calls.length;
+    const text = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.constantFrom('help', 'web1 uptime', 'status', 'jobs', 'delay 1h web1 backup', 'notify here', 'token', '<at>Skadi</at> web1 ls', '&nbsp;web1 ps'),
+      fc.string({ maxLength: 30 }).map((t) => `web1 ${t}`),
+    );
+    const anyValue = fc.oneof(fc.anything(), text);
+    const activity = fc
+      .record(
+        {
+          kind: fc.constantFrom('personal', 'groupChat', 'channel') as fc.Arbitrary<'personal' | 'groupChat' | 'channel'>,
+          text,
+          from: fc.constantFrom('aad-alice', 'aad-alice', 'aad-stranger'),
+          mention: fc.boolean(),
+          id: fc.string({ maxLength: 20 }),
+          override: fc.dictionary(fc.constantFrom('type', 'from', 'recipient', 'conversation', 'entities', 'channelData', 'text', 'channelId', 'id', 'attachments', 'value'), anyValue, { maxKeys: 2 }),
+        },
+        { requiredKeys: ['kind', 'text', 'from', 'mention', 'id'] },
+      )
+      .map(({ override, ...options }) => ({ ...messageActivity(teams, options), ...override }));
+    await fc.assert(
+      fc.asyncProperty(activity, async (body) => {
+        const res = await fetch(`${base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` }, body: JSON.stringify(body) });
+        const answer = await res.text();
+        record(res.status, `Teams activity ${JSON.stringify(body).slice(0, 100)} ${answer.slice(0, 100)}`);
+      }),
+      { numRuns: 400 },
+    );
+    expect(serverErrors).toEqual([]);
+    expect((await gw.core.jobs.list(null, null, 10_000)).length).toBeGreaterThan(jobsBefore);
+    expect(teams.calls.length).toBeGreaterThan(callsBefore);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  }, 180_000);
+
   it('answers 413 to 10 MB bodies and keeps serving', async () => {
-    for (const path of ['/job/add', '/agent/job/add', `/agent/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/succeed`, '/slack/events']) {
+    for (const path of ['/job/add', '/agent/job/add', `/agent/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/succeed`, '/slack/events', '/api/messages']) {
       const res = await fetch(base + path, { method: path.includes('succeed') ? 'PUT' : 'POST', headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/json' }, body: 'x'.repeat(10 * 1024 * 1024) });
       record(res.status, `10 MB body to ${path}`);
       expect(res.status).toBe(413);

@@ -1,0 +1,120 @@
+/** The Teams adapter's normalizeActivity on activity payloads shaped like the ones Microsoft Teams posts. */
+import type { Activity } from 'botbuilder';
+import type { InboundMessage } from '../../adapters/contract';
+import { normalizeActivity, type ActivityVerdict } from '../../adapters/teams/inbound';
+import { decodeRef } from '../../adapters/teams/reply-ref';
+
+const BOT = '28:0b3a6c1e-7a55-4c1f-9d2e-5f1a2b3c4d5e';
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const SERVICE = 'https://smba.trafficmanager.net/emea/';
+const at = new Date('2026-11-29T06:00:00Z');
+
+/** Fresh payloads each call: botbuilder's mention removal rewrites activity.text in place. */
+const personal = (): Record<string, any> => ({
+  type: 'message', id: '1732860000000', timestamp: '2026-11-29T06:00:00.000Z', serviceUrl: SERVICE, channelId: 'msteams',
+  from: { id: '29:1aBcDeFgHiJkLmNoPqRsTuVwXyZ', name: 'Ada Lovelace', aadObjectId: '6b2c4e1a-1111-2222-3333-444455556666' },
+  conversation: { conversationType: 'personal', tenantId: TENANT, id: 'a:1xYzPersonalChatId' },
+  recipient: { id: BOT, name: 'Skadi' },
+  textFormat: 'plain', locale: 'en-US', text: 'web1 uptime',
+  entities: [{ type: 'clientInfo', locale: 'en-US', country: 'US', platform: 'Web', timezone: 'Europe/Berlin' }],
+  channelData: { tenant: { id: TENANT } },
+});
+const channel = (): Record<string, any> => ({
+  type: 'message', id: '1732860111111', timestamp: '2026-11-29T06:01:00.000Z', serviceUrl: SERVICE, channelId: 'msteams',
+  from: { id: '29:1GrAcEhOpPeR', name: 'Grace Hopper', aadObjectId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' },
+  conversation: { isGroup: true, conversationType: 'channel', tenantId: TENANT, id: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000' },
+  recipient: { id: BOT, name: 'Skadi' },
+  textFormat: 'plain', text: '<at>Skadi</at> web1 restart nginx\n',
+  entities: [
+    { type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT, name: 'Skadi' } },
+    { type: 'clientInfo', locale: 'en-US', platform: 'Windows' },
+  ],
+  channelData: { teamsChannelId: '19:ops0123456789abcdef@thread.tacv2', teamsTeamId: '19:team@thread.tacv2', channel: { id: '19:ops0123456789abcdef@thread.tacv2' }, team: { id: '19:team@thread.tacv2' }, tenant: { id: TENANT } },
+});
+const groupChat = (): Record<string, any> => ({
+  ...channel(),
+  id: '1732860222222',
+  conversation: { isGroup: true, conversationType: 'groupChat', tenantId: TENANT, id: '19:meeting_abc123@thread.v2' },
+  channelData: { tenant: { id: TENANT } },
+});
+
+function messageOf(verdict: ActivityVerdict): InboundMessage {
+  if (!('message' in verdict)) throw new Error(`ignored: ${verdict.ignored}`);
+  return verdict.message;
+}
+const normalize = (activity: Record<string, any>) => normalizeActivity(activity as Partial<Activity>, at);
+
+describe('Teams normalizeActivity', () => {
+  it('normalizes a personal chat message, the sender being its Entra object id', () => {
+    const message = messageOf(normalize(personal()));
+    expect(message).toEqual({
+      channel: 'teams', tenant: TENANT, senderId: '6b2c4e1a-1111-2222-3333-444455556666', senderName: 'Ada Lovelace', text: 'web1 uptime',
+      isPrivate: true, replyTo: expect.any(String), messageId: expect.stringMatching(/^activity:[0-9a-f]{40}$/), receivedAt: at,
+    });
+    expect(decodeRef(message.replyTo)).toEqual({ s: SERVICE, c: 'a:1xYzPersonalChatId', k: 'personal', tn: TENANT, b: BOT });
+  });
+
+  it('normalizes a channel reply that @mentions the bot, answering in its thread', () => {
+    const message = messageOf(normalize(channel()));
+    expect(message).toMatchObject({ tenant: TENANT, senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff', senderName: 'Grace Hopper', text: 'web1 restart nginx', isPrivate: false });
+    expect(decodeRef(message.replyTo)).toEqual({ s: SERVICE, c: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000', k: 'channel', tn: TENANT, b: BOT });
+  });
+
+  it('starts a thread at a channel root post whose conversation id has no ;messageid=', () => {
+    const root = { ...channel(), id: '1732860333333', conversation: { ...channel().conversation, id: '19:ops0123456789abcdef@thread.tacv2' } };
+    const ref = decodeRef(messageOf(normalize(root)).replyTo);
+    expect(ref.c).toBe('19:ops0123456789abcdef@thread.tacv2;messageid=1732860333333');
+    expect(ref.k).toBe('channel');
+  });
+
+  it('takes a group chat message only when it @mentions the bot, and never appends a thread to it', () => {
+    const message = messageOf(normalize(groupChat()));
+    expect(message).toMatchObject({ text: 'web1 restart nginx', isPrivate: false, senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' });
+    expect(decodeRef(message.replyTo)).toMatchObject({ c: '19:meeting_abc123@thread.v2', k: 'groupChat' });
+    const unmentioned = { ...groupChat(), text: 'web1 restart nginx', entities: [{ type: 'clientInfo', locale: 'en-US' }] };
+    expect(normalize(unmentioned)).toEqual({ ignored: 'a group message without a mention of the bot' });
+    const otherMentioned = { ...groupChat(), text: '<at>Ada</at> look', entities: [{ type: 'mention', text: '<at>Ada</at>', mentioned: { id: '29:1aBcDeFgHiJkLmNoPqRsTuVwXyZ', name: 'Ada' } }] };
+    expect(normalize(otherMentioned)).toEqual({ ignored: 'a group message without a mention of the bot' });
+  });
+
+  it('ignores a conversationUpdate, the bot\'s own message, and a mention without a command', () => {
+    const update = {
+      type: 'conversationUpdate', id: 'f:1234', serviceUrl: SERVICE, channelId: 'msteams', from: { id: '29:1GrAcEhOpPeR', aadObjectId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' },
+      conversation: { conversationType: 'personal', tenantId: TENANT, id: 'a:1xYz' }, recipient: { id: BOT, name: 'Skadi' },
+      membersAdded: [{ id: BOT }], channelData: { tenant: { id: TENANT }, eventType: 'teamMemberAdded' },
+    };
+    expect(normalize(update)).toEqual({ ignored: 'a conversationUpdate activity' });
+    expect(normalize({ ...personal(), from: { id: BOT, name: 'Skadi' } })).toEqual({ ignored: "the bot's own message" });
+    expect(normalize({ ...channel(), text: '<at>Skadi</at>&nbsp;\n' })).toEqual({ ignored: 'no text' });
+    expect(normalize({ ...personal(), serviceUrl: undefined })).toHaveProperty('ignored');
+    expect(normalize({ ...personal(), conversation: { conversationType: 'personal', tenantId: TENANT } })).toHaveProperty('ignored');
+  });
+
+  it('falls back to channelData.tenant.id and to from.id', () => {
+    const noTenant = { ...personal(), conversation: { conversationType: 'personal', id: 'a:1xYz' }, from: { id: '29:1OnlyId', name: 'Bob' } };
+    const message = messageOf(normalize(noTenant));
+    expect(message).toMatchObject({ tenant: TENANT, senderId: '29:1OnlyId', senderName: 'Bob' });
+    expect(decodeRef(message.replyTo).tn).toBe(TENANT);
+  });
+
+  it('strips the leading mention when its entity lacks the mention text, and ignores malformed activities', () => {
+    const noText = { ...channel(), text: '<at>Skadi</at> web1 ls', entities: [{ type: 'mention', mentioned: { id: BOT, name: 'Skadi' } }] };
+    expect(messageOf(normalize(noText)).text).toBe('web1 ls');
+    expect('ignored' in normalize({ ...personal(), entities: 'not a list' })).toBe(true);
+    expect('ignored' in normalize({ ...personal(), from: { id: 7 } })).toBe(true);
+  });
+
+  it('turns &nbsp; and U+00A0 into plain spaces', () => {
+    expect(messageOf(normalize({ ...channel(), text: '<at>Skadi</at>&nbsp;web1&nbsp;ls\u00a0-la' })).text).toBe('web1 ls -la');
+    expect(messageOf(normalize({ ...personal(), text: '&nbsp; web1 df&nbsp;' })).text).toBe('web1 df');
+  });
+
+  it('gives a stable, short message id per conversation and activity id', () => {
+    const first = messageOf(normalize(channel())).messageId;
+    expect(messageOf(normalize(channel())).messageId).toBe(first);
+    expect(messageOf(normalize({ ...channel(), id: '1732860111112' })).messageId).not.toBe(first);
+    expect(messageOf(normalize({ ...channel(), conversation: { ...channel().conversation, id: '19:other@thread.tacv2;messageid=1732860000000' } })).messageId).not.toBe(first);
+    expect(first.length).toBeLessThanOrEqual(190);
+    expect(first).toMatch(/^[\x20-\x7e]+$/);
+  });
+});
