@@ -48,7 +48,7 @@ export function startServe(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
 
 /** Stops a child with SIGTERM and waits for it to exit. */
 export async function stopChild(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode; // already gone (a signal leaves exitCode null)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   return exited;
