@@ -52,6 +52,8 @@ export interface ChannelAdapter {
   readonly name: ChannelName;
   /** Who may use this channel, and (workspace mode) which tenants; empty means every verified tenant. */
   readonly access: { mode: AccessMode; tenants: string[] };
+  /** False when posted messages cannot be edited (e-mail, WeChat): intermediate statuses are then not sent, and what would have replaced a message is posted as a new one. */
+  readonly canEdit?: boolean;
   /** The platform's limits per conversation; without them, one message per `notify_pace`. */
   readonly rateLimits?: readonly RateLimit[];
   /** Adds the channel's webhook routes (e.g. POST /slack/events) to the gateway's HTTP server, when it has any. */
@@ -64,6 +66,8 @@ export interface ChannelAdapter {
   sendPrivate(tenant: string, personId: string, message: OutboundMessage): Promise<string>;
   /** A key naming the conversation of a reply address, for pacing messages per conversation. */
   conversationKey(replyTo: string): string;
+  /** Whether the channel's own connection is up now (the metric skadi_channel_up); leave it out when there is none (webhooks). */
+  up?(): boolean;
   /** Stops receiving and finishes in-flight work. */
   stop(): Promise<void>;
 }

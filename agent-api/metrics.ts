@@ -1,6 +1,7 @@
 /** Prometheus metrics of one node: jobs by status, queue depth, agents online, request latency. */
 import client from 'prom-client';
 import type { Context, Next } from 'koa';
+import type { ChannelAdapter } from '../adapters/contract';
 import type { Core } from '../cloud/core';
 
 /** The node's metrics registry and the middleware that times requests. */
@@ -10,7 +11,7 @@ export interface Metrics {
 }
 
 /** Creates a registry (one per server, so several can live in one process). */
-export function createMetrics(core: Core): Metrics {
+export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = []): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'skadi_' });
 
@@ -54,6 +55,16 @@ export function createMetrics(core: Core): Metrics {
     registers: [registry],
     collect() {
       this.set(core.dispatcher.waiting);
+    },
+  });
+
+  new client.Gauge({
+    name: 'skadi_channel_up',
+    help: "1 while a chat channel can receive (its connection is up, or it takes webhooks), 0 while it is down",
+    labelNames: ['channel'],
+    registers: [registry],
+    collect() {
+      for (const channel of channels) this.set({ channel: channel.name }, channel.up?.() === false ? 0 : 1);
     },
   });
 

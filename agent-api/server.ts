@@ -3,6 +3,7 @@ import http from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { ChannelAdapter } from '../adapters/contract';
 import type { Core } from '../cloud/core';
 import { agentRoutes } from './agent-routes';
 import { bodyReader } from './body';
@@ -28,12 +29,14 @@ export interface HttpServer {
 export interface AppOptions {
   authGuard?: AuthGuard;
   mount?: (router: Router) => void;
+  /** The chat channels, for the skadi_channel_up metric. */
+  channels?: readonly ChannelAdapter[];
 }
 
 /** Builds the Koa app of a node. */
 export function createApp(core: Core, options: AppOptions = {}): Koa {
   const app = new Koa({ proxy: false });
-  const metrics = createMetrics(core);
+  const metrics = createMetrics(core, options.channels);
   const limiter = new AuthLimiter(core.redis, core.keys, { maxFailures: core.config.authMaxFailures, windowMs: core.config.authWindowMs });
   const guard: AuthGuard = options.authGuard ?? limiter.guard;
 

@@ -13,12 +13,23 @@ export function maskSecrets(text: string, literals: readonly string[] = []): str
   return masked;
 }
 
+/** The password of a secret URL, as written and decoded, when long enough to mask safely (a library may log it alone). */
+function urlPasswords(text: string): string[] {
+  try {
+    const raw = new URL(text).password;
+    return [raw, decodeURIComponent(raw)].filter((p) => p.length >= 6);
+  } catch {
+    return [];
+  }
+}
+
 /** The configured secret values long enough to mask safely (short ones would blank ordinary words). */
 function secretValues(config: Config): string[] {
   const values: string[] = [];
   for (const spec of SETTINGS) {
     const value = spec.secret ? (config as unknown as Record<string, unknown>)[spec.key] : undefined;
     if (typeof value === 'string' && value.length >= 8) values.push(value, JSON.stringify(value).slice(1, -1));
+    if (typeof value === 'string' && /^[a-z]+:\/\//.test(value)) values.push(...urlPasswords(value));
   }
   return [...new Set(values)];
 }

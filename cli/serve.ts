@@ -7,6 +7,7 @@ import { startHttpServer } from '../agent-api/server';
 import type { ChannelAdapter } from '../adapters/contract';
 import { createSlackAdapter, slackConfigFrom, slackEnabled } from '../adapters/slack';
 import { createTeamsAdapter, teamsConfigFrom, teamsConfigProblem, teamsEnabled } from '../adapters/teams';
+import { createEmailAdapter, emailConfigFrom, emailConfigProblem, emailEnabled } from '../adapters/email';
 
 /** The chat adapters whose settings are present; throws a ConfigError when a channel's settings cannot work. */
 export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[] {
@@ -23,6 +24,12 @@ export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[
     if (problem) throw new ConfigError(problem);
     adapters.push(createTeamsAdapter(teamsConfig, log.child({ adapter: 'teams' })));
   }
+  const emailConfig = emailConfigFrom(config);
+  if (emailEnabled(emailConfig)) {
+    const problem = emailConfigProblem(emailConfig);
+    if (problem) throw new ConfigError(problem);
+    adapters.push(createEmailAdapter(emailConfig, log.child({ adapter: 'email' })));
+  }
   return adapters;
 }
 
@@ -33,7 +40,7 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
   const adapters = configuredAdapters(config, log);
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)) });
+  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter));

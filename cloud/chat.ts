@@ -42,6 +42,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conve
     channel: message.channel,
     replyTo: message.replyTo,
     isPrivate: message.isPrivate,
+    canEdit: adapter.canEdit !== false,
     reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
     replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
   };

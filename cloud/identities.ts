@@ -11,11 +11,11 @@ export type SenderCheck = { user: UserRow; identity: IdentityRow } | { refusal: 
 
 const CHANNELS: ReadonlySet<string> = new Set(['slack', 'teams', 'wechat', 'email']);
 
-/** Parses "channel:tenant:externalId" (e-mail has an empty tenant: "email::ops@example.com"). */
+/** Parses "channel:tenant:externalId" (e-mail: the domain, then the address: "email:example.com:ops@example.com"). */
 export function parseIdentityKey(key: string): { channel: ChannelName; tenant: string; externalId: string } {
   const first = key.indexOf(':');
   const second = key.indexOf(':', first + 1);
-  if (first < 0 || second < 0) throw new BadRequestError(`"${key}" is not channel:tenant:id (e.g. slack:T024BE7LD:U12345, email::ops@example.com).`);
+  if (first < 0 || second < 0) throw new BadRequestError(`"${key}" is not channel:tenant:id (e.g. slack:T024BE7LD:U12345, email:example.com:ops@example.com).`);
   const channel = key.slice(0, first);
   const tenant = key.slice(first + 1, second);
   const externalId = key.slice(second + 1);

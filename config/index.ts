@@ -54,6 +54,17 @@ export interface Config {
   teamsLoginUrl: string;
   teamsServiceUrl: string;
   teamsInsecureNoAuth: boolean;
+  emailImapUrl: string;
+  emailMailbox: string;
+  emailSmtpUrl: string;
+  emailFrom: string;
+  emailAuthservId: string;
+  emailRequire: 'dkim' | 'spf' | 'dkim-or-spf' | 'none';
+  emailAccess: 'closed' | 'workspace' | 'open';
+  emailAllowedDomains: string[];
+  emailProcessedFolder: string;
+  emailMaxSizeBytes: number;
+  emailMaxOutputBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 

@@ -17,6 +17,8 @@ export interface Conversation {
   /** The adapter's reply address of the conversation/thread. */
   readonly replyTo: string;
   readonly isPrivate: boolean;
+  /** False when the channel cannot edit a posted message: corrections are posted as new messages. */
+  readonly canEdit: boolean;
   /** Posts in this conversation/thread; returns the posted message's reference. */
   reply(message: OutboundMessage): Promise<string>;
   /** Posts in a private conversation with the sender. */
@@ -88,7 +90,7 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
   try {
     await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack) });
   } catch (err) {
-    await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: ack });
+    await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: convo.canEdit ? ack : undefined });
     throw err;
   }
 }
@@ -136,7 +138,7 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       const message = checkMessage(command.text);
       const ref = await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
       const { id, dueAt } = await port.delay(agent, message, command.delayMs, { source: convo.channel, origin: encodeOrigin(convo.channel, ref) });
-      await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: ref });
+      await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: convo.canEdit ? ref : undefined });
       return;
     }
     case 'cancel': {

@@ -102,7 +102,7 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
     const adapter = deps.adapters.get(origin.channel);
     if (!adapter) return 'skipped';
     if (!terminal) {
-      if (isTerminal(job.status)) return 'skipped'; // already finished: the final event edits the acknowledgement
+      if (isTerminal(job.status) || adapter.canEdit === false) return 'skipped'; // already finished: the final event edits the acknowledgement
       const tail = job.status === 'running' && job.result ? job.result.slice(-1500) : undefined;
       await paced(deps, adapter, origin.ref, { text: jobHeadline(job), code: tail, replaces: origin.ref });
       return 'edited';
@@ -111,7 +111,7 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
     // The answer first (new messages and edits are paced separately), then the acknowledgement shows the end too.
     if (!progress.replied) await paced(deps, adapter, origin.ref, { text: jobHeadline(final), code: event.result || undefined });
     progress.replied = true;
-    await paced(deps, adapter, origin.ref, { text: jobHeadline(final), replaces: origin.ref });
+    if (adapter.canEdit !== false) await paced(deps, adapter, origin.ref, { text: jobHeadline(final), replaces: origin.ref });
     return 'replied';
   }
   if (!terminal) return 'skipped';

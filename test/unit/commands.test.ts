@@ -56,13 +56,14 @@ const agentRow = (id: number, name: string): AgentRow => ({
 });
 
 /** An in-memory conversation recording what was said where. */
-function fakeConversation(isPrivate: boolean) {
+function fakeConversation(isPrivate: boolean, canEdit = true) {
   const said: { where: 'here' | 'private'; message: OutboundMessage; ref: string }[] = [];
   let n = 0;
   const convo: Conversation = {
     channel: 'slack',
     replyTo: 'conversation-1',
     isPrivate,
+    canEdit,
     async reply(message) {
       const ref = `ref-${++n}`;
       said.push({ where: 'here', message, ref });
@@ -163,6 +164,14 @@ describe('executeCommand', () => {
     await executeCommand(parseCommand('delay 15m db1 backup'), user, convo, port);
     expect(delayed).toEqual([{ agent: 'db1', text: 'backup', delayMs: 900_000 }]);
     expect(said[1].message).toMatchObject({ replaces: 'ref-1', text: expect.stringContaining('(in 15m)') });
+  });
+
+  it('delay in a channel without edits posts the confirmation as a new message', async () => {
+    const { convo, said } = fakeConversation(false, false);
+    await executeCommand(parseCommand('delay 15m db1 backup'), user, convo, fakePort().port);
+    expect(said).toHaveLength(2);
+    expect(said[1].message.replaces).toBeUndefined();
+    expect(said[1].message.text).toContain('job 01K8DELAYDELAYDELAYDELAYDE');
   });
 
   it('cancel answers with the canceled job', async () => {

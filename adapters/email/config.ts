@@ -1,0 +1,61 @@
+/** Settings of the e-mail adapter (from the gateway configuration: SKADI_EMAIL_*). */
+import type { AccessMode } from '../contract';
+
+/** Which authentication result makes a sender trusted. */
+export type EmailRequirement = 'dkim' | 'spf' | 'dkim-or-spf' | 'none';
+
+/** What the e-mail adapter needs. */
+export interface EmailAdapterConfig {
+  /** imap://user:pass@host:143 or imaps://user:pass@host:993 */
+  imapUrl: string;
+  mailbox: string;
+  /** nodemailer's URL form: smtp://user:pass@host:587 or smtps://…:465 */
+  smtpUrl: string;
+  /** The address answers come from (and the domain of their Message-IDs). */
+  from: string;
+  /** The authserv-id of the receiving server: only its Authentication-Results headers are trusted. */
+  authservId: string;
+  require: EmailRequirement;
+  access: AccessMode;
+  /** Workspace mode: allowed sender domains (empty: every authenticated domain). */
+  allowedDomains: string[];
+  /** Where handled mail is moved (empty: it stays, marked seen). */
+  processedFolder: string;
+  maxSizeBytes: number;
+  maxOutputBytes: number;
+}
+
+/** The e-mail adapter is enabled when an IMAP URL is set. */
+export function emailEnabled(config: EmailAdapterConfig): boolean {
+  return config.imapUrl !== '';
+}
+
+/** Why the settings cannot work (one line for the start-up error), or null. */
+export function emailConfigProblem(config: EmailAdapterConfig): string | null {
+  if (config.smtpUrl === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_SMTP_URL is not: answers are sent over SMTP';
+  if (config.from === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_FROM is not: the address answers come from';
+  if (config.require !== 'none' && config.authservId === '') {
+    return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_AUTHSERV_ID is not: without it no sender can be authenticated (see README: E-mail)';
+  }
+  return null;
+}
+
+/** The adapter settings from the gateway configuration. */
+export function emailConfigFrom(c: {
+  emailImapUrl: string; emailMailbox: string; emailSmtpUrl: string; emailFrom: string; emailAuthservId: string; emailRequire: EmailRequirement;
+  emailAccess: AccessMode; emailAllowedDomains: string[]; emailProcessedFolder: string; emailMaxSizeBytes: number; emailMaxOutputBytes: number;
+}): EmailAdapterConfig {
+  return {
+    imapUrl: c.emailImapUrl,
+    mailbox: c.emailMailbox,
+    smtpUrl: c.emailSmtpUrl,
+    from: c.emailFrom,
+    authservId: c.emailAuthservId.toLowerCase(),
+    require: c.emailRequire,
+    access: c.emailAccess,
+    allowedDomains: c.emailAllowedDomains.map((d) => d.toLowerCase()),
+    processedFolder: c.emailProcessedFolder,
+    maxSizeBytes: c.emailMaxSizeBytes,
+    maxOutputBytes: c.emailMaxOutputBytes,
+  };
+}

@@ -1,0 +1,82 @@
+/** Pure functions from a parsed mail (mailparser) to the core's InboundMessage: authenticate, find the command, normalize. */
+import { createHash } from 'node:crypto';
+import type { ParsedMail } from 'mailparser';
+import type { InboundMessage } from '../contract';
+import type { EmailAdapterConfig } from './config';
+import { authenticateSender, domainOf } from './sender-auth';
+import { encodeRef } from './reply-ref';
+import { addressOf } from './outbound';
+
+/** A message for the core, or why the mail is not one (forged senders are refused: they never get an answer). */
+export type MailVerdict = { message: InboundMessage } | { ignored: string } | { refused: string };
+
+/** The values of every occurrence of a header, unfolded. */
+export function headerValues(mail: Pick<ParsedMail, 'headerLines'>, name: string): string[] {
+  return (mail.headerLines ?? [])
+    .filter((h) => h.key === name)
+    .map((h) => h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim());
+}
+
+/** The first line of a body that is neither empty nor quoted, before any signature. */
+export function firstCommandLine(text: string): string {
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (raw === '-- ' || line === '--') break; // the signature separator
+    if (line === '' || line.startsWith('>')) continue;
+    return line;
+  }
+  return '';
+}
+
+/** Subjects that carry no command: empty, `skadi`, or a reply or forward (whose subject repeats an earlier command). */
+function subjectHasCommand(subject: string): boolean {
+  const s = subject.trim();
+  return s !== '' && s.toLowerCase() !== 'skadi' && !/^(re|fw|fwd|aw|sv|wg)\s*:/i.test(s);
+}
+
+/** The command of a mail: its subject, else the first line of its text (an HTML-only mail's text rendering). */
+export function commandOf(subject: string, text: string): string {
+  return subjectHasCommand(subject) ? subject.trim() : firstCommandLine(text);
+}
+
+/** True for mail that answers itself: auto-replies, bulk and list mail (answering them could loop). */
+function isAutomatic(mail: Pick<ParsedMail, 'headerLines'>): boolean {
+  const auto = headerValues(mail, 'auto-submitted')[0]?.toLowerCase();
+  const precedence = headerValues(mail, 'precedence')[0]?.toLowerCase();
+  return (auto !== undefined && auto !== 'no') || precedence === 'bulk' || precedence === 'junk' || precedence === 'list' || precedence === 'auto_reply';
+}
+
+/** The de-duplication key: the Message-ID, else a hash of the headers that identify a mail. */
+export function mailKey(mail: Pick<ParsedMail, 'messageId' | 'headerLines'>): string {
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 40);
+  if (mail.messageId) return `mid:${hash(mail.messageId.trim().toLowerCase())}`;
+  return `hdr:${hash(['from', 'to', 'date', 'subject'].map((h) => headerValues(mail, h).join(',')).join('\n'))}`;
+}
+
+/** Normalizes a parsed mail whose sender authentication passes. */
+export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig, 'from' | 'authservId' | 'require'>, receivedAt = new Date()): MailVerdict {
+  const sender = mail.from?.value?.[0];
+  const address = String(sender?.address ?? '').toLowerCase();
+  if (!address || !domainOf(address)) return { ignored: 'no From address' };
+  if (address === addressOf(config.from).toLowerCase()) return { ignored: 'mail from the gateway itself' };
+  if (isAutomatic(mail)) return { ignored: 'an automatic reply or bulk mail' };
+  const auth = authenticateSender(headerValues(mail, 'authentication-results'), address, config.authservId, config.require);
+  if (!auth.ok) return { refused: auth.reason };
+  const subject = String(mail.subject ?? '');
+  const text = commandOf(subject, String(mail.text ?? ''));
+  if (!text) return { ignored: 'no command in the subject or the first line' };
+  const references = Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
+  return {
+    message: {
+      channel: 'email',
+      tenant: domainOf(address),
+      senderId: address,
+      senderName: String(sender?.name ?? ''),
+      text,
+      isPrivate: true,
+      replyTo: encodeRef({ a: address, s: subject, m: mail.messageId ?? '', r: references }),
+      messageId: mailKey(mail),
+      receivedAt,
+    },
+  };
+}
