@@ -111,7 +111,11 @@ export class MailboxWatcher {
         this.again = false;
         await this.drainOnce().catch((err) => this.options.log.warn({ err: (err as Error).message }, 'IMAP: reading new mail failed'));
       } while (this.again && !this.stopped);
-    })().finally(() => (this.draining = null));
+    })().finally(() => {
+      this.draining = null;
+      // Wait for news in IDLE at once (imapflow would wait 15 s before entering it); a later command breaks it.
+      if (this.client && !this.stopped) void this.client.idle().catch(() => undefined);
+    });
     return this.draining;
   }
 
