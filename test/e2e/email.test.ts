@@ -147,6 +147,9 @@ run('e-mail', () => {
     const mail = mailFrom({ subject: 'web1 after-restart' });
     await dovecot.append(mail.raw);
     await eventually(() => answersTo(mail.messageId).length >= 2, 40_000, 'the answer after the IMAP restart');
+    const metrics = await (await fetch(`${gw.base}/metrics`)).text();
+    expect(metrics).toMatch(/skadi_channel_up\{channel="email"\} 1/);
+    expect(gw.output()).toContain('e-mail channel down');
   }, 60_000);
 
   it('retries a temporary SMTP failure', async () => {
