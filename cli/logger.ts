@@ -17,7 +17,7 @@ export function maskSecrets(text: string, literals: readonly string[] = []): str
 function urlPasswords(text: string): string[] {
   try {
     const raw = new URL(text).password;
-    return [raw, decodeURIComponent(raw)].filter((p) => p.length >= 6);
+    return [raw, decodeURIComponent(raw)].filter((p) => p.length >= 8);
   } catch {
     return [];
   }

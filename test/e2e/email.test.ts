@@ -143,7 +143,7 @@ run('e-mail', () => {
   });
 
   it('reconnects after Dovecot restarts and handles the next mail', async () => {
-    await dovecot.restart();
+    await dovecot.restart({ kill: true });
     const mail = mailFrom({ subject: 'web1 after-restart' });
     await dovecot.append(mail.raw);
     await eventually(() => answersTo(mail.messageId).length >= 2, 40_000, 'the answer after the IMAP restart');

@@ -54,8 +54,8 @@ export interface Dovecot {
   append(raw: string | Buffer, mailbox?: string): Promise<void>;
   /** Every mail of a mailbox (INBOX by default), read without changing flags. */
   messages(mailbox?: string): Promise<DovecotMessage[]>;
-  /** Stops and starts Dovecot again on the same port and Maildir (the mail is kept). */
-  restart(): Promise<void>;
+  /** Stops (or, with kill, SIGKILLs every process of) Dovecot and starts it again on the same port and Maildir (the mail is kept). */
+  restart(options?: { kill?: boolean }): Promise<void>;
   /** Stops Dovecot and removes the temp dir. */
   stop(): Promise<void>;
   /** Dovecot's log (log file plus anything it wrote to stderr), for failure messages. */
@@ -304,8 +304,13 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
       });
     },
     messages: (mailbox = 'INBOX') => client((c) => listMessages(c, mailbox)),
-    async restart() {
-      await instance.stop();
+    async restart(options = {}) {
+      if (options.kill) {
+        // Every process of the instance at once, the open IMAP sessions included (a clean stop may leave them serving).
+        const exited = new Promise((r) => instance.child.once('exit', r));
+        instance.kill();
+        await exited;
+      } else await instance.stop();
       // the master reaps its children before it exits, so this is only a safety net against a slow kernel
       const failure = await waitFor(() => bindable(port), STOP_TIMEOUT_MS, () => null);
       if (failure) throw new Error(`port ${port} still taken after Dovecot stopped; its log:\n${readLog()}`);
