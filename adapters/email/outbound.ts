@@ -2,15 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import type { SendMailOptions } from 'nodemailer';
 import { AdapterError, type OutboundMessage } from '../contract';
+import { outputTail } from '../output-tail';
 import type { EmailRef } from './reply-ref';
 import { domainOf } from './sender-auth';
-
-/** The last maxBytes of a text in UTF-8, without a broken first character, and whether it was cut. */
-function tail(text: string, maxBytes: number): { text: string; cut: boolean } {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return { text, cut: false };
-  return { text: bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, ''), cut: true };
-}
 
 const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -18,7 +12,7 @@ const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '
 export function renderBodies(message: OutboundMessage, maxOutputBytes: number): { text: string; html: string } {
   if (!message.code) return { text: `${message.text}\n`, html: `<p>${escapeHtml(message.text)}</p>` };
   const full = message.code.trimEnd();
-  const shown = tail(full, maxOutputBytes);
+  const shown = outputTail(full, maxOutputBytes);
   const note = shown.cut ? `Output cut: the last ${Buffer.byteLength(shown.text)} of ${Buffer.byteLength(full)} bytes are shown.` : '';
   return {
     text: `${message.text}\n\n${shown.text}\n${note ? `\n${note}\n` : ''}`,

@@ -2,7 +2,8 @@
 import type Router from '@koa/router';
 import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Logger } from 'pino';
-import type { ChannelAdapter, InboundHandler, InboundMessage, OutboundMessage } from '../contract';
+import type { ChannelAdapter, InboundMessage, OutboundMessage } from '../contract';
+import { InboundWork } from '../inbound-work';
 import { slackEnabled, type SlackAdapterConfig } from './config';
 import { isIgnoredMessage, normalizeDirectMessage, normalizeMention, normalizeSlashCommand, type BotIdentity } from './inbound';
 import { renderText, translateSlackError } from './outbound';
@@ -45,18 +46,9 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     clientOptions,
   });
   let bot: BotIdentity | null = config.botUserId ? { userId: config.botUserId, botId: '' } : null;
-  let handler: InboundHandler | null = null;
-  let stopped = false;
-  const inFlight = new Set<Promise<void>>();
-
-  /** Hands a message to the core after Slack has been acknowledged; never throws into Bolt. */
-  const deliver = (message: InboundMessage) => {
-    if (!handler || stopped) return;
-    const work = handler(message)
-      .catch((err) => log.error({ err, messageId: message.messageId }, 'handling a Slack message failed'))
-      .finally(() => inFlight.delete(work));
-    inFlight.add(work);
-  };
+  const work = new InboundWork(log, 'Slack');
+  /** Hands a message to the core after Slack has been acknowledged. */
+  const deliver = (message: InboundMessage) => work.deliver(message);
 
   app.command(/.*/, async ({ command, ack }) => {
     await ack();
@@ -75,7 +67,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
 
   /** Learns the bot's ids with auth.test, retrying in the background while Slack is unreachable. */
   const lookUpBot = async (attempt = 0): Promise<void> => {
-    if (stopped || (bot && bot.botId)) return;
+    if (work.isStopped || (bot && bot.botId)) return;
     try {
       const auth = await app.client.auth.test();
       bot = { userId: String(auth.user_id ?? bot?.userId ?? ''), botId: String(auth.bot_id ?? '') };
@@ -107,8 +99,8 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     mount(router) {
       if (receiver) router.post('/slack/events', (ctx) => receiver.handle(ctx));
     },
-    async start(h) {
-      handler = h;
+    async start(handler) {
+      work.start(handler);
       void lookUpBot();
       const connect = async (attempt: number): Promise<void> => {
         try {
@@ -134,10 +126,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     },
     conversationKey: (replyTo) => decodeRef(replyTo).c,
     async stop() {
-      stopped = true;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([...inFlight]), new Promise((r) => (timer = setTimeout(r, 5000)))]);
-      clearTimeout(timer);
+      await work.stop();
       await app.stop().catch(() => undefined);
     },
   };

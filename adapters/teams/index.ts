@@ -7,7 +7,8 @@ import { CloudAdapter, type Activity, type TurnContext } from 'botbuilder';
 import { AuthenticationConstants } from 'botframework-connector';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
-import type { ChannelAdapter, InboundHandler, InboundMessage, OutboundMessage } from '../contract';
+import type { ChannelAdapter, OutboundMessage } from '../contract';
+import { InboundWork } from '../inbound-work';
 import { authOutcomes, createTeamsAuthentication, type AuthOutcome } from './auth';
 import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from './config';
 import { normalizeActivity } from './inbound';
@@ -56,18 +57,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
   const botAppId = config.insecureNoAuth ? '' : config.appId;
   /** The service URL and bot account last seen in each tenant, for private chats with people who have not written yet. */
   const seen = new Map<string, { serviceUrl: string; botId: string }>();
-  let handler: InboundHandler | null = null;
-  let stopped = false;
-  const inFlight = new Set<Promise<void>>();
-
-  /** Hands a message to the core after the HTTP answer; never throws into botbuilder. */
-  const deliver = (message: InboundMessage) => {
-    if (!handler || stopped) return;
-    const work = handler(message)
-      .catch((err) => log.error({ err, messageId: message.messageId }, 'handling a Teams message failed'))
-      .finally(() => inFlight.delete(work));
-    inFlight.add(work);
-  };
+  const work = new InboundWork(log, 'Teams');
 
   /** The turn of a verified activity: normalize it, remember where its tenant is served, hand it on. */
   const onTurn = async (turn: TurnContext) => {
@@ -89,7 +79,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
       return;
     }
     seen.set(verdict.message.tenant, { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
-    deliver(verdict.message);
+    work.deliver(verdict.message); // after the HTTP answer
   };
 
   /** POST /api/messages: botbuilder authenticates and parses; every failure to authenticate is a 401. */
@@ -189,18 +179,13 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
     mount(router: Router) {
       router.post('/api/messages', handle);
     },
-    async start(h) {
-      handler = h;
+    async start(handler) {
+      work.start(handler);
       if (config.insecureNoAuth) log.warn('SKADI_TEAMS_INSECURE_NO_AUTH is on: /api/messages accepts requests WITHOUT authentication. Use it only with the Bot Framework Emulator, never in production.');
     },
     send,
     sendPrivate,
     conversationKey: (replyTo) => decodeRef(replyTo).c,
-    async stop() {
-      stopped = true;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([...inFlight]), new Promise((r) => (timer = setTimeout(r, 5000)))]);
-      clearTimeout(timer);
-    },
+    stop: () => work.stop(),
   };
 }

@@ -1,23 +1,17 @@
 /** Teams message activities from an OutboundMessage, and Bot Connector errors as AdapterErrors. */
 import type { Activity } from 'botbuilder';
 import { AdapterError, type OutboundMessage } from '../contract';
+import { outputTail } from '../output-tail';
 
 /** Most bytes of output in one message: Teams refuses messages over about 28 KB, so the tail is cut well below. */
 export const MAX_CODE_BYTES = 20_000;
-
-/** The last maxBytes of a text in UTF-8, without a broken first character. */
-function tailBytes(text: string, maxBytes: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return text;
-  return bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '');
-}
 
 /** Markdown text: the line, then the output's tail in a monospace block (with a note when cut). */
 export function renderText(message: OutboundMessage): string {
   if (!message.code) return message.text;
   const full = message.code.trimEnd();
-  const code = tailBytes(full, MAX_CODE_BYTES);
-  const note = code.length < full.length ? `\n\n_Output cut: the last ${Buffer.byteLength(code)} of ${Buffer.byteLength(full)} bytes are shown._` : '';
+  const { text: code, cut } = outputTail(full, MAX_CODE_BYTES);
+  const note = cut ? `\n\n_Output cut: the last ${Buffer.byteLength(code)} of ${Buffer.byteLength(full)} bytes are shown._` : '';
   return `${message.text}\n\n\`\`\`\n${code.replace(/```/g, '`\u200b``')}\n\`\`\`${note}`;
 }
 
