@@ -169,7 +169,8 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
     } catch (err) {
       throw translateTeamsError(err);
     }
-    return encodeRef(ref ?? { s: serviceUrl, c: '', k: 'personal', tn: tenant, b: botId });
+    if (!ref) throw translateTeamsError(new Error('Teams created the personal conversation but did not run its turn'));
+    return encodeRef(ref);
   };
 
   return {

@@ -2,12 +2,11 @@
  * E-mail end to end: a real Dovecot mailbox (mail enters with IMAP APPEND), a real `skadi serve` and agent, and an
  * in-process SMTP sink that captures the answers.
  */
-import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot';
 import { authResults, rawMail } from '../helpers/mail';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink';
-import { startGateway, type Gateway } from '../helpers/gateway';
+import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 import { startServe, stopChild } from '../helpers/process';
 import { ImapFlow } from 'imapflow';
 
@@ -18,8 +17,7 @@ const run = dovecotAvailable() ? describe : describe.skip;
 let dovecot: Dovecot;
 let smtp: SmtpSink;
 let gw: Gateway;
-let agent: Agent;
-let agentRun: Promise<void>;
+let agent: RunningAgent;
 let seq = 0;
 
 /** The SKADI_EMAIL_* settings of a gateway on the test mailbox. */
@@ -52,10 +50,7 @@ beforeAll(async () => {
   smtp = await startSmtpSink();
   gw = await startGateway(emailSettings());
   await gw.core.identities.link(`email:example.com:${ALICE}`, 'ops', 'alice');
-  agent = new Agent({ server: gw.base, token: gw.agentToken });
-  agentRun = agent.start(async (job) => `output of ${job.message}`);
-  const [row] = await gw.core.agents.list(null);
-  await eventually(() => gw.core.agents.isOnline(row.id), 10_000, 'the agent to poll');
+  agent = await gw.startAgent(async (job) => `output of ${job.message}`);
 }, 60_000);
 
 afterAll(async () => {
@@ -64,7 +59,7 @@ afterAll(async () => {
     await fn();
     if (Date.now() - started > 5000) console.warn(`teardown: ${what} took ${Date.now() - started} ms`);
   };
-  await step('agent', async () => (await agent?.stop(), await agentRun));
+  await step('agent', () => agent?.stop());
   await step('gateway', () => gw?.stop());
   await step('smtp', () => smtp?.close());
   await step('dovecot', () => dovecot?.stop());
@@ -182,7 +177,6 @@ run('e-mail', () => {
     const before = await jobCount();
     // The agent is not needed from here on; it would only poll a gateway that is gone.
     await agent.stop();
-    await agentRun;
     const mail = mailFrom({ subject: 'web1 killed-midway' });
     await dovecot.append(mail.raw);
     await eventually(async () => (await jobCount()) === before + 1, 20_000, 'the job recorded');

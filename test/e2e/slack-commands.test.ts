@@ -2,18 +2,16 @@
  * Every chat command end to end: signed Slack requests to a real `skadi serve` (debug logging), the real core and
  * database, a real SDK agent, and the fake Slack Web API recording what the gateway posts.
  */
-import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
 import { postToSlackEndpoint, slashCommandBody, startFakeSlack, type FakeSlack, type SlackCall } from '../helpers/fake-slack';
-import { startGateway, type Gateway } from '../helpers/gateway';
+import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 import { call } from '../helpers/http';
 
 const SECRET = 'commands-signing-secret';
 const TEAM = 'T0CMD';
 let slack: FakeSlack;
 let gw: Gateway;
-let agent: Agent;
-let agentRun: Promise<void>;
+let agent: RunningAgent;
 
 beforeAll(async () => {
   slack = await startFakeSlack(TEAM);
@@ -26,21 +24,17 @@ beforeAll(async () => {
     SKADI_LOG_LEVEL: 'debug', // library debug lines too: tokens must still never reach the log
   });
   await gw.core.identities.link(`slack:${TEAM}:UALICE`, 'ops', 'alice');
-  agent = new Agent({ server: gw.base, token: gw.agentToken });
-  agentRun = agent.start(async (job) => {
+  agent = await gw.startAgent(async (job) => {
     if (job.message.startsWith('slow')) {
       await job.running('half way there');
       await eventually(() => updatesIn('CSLOW').some((u) => u.args.text.includes('⚙️')), 15_000, 'the running edit');
     }
     return `output of ${job.message}`;
   });
-  const [row] = await gw.core.agents.list(null);
-  await eventually(() => gw.core.agents.isOnline(row.id), 10_000, 'the agent to poll');
 }, 60_000);
 
 afterAll(async () => {
   await agent?.stop();
-  await agentRun;
   await gw?.stop();
   await slack?.close();
 });

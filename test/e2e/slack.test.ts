@@ -1,17 +1,15 @@
 /** Slack end to end: signed requests to a real `skadi serve`, a real SDK agent, and a local fake of Slack's Web API. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
 import { eventBody, postToSlackEndpoint, slashCommandBody, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
-import { startGateway, type Gateway } from '../helpers/gateway';
+import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 
 const SECRET = 'test-signing-secret';
 const TEAM = 'T0TEST';
 let slack: FakeSlack;
 let gw: Gateway;
-let agent: Agent;
-let agentRun: Promise<void>;
+let agent: RunningAgent;
 
 beforeAll(async () => {
   slack = await startFakeSlack(TEAM);
@@ -22,18 +20,14 @@ beforeAll(async () => {
     SKADI_NOTIFY_PACE: '20ms',
   });
   await gw.core.identities.link(`slack:${TEAM}:UALICE`, 'ops', 'alice');
-  agent = new Agent({ server: gw.base, token: gw.agentToken });
-  agentRun = agent.start(async (job) => {
+  agent = await gw.startAgent(async (job) => {
     if (job.message.startsWith('slow')) await new Promise((r) => setTimeout(r, 300));
     return `output of ${job.message}`;
   });
-  const [row] = await gw.core.agents.list(null);
-  await eventually(() => gw.core.agents.isOnline(row.id), 10_000, 'the agent to poll');
 }, 60_000);
 
 afterAll(async () => {
   await agent?.stop();
-  await agentRun;
   await gw?.stop();
   await slack?.close();
 });

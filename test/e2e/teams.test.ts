@@ -2,36 +2,26 @@
  * Teams end to end: a real `skadi serve` with botbuilder, a real SDK agent, and a local fake of the Microsoft side
  * (OpenID metadata and keys, the token endpoint, the Bot Connector). Tokens are signed here with node:crypto.
  */
-import { Agent } from '../../agent/sdk';
 import { eventually } from '../helpers/env';
 import { messageActivity, otherKey, postActivity, startFakeTeams, TENANT, type ConnectorCall, type FakeTeams } from '../helpers/fake-teams';
-import { startGateway, type Gateway } from '../helpers/gateway';
+import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 
 let teams: FakeTeams;
 let gw: Gateway;
-let agent: Agent;
-let agentRun: Promise<void>;
-
-function startAgent(): void {
-  agent = new Agent({ server: gw.base, token: gw.agentToken });
-  agentRun = agent.start(async (job) => {
-    if (job.message.startsWith('slow')) await new Promise((r) => setTimeout(r, 300));
-    return `output of ${job.message}`;
-  });
-}
+let agent: RunningAgent;
 
 beforeAll(async () => {
   teams = await startFakeTeams();
   gw = await startGateway({ ...teams.settings(), SKADI_NOTIFY_PACE: '20ms', SKADI_NOTIFY_RETRY_BASE: '100ms' });
   await gw.core.identities.link(`teams:${TENANT}:aad-alice`, 'ops', 'alice');
-  startAgent();
-  const [row] = await gw.core.agents.list(null);
-  await eventually(() => gw.core.agents.isOnline(row.id), 10_000, 'the agent to poll');
+  agent = await gw.startAgent(async (job) => {
+    if (job.message.startsWith('slow')) await new Promise((r) => setTimeout(r, 300));
+    return `output of ${job.message}`;
+  });
 }, 60_000);
 
 afterAll(async () => {
   await agent?.stop();
-  await agentRun;
   await gw?.stop();
   await teams?.close();
 });

@@ -2,7 +2,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Core } from '../../cloud/core';
 import { dropNamespace, MYSQL_ROOT, openCore, redisEnv, TEST_SECRET, testConfig, uniqueName, userWithAgent } from './env';
+import { Agent, type JobHandler } from '../../agent/sdk';
 import { call } from './http';
+import { eventually } from './env';
 import { ensureBuilt, startServe, stopChild } from './process';
 
 /** A running gateway with one user and agent. */
@@ -22,6 +24,14 @@ export interface Gateway {
   push(text: string, agent?: string): Promise<string>;
   /** Waits (up to seconds) for a job to end and returns it as the API shows it. */
   waitJob(id: string, seconds?: number): Promise<Record<string, any>>;
+  /** Starts the real SDK agent of web1 with a handler and waits until the gateway sees it online. */
+  startAgent(handler: JobHandler): Promise<RunningAgent>;
+  stop(): Promise<void>;
+}
+
+/** An SDK agent started by startAgent. */
+export interface RunningAgent {
+  /** Stops it and waits for its loop to end. */
   stop(): Promise<void>;
 }
 
@@ -51,6 +61,12 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     },
     async waitJob(id, seconds = 30) {
       return (await call(base, 'GET', `/jobs/${id}?wait=${seconds}`, { token: userToken })).body;
+    },
+    async startAgent(handler) {
+      const sdk = new Agent({ server: base, token: agentToken });
+      const loop = sdk.start(handler);
+      await eventually(() => core.agents.isOnline(agent.id), 10_000, 'the agent to poll');
+      return { stop: async () => (await sdk.stop(), await loop) };
     },
     async stop() {
       await stopChild(serve.child);
