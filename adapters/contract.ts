@@ -54,12 +54,14 @@ export interface ChannelAdapter {
   readonly access: { mode: AccessMode; tenants: string[] };
   /** False when posted messages cannot be edited (e-mail, WeChat): intermediate statuses are then not sent, and what would have replaced a message is posted as a new one. */
   readonly canEdit?: boolean;
+  /** False when the platform has no threads (WeChat): each job message then starts with the agent name and the job's short id. */
+  readonly threads?: boolean;
   /** The platform's limits per conversation; without them, one message per `notify_pace`. */
   readonly rateLimits?: readonly RateLimit[];
   /** Adds the channel's webhook routes (e.g. POST /slack/events) to the gateway's HTTP server, when it has any. */
   mount?(router: Router): void;
   /** Begins receiving: verify, parse, normalize each message and hand it to the handler after acknowledging the platform. */
-  start(handler: InboundHandler): Promise<void>;
+  start(handler: InboundHandler, services: AdapterServices): Promise<void>;
   /** Posts in the conversation/thread of replyTo (or edits `replaces`); returns a reference to the posted message, usable as a replyTo that continues its thread. */
   send(replyTo: string, message: OutboundMessage): Promise<string>;
   /** Posts in a private conversation with one person; returns a reference like send. */
@@ -70,6 +72,29 @@ export interface ChannelAdapter {
   up?(): boolean;
   /** Stops receiving and finishes in-flight work. */
   stop(): Promise<void>;
+}
+
+/** A lease that one gateway node holds at a time, e.g. the right to be logged in to one WeChat account. */
+export interface NodeLease {
+  readonly ttlMs: number;
+  /** Takes the lease when nobody holds it, or keeps it when this node does; false when another node holds it. */
+  acquire(): Promise<boolean>;
+  /** Lets it go at once (if this node holds it), so that another node takes over without waiting for it to lapse. */
+  release(): Promise<void>;
+}
+
+/** Requests passed from any gateway node to the one node that can serve them (the holder of a lease). */
+export interface NodeRelay {
+  /** Sends a request to the serving node and waits for its answer; rejects after timeoutMs or when the server failed. */
+  call(request: unknown, timeoutMs: number): Promise<unknown>;
+  /** Serves requests (one at a time, in order) until the returned stop function is called. */
+  serve(handler: (request: unknown) => Promise<unknown>): () => Promise<void>;
+}
+
+/** What the core lends an adapter at start: coordination between the gateway nodes of one installation. */
+export interface AdapterServices {
+  lease(name: string, ttlMs: number): NodeLease;
+  relay(name: string): NodeRelay;
 }
 
 /** Stable codes of the typed platform errors. */

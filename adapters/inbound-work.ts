@@ -7,6 +7,8 @@ export class InboundWork {
   private handler: InboundHandler | null = null;
   private stopped = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The last message of each ordered conversation, which the next one waits for. */
+  private readonly tails = new Map<string, Promise<void>>();
 
   constructor(
     private readonly log: Logger,
@@ -18,14 +20,23 @@ export class InboundWork {
     this.handler = handler;
   }
 
-  /** Hands one message on in the background; never throws into the platform's SDK. */
-  deliver(message: InboundMessage): void {
+  /**
+   * Hands one message on in the background; never throws into the platform's SDK. Messages with the same orderKey
+   * (a conversation) are handled one after the other, so that their answers come in the order they were sent.
+   */
+  deliver(message: InboundMessage, orderKey?: string): void {
     const handler = this.handler;
     if (!handler || this.stopped) return;
-    const work = handler(message)
+    const previous = (orderKey && this.tails.get(orderKey)) || Promise.resolve();
+    const work = previous
+      .then(() => handler(message))
       .catch((err) => this.log.error({ err, messageId: message.messageId }, `handling a ${this.channel} message failed`))
-      .finally(() => this.inFlight.delete(work));
+      .finally(() => {
+        this.inFlight.delete(work);
+        if (orderKey && this.tails.get(orderKey) === work) this.tails.delete(orderKey);
+      });
     this.inFlight.add(work);
+    if (orderKey) this.tails.set(orderKey, work);
   }
 
   /** Takes no more messages and waits (up to timeoutMs) for those being handled. */

@@ -8,6 +8,7 @@ import type { ChannelAdapter } from '../adapters/contract';
 import { createSlackAdapter, slackConfigFrom, slackEnabled } from '../adapters/slack';
 import { createTeamsAdapter, teamsConfigFrom, teamsConfigProblem, teamsEnabled } from '../adapters/teams';
 import { createEmailAdapter, emailConfigFrom, emailConfigProblem, emailEnabled } from '../adapters/email';
+import { createWechatAdapter, wechatConfigFrom, wechatConfigProblem, wechatEnabled } from '../adapters/wechat';
 
 /** The chat adapters whose settings are present; throws a ConfigError when a channel's settings cannot work. */
 export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[] {
@@ -30,6 +31,12 @@ export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[
     if (problem) throw new ConfigError(problem);
     adapters.push(createEmailAdapter(emailConfig, log.child({ adapter: 'email' })));
   }
+  const wechatConfig = wechatConfigFrom(config);
+  if (wechatEnabled(wechatConfig)) {
+    const problem = wechatConfigProblem(wechatConfig);
+    if (problem) throw new ConfigError(problem);
+    adapters.push(createWechatAdapter(wechatConfig, log.child({ adapter: 'wechat' })));
+  }
   return adapters;
 }
 
@@ -43,7 +50,7 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
   const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
-    await adapter.start(core.chatHandler(adapter));
+    await adapter.start(core.chatHandler(adapter), core.adapterServices);
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
   const noUser = !(await core.users.any());

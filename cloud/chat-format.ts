@@ -29,8 +29,18 @@ export function quote(text: string, max = 80): string {
   return `\`${short.replace(/`/g, "'")}\``;
 }
 
-/** The one-line headline of a job: mark, agent, command, status. */
-export function jobHeadline(job: { id: string; agentName: string; message: string; status: JobStatus; reason?: string | null }): string {
+/** A job's short id: the last four characters of its id, enough to tell one person's recent jobs apart. */
+export function shortJobId(id: string): string {
+  return id.slice(-4);
+}
+
+/**
+ * The one-line headline of a job: mark, agent, command, status. In a channel without threads (`threads` false) it
+ * starts with the agent name and the job's short id instead (`web1 #7D9K ✅ succeeded · \`uptime\``), so that
+ * people can follow several jobs in one conversation.
+ */
+export function jobHeadline(job: { id: string; agentName: string; message: string; status: JobStatus; reason?: string | null }, threads = true): string {
   const reason = job.reason && (job.status === 'expired' || job.status === 'canceled') ? ` (${job.reason})` : '';
+  if (!threads) return `${job.agentName} #${shortJobId(job.id)} ${STATUS_MARK[job.status]} ${job.status}${reason} · ${quote(job.message)}`;
   return `${STATUS_MARK[job.status]} ${job.agentName}: ${quote(job.message)} — ${job.status}${reason} · job ${job.id}`;
 }

@@ -43,6 +43,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conve
     replyTo: message.replyTo,
     isPrivate: message.isPrivate,
     canEdit: adapter.canEdit !== false,
+    threads: adapter.threads !== false,
     reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
     replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
   };

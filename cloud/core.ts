@@ -19,17 +19,18 @@ import { migrate } from './store/migrate';
 import { UserRepo } from './store/users';
 import { Sweeper } from './sweeper';
 import { UserService } from './users';
-import type { ChannelAdapter, InboundHandler } from '../adapters/contract';
+import type { AdapterServices, ChannelAdapter, InboundHandler } from '../adapters/contract';
 import { createChatHandler } from './chat';
 import { createCommandPort } from './commands/port';
 import { IdentityService } from './identities';
 import { Notifier } from './notifier/notifier';
 import type { UserRoute } from './notifier/deliver';
-import { Pacer } from './notifier/pacer';
+import { Pacer } from '../adapters/pacer';
 import { IdentityRepo } from './store/identities';
 import { TtlCache } from './ttl-cache';
 import { CallbackGuard, type HostResolver } from './callback-guard';
 import type { CallbackKeys } from './callback-secret';
+import { createAdapterServices } from './adapter-services';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {
@@ -55,6 +56,8 @@ export interface Core {
   reconciler: Reconciler;
   identities: IdentityService;
   identityRepo: IdentityRepo;
+  /** Leases and relays between the gateway nodes, lent to the chat adapters at start. */
+  adapterServices: AdapterServices;
   /** The inbound handler of a chat adapter: de-duplicate, check the sender, run the command. */
   chatHandler(adapter: ChannelAdapter): InboundHandler;
   /** Starts delivering events (chat answers, notifications, callbacks) through these adapters. */
@@ -152,9 +155,10 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const port = createCommandPort({ users, agents, jobs, identities: identityRepo, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
+  const adapterServices = createAdapterServices({ redis, keys, connect: (name) => connectRedisOrExplain(config, name), log: log.child({ part: 'adapter-services' }) });
 
   return {
-    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo,
+    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo, adapterServices,
     chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
     async startNotifier(adapters) {
       const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);
@@ -212,6 +216,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       reconciler.stop();
       dispatcher.stop();
       await Promise.all(notifiers.map((n) => n.stop()));
+      await adapterServices.close();
       await agents.flushSeen().catch(() => undefined);
       await events.flush();
       subscriber?.disconnect();

@@ -70,7 +70,7 @@ export class IdentityService {
     const linked = await this.repo.find(message.channel, message.tenant, message.senderId);
     // An admin's link always holds; a link the policy made holds only while the current policy would make it.
     if (linked && !(linked.automatic && refusal)) {
-      await this.repo.touch(linked.id, now);
+      await this.repo.touch(linked.id, now, message.senderName || null); // `identity list` then shows who the account is
       const user = await this.users.byId(linked.userId);
       if (user) return { user, identity: { ...linked, lastSeenAt: now } };
     }

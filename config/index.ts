@@ -65,6 +65,14 @@ export interface Config {
   emailProcessedFolder: string;
   emailMaxSizeBytes: number;
   emailMaxOutputBytes: number;
+  wechatPuppet: string;
+  wechatPuppetToken: string;
+  wechatPuppetEndpoint: string;
+  wechatPuppetTls: boolean;
+  wechatAccess: 'closed' | 'open';
+  wechatPaceMs: number;
+  wechatMaxPerMinute: number;
+  wechatLeaseMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 

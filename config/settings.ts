@@ -139,5 +139,13 @@ export const SETTINGS = [
   setting('emailProcessedFolder', 'email_processed_folder', z.string(), '', 'folder handled mail is moved to (empty: it stays, marked seen)'),
   setting('emailMaxSizeBytes', 'email_max_size', bytes, '1mb', 'larger mail is skipped (marked seen, logged)'),
   setting('emailMaxOutputBytes', 'email_max_output', bytes, '100kb', 'most output in one answer mail (the tail is kept, with a note)'),
+  setting('wechatPuppet', 'wechat_puppet', z.string().regex(/^(@[\w.-]+\/)?[\w.-]*$/, 'must be an npm package name, e.g. wechaty-puppet-service'), '', 'wechaty puppet package: wechaty-puppet-service, wechaty-puppet-wechat4u or another one you installed (the WeChat adapter is enabled when it is set)'),
+  setting('wechatPuppetToken', 'wechat_puppet_token', z.string(), '', 'token of the puppet service (wechaty-puppet-service)', true),
+  setting('wechatPuppetEndpoint', 'wechat_puppet_endpoint', z.string().regex(/^([\w.-]+|\[[\da-f:]+\]):\d{1,5}$/i, 'must be host:port, e.g. 10.0.0.5:8788').or(z.literal('')), '', 'host:port of the puppet service; when set it is dialled directly (no token discovery)'),
+  setting('wechatPuppetTls', 'wechat_puppet_tls', bool, true, 'TLS to the puppet service; false only for a service on a trusted network'),
+  setting('wechatAccess', 'wechat_access', z.enum(['closed', 'open'], { error: 'must be closed or open' }), 'closed', 'who may use Skadi from WeChat: closed (linked contacts) or open (anyone who can message the bot)'),
+  setting('wechatPaceMs', 'wechat_pace', duration, '1.5s', 'least time between two messages to one WeChat conversation (accounts that burst get banned)'),
+  setting('wechatMaxPerMinute', 'wechat_max_per_minute', z.coerce.number().int().min(1).max(600), 40, 'most WeChat messages the bot sends in any minute, all conversations together'),
+  setting('wechatLeaseMs', 'wechat_lease', duration, '30s', 'with several gateway nodes, how long the logged-in node keeps its claim on the account without renewing it'),
   setting('logLevel', 'log_level', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'log level'),
 ] as const;

@@ -19,6 +19,8 @@ export interface Conversation {
   readonly isPrivate: boolean;
   /** False when the channel cannot edit a posted message: corrections are posted as new messages. */
   readonly canEdit: boolean;
+  /** False when the channel has no threads: job messages start with the agent and the job's short id. */
+  readonly threads: boolean;
   /** Posts in this conversation/thread; returns the posted message's reference. */
   reply(message: OutboundMessage): Promise<string>;
   /** Posts in a private conversation with the sender. */
@@ -86,7 +88,7 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
   if (!agent) return void (await convo.reply(await unknownAgent(port, user, agentName)));
   const message = checkMessage(text);
   const id = newJobId();
-  const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }) });
+  const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
   try {
     await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack) });
   } catch (err) {

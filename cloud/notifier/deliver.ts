@@ -12,7 +12,7 @@ import type { UserRepo } from '../store/users';
 import type { CallbackGuard } from '../callback-guard';
 import { callbackKeysOf, type CallbackKeys } from '../callback-secret';
 import { postCallback } from './callback';
-import type { Pacer } from './pacer';
+import type { Pacer } from '../../adapters/pacer';
 
 /** Where a user's notifications go: the chosen conversation, else their identities (most recently used first). */
 export interface UserRoute {
@@ -108,8 +108,9 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
       return 'edited';
     }
     const final = { ...job, status: event.status, reason: event.reason };
+    const threads = adapter.threads !== false;
     // The answer first (new messages and edits are paced separately), then the acknowledgement shows the end too.
-    if (!progress.replied) await paced(deps, adapter, origin.ref, { text: jobHeadline(final), code: event.result || undefined });
+    if (!progress.replied) await paced(deps, adapter, origin.ref, { text: jobHeadline(final, threads), code: event.result || undefined });
     progress.replied = true;
     if (adapter.canEdit !== false) await paced(deps, adapter, origin.ref, { text: jobHeadline(final), replaces: origin.ref });
     return 'replied';

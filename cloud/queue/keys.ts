@@ -29,6 +29,21 @@ export class RedisKeys {
     return `${this.prefix}{sweep}:delayed`;
   }
 
+  /** A lease one gateway node holds at a time (adapters use them, e.g. for the node logged in to a WeChat account). */
+  nodeLease(name: string): string {
+    return `${this.prefix}lease:${name}`;
+  }
+
+  /** List of requests relayed to the node serving `name`, oldest first. */
+  relayRequests(name: string): string {
+    return `${this.prefix}relay:${name}:requests`;
+  }
+
+  /** Channel of the answers to one node's relayed requests. */
+  relayReplies(name: string, nodeId: string): string {
+    return `${this.prefix}relay:${name}:replies:${nodeId}`;
+  }
+
   /** Marker whose absence means Redis lost its data and must be rebuilt from MySQL. */
   get epoch(): string {
     return `${this.prefix}meta:epoch`;

@@ -13,6 +13,8 @@ const SCRIPTS: Record<string, number> = {
   touch_presence_many: 2,
   claim_offline: 2,
   claim_due: 1,
+  lease_acquire: 1,
+  lease_release: 1,
 };
 
 /** Where Redis is: one server (url), or a cluster (seed nodes host:port; the url then supplies only credentials and TLS). */
@@ -32,6 +34,8 @@ export type RedisClient = Redis & {
   touch_presence_many(seen: string, online: string, now: number, ...agentIds: string[]): Promise<string[]>;
   claim_offline(seen: string, online: string, cutoff: number, limit: number): Promise<string[]>;
   claim_due(schedule: string, now: number, limit: number): Promise<string[]>;
+  lease_acquire(lease: string, owner: string, ttlMs: number): Promise<number>;
+  lease_release(lease: string, owner: string): Promise<number>;
 };
 
 /** Options of a connection. */

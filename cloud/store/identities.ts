@@ -62,8 +62,8 @@ export class IdentityRepo {
   }
 
   /** Records that an identity was just used. */
-  async touch(id: number, now: Date): Promise<void> {
-    await this.sql.query('UPDATE identities SET last_seen_at = ? WHERE id = ?', [now, id]);
+  async touch(id: number, now: Date, displayName: string | null = null): Promise<void> {
+    await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [now, displayName, id]);
   }
 
   /** Records an inbound message id; false when it was seen before (a platform retry). */

@@ -47,7 +47,7 @@ describe('Slack Socket Mode', () => {
       pino({ level: 'silent' }),
     );
     await core.startNotifier([adapter]);
-    await adapter.start(core.chatHandler(adapter));
+    await adapter.start(core.chatHandler(adapter), core.adapterServices);
     try {
       await eventually(() => socket !== null, 10_000, 'the socket connection');
       const envelope = crypto.randomUUID();

@@ -56,7 +56,7 @@ const agentRow = (id: number, name: string): AgentRow => ({
 });
 
 /** An in-memory conversation recording what was said where. */
-function fakeConversation(isPrivate: boolean, canEdit = true) {
+function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
   const said: { where: 'here' | 'private'; message: OutboundMessage; ref: string }[] = [];
   let n = 0;
   const convo: Conversation = {
@@ -64,6 +64,7 @@ function fakeConversation(isPrivate: boolean, canEdit = true) {
     replyTo: 'conversation-1',
     isPrivate,
     canEdit,
+    threads,
     async reply(message) {
       const ref = `ref-${++n}`;
       said.push({ where: 'here', message, ref });
@@ -128,6 +129,13 @@ describe('executeCommand', () => {
     expect(pushed[0]).toMatchObject({ agent: 'web1', text: 'restart nginx' });
     expect(decodeOrigin(pushed[0].origin as string)).toEqual({ channel: 'slack', ref: 'ref-1' });
     expect(said[0].message.text).toContain(`⏳ web1: \`restart nginx\` — queuing · job ${pushed[0].id}`);
+  });
+
+  it('in a channel without threads the acknowledgement starts with the agent and the short id', async () => {
+    const { convo, said } = fakeConversation(false, false, false);
+    const { port, pushed } = fakePort();
+    await executeCommand(parseCommand('web1 restart nginx'), user, convo, port);
+    expect(said[0].message.text).toBe(`web1 #${pushed[0].id.slice(-4)} ⏳ queuing · \`restart nginx\``);
   });
 
   it('an unknown agent answers with the list of the sender\'s agents and queues nothing', async () => {

@@ -1,6 +1,6 @@
 /** The notifier's Pacer: waits computed from several rate limits, and run() pacing and serializing per key (fake clock). */
 import type { RateLimit } from '../../adapters/contract';
-import { Pacer } from '../../cloud/notifier/pacer';
+import { Pacer } from '../../adapters/pacer';
 
 const TEAMS: RateLimit[] = [
   { count: 7, windowMs: 1000 },

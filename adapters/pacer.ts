@@ -2,7 +2,7 @@
  * Paces messages per conversation: sends to one conversation wait their turn, and keep within the platform's limits
  * (Slack: about one a second per channel; Teams: 7 a second, 8 in 2 s, 60 in 30 s, 1,800 an hour per conversation).
  */
-import type { RateLimit } from '../../adapters/contract';
+import type { RateLimit } from './contract';
 
 /** Serializes and spaces out work per key. */
 export class Pacer {
