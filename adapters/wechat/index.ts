@@ -6,10 +6,10 @@
 import type { Logger } from 'pino';
 import { AdapterError, type AdapterErrorCode, type AdapterServices, type ChannelAdapter, type NodeLease, type NodeRelay, type OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
-import { Pacer } from '../pacer';
 import { accountLeaseName, wechatConfigFrom, wechatConfigProblem, wechatEnabled, type WechatAdapterConfig } from './config';
 import { WechatConnection } from './connection';
 import { normalizeWechatMessage } from './inbound';
+import { wechatPacing } from './pacing';
 import { renderText, translateWechatError } from './outbound';
 import { decodeRef, encodeRef, type WechatRef } from './reply-ref';
 
@@ -25,9 +25,7 @@ type RelayedOutcome = { ok: true } | { error: { code: AdapterErrorCode; message:
 /** Creates the WeChat adapter (see wechatEnabled for when to, and wechatConfigProblem for settings that cannot work). */
 export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): ChannelAdapter {
   const work = new InboundWork(log, 'WeChat');
-  /** Per conversation: one message per pace; then, over all conversations, the cap per minute. */
-  const pacer = new Pacer(config.paceMs);
-  const perMinute = [{ count: config.maxPerMinute, windowMs: 60_000 }];
+  const paced = wechatPacing(config.paceMs, { count: config.maxPerMinute, windowMs: 60_000 });
   let connection: WechatConnection | null = null;
   let relay: NodeRelay | null = null;
   let lease: NodeLease | null = null;
@@ -38,16 +36,14 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
 
   /** Sends from this node, which is logged in: in order per conversation, within both limits. */
   const sendHere = (ref: WechatRef, message: OutboundMessage): Promise<void> =>
-    pacer.run(`conversation:${ref.c}`, () =>
-      pacer.run('account', async () => {
-        if (!connection) throw new AdapterError('transient', 'WeChat is not logged in on this node');
-        try {
-          await connection.say(ref, renderText(message));
-        } catch (err) {
-          throw translateWechatError(err);
-        }
-      }, perMinute),
-    );
+    paced(ref.c, async () => {
+      if (!connection) throw new AdapterError('transient', 'WeChat is not logged in on this node');
+      try {
+        await connection.say(ref, renderText(message));
+      } catch (err) {
+        throw translateWechatError(err);
+      }
+    });
 
   /** Sends here when this node is the logged-in one, else through the node that is. */
   const deliver = async (ref: WechatRef, message: OutboundMessage): Promise<string> => {
@@ -62,6 +58,7 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
       throw new AdapterError('transient', `no gateway node is logged in to WeChat: ${(err as Error).message}`);
     }
     if ('error' in outcome) throw new AdapterError(outcome.error.code, outcome.error.message, outcome.error.retryAfterMs);
+    log.debug({ conversation: ref.c }, 'sent through the gateway node logged in to WeChat');
     return encodeRef(ref);
   };
 

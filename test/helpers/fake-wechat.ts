@@ -59,10 +59,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts the fake WeChat on a free port. */
-export async function startFakeWechat(): Promise<FakeWechat> {
-  const port = await freePort();
-  const token = `insecure_${crypto.randomBytes(8).toString('hex')}`;
+/** Starts the fake WeChat (on a free port with a new token, unless given). */
+export async function startFakeWechat(options: { port?: number; token?: string } = {}): Promise<FakeWechat> {
+  const port = options.port ?? (await freePort());
+  const token = options.token ?? `insecure_${crypto.randomBytes(8).toString('hex')}`;
   const answers: Answer[] = [];
   let starts = 0;
   let child: ChildProcess | null = null;

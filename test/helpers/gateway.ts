@@ -16,6 +16,7 @@ export interface Gateway {
   userToken: string;
   agentToken: string;
   agentName: string;
+  agentId: number;
   /** The SKADI_* variables of the gateway, for running `skadi` commands on the same installation. */
   env: Record<string, string>;
   /** Everything the process wrote to stdout and stderr so far. */
@@ -54,6 +55,7 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     userToken,
     agentToken,
     agentName: agent.name,
+    agentId: agent.id,
     async push(text, agentName = agent.name) {
       const res = await call(base, 'POST', '/job/add', { token: userToken, body: { message: `${agentName} ${text}` } });
       if (res.status !== 201) throw new Error(`push failed: ${res.status} ${JSON.stringify(res.body)}`);

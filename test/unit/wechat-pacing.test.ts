@@ -1,0 +1,44 @@
+/** WeChat pacing: a pace per conversation, in order, and a cap over the whole account. */
+import { wechatPacing } from '../../adapters/wechat/pacing';
+
+/** Runs sends and records when each started. */
+async function run(sends: { conversation: string; name: string }[], paced: ReturnType<typeof wechatPacing>) {
+  const started: { name: string; at: number }[] = [];
+  const t0 = Date.now();
+  await Promise.all(sends.map((s) => paced(s.conversation, async () => void started.push({ name: s.name, at: Date.now() - t0 }))));
+  return started;
+}
+
+describe('wechatPacing', () => {
+  it('sends to one conversation in order, at least the pace apart', async () => {
+    const sends = Array.from({ length: 5 }, (_, i) => ({ conversation: 'alice', name: `m${i}` }));
+    const started = await run(sends, wechatPacing(60, { count: 100, windowMs: 60_000 }));
+    expect(started.map((s) => s.name)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    for (let i = 1; i < started.length; i++) expect(started[i].at - started[i - 1].at).toBeGreaterThanOrEqual(55);
+  });
+
+  it('does not hold one conversation back for another beyond the account cap', async () => {
+    const sends = ['a', 'b', 'c'].map((c) => ({ conversation: c, name: c }));
+    const started = await run(sends, wechatPacing(500, { count: 100, windowMs: 60_000 }));
+    expect(Math.max(...started.map((s) => s.at))).toBeLessThan(300);
+  });
+
+  it('keeps the whole account within its cap: the fourth send in a window of three waits for the window', async () => {
+    const sends = ['a', 'b', 'c', 'd', 'e'].map((c) => ({ conversation: c, name: c }));
+    const started = await run(sends, wechatPacing(10, { count: 3, windowMs: 400 }));
+    expect(started).toHaveLength(5);
+    expect(started.slice(0, 3).every((s) => s.at < 200)).toBe(true);
+    expect(started[3].at - started[0].at).toBeGreaterThanOrEqual(390);
+    expect(started[4].at - started[1].at).toBeGreaterThanOrEqual(390);
+  });
+
+  it('never drops a send whose predecessor failed', async () => {
+    const paced = wechatPacing(10, { count: 100, windowMs: 60_000 });
+    const first = paced('a', async () => {
+      throw new Error('puppet down');
+    });
+    const second = paced('a', async () => 'sent');
+    await expect(first).rejects.toThrow('puppet down');
+    await expect(second).resolves.toBe('sent');
+  });
+});
