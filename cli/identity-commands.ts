@@ -11,7 +11,7 @@ export function registerIdentityCommands(program: Command, globals: () => Global
   const identity = program.command('identity').description('link chat and mail accounts (channel:tenant:id) to users');
   identity
     .command('link <key>')
-    .description('link an account to a user, e.g. slack:T024BE7LD:U12345, teams:<tenant id>:<AAD object id> or email:example.com:ops@example.com')
+    .description('link an account to a user, e.g. slack:T024BE7LD:U12345, teams:<tenant id>:<AAD object id>, wechat:<bot id>:<contact id> or email:example.com:ops@example.com')
     .requiredOption('--user <user>', 'the user the account acts as')
     .option('--name <name>', 'a display name')
     .option('--json', 'print JSON')

@@ -1,8 +1,7 @@
 /** WeChat with two gateway nodes: only the lease holder logs in; the other relays its answers, and takes over when it stops. */
 import { Agent } from '../../agent/sdk';
-import { call } from '../helpers/http';
 import { eventually } from '../helpers/env';
-import { answerMatching, BOT_ID, CONTACTS, startFakeWechat, type FakeWechat } from '../helpers/fake-wechat';
+import { answerMatching, BOT_ID, CONTACTS, startFakeWechat, type FakeWechat, wechatUp } from '../helpers/fake-wechat';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { startServe, stopChild } from '../helpers/process';
 
@@ -13,17 +12,13 @@ let secondBase: string;
 let agent: Agent;
 let agentLoop: Promise<void>;
 
-async function channelUp(base: string): Promise<0 | 1> {
-  const metrics = String((await call(base, 'GET', '/metrics')).body);
-  return /skadi_channel_up\{channel="wechat"\} 1/.test(metrics) ? 1 : 0;
-}
 
 const settings = { SKADI_WECHAT_LEASE: '3s', SKADI_NOTIFY_PACE: '20ms', SKADI_WECHAT_PACE: '50ms' };
 
 beforeAll(async () => {
   wechat = await startFakeWechat();
   first = await startGateway({ ...wechat.settings(), ...settings });
-  await eventually(async () => (await channelUp(first.base)) === 1, 20_000, 'the first node logged in');
+  await eventually(() => wechatUp(first.base), 20_000, 'the first node logged in');
   second = await startServe({ ...first.env, ...wechat.settings(), SKADI_LOG_LEVEL: 'debug' }); // the same installation, its own HOME
   secondBase = `http://127.0.0.1:${second.port}`;
   await first.core.identities.link(`wechat:${BOT_ID}:${CONTACTS.alice}`, 'ops');
@@ -43,7 +38,7 @@ afterAll(async () => {
 
 it('logs in on one node only; the other stands by and its deliveries reach WeChat through the first', async () => {
   await eventually(() => second.output().includes('standing by'), 10_000, 'the second node standing by');
-  expect(await channelUp(secondBase)).toBe(0);
+  expect(await wechatUp(secondBase)).toBe(false);
   expect(wechat.clientStarts()).toBe(1);
   // Both nodes' notifiers deliver job events; every answer reaches the contact, whichever node picked it up. Commands
   // go on until the standby node has delivered (relayed) at least one: which notifier reads an event is chance.
@@ -58,7 +53,7 @@ it('logs in on one node only; the other stands by and its deliveries reach WeCha
 
 it('the other node takes over when the logged-in one stops', async () => {
   expect(await stopChild(first.child)).toBe(0);
-  await eventually(async () => (await channelUp(secondBase)) === 1, 20_000, 'the second node logged in');
+  await eventually(() => wechatUp(secondBase), 20_000, 'the second node logged in');
   expect(wechat.clientStarts()).toBe(2);
   wechat.say('alice', 'web1 after-takeover');
   await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes('after-takeover') && a.text.includes('succeeded'), 20_000, 'the answer from the second node');

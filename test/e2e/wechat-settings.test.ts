@@ -5,16 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { call } from '../helpers/http';
 import { eventually } from '../helpers/env';
-import { startFakeWechat, type FakeWechat } from '../helpers/fake-wechat';
+import { startFakeWechat, type FakeWechat, wechatUp } from '../helpers/fake-wechat';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { skadi } from '../helpers/process';
 
 const noMysql = { SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' };
 
-async function channelUp(base: string): Promise<0 | 1> {
-  const metrics = String((await call(base, 'GET', '/metrics')).body);
-  return /skadi_channel_up\{channel="wechat"\} 1/.test(metrics) ? 1 : 0;
-}
 
 describe('WeChat settings', () => {
   it('refuses to start a puppet service without its token, in one line naming the setting', () => {
@@ -57,12 +53,12 @@ describe('WeChat settings', () => {
       });
       expect((await call(gw.base, 'GET', '/readyz')).status).toBe(200);
       expect(await gw.push('uptime')).toMatch(/^[0-9A-Z]{26}$/);
-      expect(await channelUp(gw.base)).toBe(0);
+      expect(await wechatUp(gw.base)).toBe(false);
       expect(gw.output()).toContain('SKADI_WECHAT_PUPPET_TLS=false');
       // wechaty alone would never try again after a start against a service that is down.
       await new Promise((r) => setTimeout(r, 3000));
       wechat = await startFakeWechat({ port, token });
-      await eventually(async () => (await channelUp(gw!.base)) === 1, 40_000, 'the WeChat channel up once the service is');
+      await eventually(() => wechatUp(gw!.base), 40_000, 'the WeChat channel up once the service is');
       await eventually(() => gw!.output().includes('WeChat bot logged in'), 5000, 'the login logged');
       expect(gw.output()).not.toContain(token);
     } finally {

@@ -3,7 +3,7 @@
  * own process (a PuppetServer serving the mock puppet), with MariaDB, Redis and the real SDK agent.
  */
 import { eventually } from '../helpers/env';
-import { answerMatching, BOT_ID, CONTACTS, ROOM_ID, startFakeWechat, type Answer, type FakeWechat } from '../helpers/fake-wechat';
+import { answerMatching, BOT_ID, CONTACTS, ROOM_ID, startFakeWechat, type Answer, type FakeWechat, wechatUp } from '../helpers/fake-wechat';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 
 const PACE_MS = 300;
@@ -17,10 +17,6 @@ async function jobTexts(): Promise<string[]> {
   return (rows as { message: string }[]).map((r) => r.message);
 }
 
-async function channelUp(base: string): Promise<boolean> {
-  const metrics = await (await fetch(`${base}/metrics`)).text();
-  return /skadi_channel_up\{channel="wechat"\} 1/.test(metrics);
-}
 
 const toAlice = (a: Answer) => a.to === CONTACTS.alice && a.roomId === null;
 
@@ -30,7 +26,7 @@ beforeAll(async () => {
   await gw.core.identities.link(`wechat:${BOT_ID}:${CONTACTS.alice}`, 'ops');
   await gw.core.identities.link(`wechat:${BOT_ID}:${CONTACTS.bob}`, 'ops');
   agent = await gw.startAgent(async (job) => `output of ${job.message}`);
-  await eventually(() => channelUp(gw.base), 20_000, 'the WeChat channel up');
+  await eventually(() => wechatUp(gw.base), 20_000, 'the WeChat channel up');
 }, 60_000);
 
 afterAll(async () => {
@@ -99,11 +95,11 @@ it('paces ten quick commands in one conversation: in order, none lost', async ()
 it('reconnects by itself when the fake WeChat is killed and restarted 5 s later', async () => {
   const startsBefore = wechat.clientStarts();
   await wechat.kill();
-  await eventually(async () => !(await channelUp(gw.base)), 15_000, 'the WeChat channel down');
+  await eventually(async () => !(await wechatUp(gw.base)), 15_000, 'the WeChat channel down');
   await new Promise((r) => setTimeout(r, 5000));
   await wechat.restart();
   await eventually(() => wechat.clientStarts() > startsBefore, 30_000, 'the gateway to connect again');
-  await eventually(() => channelUp(gw.base), 15_000, 'the WeChat channel up again');
+  await eventually(() => wechatUp(gw.base), 15_000, 'the WeChat channel up again');
   wechat.say('alice', 'web1 after-restart');
   await answerMatching(wechat, (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('after-restart'), 20_000, 'the answer after the restart');
   expect(gw.child.exitCode).toBeNull();

@@ -130,3 +130,9 @@ export async function startFakeWechat(options: { port?: number; token?: string }
 export function answerMatching(fake: FakeWechat, test: (a: Answer) => boolean, timeoutMs = 15_000, what = 'an answer'): Promise<Answer> {
   return eventually(() => fake.answers.find(test), timeoutMs, what) as Promise<Answer>;
 }
+
+/** Whether a gateway reports its WeChat channel up (skadi_channel_up{channel="wechat"}). */
+export async function wechatUp(base: string): Promise<boolean> {
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  return /skadi_channel_up\{channel="wechat"\} 1/.test(metrics);
+}
