@@ -87,8 +87,11 @@ export interface NodeLease {
 export interface NodeRelay {
   /** Sends a request to the serving node and waits for its answer; rejects after timeoutMs or when the server failed. */
   call(request: unknown, timeoutMs: number): Promise<unknown>;
-  /** Serves requests (one at a time, in order) until the returned stop function is called. */
-  serve(handler: (request: unknown) => Promise<unknown>): () => Promise<void>;
+  /**
+   * Serves requests (one at a time, in order) until the returned stop function is called. The handler gets the time
+   * (ms) after which its caller has given up: work done later would be done twice, as the caller tries again.
+   */
+  serve(handler: (request: unknown, deadline: number) => Promise<unknown>): () => Promise<void>;
 }
 
 /** What the core lends an adapter at start: coordination between the gateway nodes of one installation. */

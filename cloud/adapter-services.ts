@@ -31,6 +31,8 @@ interface RelayEnvelope {
 const RELAY_MAX_WAITING = 10_000;
 /** How long a blocking read of the serving node waits before it checks whether it should stop (s). */
 const RELAY_BLOCK_S = 1;
+/** Longest wait for the request being served when a relay server stops. */
+const RELAY_STOP_WAIT_MS = 5000;
 
 /** The lease `name` in Redis, held by this node's id. */
 class RedisLease implements NodeLease {
@@ -106,15 +108,15 @@ class RedisRelay implements NodeRelay {
     return this.subscriber;
   }
 
-  serve(handler: (request: unknown) => Promise<unknown>): () => Promise<void> {
+  serve(handler: (request: unknown, deadline: number) => Promise<unknown>): () => Promise<void> {
     let stopped = false;
     let conn: RedisClient | null = null;
     const key = this.deps.keys.relayRequests(this.name);
     const loop = (async () => {
-      conn = await this.deps.connect(`skadi-relay-serve-${this.name}`);
       while (!stopped) {
         let envelope: RelayEnvelope;
         try {
+          conn ??= await this.deps.connect(`skadi-relay-serve-${this.name}`); // again after a failed connect (Redis away)
           const popped = await conn.blpop(key, RELAY_BLOCK_S);
           if (!popped) continue;
           envelope = JSON.parse(popped[1]) as RelayEnvelope;
@@ -125,7 +127,7 @@ class RedisRelay implements NodeRelay {
           continue;
         }
         if (Date.now() > envelope.deadline) continue; // its caller gave up and will try again: serving it now would do it twice
-        const answer = await handler(envelope.request).catch((err) => ({ relayError: String((err as Error)?.message ?? err) }));
+        const answer = await handler(envelope.request, envelope.deadline).catch((err) => ({ relayError: String((err as Error)?.message ?? err) }));
         await this.deps.redis.publish(this.deps.keys.relayReplies(this.name, envelope.node), JSON.stringify({ id: envelope.id, answer })).catch((err) => {
           this.deps.log.warn({ err, relay: this.name }, 'a relay answer could not be published');
         });
@@ -133,7 +135,9 @@ class RedisRelay implements NodeRelay {
     })().catch((err) => this.deps.log.error({ err, relay: this.name }, 'the relay server stopped'));
     return async () => {
       stopped = true;
-      await loop;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([loop, new Promise((r) => (timer = setTimeout(r, RELAY_STOP_WAIT_MS)))]); // a request being served may wait long
+      clearTimeout(timer);
       (conn as RedisClient | null)?.disconnect();
     };
   }

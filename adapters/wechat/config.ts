@@ -30,6 +30,10 @@ export function wechatConfigProblem(config: WechatAdapterConfig, resolve: (name:
   if (config.puppet === 'wechaty-puppet-service' && config.token === '') {
     return 'SKADI_WECHAT_PUPPET=wechaty-puppet-service needs SKADI_WECHAT_PUPPET_TOKEN (the token your puppet service provider gave you)';
   }
+  if (config.puppet === 'wechaty-puppet-service' && !/^[A-Za-z0-9.-]+_./.test(config.token)) {
+    // wechaty-puppet-service takes the TLS server name from the token's prefix, and quotes the token when it has none.
+    return 'SKADI_WECHAT_PUPPET_TOKEN must start with the service\'s name and an underscore, as provider tokens do (e.g. puppet_padlocal_…, or insecure_… for a service without TLS)';
+  }
   try {
     resolve(config.puppet);
   } catch {

@@ -14,18 +14,17 @@ import type { WechatRef } from './reply-ref';
 const CHECK_MS = 1000;
 const FIRST_RETRY_MS = 2000;
 const MAX_RETRY_MS = 30_000;
-/** Longest wait for the puppet to stop. */
+/** Longest wait for the puppet to stop, and for one message to be sent. */
 const STOP_TIMEOUT_MS = 5000;
+const SAY_TIMEOUT_MS = 20_000;
 
 /** Errors of a dropped puppet-service connection, after which the puppet must be reset. */
 const CONNECTION_LOST = /\b(1 CANCELLED|14 UNAVAILABLE)\b|CANCELLED|UNAVAILABLE/;
 
 /** What the connection reports to the adapter. */
 export interface ConnectionListener {
-  /** A message received after the first login, as plain facts. */
+  /** A message, as plain facts, with the time of the connection's first login. */
   message(facts: WechatMessageFacts, loggedInAt: Date): void;
-  /** The channel went up (logged in and connected) or down. */
-  change(up: boolean): void;
 }
 
 /** Prints a login QR code on the terminal (stderr, so that JSON logs on stdout stay parseable). */
@@ -70,18 +69,34 @@ export class WechatConnection {
   /** Starts the bot and the watchdog; resolves even when the puppet could not start yet (the watchdog retries). */
   async start(): Promise<void> {
     this.timer = setInterval(() => this.check(), CHECK_MS);
-    this.starting = this.bot.start().catch((err) => this.log.warn({ err: String(err?.message ?? err) }, 'the WeChat puppet did not start; retrying'));
+    this.starting = this.bot.start().catch((err) => this.log.warn({ err: this.clean(err) }, 'the WeChat puppet did not start; retrying'));
     await this.starting;
     this.check();
   }
 
   /** True while the bot is logged in and its puppet connected. */
   get up(): boolean {
-    return !this.stopped && this.bot.isLoggedIn && this.bot.puppet.state.active() === true;
+    try {
+      return !this.stopped && this.bot.isLoggedIn && this.bot.puppet.state.active() === true;
+    } catch {
+      return false; // no puppet (it could not be created)
+    }
   }
 
   /** Posts a text in the conversation of a reply address, mentioning its person in a room. */
   async say(ref: WechatRef, text: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AdapterError('transient', `WeChat did not take the message within ${SAY_TIMEOUT_MS / 1000} s`)), SAY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.sayNow(ref, text), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async sayNow(ref: WechatRef, text: string): Promise<void> {
     if (!this.up) throw new AdapterError('transient', 'WeChat is not logged in right now');
     if (ref.r === 1) {
       const room = await this.bot.Room.find({ id: ref.c });
@@ -109,15 +124,25 @@ export class WechatConnection {
     await Promise.race([this.bot.stop().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)))]);
     clearTimeout(timer);
     this.check();
+    // A bot whose stop timed out must not hand on messages any more; its late errors are dropped.
+    (this.bot as unknown as NodeJS.EventEmitter).removeAllListeners();
+    this.bot.on('error', () => undefined);
   }
 
   /** Restarts a stopped puppet (with backoff) and reports every change of the channel's state. */
   private check(): void {
+    try {
+      this.checkNow();
+    } catch (err) {
+      this.log.error({ err: this.clean(err) }, 'the WeChat puppet is unusable; check SKADI_WECHAT_PUPPET and its settings');
+    }
+  }
+
+  private checkNow(): void {
     const up = this.up;
     if (up !== this.wasUp) {
       this.wasUp = up;
       this.log.info({ up }, up ? 'WeChat channel up' : 'WeChat channel down');
-      this.listener.change(up);
     }
     if (this.stopped) return;
     if (this.bot.puppet.state.active() === true) {
@@ -128,20 +153,26 @@ export class WechatConnection {
     this.nextStartAt = Date.now() + this.retryMs;
     this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
     this.log.info('starting the WeChat puppet again');
-    this.bot.puppet.start().catch((err) => this.log.debug({ err: String(err?.message ?? err) }, 'the WeChat puppet did not start'));
+    this.bot.puppet.start().catch((err) => this.log.debug({ err: this.clean(err) }, 'the WeChat puppet did not start'));
   }
 
   /** A dropped connection to the puppet service: reset the puppet so that the watchdog can start it again. */
   private onError(err: Error): void {
-    const text = String(err?.message ?? err);
     if (this.stopped) return;
+    const text = this.clean(err);
     if (CONNECTION_LOST.test(text)) {
-      this.log.warn({ err: text.split('\n')[0] }, 'lost the connection to the WeChat puppet; reconnecting');
+      this.log.warn({ err: text }, 'lost the connection to the WeChat puppet; reconnecting');
       this.bot.puppet.reset().catch(() => undefined);
     } else {
-      this.log.warn({ err: text.split('\n')[0].slice(0, 300) }, 'WeChat puppet error');
+      this.log.warn({ err: text }, 'WeChat puppet error');
     }
     this.check();
+  }
+
+  /** The first line of an error, without the puppet token (some puppets quote it in their errors). */
+  private clean(err: unknown): string {
+    const line = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+    return this.config.token ? line.split(this.config.token).join('***') : line;
   }
 
   private async onScan(qrcode: string, status: ScanStatus): Promise<void> {
@@ -155,6 +186,7 @@ export class WechatConnection {
 
   /** Reads the facts of a message (wechaty loads contacts and rooms lazily) and hands them on. */
   private async onMessage(message: Message): Promise<void> {
+    if (this.stopped) return;
     try {
       const room = message.room();
       const talker = message.talker();
@@ -173,7 +205,7 @@ export class WechatConnection {
       };
       this.listener.message(facts, this.firstLoginAt ?? new Date(0));
     } catch (err) {
-      this.log.warn({ err: String((err as Error)?.message ?? err), messageId: message.id }, 'a WeChat message could not be read; ignored');
+      this.log.warn({ err: this.clean(err), messageId: message.id }, 'a WeChat message could not be read; ignored');
     }
   }
 }

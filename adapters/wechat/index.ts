@@ -22,10 +22,14 @@ const RELAY_TIMEOUT_MS = 120_000;
 type RelayedSend = { ref: WechatRef; message: OutboundMessage };
 type RelayedOutcome = { ok: true } | { error: { code: AdapterErrorCode; message: string; retryAfterMs?: number } };
 
+/** Shortest lease: a renewal every third of it must fit between two checks. */
+const MIN_LEASE_MS = 3000;
+
 /** Creates the WeChat adapter (see wechatEnabled for when to, and wechatConfigProblem for settings that cannot work). */
 export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): ChannelAdapter {
   const work = new InboundWork(log, 'WeChat');
   const paced = wechatPacing(config.paceMs, { count: config.maxPerMinute, windowMs: 60_000 });
+  const leaseMs = Math.max(MIN_LEASE_MS, config.leaseMs);
   let connection: WechatConnection | null = null;
   let relay: NodeRelay | null = null;
   let lease: NodeLease | null = null;
@@ -33,17 +37,25 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
   let stopped = false;
   let wake: (() => void) | null = null;
   let leaseLoop: Promise<void> = Promise.resolve();
+  /** Logging in or out in the background, so that the lease keeps being renewed meanwhile. */
+  let changing: Promise<void> = Promise.resolve();
 
-  /** Sends from this node, which is logged in: in order per conversation, within both limits. */
-  const sendHere = (ref: WechatRef, message: OutboundMessage): Promise<void> =>
-    paced(ref.c, async () => {
+  /**
+   * Sends from this node, which is logged in: in order per conversation, within both limits. A send whose relaying
+   * caller has given up by its turn (deadline) is not made: the caller tries again, and it would arrive twice.
+   */
+  const sendHere = (ref: WechatRef, message: OutboundMessage, deadline = Infinity): Promise<void> => {
+    if (!connection) return Promise.reject(new AdapterError('transient', 'WeChat is not logged in on this node'));
+    return paced(ref.c, async () => {
       if (!connection) throw new AdapterError('transient', 'WeChat is not logged in on this node');
+      if (Date.now() > deadline) throw new AdapterError('transient', 'the relaying node gave up waiting; it sends again');
       try {
         await connection.say(ref, renderText(message));
       } catch (err) {
         throw translateWechatError(err);
       }
     });
+  };
 
   /** Sends here when this node is the logged-in one, else through the node that is. */
   const deliver = async (ref: WechatRef, message: OutboundMessage): Promise<string> => {
@@ -51,22 +63,23 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
       await sendHere(ref, message);
       return encodeRef(ref);
     }
-    let outcome: RelayedOutcome;
+    let outcome: RelayedOutcome | { relayError: string };
     try {
-      outcome = (await relay.call({ ref, message } satisfies RelayedSend, RELAY_TIMEOUT_MS)) as RelayedOutcome;
+      outcome = (await relay.call({ ref, message } satisfies RelayedSend, RELAY_TIMEOUT_MS)) as RelayedOutcome | { relayError: string };
     } catch (err) {
       throw new AdapterError('transient', `no gateway node is logged in to WeChat: ${(err as Error).message}`);
     }
     if ('error' in outcome) throw new AdapterError(outcome.error.code, outcome.error.message, outcome.error.retryAfterMs);
+    if (!('ok' in outcome)) throw new AdapterError('transient', `the logged-in node failed to send: ${outcome.relayError}`);
     log.debug({ conversation: ref.c }, 'sent through the gateway node logged in to WeChat');
     return encodeRef(ref);
   };
 
   /** Serves what standby nodes relay. */
-  const serveRelayed = async (request: unknown): Promise<RelayedOutcome> => {
+  const serveRelayed = async (request: unknown, deadline: number): Promise<RelayedOutcome> => {
     const { ref, message } = request as RelayedSend;
     try {
-      await sendHere(ref, message);
+      await sendHere(ref, message, deadline);
       return { ok: true };
     } catch (err) {
       const e = translateWechatError(err);
@@ -76,20 +89,21 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
 
   /** Logs in here (this node took the lease). */
   const takeOver = async () => {
+    if (connection || stopped) return; // already in (a renewal asked twice while logging in), or stopping
     log.info('this node holds the WeChat account; logging in');
-    connection = new WechatConnection(config, log, {
+    const current = new WechatConnection(config, log, {
       message: (facts, loggedInAt) => {
         const verdict = normalizeWechatMessage(facts, loggedInAt);
         if ('ignored' in verdict) return void log.debug({ messageId: facts.id, reason: verdict.ignored }, 'WeChat message ignored');
         work.deliver(verdict.message, facts.roomId ?? facts.talkerId); // in order per conversation
       },
-      change: () => undefined,
     });
+    connection = current;
     if (relay) stopRelay = relay.serve(serveRelayed);
-    await connection.start();
+    await current.start();
   };
 
-  /** Logs out here (stopping, or the lease went to another node). */
+  /** Logs out here (stopping, or the lease may be another node's now). */
   const standDown = async () => {
     const current = connection;
     connection = null;
@@ -98,27 +112,35 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
     await current?.stop();
   };
 
-  /** Holds the account's lease while running: takes it when free, renews it, and stands down when it is lost. */
+  /** One change at a time, in the background; a failure is logged and the loop goes on. */
+  const change = (what: () => Promise<void>) => {
+    changing = changing.then(what).catch((err) => log.error({ err: String((err as Error)?.message ?? err) }, 'WeChat log-in or log-out failed'));
+  };
+
+  /** Holds the account's lease while running: takes it when free, renews it, and logs out when it may have lapsed. */
   const holdLease = async (account: NodeLease) => {
-    let renewedAt = 0;
+    let validUntil = 0;
     let standingBy = false;
     while (!stopped) {
+      const asked = Date.now();
       const holds = await account.acquire().catch((err) => (log.warn({ err: String(err) }, 'the WeChat lease could not be renewed (Redis)'), null));
       if (stopped) break;
       if (holds) {
-        renewedAt = Date.now();
+        validUntil = asked + account.ttlMs; // counted from before the request: the lease cannot outlive it
         standingBy = false;
-        if (!connection) await takeOver();
-      } else if (connection && (holds === false || Date.now() - renewedAt > account.ttlMs)) {
-        log.warn('another gateway node may now hold the WeChat account; logging out here');
-        await standDown();
+        if (!connection) change(takeOver);
       } else if (holds === false && !standingBy) {
         standingBy = true;
         log.info('another gateway node is logged in to the WeChat account; standing by');
       }
+      if (connection && (holds === false || Date.now() > validUntil - account.ttlMs / 3)) {
+        log.warn('the WeChat lease may be another node\'s now; logging out here');
+        change(standDown);
+      }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(200, account.ttlMs / 3));
+        const timer = setTimeout(resolve, account.ttlMs / 3);
         wake = () => (clearTimeout(timer), resolve());
+        if (stopped) wake();
       });
     }
   };
@@ -139,7 +161,7 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
         log.warn('SKADI_WECHAT_PUPPET_TLS=false: the puppet service connection is not encrypted. Use it only on a trusted network.');
       }
       relay = services.relay(accountLeaseName(config));
-      lease = services.lease(accountLeaseName(config), config.leaseMs);
+      lease = services.lease(accountLeaseName(config), leaseMs);
       leaseLoop = holdLease(lease).catch((err) => log.error({ err }, 'the WeChat lease loop stopped'));
     },
     send,
@@ -151,13 +173,13 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
       stopped = true;
       wake?.();
       await leaseLoop;
+      await changing;
       await work.stop();
       const held = connection !== null;
       await standDown();
-      if (held) {
-        await lease?.release().catch((err) => log.warn({ err: String(err) }, 'the WeChat lease could not be released; another node takes over when it lapses'));
-        log.info('stopped WeChat on this node; another node can take over now');
-      }
+      // Released whether or not it was used: the script removes it only when this node holds it.
+      await lease?.release().catch((err) => log.warn({ err: String(err) }, 'the WeChat lease could not be released; another node takes over when it lapses'));
+      if (held) log.info('stopped WeChat on this node; another node can take over now');
     },
   };
 }

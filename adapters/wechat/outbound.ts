@@ -15,10 +15,12 @@ export function renderText(message: OutboundMessage): string {
   return `${message.text}\n${code}${note}`;
 }
 
-/** Translates a failure of the puppet into an AdapterError: most are passing (the connection), a missing target is not. */
+/**
+ * Translates a failure of the puppet into an AdapterError. Everything the puppet throws is taken as passing (the
+ * connection, a payload store reset at reconnect); only the connection's own lookups say not_found.
+ */
 export function translateWechatError(err: unknown): AdapterError {
   if (err instanceof AdapterError) return err;
   const detail = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
-  if (/not ?found|no payload/i.test(detail)) return new AdapterError('not_found', `WeChat: ${detail}`);
   return new AdapterError('transient', `WeChat call failed: ${detail}`);
 }

@@ -116,27 +116,31 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
     return 'replied';
   }
   if (!terminal) return 'skipped';
-  return notifyUser(job.userId, { text: jobHeadline({ ...job, status: event.status, reason: event.reason }), code: event.result || undefined }, deps);
+  const ended = { ...job, status: event.status, reason: event.reason };
+  return notifyUser(job.userId, (adapter) => ({ text: jobHeadline(ended, adapter.threads !== false), code: event.result || undefined }), deps);
 }
 
 /** Delivers a message event to the user's chosen conversation, else privately to the identity they used last. */
 export async function deliverMessage(event: MessageEvent, deps: DeliveryDeps): Promise<string> {
   const mark = MESSAGE_MARK[event.kind];
   const who = event.agent && !event.kind.startsWith('agent:') ? `${event.agent}: ` : '';
-  return notifyUser(event.user_id, { text: `${mark ? `${mark} ` : ''}${who}${event.message}` }, deps);
+  const text = `${mark ? `${mark} ` : ''}${who}${event.message}`;
+  return notifyUser(event.user_id, () => ({ text }), deps);
 }
 
-async function notifyUser(userId: number, message: OutboundMessage, deps: DeliveryDeps): Promise<string> {
+/** Sends a notification (written for the channel it goes to) to the user's chosen conversation, else privately. */
+async function notifyUser(userId: number, messageFor: (adapter: ChannelAdapter) => OutboundMessage, deps: DeliveryDeps): Promise<string> {
   const route = await routeOf(userId, deps);
   const target = route.target;
   const chosen = target && deps.adapters.get(target.channel);
   if (target && chosen) {
-    await paced(deps, chosen, target.ref, message);
+    await paced(deps, chosen, target.ref, messageFor(chosen));
     return 'notified';
   }
   for (const identity of route.identities) {
     const adapter = deps.adapters.get(identity.channel);
     if (!adapter) continue;
+    const message = messageFor(adapter);
     await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
     return 'notified';
   }

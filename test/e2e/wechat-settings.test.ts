@@ -20,6 +20,14 @@ describe('WeChat settings', () => {
     expect(run.stderr).toContain('SKADI_WECHAT_PUPPET_TOKEN');
   });
 
+  it('refuses a puppet service token without the service name prefix, without printing the token', () => {
+    const run = skadi(['serve'], { ...noMysql, SKADI_WECHAT_PUPPET: 'wechaty-puppet-service', SKADI_WECHAT_PUPPET_TOKEN: 'plainsecret0123456789' });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain('must start with the service');
+    expect(run.stdout + run.stderr).not.toContain('plainsecret0123456789');
+  });
+
   it('refuses a puppet package that is not installed, saying how to install it', () => {
     const run = skadi(['serve'], { ...noMysql, SKADI_WECHAT_PUPPET: 'wechaty-puppet-nosuch' });
     expect(run.status).not.toBe(0);

@@ -56,17 +56,16 @@ it('a room mention is answered in the room, mentioning the sender', async () => 
 }, 30_000);
 
 it('ignores a room message without a mention, the bot\'s own message, a picture and replayed history', async () => {
+  const before = await jobTexts();
   wechat.say('alice', 'web1 no-mention', { room: true });
   wechat.say('alice', 'web1 old-history', { old: true });
   wechat.say('alice', 'web1 picture', { image: true });
   wechat.say('bot', 'web1 said-by-bot');
-  // A command after them is handled: when its answer is there, the ignored ones were read and dropped before it.
   wechat.say('alice', 'web1 marker');
   await answerMatching(wechat, (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('marker'), 20_000, 'the marker');
-  const texts = await jobTexts();
-  for (const ignored of ['no-mention', 'old-history', 'said-by-bot']) expect(texts).not.toContain(ignored);
-  expect(texts.some((t) => t.includes('picture') || t.includes('screen'))).toBe(false);
-  expect(gw.output()).not.toContain('said-by-bot" could');
+  // The room message is read on its own path: give it time to have made a job, were it taken.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect((await jobTexts()).slice(before.length)).toEqual(['marker']);
 }, 30_000);
 
 it('refuses an unlinked contact with the exact link command, and queues nothing', async () => {

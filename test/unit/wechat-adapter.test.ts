@@ -143,12 +143,12 @@ describe('translateWechatError', () => {
     expect(translateWechatError(original)).toBe(original);
   });
 
-  it('calls a missing target not_found, not worth retrying', () => {
-    const e = translateWechatError(new Error('contact wxid_gone not found\n    at stack line'));
+  it('takes what the puppet throws as passing, even a missing payload (its store is reset at reconnect)', () => {
+    const e = translateWechatError(new Error('no payload found for id wxid_alice\n    at stack line'));
     expect(e).toBeInstanceOf(AdapterError);
-    expect(e.code).toBe('not_found');
-    expect(e.retryable).toBe(false);
-    expect(e.message).toBe('WeChat: contact wxid_gone not found');
+    expect(e.code).toBe('transient');
+    expect(e.retryable).toBe(true);
+    expect(e.message).toBe('WeChat call failed: no payload found for id wxid_alice');
   });
 
   it('calls any other failure transient and retryable', () => {

@@ -42,3 +42,18 @@ describe('wechatPacing', () => {
     await expect(second).resolves.toBe('sent');
   });
 });
+
+describe('wechatPacing under the account cap', () => {
+  it('counts a conversation\'s pace from when its message went out, not from when it began to wait for the cap', async () => {
+    // Cap: 2 in 500 ms. a1 and b1 fill the window; a2 waits for the cap, then a3 must still keep the pace after a2.
+    const paced = wechatPacing(150, { count: 2, windowMs: 500 });
+    const sent: { name: string; at: number }[] = [];
+    const t0 = Date.now();
+    const send = (conversation: string, name: string) => paced(conversation, async () => void sent.push({ name, at: Date.now() - t0 }));
+    await Promise.all([send('a', 'a1'), send('b', 'b1'), send('a', 'a2'), send('a', 'a3')]);
+    const at = Object.fromEntries(sent.map((s) => [s.name, s.at]));
+    expect(at.a2).toBeGreaterThanOrEqual(490);
+    expect(at.a3 - at.a2).toBeGreaterThanOrEqual(145);
+    expect(sent.filter((s) => s.name.startsWith('a')).map((s) => s.name)).toEqual(['a1', 'a2', 'a3']);
+  });
+});
