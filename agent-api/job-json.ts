@@ -17,6 +17,13 @@ export function jobJson(job: JobRow): Record<string, unknown> {
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
   };
+  json.approval = {
+    required: job.approval !== null,
+    approved_by: job.approval?.approvedBy ?? '',
+    approved_at: job.approval?.approvedAt?.toISOString() ?? '',
+    denied_by: job.approval?.deniedBy ?? '',
+    reason: job.approval?.deniedBy ? (job.reason ?? '') : '',
+  };
   if (job.sentAt) json.sent_at = job.sentAt.toISOString();
   if (job.finishedAt) json[`${job.status}_at`] = job.finishedAt.toISOString();
   return json;

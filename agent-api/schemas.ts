@@ -20,6 +20,9 @@ export const reportBody = z.object({ result: z.string().optional().default('') }
 /** Body of /job/add and /agent/job/add. */
 export const jobAddBody = z.object({ message: agentMessage, callback });
 
+/** Body of POST /jobs/:id/deny (it may be empty). */
+export const denyBody = z.object({ reason: z.string().max(200, 'the reason is at most 200 characters').optional().default('') });
+
 /** Body of /agent/job/delayed; the delay is `duration` or the sum of minutes/hours/days. */
 export const delayedBody = z
   .object({

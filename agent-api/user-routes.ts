@@ -8,7 +8,7 @@ import type { UserRow } from '../cloud/store/users';
 import { userToken } from './auth';
 import { validate } from './errors';
 import { jobJson } from './job-json';
-import { jobAddBody, MESSAGE_KINDS, messageBody, waitQuery } from './schemas';
+import { denyBody, jobAddBody, MESSAGE_KINDS, messageBody, waitQuery } from './schemas';
 
 type Guard = (ctx: Context, fn: () => Promise<void>) => Promise<void>;
 
@@ -63,6 +63,23 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
     ctx.body = jobJson(await core.jobs.cancel(user.id, id));
+  });
+
+  // Approval through the API is for jobs pushed through the API (CI flows); a job asked for in chat needs another
+  // person's chat account.
+  router.post('/jobs/:id/approve', async (ctx) => {
+    const user = await authUser(core, guard, ctx);
+    const id = ctx.params.id;
+    if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
+    ctx.body = jobJson(await core.jobs.approve(id, { userId: user.id, identity: null, via: 'api', label: `api (${user.name})` }));
+  });
+
+  router.post('/jobs/:id/deny', async (ctx) => {
+    const user = await authUser(core, guard, ctx);
+    const id = ctx.params.id;
+    if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
+    const { reason } = validate(denyBody, ctx.request.body ?? {});
+    ctx.body = jobJson(await core.jobs.deny(id, { userId: user.id, identity: null, via: 'api', label: `api (${user.name})` }, reason));
   });
 
   for (const kind of MESSAGE_KINDS) {

@@ -1,5 +1,6 @@
 /** `skadi user …`, `skadi agent …`: administration of users and agents. */
 import type { Command } from 'commander';
+import { BadRequestError } from '../cloud/errors';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
 
@@ -135,6 +136,42 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
         }),
       );
   }
+  agent
+    .command('require-approval <name> [patterns...]')
+    .description("jobs whose text matches a pattern (glob: `deploy *`, `*` for all) wait for another person's approval; replaces the list")
+    .requiredOption('--user <user>', 'owner of the agent')
+    .option('--clear', 'no job of this agent needs approval any more')
+    .option('--json', 'print JSON')
+    .action((name: string, patterns: string[], opts: Opts & { clear?: boolean }) =>
+      withCore(globals(), async (core) => {
+        if (!opts.clear && patterns.length === 0) throw new BadRequestError('Give one or more patterns (e.g. "deploy *"), or --clear.');
+        const owner = await core.users.byName(opts.user!);
+        const changed = await core.agents.setApprovalPatterns(owner.id, name, opts.clear ? [] : patterns);
+        emit(!!opts.json, { id: changed.id, name: changed.name, approval_patterns: changed.approvalPatterns }, () =>
+          console.log(changed.approvalPatterns.length ? `Jobs of ${changed.name} matching ${changed.approvalPatterns.map((p) => `"${p}"`).join(', ')} need approval.` : `Jobs of ${changed.name} need no approval.`),
+        );
+      }),
+    );
+  agent
+    .command('show <name>')
+    .description('show an agent: status, last seen, and the patterns of jobs that need approval')
+    .requiredOption('--user <user>', 'owner of the agent')
+    .option('--json', 'print JSON')
+    .action((name: string, opts: Opts) =>
+      withCore(globals(), async (core) => {
+        const owner = await core.users.byName(opts.user!);
+        const found = await core.agents.byName(owner.id, name);
+        const status = (await core.agents.statuses(owner.id)).find((s) => s.agent.id === found.id);
+        const shown = {
+          id: found.id, name: found.name, alias: found.alias ?? '', user: owner.name, available: found.available, online: status?.online ?? false,
+          last_seen_at: status?.lastSeenAt?.toISOString() ?? null, approval_patterns: found.approvalPatterns,
+        };
+        emit(!!opts.json, shown, () => {
+          for (const [k, v] of Object.entries(shown)) if (k !== 'approval_patterns') console.log(`${k}: ${v}`);
+          console.log(`approval: ${found.approvalPatterns.length ? found.approvalPatterns.map((p) => `"${p}"`).join(', ') : 'not required'}`);
+        });
+      }),
+    );
   agent
     .command('token <name>')
     .description('replace the token of an agent and print the new one (the old one stops working)')

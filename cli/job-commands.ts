@@ -1,14 +1,21 @@
 /** `skadi job …` and `skadi jobs`: push jobs (optionally waiting for the result, as a CI step) and look at them. */
 import type { Command } from 'commander';
 import { parseDuration } from '../config';
-import { BadRequestError } from '../cloud/errors';
-import { isTerminal } from '../cloud/jobs';
+import { BadRequestError, NotFoundError } from '../cloud/errors';
+import { identityKey, parseIdentityKey } from '../cloud/identities';
+import { isTerminal, type Approver } from '../cloud/jobs';
 import type { JobRow } from '../cloud/store/jobs';
 import { jobJson } from '../agent-api/job-json';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
 
-type Opts = GlobalOptions & { json?: boolean; user?: string; agent?: string; wait?: boolean; timeout?: string; limit?: string };
+type Opts = GlobalOptions & { json?: boolean; user?: string; agent?: string; wait?: boolean; timeout?: string; limit?: string; as?: string; reason?: string };
+
+const PUSHED: Record<string, (agent: string, id: string) => string> = {
+  queuing: (agent, id) => `Job ${id} queued for ${agent}.`,
+  expired: (agent, id) => `Job ${id} expired: ${agent} is offline.`,
+  awaiting_approval: (agent, id) => `Job ${id} for ${agent} awaits another person's approval (skadi job approve ${id} --as <identity>, or \`approve\` in chat).`,
+};
 
 const SYMBOL: Record<string, string> = { succeeded: '✅', failed: '❌', expired: '⌛', canceled: '🚫' };
 
@@ -35,8 +42,8 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
         const agent = await core.agents.byName(owner.id, agentName);
         const pushed = await core.jobs.push(agent, words.join(' '), { source: 'cli' });
         if (!opts.wait) {
-          emit(!!opts.json, pushed, () => console.log(`Job ${pushed.id} ${pushed.status === 'queuing' ? `queued for ${agent.name}` : `expired: ${agent.name} is offline`}.`));
-          if (pushed.status !== 'queuing') process.exitCode = 1;
+          emit(!!opts.json, pushed, () => console.log(PUSHED[pushed.status](agent.name, pushed.id)));
+          if (pushed.status === 'expired') process.exitCode = 1;
           return;
         }
         const final = await waitForTerminal(() => core.jobs.get(pushed.id, owner.id), timeoutMs);
@@ -55,6 +62,27 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
         emit(!!opts.json, jobJson(found), () => printJob(found));
       }),
     );
+
+  for (const verb of ['approve', 'deny'] as const) {
+    job
+      .command(`${verb} <id>`)
+      .description(`${verb} a job awaiting approval, as one of its owner's linked accounts (recorded as the CLI, and logged)`)
+      .requiredOption('--as <identity>', 'the linked account deciding, e.g. slack:T024BE7LD:U12345 (not the one that asked)')
+      .option('--reason <text>', verb === 'deny' ? 'why (shown to the requester)' : 'ignored', '')
+      .option('--json', 'print JSON')
+      .action((id: string, opts: Opts) =>
+        withCore(globals(), async (core) => {
+          const { channel, tenant, externalId } = parseIdentityKey(opts.as!);
+          const identity = await core.identityRepo.find(channel, tenant, externalId);
+          if (!identity) throw new NotFoundError(`${opts.as} is not linked to any user (skadi identity list).`, 'IdentityNotFound');
+          const key = identityKey(channel, tenant, externalId);
+          const approver: Approver = { userId: identity.userId, identity: key, via: 'cli', label: `cli (as ${key})` };
+          const jobId = await core.jobs.findAwaiting(identity.userId, id);
+          const decided = verb === 'approve' ? await core.jobs.approve(jobId, approver) : await core.jobs.deny(jobId, approver, opts.reason ?? '');
+          emit(!!opts.json, jobJson(decided), () => printJob(decided));
+        }),
+      );
+  }
 
   program
     .command('jobs')

@@ -11,7 +11,7 @@ import { TtlCache } from './ttl-cache';
 
 /** Words that are chat commands and so cannot be agent names. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'all', 'job', 'me', 'here',
+  'help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'all', 'job', 'me', 'here', 'approve', 'deny',
 ]);
 
 const NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
@@ -129,6 +129,16 @@ export class AgentService {
     await this.deps.agents.setTokenHash(agent.id, hashToken(token));
     await this.forgetToken(agent.tokenHash, userId);
     return { agent, token };
+  }
+
+  /** Replaces an agent's approval patterns (an empty list clears them); every node sees the change at once. */
+  async setApprovalPatterns(userId: number, name: string, patterns: string[]): Promise<AgentRow> {
+    const agent = await this.byName(userId, name);
+    const clean = [...new Set(patterns.map((p) => p.trim().replace(/\s+/g, ' ')).filter(Boolean))];
+    if (clean.some((p) => p.length > 200) || clean.length > 50) throw new BadRequestError('At most 50 patterns of at most 200 characters each.', 'InvalidPattern');
+    await this.deps.agents.setApprovalPatterns(agent.id, clean);
+    await this.forgetToken(agent.tokenHash, userId);
+    return { ...agent, approvalPatterns: clean };
   }
 
   /** Enables or disables an agent; a disabled agent's polls and reports are refused (403) and no job is queued for it. */

@@ -3,6 +3,7 @@ import type { JobStatus } from './store/jobs';
 
 /** The mark shown before a job status. */
 export const STATUS_MARK: Record<JobStatus, string> = {
+  awaiting_approval: '🔐',
   queuing: '⏳',
   sent: '📨',
   running: '⚙️',

@@ -4,7 +4,7 @@ import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMes
 import { executeCommand, type CommandPort, type Conversation } from './commands/execute';
 import { parseCommand } from './commands/parse';
 import { toSkadiError } from './errors';
-import type { IdentityService } from './identities';
+import { identityKey, type IdentityService } from './identities';
 import type { IdentityRepo } from './store/identities';
 
 /** Collaborators of the chat pipeline. */
@@ -44,6 +44,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conve
     isPrivate: message.isPrivate,
     canEdit: adapter.canEdit !== false,
     threads: adapter.threads !== false,
+    identity: identityKey(message.channel, message.tenant, message.senderId),
     reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
     replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
   };

@@ -12,7 +12,9 @@ import type { JobStatusEvent } from './events';
 import type { AgentRow } from './store/agents';
 import type { Db } from './store/db';
 import type { DelayedJobRepo } from './store/delayed';
-import { TERMINAL_STATUSES, type JobRepo, type JobRow, type JobStatus, type NewJob } from './store/jobs';
+import { TERMINAL_STATUSES, type ApprovalOutcome, type JobRepo, type JobRow, type JobStatus, type NewJob } from './store/jobs';
+import { matchingPattern } from './approval-patterns';
+import { formatDuration } from '../config/duration';
 
 /** Longest accepted delay of a delayed job. */
 export const MAX_DELAY_MS = 366 * 86_400_000;
@@ -27,12 +29,25 @@ export interface JobOrigin {
   origin?: string | null;
   /** URL receiving every status change, `disable` for silence, null for the default. */
   callback?: string | null;
+  /** The identity key of the chat account that asked (it may not approve its own job). */
+  requester?: string | null;
+}
+
+/** Who decides on a job awaiting approval. */
+export interface Approver {
+  userId: number;
+  /** The deciding chat account's identity key; null for the API and the CLI. */
+  identity: string | null;
+  /** How the decision came: from chat, the user API, or an admin's CLI. */
+  via: 'chat' | 'api' | 'cli';
+  /** What is recorded as approved_by / denied_by. */
+  label: string;
 }
 
 /** The answer to a push. */
 export interface PushResult {
   id: string;
-  status: 'queuing' | 'expired';
+  status: 'queuing' | 'expired' | 'awaiting_approval';
 }
 
 /** A job handed to an agent. */
@@ -52,6 +67,8 @@ export interface JobServiceDeps {
   /** Refuses callback URLs that point to internal addresses. */
   callbackGuard: CallbackGuard;
   leaseMs: number;
+  /** A job awaiting approval with no decision for this long expires. */
+  approvalTimeoutMs: number;
   log: Logger;
 }
 
@@ -76,8 +93,10 @@ export class JobService {
     const text = checkMessage(message);
     await this.checkCallback(from);
     if (!agent.available) throw new ForbiddenError(`Agent ${agent.name} is disabled; enable it to queue jobs.`, 'AgentUnavailable');
-    const online = await this.deps.agents.isOnline(agent.id);
     const now = new Date();
+    // A job whose text matches one of the agent's patterns waits for a second person; it is not queued until then.
+    const gated = matchingPattern(agent.approvalPatterns, text) !== null;
+    const online = gated || (await this.deps.agents.isOnline(agent.id));
     const job: NewJob = {
       id: from.id ?? newJobId(),
       userId: agent.userId,
@@ -87,9 +106,11 @@ export class JobService {
       source: from.source,
       origin: from.origin ?? null,
       callback: from.callback ?? null,
-      status: online ? 'queuing' : 'expired',
+      status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired',
       reason: online ? null : 'agent offline',
       createdAt: now,
+      requester: from.requester ?? null,
+      approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
     };
     await this.deps.jobs.insert([job]);
     await this.announceNew([{ ...job, result: null }], now);
@@ -242,6 +263,89 @@ export class JobService {
     return outcome.job;
   }
 
+  /**
+   * Approves a job awaiting approval (it is queued, or expires when its agent is offline). Refused for another user's
+   * account, for the account that asked, and through the API for a job asked for in chat; a second approval is
+   * answered with who approved first.
+   */
+  async approve(jobId: string, approver: Approver): Promise<JobRow> {
+    await this.checkApprover(jobId, approver, true);
+    const now = new Date();
+    const outcome = await this.deps.jobs.approve(jobId, approver.label, now, (agentId) => this.deps.agents.isOnline(agentId));
+    const job = this.decided(jobId, outcome);
+    if (job.status === 'queuing') {
+      await this.applyTransition({ enqueue: { agentId: job.agentId, jobIds: [job.id] } }, [jobStatusEvent(job, now)]).catch((err) =>
+        this.deps.log.warn({ err, jobId }, 'approved job stored but not queued in Redis; the reconciler will queue it'),
+      );
+    } else {
+      await this.applyTransition({ done: [job.id] }, [jobStatusEvent(job, now)]);
+    }
+    this.deps.log.info({ jobId, by: approver.label, via: approver.via }, 'job approved');
+    return job;
+  }
+
+  /** Denies a job awaiting approval: it is canceled, `denied by <who>[: reason]`. */
+  async deny(jobId: string, approver: Approver, reason: string): Promise<JobRow> {
+    await this.checkApprover(jobId, approver, false);
+    const now = new Date();
+    const why = `denied by ${approver.label}${reason.trim() ? `: ${reason.trim()}` : ''}`;
+    const job = this.decided(jobId, await this.deps.jobs.deny(jobId, approver.label, why, now));
+    await this.applyTransition({ done: [job.id] }, [jobStatusEvent(job, now)]);
+    this.deps.log.info({ jobId, by: approver.label, via: approver.via }, 'job denied');
+    return job;
+  }
+
+  /** Throws unless this approver may decide on the job now. */
+  private async checkApprover(jobId: string, approver: Approver, approving: boolean): Promise<void> {
+    const job = await this.get(jobId, null).catch(() => null);
+    if (!job || job.userId !== approver.userId) {
+      throw new ForbiddenError(`You cannot decide on job ${jobId}: only the accounts linked to the user who owns it can.`, 'NotApprover');
+    }
+    if (job.status !== 'awaiting_approval') this.decided(jobId, { job, changed: false });
+    if (approver.via === 'api' && job.requester) {
+      throw new ForbiddenError(`Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`, 'NotApprover');
+    }
+    if (approving && approver.identity && approver.identity === job.requester) {
+      throw new ForbiddenError('You asked for this job yourself: another person linked to the same user must approve it.', 'SelfApproval');
+    }
+  }
+
+  /** The job after a decision, or the conflict that explains why there was none (decided already, or no approval). */
+  private decided(jobId: string, outcome: ApprovalOutcome | null): JobRow {
+    if (!outcome) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
+    if (outcome.changed) return outcome.job;
+    const { job } = outcome;
+    if (job.approval?.approvedBy) throw new ConflictError(`Job ${jobId} was already approved by ${job.approval.approvedBy}.`, 'AlreadyDecided');
+    if (job.approval?.deniedBy) throw new ConflictError(`Job ${jobId} was already denied by ${job.approval.deniedBy}.`, 'AlreadyDecided');
+    if (!job.approval) throw new ConflictError(`Job ${jobId} does not need approval.`, 'NoApproval');
+    throw new ConflictError(`Job ${jobId} is ${job.status}: there is nothing to decide any more.`, 'AlreadyDecided');
+  }
+
+  /** Expires jobs that got no decision within the approval timeout; any node may run it (each job expires once). */
+  async expireUnapproved(limit = 500): Promise<number> {
+    const now = new Date();
+    const reason = `not approved within ${formatDuration(this.deps.approvalTimeoutMs)}`;
+    let count = 0;
+    for (const id of await this.deps.jobs.listApprovalOverdue(now, limit)) {
+      const job = await this.deps.jobs.expireAwaiting(id, reason, now);
+      if (!job) continue;
+      count++;
+      await this.applyTransition({ done: [id] }, [jobStatusEvent(job, now)]);
+    }
+    return count;
+  }
+
+  /** A user's job awaiting approval by its full id or its short id (the end of the id), or a clear error. */
+  async findAwaiting(userId: number, idOrShort: string): Promise<string> {
+    const text = idOrShort.trim().toUpperCase();
+    if (/^[0-9A-HJKMNP-TV-Z]{26}$/.test(text)) return text;
+    if (!/^[0-9A-Z]{3,25}$/.test(text)) throw new BadRequestError(`"${idOrShort.slice(0, 40)}" is not a job id.`, 'InvalidJobId');
+    const found = await this.deps.jobs.findAwaitingBySuffix(userId, text);
+    if (found.length === 0) throw new NotFoundError(`No job of yours awaiting approval ends with ${text}.`, 'JobNotFound');
+    if (found.length > 1) throw new BadRequestError(`${text} fits ${found.length} jobs awaiting approval (${found.map((j) => j.id).join(', ')}): give more of the id.`, 'AmbiguousJobId');
+    return found[0].id;
+  }
+
   /** Stores a job to be queued after a delay; returns its id (the job keeps it). */
   async delay(agent: AgentRow, message: string, delayMs: number, from: JobOrigin): Promise<{ id: string; dueAt: Date }> {
     const text = checkMessage(message);
@@ -254,7 +358,7 @@ export class JobService {
     const id = newJobId();
     await this.deps.delayed.insert({
       id, userId: agent.userId, agentId: agent.id, message: text, source: from.source,
-      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now,
+      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now, requester: from.requester ?? null,
     });
     await this.deps.queue.scheduleDelayed([{ id, at: dueAt.getTime() }]).catch((err) => {
       this.deps.log.warn({ jobId: id, err }, 'delayed job stored but not scheduled in Redis; the reconciler will release it');
@@ -270,13 +374,16 @@ export class JobService {
       const released = await this.deps.db.transaction(async (conn) => {
         const delayed = await this.deps.delayed.claimForRelease(conn, id, now);
         if (!delayed) return null;
-        const [rows] = await conn.query('SELECT id, name FROM agents WHERE id = ?', [delayed.agentId]);
-        const agent = (rows as { id: number; name: string }[])[0];
-        const online = agent ? await this.deps.agents.isOnline(delayed.agentId) : false;
+        const [rows] = await conn.query('SELECT id, name, approval_patterns FROM agents WHERE id = ?', [delayed.agentId]);
+        const agent = (rows as { id: number; name: string; approval_patterns: string | null }[])[0];
+        // The agent's patterns when the job is due decide whether it waits for approval.
+        const gated = !!agent && matchingPattern(agent.approval_patterns ? (JSON.parse(agent.approval_patterns) as string[]) : [], delayed.message) !== null;
+        const online = gated || (agent ? await this.deps.agents.isOnline(delayed.agentId) : false);
         const job: NewJob = {
           id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
           message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
-          status: online ? 'queuing' : 'expired', reason: online ? null : agent ? 'agent offline' : 'agent removed', createdAt: now,
+          status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired', reason: online ? null : agent ? 'agent offline' : 'agent removed', createdAt: now,
+          requester: delayed.requester, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
         };
         await this.deps.jobs.insert([job], conn);
         return job;

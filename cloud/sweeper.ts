@@ -1,4 +1,7 @@
-/** Timeouts on every node: overdue leases, silent agents and due delayed jobs, claimed atomically from Redis sorted sets. */
+/**
+ * Timeouts on every node: overdue leases, silent agents and due delayed jobs, claimed atomically from Redis sorted
+ * sets; and jobs awaiting approval past their time, expired by a conditional UPDATE in MySQL (each once).
+ */
 import type { Logger } from 'pino';
 import type { AgentService } from './agents';
 import type { JobService } from './jobs';
@@ -11,6 +14,8 @@ export interface SweepReport {
   expired: number;
   offline: number;
   released: number;
+  /** Jobs that got no approval decision in time. */
+  unapproved: number;
 }
 
 /** Runs the timeouts of the lifecycle; any number of nodes may run it at once. */
@@ -52,7 +57,7 @@ export class Sweeper {
 
   /** One pass: expire overdue leases, mark silent agents offline, release due delayed jobs. */
   async sweepOnce(): Promise<SweepReport> {
-    const report: SweepReport = { expired: 0, offline: 0, released: 0 };
+    const report: SweepReport = { expired: 0, offline: 0, released: 0, unapproved: 0 };
     for (;;) {
       const ids = await this.queue.claimExpiredLeases(Date.now(), BATCH);
       report.expired += await this.jobs.expireOverdue(ids);
@@ -68,6 +73,7 @@ export class Sweeper {
       report.released += await this.jobs.releaseDelayed(ids);
       if (ids.length < BATCH) break;
     }
+    report.unapproved = await this.jobs.expireUnapproved();
     await this.agents.flushSeen();
     return report;
   }

@@ -15,6 +15,7 @@ export interface Config {
   redisCluster: string[];
   redisPrefix: string;
   jobLeaseMs: number;
+  approvalTimeoutMs: number;
   agentOfflineAfterMs: number;
   bodyLimitBytes: number;
   sweepIntervalMs: number;

@@ -5,7 +5,7 @@ import { ago, jobHeadline, quote } from '../chat-format';
 import { formatDuration } from '../../config/duration';
 import { newJobId } from '../job-id';
 import { checkMessage } from '../job-text';
-import type { JobOrigin, PushResult } from '../jobs';
+import type { Approver, JobOrigin, PushResult } from '../jobs';
 import type { AgentRow } from '../store/agents';
 import type { JobRow } from '../store/jobs';
 import type { UserRow } from '../store/users';
@@ -21,6 +21,8 @@ export interface Conversation {
   readonly canEdit: boolean;
   /** False when the channel has no threads: job messages start with the agent and the job's short id. */
   readonly threads: boolean;
+  /** The identity key of the sender (channel:tenant:id). */
+  readonly identity: string;
   /** Posts in this conversation/thread; returns the posted message's reference. */
   reply(message: OutboundMessage): Promise<string>;
   /** Posts in a private conversation with the sender. */
@@ -34,6 +36,11 @@ export interface CommandPort {
   push(agent: AgentRow, text: string, origin: JobOrigin): Promise<PushResult>;
   delay(agent: AgentRow, text: string, delayMs: number, origin: JobOrigin): Promise<{ id: string; dueAt: Date }>;
   cancel(userId: number, jobId: string): Promise<JobRow>;
+  /** A user's job awaiting approval by full or short id. */
+  findAwaiting(userId: number, idOrShort: string): Promise<string>;
+  approve(jobId: string, approver: Approver): Promise<JobRow>;
+  deny(jobId: string, approver: Approver, reason: string): Promise<JobRow>;
+  setApprovalPatterns(userId: number, agentName: string, patterns: string[]): Promise<AgentRow>;
   recentJobs(userId: number, agentId: number | null, limit: number): Promise<JobRow[]>;
   createAgent(userId: number, name: string, alias: string | null): Promise<{ agent: AgentRow; token: string }>;
   removeAgent(userId: number, name: string): Promise<AgentRow>;
@@ -90,7 +97,7 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
   const id = newJobId();
   const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
   try {
-    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack) });
+    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack), requester: convo.identity });
   } catch (err) {
     await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: convo.canEdit ? ack : undefined });
     throw err;
@@ -139,13 +146,31 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       if (!agent) return void (await convo.reply(await unknownAgent(port, user, command.agent)));
       const message = checkMessage(command.text);
       const ref = await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
-      const { id, dueAt } = await port.delay(agent, message, command.delayMs, { source: convo.channel, origin: encodeOrigin(convo.channel, ref) });
+      const { id, dueAt } = await port.delay(agent, message, command.delayMs, { source: convo.channel, origin: encodeOrigin(convo.channel, ref), requester: convo.identity });
       await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: convo.canEdit ? ref : undefined });
       return;
     }
     case 'cancel': {
       const job = await port.cancel(user.id, command.jobId);
       await convo.reply({ text: jobHeadline(job) });
+      return;
+    }
+    case 'approve':
+    case 'deny': {
+      const jobId = await port.findAwaiting(user.id, command.jobId);
+      const approver: Approver = { userId: user.id, identity: convo.identity, via: 'chat', label: convo.identity };
+      const job = command.kind === 'approve' ? await port.approve(jobId, approver) : await port.deny(jobId, approver, command.reason);
+      const verdict = command.kind === 'approve' ? `✅ Approved: ${job.status === 'queuing' ? 'queued for' : 'but it expired at once:'} ${job.agentName}` : `🚫 Denied: ${job.agentName}`;
+      await convo.reply({ text: `${verdict} ${quote(job.message)} · job ${job.id}${job.status === 'expired' ? ` (${job.reason})` : ''}` });
+      return;
+    }
+    case 'agent-approval': {
+      const current = await port.findAgent(user.id, command.name);
+      if (!current) return void (await convo.reply(await unknownAgent(port, user, command.name)));
+      const patterns = command.pattern === null ? [] : [...current.approvalPatterns, command.pattern];
+      const agent = await port.setApprovalPatterns(user.id, current.name, patterns);
+      const list = agent.approvalPatterns.map((p) => quote(p)).join(', ');
+      await convo.reply({ text: list ? `🔐 Jobs of ${agent.name} matching ${list} now need another person's approval.` : `Jobs of ${agent.name} no longer need approval.` });
       return;
     }
     case 'agent-add': {

@@ -11,6 +11,9 @@ export type Command =
   | { kind: 'agent-remove'; name: string }
   | { kind: 'agent-token'; name: string }
   | { kind: 'cancel'; jobId: string }
+  | { kind: 'approve'; jobId: string }
+  | { kind: 'deny'; jobId: string; reason: string }
+  | { kind: 'agent-approval'; name: string; pattern: string | null }
   | { kind: 'delay'; delayMs: number; agent: string; text: string }
   | { kind: 'notify-here' }
   | { kind: 'token' }
@@ -26,6 +29,8 @@ export const HELP_TEXT = [
   '`jobs [agent]` — recent jobs and their status',
   '`delay <duration> <agent> <job>` — run later, e.g. `delay 1h30m db1 backup` (s, m, h, d)',
   '`cancel <job id>` — cancel a job that is still queued',
+  '`approve <job id>` / `deny <job id> [reason]` — decide on a job that needs a second person (the short id from its message is enough)',
+  '`agent approval <agent> <pattern>` / `agent approval <agent> clear` — jobs matching the pattern (e.g. `deploy *`) need another person\'s approval',
   '`agent add <name> [alias]` — a new agent; its token comes in a private message',
   '`agent remove <name>` / `agent token <name>` — delete an agent / give it a new token',
   '`notify here` — send your notifications (agent online/offline, messages) to this conversation',
@@ -39,7 +44,7 @@ export const MAX_COMMAND_CHARS = MAX_AGENT_MESSAGE_CHARS + 64;
 function parseAgentSubcommand(rest: string): Command {
   const [verb, args] = splitFirstWord(rest);
   const words = args.split(/\s+/).filter(Boolean);
-  const usage = 'Use `agent add <name> [alias]`, `agent remove <name>` or `agent token <name>`.';
+  const usage = 'Use `agent add <name> [alias]`, `agent remove <name>`, `agent token <name>` or `agent approval <name> <pattern|clear>`.';
   switch (verb.toLowerCase()) {
     case 'add':
       if (words.length < 1 || words.length > 2) return { kind: 'invalid', message: `\`agent add\` takes a name and an optional alias. ${usage}` };
@@ -51,6 +56,11 @@ function parseAgentSubcommand(rest: string): Command {
     case 'token':
       if (words.length !== 1) return { kind: 'invalid', message: `\`agent token\` takes one name. ${usage}` };
       return { kind: 'agent-token', name: words[0] };
+    case 'approval': {
+      const [name, pattern] = splitFirstWord(args);
+      if (!name || !pattern) return { kind: 'invalid', message: 'Use `agent approval <agent> <pattern>` (e.g. `deploy *`, or `*` for every job) or `agent approval <agent> clear`.' };
+      return { kind: 'agent-approval', name, pattern: pattern.toLowerCase() === 'clear' ? null : pattern };
+    }
     default:
       return { kind: 'invalid', message: usage };
   }
@@ -75,6 +85,16 @@ export function parseCommand(text: string): Command {
       const [jobId, extra] = splitFirstWord(rest);
       if (!jobId || extra) return { kind: 'invalid', message: 'Use `cancel <job id>`.' };
       return { kind: 'cancel', jobId: jobId.toUpperCase() };
+    }
+    case 'approve': {
+      const [jobId, extra] = splitFirstWord(rest);
+      if (!jobId || extra) return { kind: 'invalid', message: 'Use `approve <job id>` (the short id from the request is enough).' };
+      return { kind: 'approve', jobId };
+    }
+    case 'deny': {
+      const [jobId, reason] = splitFirstWord(rest);
+      if (!jobId) return { kind: 'invalid', message: 'Use `deny <job id> [reason]`.' };
+      return { kind: 'deny', jobId, reason };
     }
     case 'delay': {
       const [when, afterWhen] = splitFirstWord(rest);

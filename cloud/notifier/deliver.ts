@@ -1,7 +1,7 @@
 /** What one event becomes: a callback POST, an edit and a reply in the job's chat thread, or a notification. */
 import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
-import { jobHeadline } from '../chat-format';
+import { jobHeadline, quote, shortJobId } from '../chat-format';
 import { decodeOrigin } from '../commands/execute';
 import type { JobStatusEvent, MessageEvent } from '../events';
 import { isTerminal } from '../jobs';
@@ -84,11 +84,44 @@ export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<stri
 /** What earlier attempts of one event already did, so a retry does not post the answer twice. */
 export interface DeliveryProgress {
   replied?: boolean;
+  /** The approval request was posted where the command came from. */
+  requestedHere?: boolean;
+  /** Identities that got the approval request privately. */
+  requestedFrom?: Set<number>;
+}
+
+/** The approval request: who asked which agent to do what, and how to decide. */
+export function approvalRequestText(job: JobRow, owner: string): string {
+  const short = shortJobId(job.id);
+  const asker = job.requester ? `${job.requester} asks` : 'The API asks';
+  const until = job.approval?.until ? ` before ${job.approval.until.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
+  return `🔐 Approval needed: ${asker} ${job.agentName} to run ${quote(job.message, 200)}. Another account linked to ${owner} can answer \`approve ${short}\` or \`deny ${short} [reason]\`${until} · job ${job.id}`;
+}
+
+/** Posts the approval request where the command came from, and privately to the owner's other accounts (each once). */
+async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: DeliveryProgress): Promise<void> {
+  const owner = (await deps.users.findById(job.userId))?.name ?? `user ${job.userId}`;
+  const message = { text: approvalRequestText(job, owner) };
+  const origin = decodeOrigin(job.origin);
+  const here = origin && deps.adapters.get(origin.channel);
+  if (origin && here && !progress.requestedHere) {
+    await paced(deps, here, origin.ref, message);
+    progress.requestedHere = true;
+  }
+  progress.requestedFrom ??= new Set();
+  for (const identity of await deps.identities.list(job.userId)) {
+    const adapter = deps.adapters.get(identity.channel);
+    const key = `${identity.channel}:${identity.tenant}:${identity.externalId}`;
+    if (!adapter || key === job.requester || progress.requestedFrom.has(identity.id)) continue;
+    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
+    progress.requestedFrom.add(identity.id);
+  }
 }
 
 /** Delivers a job status event; returns what was done (for logs and tests). `prefetched` saves the lookup when given. */
 export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null, progress: DeliveryProgress = {}): Promise<string> {
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
+  if (job && event.status === 'awaiting_approval' && job.status === 'awaiting_approval') await requestApproval(job, deps, progress);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
     const keys = await callbackKeys(job.userId, deps);

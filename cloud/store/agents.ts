@@ -14,6 +14,8 @@ export interface AgentRow {
   lastIp: string | null;
   lastSeenAt: Date | null;
   createdAt: Date;
+  /** Glob patterns of job texts that need a second person's approval (`deploy *`, `*`). */
+  approvalPatterns: string[];
 }
 
 function toAgent(row: RowDataPacket): AgentRow {
@@ -28,6 +30,7 @@ function toAgent(row: RowDataPacket): AgentRow {
     lastIp: row.last_ip,
     lastSeenAt: row.last_seen_at,
     createdAt: row.created_at,
+    approvalPatterns: row.approval_patterns ? (JSON.parse(row.approval_patterns) as string[]) : [],
   };
 }
 
@@ -42,6 +45,11 @@ export class AgentRepo {
       [userId, name, alias, tokenHash, now],
     );
     return res.insertId;
+  }
+
+  /** Replaces an agent's approval patterns (none: no approval needed). */
+  async setApprovalPatterns(id: number, patterns: string[]): Promise<void> {
+    await this.sql.query('UPDATE agents SET approval_patterns = ? WHERE id = ?', [patterns.length ? JSON.stringify(patterns) : null, id]);
   }
 
   /** The agent whose token has this hash, if any. */

@@ -13,6 +13,8 @@ export interface DelayedJobRow {
   dueAt: Date;
   releasedAt: Date | null;
   createdAt: Date;
+  /** The chat account that asked; the job keeps it when it is released (it may not approve its own job). */
+  requester: string | null;
 }
 
 function toDelayed(row: RowDataPacket): DelayedJobRow {
@@ -27,6 +29,7 @@ function toDelayed(row: RowDataPacket): DelayedJobRow {
     dueAt: row.due_at,
     releasedAt: row.released_at,
     createdAt: row.created_at,
+    requester: row.requester ?? null,
   };
 }
 
@@ -37,8 +40,8 @@ export class DelayedJobRepo {
   /** Stores a delayed job. */
   async insert(job: Omit<DelayedJobRow, 'releasedAt'>): Promise<void> {
     await this.db.pool.query(
-      'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt],
+      'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt, job.requester],
     );
   }
 

@@ -5,7 +5,7 @@ import { Batcher } from './batcher';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
 
 /** Every job status; see the lifecycle in DESIGN.md. */
-export type JobStatus = 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
+export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
 
 /** Statuses that never change again. */
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'expired', 'canceled']);
@@ -28,13 +28,34 @@ export interface JobRow {
   sentAt: Date | null;
   finishedAt: Date | null;
   updatedAt: Date;
+  /** The identity key of the chat account that asked for the job (null: the API, the CLI, a delayed job). */
+  requester: string | null;
+  approval: JobApproval | null;
+}
+
+/** A job's two-person approval (null when the job did not need one). */
+export interface JobApproval {
+  /** Past this time a job still awaiting approval expires. */
+  until: Date | null;
+  approvedBy: string | null;
+  approvedAt: Date | null;
+  deniedBy: string | null;
 }
 
 /** What is stored when a job is created. */
 export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'message' | 'source' | 'origin' | 'callback' | 'reason'> & {
-  status: 'queuing' | 'expired';
+  status: 'queuing' | 'expired' | 'awaiting_approval';
   createdAt: Date;
+  requester?: string | null;
+  /** Set when the job awaits approval: when it expires. */
+  approvalUntil?: Date | null;
 };
+
+/** What an approval or denial attempt found and did. */
+export interface ApprovalOutcome {
+  job: JobRow;
+  changed: boolean;
+}
 
 function toJob(row: RowDataPacket): JobRow {
   return {
@@ -54,6 +75,10 @@ function toJob(row: RowDataPacket): JobRow {
     sentAt: row.sent_at,
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
+    requester: row.requester ?? null,
+    approval: row.approval_required
+      ? { until: row.approval_until ?? null, approvedBy: row.approved_by ?? null, approvedAt: row.approved_at ?? null, deniedBy: row.denied_by ?? null }
+      : null,
   };
 }
 
@@ -117,10 +142,10 @@ export class JobRepo {
   private async insertNow(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
     const rows = jobs.map((j) => [
       j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
-      j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt,
+      j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt, j.requester ?? null, j.approvalUntil ? 1 : 0, j.approvalUntil ?? null,
     ]);
     await sql.query(
-      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at) VALUES ?',
+      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until) VALUES ?',
       [rows],
     );
   }
@@ -280,10 +305,72 @@ export class JobRepo {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? AND user_id = ? FOR UPDATE', [id, userId]);
       if (!rows[0]) return null;
       const job = toJob(rows[0]);
-      if (job.status !== 'queuing') return { job, canceled: false };
+      if (job.status !== 'queuing' && job.status !== 'awaiting_approval') return { job, canceled: false };
       await this.setTerminal(conn, [id], 'canceled', 'canceled by the owner', now);
       return { job: { ...job, status: 'canceled' as const, reason: 'canceled by the owner', finishedAt: now, updatedAt: now }, canceled: true };
     });
+  }
+
+  /**
+   * Approves a job awaiting approval: it is queued (or expires at once when `online` says its agent is offline). Returns
+   * the job as it is after the attempt; `changed` is false when it was no longer awaiting approval.
+   */
+  async approve(id: string, by: string, now: Date, online: (agentId: number) => Promise<boolean>): Promise<ApprovalOutcome | null> {
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? FOR UPDATE', [id]);
+      if (!rows[0]) return null;
+      const job = toJob(rows[0]);
+      if (job.status !== 'awaiting_approval') return { job, changed: false };
+      const up = await online(job.agentId);
+      const status = up ? 'queuing' : 'expired';
+      const reason = up ? null : 'agent offline';
+      await conn.query('UPDATE jobs SET status = ?, reason = ?, approved_by = ?, approved_at = ?, finished_at = ?, updated_at = ? WHERE id = ?', [
+        status, reason, by, now, up ? null : now, now, id,
+      ]);
+      const approval = { ...job.approval!, approvedBy: by, approvedAt: now };
+      return { job: { ...job, status, reason, approval, finishedAt: up ? null : now, updatedAt: now }, changed: true };
+    });
+  }
+
+  /** Denies a job awaiting approval: it is canceled with the reason. */
+  async deny(id: string, by: string, reason: string, now: Date): Promise<ApprovalOutcome | null> {
+    return this.db.transaction(async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? FOR UPDATE', [id]);
+      if (!rows[0]) return null;
+      const job = toJob(rows[0]);
+      if (job.status !== 'awaiting_approval') return { job, changed: false };
+      await conn.query("UPDATE jobs SET status = 'canceled', reason = ?, denied_by = ?, finished_at = ?, updated_at = ? WHERE id = ?", [reason.slice(0, 255), by, now, now, id]);
+      const approval = { ...job.approval!, deniedBy: by };
+      return { job: { ...job, status: 'canceled' as const, reason: reason.slice(0, 255), approval, finishedAt: now, updatedAt: now }, changed: true };
+    });
+  }
+
+  /** Ids of jobs still awaiting approval past their time, oldest first. */
+  async listApprovalOverdue(now: Date, limit: number): Promise<string[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT id FROM jobs WHERE status = 'awaiting_approval' AND approval_until <= ? ORDER BY approval_until LIMIT ?",
+      [now, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Expires a job still awaiting approval past its time; null when it was decided (or expired) meanwhile. */
+  async expireAwaiting(id: string, reason: string, now: Date): Promise<JobRow | null> {
+    const [res] = await this.db.pool.query<ResultSetHeader>(
+      "UPDATE jobs SET status = 'expired', reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND status = 'awaiting_approval' AND approval_until <= ?",
+      [reason, now, now, id, now],
+    );
+    if (res.affectedRows !== 1) return null;
+    return this.get(id);
+  }
+
+  /** A user's jobs awaiting approval whose id ends with `suffix` (a short id), newest first. */
+  async findAwaitingBySuffix(userId: number, suffix: string): Promise<JobRow[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT * FROM jobs WHERE user_id = ? AND status = 'awaiting_approval' AND id LIKE ? ORDER BY id DESC LIMIT 10",
+      [userId, `%${suffix.replace(/[%_\\]/g, '')}`],
+    );
+    return rows.map(toJob);
   }
 
   private async setTerminal(conn: PoolConnection, ids: string[], status: JobStatus, reason: string, now: Date): Promise<void> {
