@@ -24,6 +24,8 @@ export interface InboundMessage {
   /** The platform's id of the message, for de-duplicating retries. */
   messageId: string;
   receivedAt: Date;
+  /** A decision made with a button on an earlier message (its reference, as send returned it): the answer edits it. */
+  decides?: string;
 }
 
 /** What the core asks an adapter to post. */
@@ -33,6 +35,11 @@ export interface OutboundMessage {
   code?: string;
   /** Edit this earlier message (a reference returned by send) instead of posting a new one. */
   replaces?: string;
+  /**
+   * An approval request for this job: the adapter may add Approve / Deny buttons (or the like), whose use must come
+   * back as the commands `approve <job id>` / `deny <job id>`, with `decides` naming this message.
+   */
+  approval?: { jobId: string };
 }
 
 /** Handles a normalized inbound message; resolves when the core has dealt with it. */

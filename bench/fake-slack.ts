@@ -8,6 +8,8 @@ export interface SlackCall {
   args: Record<string, any>;
   at: number;
   status: number;
+  /** The JSON the fake answered (e.g. the ts of a posted message). */
+  answer: Record<string, unknown>;
 }
 
 /** A scripted answer: an HTTP status, headers, and a JSON body. */
@@ -64,7 +66,7 @@ export async function startFakeSlack(team = 'T0TEST'): Promise<FakeSlack> {
       } else {
         body = { ok: true };
       }
-      const call = { method, args, at: Date.now(), status: status === 200 && body.ok ? 200 : status === 200 ? 400 : status };
+      const call = { method, args, at: Date.now(), status: status === 200 && body.ok ? 200 : status === 200 ? 400 : status, answer: body };
       calls.push(call);
       for (const fn of listeners) fn(call);
       res.statusCode = status;

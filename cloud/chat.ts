@@ -45,6 +45,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conve
     canEdit: adapter.canEdit !== false,
     threads: adapter.threads !== false,
     identity: identityKey(message.channel, message.tenant, message.senderId),
+    buttonMessage: message.decides,
     reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
     replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
   };

@@ -272,14 +272,14 @@ export class JobService {
     await this.checkApprover(jobId, approver, true);
     const now = new Date();
     const outcome = await this.deps.jobs.approve(jobId, approver.label, now, (agentId) => this.deps.agents.isOnline(agentId));
-    const job = this.decided(jobId, outcome);
-    if (job.status === 'queuing') {
-      await this.applyTransition({ enqueue: { agentId: job.agentId, jobIds: [job.id] } }, [jobStatusEvent(job, now)]).catch((err) =>
-        this.deps.log.warn({ err, jobId }, 'approved job stored but not queued in Redis; the reconciler will queue it'),
-      );
-    } else {
-      await this.applyTransition({ done: [job.id] }, [jobStatusEvent(job, now)]);
+    if (outcome?.late) {
+      await this.expireUnapprovedOne(jobId, now);
+      throw new ConflictError(`Job ${jobId} was not approved in time and has expired; ask for it again.`, 'ApprovalExpired');
     }
+    const job = this.decided(jobId, outcome);
+    const ops: TransitionOps = job.status === 'queuing' ? { enqueue: { agentId: job.agentId, jobIds: [job.id] } } : { done: [job.id] };
+    // Committed in MySQL: a Redis failure now is repaired by the reconciler (queue) and the kept events, not answered 503.
+    await this.applyTransition(ops, [jobStatusEvent(job, now)]).catch((err) => this.deps.log.warn({ err, jobId }, 'approved job stored but not queued in Redis; the reconciler will queue it'));
     this.deps.log.info({ jobId, by: approver.label, via: approver.via }, 'job approved');
     return job;
   }
@@ -297,8 +297,9 @@ export class JobService {
 
   /** Throws unless this approver may decide on the job now. */
   private async checkApprover(jobId: string, approver: Approver, approving: boolean): Promise<void> {
-    const job = await this.get(jobId, null).catch(() => null);
-    if (!job || job.userId !== approver.userId) {
+    const job = await this.deps.jobs.get(jobId);
+    if (!job) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
+    if (job.userId !== approver.userId) {
       throw new ForbiddenError(`You cannot decide on job ${jobId}: only the accounts linked to the user who owns it can.`, 'NotApprover');
     }
     if (job.status !== 'awaiting_approval') this.decided(jobId, { job, changed: false });
@@ -324,15 +325,20 @@ export class JobService {
   /** Expires jobs that got no decision within the approval timeout; any node may run it (each job expires once). */
   async expireUnapproved(limit = 500): Promise<number> {
     const now = new Date();
-    const reason = `not approved within ${formatDuration(this.deps.approvalTimeoutMs)}`;
     let count = 0;
-    for (const id of await this.deps.jobs.listApprovalOverdue(now, limit)) {
-      const job = await this.deps.jobs.expireAwaiting(id, reason, now);
-      if (!job) continue;
-      count++;
-      await this.applyTransition({ done: [id] }, [jobStatusEvent(job, now)]);
-    }
+    for (const id of await this.deps.jobs.listApprovalOverdue(now, limit)) if (await this.expireUnapprovedOne(id, now)) count++;
     return count;
+  }
+
+  /** Expires one job past its approval time (the reason names its own window); false when it was decided meanwhile. */
+  private async expireUnapprovedOne(id: string, now: Date): Promise<boolean> {
+    const before = await this.deps.jobs.get(id);
+    if (!before?.approval?.until) return false;
+    const reason = `not approved within ${formatDuration(before.approval.until.getTime() - before.createdAt.getTime())}`;
+    const job = await this.deps.jobs.expireAwaiting(id, reason, now);
+    if (!job) return false;
+    await this.applyTransition({ done: [id] }, [jobStatusEvent(job, now)]);
+    return true;
   }
 
   /** A user's job awaiting approval by its full id or its short id (the end of the id), or a clear error. */

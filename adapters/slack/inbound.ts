@@ -81,6 +81,29 @@ export function normalizeMention(event: Record<string, any>, body: Record<string
   return fromEvent(event, body, false, encodeRef({ c: String(event.channel), t: String(event.thread_ts ?? event.ts) }), receivedAt);
 }
 
+/** A click on Approve or Deny of an approval request (`block_actions`): the command `approve|deny <job id>`. */
+export function normalizeApprovalAction(body: Record<string, any>, receivedAt = new Date()): InboundMessage | null {
+  const action = Array.isArray(body.actions) ? body.actions[0] : null;
+  const verb = action?.action_id === 'skadi_approve' ? 'approve' : action?.action_id === 'skadi_deny' ? 'deny' : null;
+  const channel = String(body.channel?.id ?? body.container?.channel_id ?? '');
+  const ts = String(body.message?.ts ?? body.container?.message_ts ?? '');
+  if (!verb || typeof action.value !== 'string' || !/^[0-9A-Z]{26}$/.test(action.value) || !channel || !ts || !body.user?.id) return null;
+  const thread = body.message?.thread_ts ?? body.container?.thread_ts;
+  const isPrivate = channel.startsWith('D');
+  return {
+    channel: 'slack',
+    tenant: senderTeam(body.user.team_id, body.team?.id),
+    senderId: String(body.user.id),
+    senderName: String(body.user.username ?? body.user.name ?? ''),
+    text: `${verb} ${action.value}`,
+    isPrivate,
+    replyTo: encodeRef(isPrivate ? { c: channel, flat: 1 } : { c: channel, t: String(thread ?? ts) }),
+    messageId: `action:${body.trigger_id ?? `${channel}:${ts}:${action.action_ts}`}`,
+    receivedAt,
+    decides: encodeRef({ c: channel, m: ts }),
+  };
+}
+
 /** A direct message to the bot: answered in the DM. */
 export function normalizeDirectMessage(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
   const replyTo = event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 as const };

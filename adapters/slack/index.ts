@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import type { ChannelAdapter, InboundMessage, OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
 import { slackEnabled, type SlackAdapterConfig } from './config';
-import { isIgnoredMessage, normalizeDirectMessage, normalizeMention, normalizeSlashCommand, type BotIdentity } from './inbound';
-import { renderText, translateSlackError } from './outbound';
+import { isIgnoredMessage, normalizeApprovalAction, normalizeDirectMessage, normalizeMention, normalizeSlashCommand, type BotIdentity } from './inbound';
+import { renderBlocks, renderText, translateSlackError } from './outbound';
 import { KoaSlackReceiver } from './receiver';
 import { decodeRef, encodeRef, postedRef } from './reply-ref';
 
@@ -63,6 +63,12 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     if (event.channel_type !== 'im' || isIgnoredMessage(event, bot, config.allowBots)) return;
     deliver(normalizeDirectMessage(event, body as Record<string, any>));
   });
+  // Approve / Deny buttons of an approval request: Bolt has verified the request; the decision is a command like any other.
+  app.action(/^skadi_(approve|deny)$/, async ({ ack, body }) => {
+    await ack();
+    const message = normalizeApprovalAction(body as unknown as Record<string, any>);
+    if (message) deliver(message);
+  });
   app.error(async (err) => log.error({ err }, 'Slack error'));
 
   /** Learns the bot's ids with auth.test, retrying in the background while Slack is unreachable. */
@@ -83,10 +89,11 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
     try {
       if (message.replaces) {
         const target = decodeRef(message.replaces);
-        await app.client.chat.update({ channel: target.c, ts: target.m!, text: renderText(message) });
+        await app.client.chat.update({ channel: target.c, ts: target.m!, text: renderText(message), blocks: renderBlocks(message) ?? [] });
         return message.replaces;
       }
-      const res = await app.client.chat.postMessage({ channel: where.c, thread_ts: where.t, text: renderText(message), unfurl_links: false, unfurl_media: false });
+      const blocks = renderBlocks(message);
+      const res = await app.client.chat.postMessage({ channel: where.c, thread_ts: where.t, text: renderText(message), ...(blocks ? { blocks } : {}), unfurl_links: false, unfurl_media: false });
       return encodeRef(postedRef({ ...where, c: String(res.channel ?? where.c) }, String(res.ts)));
     } catch (err) {
       throw translateSlackError(err);

@@ -1,4 +1,5 @@
 /** Slack message text from an OutboundMessage, and Slack Web API errors as AdapterErrors. */
+import type { KnownBlock } from '@slack/types';
 import { AdapterError, type OutboundMessage } from '../contract';
 
 /** Most characters of output shown in one message; the rest is cut with a note. */
@@ -14,6 +15,18 @@ export function renderText(message: OutboundMessage): string {
     code = code.slice(-MAX_CODE_CHARS);
   }
   return `${message.text}\n\`\`\`\n${code.replace(/```/g, '`\u200b``')}\n\`\`\`${note}`;
+}
+
+/** Block Kit for an approval request: the text, then Approve and Deny buttons carrying the job id; none otherwise. */
+export function renderBlocks(message: OutboundMessage): KnownBlock[] | undefined {
+  if (!message.approval) return undefined;
+  const button = (verb: 'approve' | 'deny', title: string, style: 'primary' | 'danger') => ({
+    type: 'button' as const, action_id: `skadi_${verb}`, value: message.approval!.jobId, style, text: { type: 'plain_text' as const, text: title },
+  });
+  return [
+    { type: 'section', text: { type: 'mrkdwn', text: renderText(message).slice(0, 3000) } },
+    { type: 'actions', block_id: 'skadi_approval', elements: [button('approve', 'Approve', 'primary'), button('deny', 'Deny', 'danger')] },
+  ];
 }
 
 const UNAUTHORIZED = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'missing_scope', 'no_permission']);

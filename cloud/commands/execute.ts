@@ -23,6 +23,8 @@ export interface Conversation {
   readonly threads: boolean;
   /** The identity key of the sender (channel:tenant:id). */
   readonly identity: string;
+  /** When the command came from a button: the message it was on, which the answer replaces. */
+  readonly buttonMessage?: string;
   /** Posts in this conversation/thread; returns the posted message's reference. */
   reply(message: OutboundMessage): Promise<string>;
   /** Posts in a private conversation with the sender. */
@@ -161,7 +163,9 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       const approver: Approver = { userId: user.id, identity: convo.identity, via: 'chat', label: convo.identity };
       const job = command.kind === 'approve' ? await port.approve(jobId, approver) : await port.deny(jobId, approver, command.reason);
       const verdict = command.kind === 'approve' ? `✅ Approved: ${job.status === 'queuing' ? 'queued for' : 'but it expired at once:'} ${job.agentName}` : `🚫 Denied: ${job.agentName}`;
-      await convo.reply({ text: `${verdict} ${quote(job.message)} · job ${job.id}${job.status === 'expired' ? ` (${job.reason})` : ''}` });
+      const text = `${verdict} ${quote(job.message)} · job ${job.id}${job.status === 'expired' ? ` (${job.reason})` : ''}`;
+      // A decision made with a button replaces the request (its buttons go); typed ones are answered where they were typed.
+      await convo.reply({ text, replaces: convo.buttonMessage && convo.canEdit ? convo.buttonMessage : undefined });
       return;
     }
     case 'agent-approval': {

@@ -101,7 +101,7 @@ export function approvalRequestText(job: JobRow, owner: string): string {
 /** Posts the approval request where the command came from, and privately to the owner's other accounts (each once). */
 async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: DeliveryProgress): Promise<void> {
   const owner = (await deps.users.findById(job.userId))?.name ?? `user ${job.userId}`;
-  const message = { text: approvalRequestText(job, owner) };
+  const message = { text: approvalRequestText(job, owner), approval: { jobId: job.id } };
   const origin = decodeOrigin(job.origin);
   const here = origin && deps.adapters.get(origin.channel);
   if (origin && here && !progress.requestedHere) {

@@ -55,6 +55,8 @@ export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'm
 export interface ApprovalOutcome {
   job: JobRow;
   changed: boolean;
+  /** The approval came after the job's approval time: it was not approved (the sweep expires it). */
+  late?: boolean;
 }
 
 function toJob(row: RowDataPacket): JobRow {
@@ -278,7 +280,7 @@ export class JobRepo {
   /** Expires every queued job of an agent (it went offline or was removed); returns the expired jobs. */
   async expireQueuedOfAgent(agentId: number, reason: string, now: Date, conn?: PoolConnection): Promise<JobRow[]> {
     const run = async (c: PoolConnection) => {
-      const [rows] = await c.query<RowDataPacket[]>("SELECT * FROM jobs WHERE agent_id = ? AND status = 'queuing' FOR UPDATE", [agentId]);
+      const [rows] = await c.query<RowDataPacket[]>("SELECT * FROM jobs WHERE agent_id = ? AND status IN ('queuing', 'awaiting_approval') FOR UPDATE", [agentId]);
       if (rows.length === 0) return [];
       const jobs = rows.map(toJob);
       await this.setTerminal(c, jobs.map((j) => j.id), 'expired', reason, now);
@@ -321,6 +323,7 @@ export class JobRepo {
       if (!rows[0]) return null;
       const job = toJob(rows[0]);
       if (job.status !== 'awaiting_approval') return { job, changed: false };
+      if (job.approval?.until && job.approval.until <= now) return { job, changed: false, late: true };
       const up = await online(job.agentId);
       const status = up ? 'queuing' : 'expired';
       const reason = up ? null : 'agent offline';

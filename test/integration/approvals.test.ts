@@ -1,0 +1,453 @@
+/** Two-person approval on real MariaDB and Redis: gating, approve, deny, timeout, races between nodes, restart, the user API. */
+import type { Core } from '../../cloud/core';
+import type { HttpServer } from '../../agent-api/server';
+import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
+import type { Approver } from '../../cloud/jobs';
+import type { AgentRow } from '../../cloud/store/agents';
+import { formatDuration } from '../../config/duration';
+import { dropNamespace, eventually, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { call } from '../helpers/http';
+
+const name = uniqueName();
+// No background loops: every sweep in this file is driven by hand, so nothing expires or releases behind a test's back.
+const config = testConfig(name);
+let core: Core;
+
+const ALICE = 'slack:T1:UALICE';
+const BOB = 'slack:T1:UBOB';
+const CAROL = 'teams:T2:UCAROL';
+
+beforeAll(async () => {
+  core = await openCore(config);
+});
+afterAll(async () => {
+  await core.close();
+  await dropNamespace(name);
+});
+
+let seq = 0;
+/** A fresh user with one online agent whose `deploy *` jobs need approval. */
+async function gatedAgent(patterns: string[] = ['deploy *'], online = true): Promise<{ agent: AgentRow; userId: number }> {
+  seq++;
+  const { user, agent } = await userWithAgent(core, `u${seq}`, `a${seq}`);
+  const gated = await core.agents.setApprovalPatterns(user.id, agent.name, patterns);
+  expect(gated.approvalPatterns).toEqual(patterns);
+  if (online) await core.agents.recordPoll(gated, '127.0.0.1');
+  return { agent: gated, userId: user.id };
+}
+
+/** A chat account of the user deciding on a job. */
+function chat(userId: number, identity: string): Approver {
+  return { userId, identity, via: 'chat', label: identity };
+}
+
+async function statusEvents(jobId: string, on: Core = core): Promise<string[]> {
+  return (await readStream(on, on.keys.jobStatusStream)).filter((e) => e.job_id === jobId).map((e) => e.status);
+}
+
+/** The job's row as MySQL has it (not through the repository). */
+async function row(jobId: string, on: Core = core): Promise<Record<string, any>> {
+  const [rows] = await on.db.pool.query('SELECT * FROM jobs WHERE id = ?', [jobId]);
+  return (rows as Record<string, any>[])[0];
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+async function failure(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/** Checks that a job is still awaiting approval, undecided, unqueued, with only its first event. */
+async function expectUntouched(agent: AgentRow, jobId: string): Promise<void> {
+  const r = await row(jobId);
+  expect(r).toMatchObject({ status: 'awaiting_approval', approved_by: null, approved_at: null, denied_by: null, reason: null, finished_at: null });
+  expect(await core.queue.queued(agent.id)).not.toContain(jobId);
+  expect(await statusEvents(jobId)).toEqual(['awaiting_approval']);
+}
+
+describe('gating', () => {
+  it('holds a matching job as awaiting_approval (not queued, deadline set, event appended) and queues others as before', async () => {
+    const { agent } = await gatedAgent();
+    const before = Date.now();
+    const pushed = await core.jobs.push(agent, 'deploy web v2', { source: 'slack', requester: ALICE });
+    const after = Date.now();
+    expect(pushed).toEqual({ id: pushed.id, status: 'awaiting_approval' });
+
+    const r = await row(pushed.id);
+    expect(r).toMatchObject({ status: 'awaiting_approval', requester: ALICE, approval_required: 1, approved_by: null, denied_by: null, reason: null });
+    const until = (r.approval_until as Date).getTime();
+    expect(until).toBeGreaterThanOrEqual(before + config.approvalTimeoutMs - 5);
+    expect(until).toBeLessThanOrEqual(after + config.approvalTimeoutMs + 5);
+    expect(config.approvalTimeoutMs).toBe(3_600_000); // the default, 1h
+
+    expect(await core.queue.queued(agent.id)).toEqual([]);
+    expect(await core.jobs.take(agent, 5)).toEqual([]);
+    expect(await statusEvents(pushed.id)).toEqual(['awaiting_approval']);
+    const job = await core.jobs.get(pushed.id, null);
+    expect(job.approval).toEqual({ until: new Date(until), approvedBy: null, approvedAt: null, deniedBy: null });
+
+    // Case-insensitive, and any whitespace between the words.
+    expect((await core.jobs.push(agent, 'DEPLOY   db', { source: 'test' })).status).toBe('awaiting_approval');
+
+    const plain = await core.jobs.push(agent, 'uptime', { source: 'test' });
+    expect(plain.status).toBe('queuing');
+    expect((await core.jobs.get(plain.id, null)).approval).toBeNull();
+    expect(await core.jobs.take(agent, 5)).toEqual([{ id: plain.id, message: 'uptime' }]);
+    expect(await statusEvents(plain.id)).toEqual(['queuing', 'sent']);
+  });
+
+  it('holds a matching job even for an offline agent; approving it then expires it as offline', async () => {
+    const { agent, userId } = await gatedAgent(['deploy *'], false);
+    const { id, status } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    expect(status).toBe('awaiting_approval');
+    const job = await core.jobs.approve(id, chat(userId, BOB));
+    expect(job).toMatchObject({ status: 'expired', reason: 'agent offline' });
+    expect(await row(id)).toMatchObject({ status: 'expired', reason: 'agent offline', approved_by: BOB });
+    expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
+  });
+});
+
+describe('decisions', () => {
+  it('queues the job when another account of the same user approves; the agent then gets it', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web v3', { source: 'slack', requester: ALICE });
+    const before = Date.now();
+    const job = await core.jobs.approve(id, chat(userId, BOB));
+    const after = Date.now();
+    expect(job).toMatchObject({ id, status: 'queuing', reason: null, requester: ALICE });
+    expect(job.approval).toMatchObject({ approvedBy: BOB, deniedBy: null });
+
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'queuing', approved_by: BOB, denied_by: null, requester: ALICE, finished_at: null });
+    expect((r.approved_at as Date).getTime()).toBeGreaterThanOrEqual(before - 5);
+    expect((r.approved_at as Date).getTime()).toBeLessThanOrEqual(after + 5);
+
+    expect(await core.queue.queued(agent.id)).toEqual([id]);
+    expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'deploy web v3' }]);
+    expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing', 'sent']);
+    // The stored approval survives the later transitions.
+    expect((await core.jobs.get(id, null)).approval).toMatchObject({ approvedBy: BOB });
+  });
+
+  it('cancels a denied job with the reason and never hands it out', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy db', { source: 'slack', requester: ALICE });
+    const job = await core.jobs.deny(id, chat(userId, BOB), '  not during the freeze ');
+    expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze` });
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze`, denied_by: BOB, approved_by: null });
+    expect(r.finished_at).toBeInstanceOf(Date);
+    expect(await core.jobs.take(agent, 5)).toEqual([]);
+    expect(await core.queue.queued(agent.id)).toEqual([]);
+    expect(await statusEvents(id)).toEqual(['awaiting_approval', 'canceled']);
+
+    const late = await failure(core.jobs.approve(id, chat(userId, CAROL)));
+    expect(late).toBeInstanceOf(ConflictError);
+    expect(late.message).toContain(`already denied by ${BOB}`);
+    expect((await row(id)).status).toBe('canceled');
+  });
+
+  it('lets the requester withdraw (deny) her own job; an empty reason names only who denied', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy api', { source: 'slack', requester: ALICE });
+    const job = await core.jobs.deny(id, chat(userId, ALICE), '   ');
+    expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${ALICE}` });
+    expect(await core.jobs.take(agent, 5)).toEqual([]);
+  });
+
+  it('refuses self-approval (SelfApproval) and changes nothing', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const err = await failure(core.jobs.approve(id, chat(userId, ALICE)));
+    expect(err).toBeInstanceOf(ForbiddenError);
+    expect(err).toMatchObject({ status: 403, code: 'SelfApproval' });
+    await expectUntouched(agent, id);
+    // Another person still can.
+    expect((await core.jobs.approve(id, chat(userId, BOB))).status).toBe('queuing');
+  });
+
+  it("refuses an account of another user (NotApprover) for approve and deny, and changes nothing", async () => {
+    const { agent, userId } = await gatedAgent();
+    const stranger = await gatedAgent();
+    expect(stranger.userId).not.toBe(userId);
+    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    for (const attempt of [
+      core.jobs.approve(id, chat(stranger.userId, 'slack:T1:UMALLORY')),
+      core.jobs.deny(id, chat(stranger.userId, 'slack:T1:UMALLORY'), 'mine now'),
+      core.jobs.approve(id, { userId: stranger.userId, identity: null, via: 'api', label: 'api (mallory)' }),
+    ]) {
+      const err = await failure(attempt);
+      expect(err).toBeInstanceOf(ForbiddenError);
+      expect(err).toMatchObject({ status: 403, code: 'NotApprover' });
+    }
+    await expectUntouched(agent, id);
+  });
+
+  it('answers a second approval with a conflict naming who approved first, and queues once', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    await core.jobs.approve(id, chat(userId, BOB));
+    const again = await failure(core.jobs.approve(id, chat(userId, CAROL)));
+    expect(again).toBeInstanceOf(ConflictError);
+    expect(again).toMatchObject({ status: 409, code: 'AlreadyDecided' });
+    expect(again.message).toContain(`already approved by ${BOB}`);
+    const deny = await failure(core.jobs.deny(id, chat(userId, CAROL), 'too late'));
+    expect(deny).toBeInstanceOf(ConflictError);
+    expect(deny.message).toContain(`already approved by ${BOB}`);
+    expect(await row(id)).toMatchObject({ status: 'queuing', approved_by: BOB, denied_by: null });
+    expect(await core.queue.queued(agent.id)).toEqual([id]);
+    expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing']);
+  });
+
+  it('answers a job that needs no approval with NoApproval', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'uptime', { source: 'slack', requester: ALICE });
+    const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ code: 'NoApproval' });
+    expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'uptime' }]);
+  });
+});
+
+describe('short ids', () => {
+  it('finds a job awaiting approval by the last 4 characters of its id, and only the user’s own', async () => {
+    const { agent, userId } = await gatedAgent();
+    const other = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const short = id.slice(-4);
+    expect(await core.jobs.findAwaiting(userId, short)).toBe(id);
+    expect(await core.jobs.findAwaiting(userId, ` ${short.toLowerCase()} `)).toBe(id);
+    expect(await core.jobs.findAwaiting(userId, id)).toBe(id);
+
+    const unknown = short === '0000' ? '1111' : '0000';
+    const missing = await failure(core.jobs.findAwaiting(userId, unknown));
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect(missing).toMatchObject({ status: 404, code: 'JobNotFound' });
+    const notMine = await failure(core.jobs.findAwaiting(other.userId, short));
+    expect(notMine).toBeInstanceOf(NotFoundError);
+    const garbage = await failure(core.jobs.findAwaiting(userId, 'a%_'));
+    expect(garbage).toBeInstanceOf(BadRequestError);
+
+    // Once decided it is no longer found by its short id.
+    await core.jobs.approve(await core.jobs.findAwaiting(userId, short), chat(userId, BOB));
+    expect(await failure(core.jobs.findAwaiting(userId, short))).toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('delayed jobs', () => {
+  it('releases a matching delayed job as awaiting_approval, keeping its requester', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.delay(agent, 'deploy nightly', 200, { source: 'slack', requester: ALICE });
+    const plain = await core.jobs.delay(agent, 'backup', 200, { source: 'slack', requester: ALICE });
+    await new Promise((r) => setTimeout(r, 400));
+    const report = await core.sweeper.sweepOnce();
+    expect(report.released).toBeGreaterThanOrEqual(2);
+
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'awaiting_approval', requester: ALICE, approval_required: 1, reason: null });
+    expect(r.approval_until).toBeInstanceOf(Date);
+    expect(await statusEvents(id)).toEqual(['awaiting_approval']);
+    expect(await core.queue.queued(agent.id)).toEqual([plain.id]);
+    expect(await row(plain.id)).toMatchObject({ status: 'queuing', requester: ALICE, approval_required: 0 });
+
+    // The kept requester still may not approve it herself.
+    expect(await failure(core.jobs.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    expect((await core.jobs.approve(id, chat(userId, BOB))).status).toBe('queuing');
+    expect(await core.jobs.take(agent, 5)).toEqual([
+      { id: plain.id, message: 'backup' },
+      { id, message: 'deploy nightly' },
+    ]);
+  });
+});
+
+describe('timeout', () => {
+  it('expires a job with no decision after approvalTimeoutMs, once, when two nodes sweep at once', async () => {
+    const fastConfig = testConfig(name, { approvalTimeoutMs: 300 });
+    const [n1, n2] = await Promise.all([openCore(fastConfig), openCore(fastConfig)]);
+    try {
+      const { agent, userId } = await gatedAgent();
+      const { id } = await n1.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+      const r = await row(id);
+      expect((r.approval_until as Date).getTime() - (r.created_at as Date).getTime()).toBe(300);
+
+      // Before the deadline a sweep leaves it alone.
+      expect((await n1.sweeper.sweepOnce()).unapproved).toBe(0);
+      expect((await row(id)).status).toBe('awaiting_approval');
+
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const [s1, s2] = await Promise.all([n1.sweeper.sweepOnce(), n2.sweeper.sweepOnce()]);
+      expect(s1.unapproved + s2.unapproved).toBe(1);
+
+      expect(formatDuration(300)).toBe('300ms');
+      expect(await row(id)).toMatchObject({ status: 'expired', reason: 'not approved within 300ms', approved_by: null, denied_by: null });
+      expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
+      expect(await core.jobs.take(agent, 5)).toEqual([]);
+
+      const late = await failure(core.jobs.approve(id, chat(userId, BOB)));
+      expect(late).toBeInstanceOf(ConflictError);
+      expect(late.message).toMatch(/is expired/);
+      expect((await n2.jobs.expireUnapproved()) + (await n1.jobs.expireUnapproved())).toBe(0);
+      expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
+    } finally {
+      await Promise.all([n1.close(), n2.close()]);
+    }
+  });
+});
+
+describe('several nodes', () => {
+  it('lets exactly one of two nodes approving at once win; the job is queued once', async () => {
+    const other = await openCore(config);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const { agent, userId } = await gatedAgent();
+        const { id } = await core.jobs.push(agent, `deploy race ${round}`, { source: 'slack', requester: ALICE });
+        const outcomes = await Promise.allSettled([core.jobs.approve(id, chat(userId, BOB)), other.jobs.approve(id, chat(userId, CAROL))]);
+        const won = outcomes.filter((o) => o.status === 'fulfilled');
+        const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(1);
+        expect(lost[0].reason).toBeInstanceOf(ConflictError);
+        const winner = outcomes[0].status === 'fulfilled' ? BOB : CAROL;
+        expect(lost[0].reason.message).toContain(`already approved by ${winner}`);
+        expect(await row(id)).toMatchObject({ status: 'queuing', approved_by: winner });
+        expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing']);
+        expect(await core.queue.queued(agent.id)).toEqual([id]);
+        expect(await other.jobs.take(agent, 5)).toEqual([{ id, message: `deploy race ${round}` }]);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('keeps a job awaiting approval across a restart; a new core approves and queues it', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy after restart', { source: 'slack', requester: ALICE });
+    await core.close();
+    core = await openCore(config);
+    expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
+    expect(await core.jobs.findAwaiting(userId, id.slice(-5))).toBe(id);
+    expect(await failure(core.jobs.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    const job = await core.jobs.approve(id, chat(userId, BOB));
+    expect(job.status).toBe('queuing');
+    expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'deploy after restart' }]);
+    expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing', 'sent']);
+  });
+});
+
+describe('user API', () => {
+  const apiName = uniqueName();
+  let server: { core: Core; http: HttpServer; base: string };
+  let userToken: string;
+  let agentToken: string;
+  let strangerToken: string;
+  let agent: AgentRow;
+
+  beforeAll(async () => {
+    server = await openServer(testConfig(apiName));
+    const ops = await userWithAgent(server.core, 'ops', 'web1');
+    userToken = ops.userToken;
+    agentToken = ops.agentToken;
+    strangerToken = (await userWithAgent(server.core, 'stranger', 'web1')).userToken;
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204); // online
+    // A first push caches the agent's name on this node; setting the patterns afterwards must drop that cache.
+    expect((await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy early' } })).body.status).toBe('queuing');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body.message).toBe('deploy early');
+    agent = await server.core.agents.setApprovalPatterns(ops.user.id, 'web1', ['deploy *']);
+  });
+  afterAll(async () => {
+    await server.http.close();
+    await server.core.close();
+    await dropNamespace(apiName);
+  });
+
+  async function pushed(text: string): Promise<string> {
+    const res = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: `web1 ${text}` } });
+    expect(res.status).toBe(201);
+    expect(res.body.status).toBe('awaiting_approval');
+    return res.body.id;
+  }
+
+  it('shows the approval in GET /jobs/:id and approves an API job with POST /jobs/:id/approve (200, queued, delivered)', async () => {
+    const id = await pushed('deploy v2');
+    const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
+    expect(shown.status).toBe(200);
+    expect(shown.body).toMatchObject({ id, status: 'awaiting_approval', approval: { required: true, approved_by: '', approved_at: '', denied_by: '', reason: '' } });
+
+    const poll = call(server.base, 'GET', '/agent/job?wait=10', { token: agentToken });
+    await eventually(() => server.core.dispatcher.waiting > 0, 5000, 'the poll to wait');
+    const before = Date.now();
+    const approved = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ id, status: 'queuing', approval: { required: true, approved_by: 'api (ops)', denied_by: '', reason: '' } });
+    expect(Date.parse(approved.body.approval.approved_at)).toBeGreaterThanOrEqual(before - 5);
+    expect((await poll).body).toEqual({ id, message: 'deploy v2' });
+
+    const after = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
+    expect(after.body).toMatchObject({ status: 'sent', approval: { required: true, approved_by: 'api (ops)', approved_at: approved.body.approval.approved_at, denied_by: '', reason: '' } });
+
+    const again = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('AlreadyDecided');
+    expect(again.body.message).toContain('already approved by api (ops)');
+  });
+
+  it('refuses the API for a job asked for in chat (403), and another user (403)', async () => {
+    const { id } = await server.core.jobs.push(agent, 'deploy from chat', { source: 'slack', requester: ALICE });
+    for (const path of [`/jobs/${id}/approve`, `/jobs/${id}/deny`]) {
+      const res = await call(server.base, 'POST', path, { token: userToken, body: {} });
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe('NotApprover');
+    }
+    const api = await pushed('deploy v3');
+    for (const target of [id, api]) {
+      const res = await call(server.base, 'POST', `/jobs/${target}/approve`, { token: strangerToken });
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe('NotApprover');
+    }
+    for (const target of [id, api]) expect((await server.core.jobs.get(target, null)).status).toBe('awaiting_approval');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
+    // Chat approval by another account still works.
+    const user = await server.core.users.byName('ops');
+    expect((await server.core.jobs.approve(id, chat(user.id, BOB))).status).toBe('queuing');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id, message: 'deploy from chat' });
+  });
+
+  it('denies with POST /jobs/:id/deny {"reason"} and refuses malformed bodies with 400, never 500', async () => {
+    const id = await pushed('deploy v4');
+    for (const body of ['{"reason": 5}', '{"reason": ["x"]}', '{"reason": null}', `{"reason": "${'x'.repeat(201)}"}`, '[1]', 'not json', '"text"']) {
+      const res = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body, headers: { 'content-type': 'application/json' } });
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      expect(res.body.error).toBeDefined();
+    }
+    expect((await server.core.jobs.get(id, null)).status).toBe('awaiting_approval');
+
+    const denied = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body: { reason: 'not now' } });
+    expect(denied.status).toBe(200);
+    expect(denied.body).toMatchObject({ id, status: 'canceled', reason: 'denied by api (ops): not now', approval: { required: true, approved_by: '', approved_at: '', denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
+    const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
+    expect(shown.body).toMatchObject({ status: 'canceled', approval: { denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
+
+    // With no body at all, the reason is just who denied.
+    const bare = await pushed('deploy v5');
+    const res = await call(server.base, 'POST', `/jobs/${bare}/deny`, { token: userToken });
+    expect(res).toMatchObject({ status: 200, body: { status: 'canceled', reason: 'denied by api (ops)' } });
+  });
+
+  it('answers unknown and malformed job ids with 404, and a job needing no approval with 409', async () => {
+    expect((await call(server.base, 'POST', '/jobs/nope/approve', { token: userToken })).status).toBe(404);
+    // A well-formed id of no job: refused (403 or 404, as for another user's job), never a 2xx or a 500.
+    expect([403, 404]).toContain((await call(server.base, 'POST', '/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/deny', { token: userToken })).status);
+    const plain = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 uptime' } });
+    expect(plain.body.status).toBe('queuing');
+    const res = await call(server.base, 'POST', `/jobs/${plain.body.id}/approve`, { token: userToken });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe('NoApproval');
+    const shown = await call(server.base, 'GET', `/jobs/${plain.body.id}`, { token: userToken });
+    expect(shown.body.approval).toEqual({ required: false, approved_by: '', approved_at: '', denied_by: '', reason: '' });
+  });
+});

@@ -1,0 +1,42 @@
+/** Approval patterns: globs on the job text. */
+import { matchingPattern } from '../../cloud/approval-patterns';
+import { parseCommand } from '../../cloud/commands/parse';
+
+describe('matchingPattern', () => {
+  it.each([
+    [['deploy *'], 'deploy web1 prod', 'deploy *'],
+    [['deploy *'], 'DEPLOY prod', 'deploy *'],
+    [['deploy *'], 'deploy', null],
+    [['deploy*'], 'deploy', 'deploy*'],
+    [['deploy *'], 'redeploy prod', null],
+    [['*'], 'uptime', '*'],
+    [['db drop *', 'restart ?'], 'restart a', 'restart ?'],
+    [['restart ?'], 'restart ab', null],
+    [['db  drop   *'], 'db drop users', 'db  drop   *'],
+    [['rm -rf (x)'], 'rm -rf (x)', 'rm -rf (x)'],
+    [['a.c'], 'abc', null],
+    [[], 'deploy prod', null],
+  ])('%j on %j gives %j', (patterns, text, expected) => {
+    expect(matchingPattern(patterns as string[], text as string)).toBe(expected);
+  });
+
+  it('matches across lines of a multi-line job', () => {
+    expect(matchingPattern(['deploy *'], 'deploy prod\nand more')).toBe('deploy *');
+  });
+});
+
+describe('approval commands', () => {
+  it.each([
+    ['approve 7D9K', { kind: 'approve', jobId: '7D9K' }],
+    ['deny 7D9K', { kind: 'deny', jobId: '7D9K', reason: '' }],
+    ['deny 7D9K not during the freeze', { kind: 'deny', jobId: '7D9K', reason: 'not during the freeze' }],
+    ['agent approval web1 deploy *', { kind: 'agent-approval', name: 'web1', pattern: 'deploy *' }],
+    ['agent approval web1 clear', { kind: 'agent-approval', name: 'web1', pattern: null }],
+  ])('%s', (text, expected) => {
+    expect(parseCommand(text)).toEqual(expected);
+  });
+
+  it.each(['approve', 'approve a b', 'deny', 'agent approval web1'])('%s is refused with the usage', (text) => {
+    expect(parseCommand(text).kind).toBe('invalid');
+  });
+});
