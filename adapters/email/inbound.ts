@@ -5,7 +5,7 @@ import type { InboundMessage } from '../contract';
 import type { EmailAdapterConfig } from './config';
 import { authenticateSender, domainOf } from './sender-auth';
 import { encodeRef } from './reply-ref';
-import { addressOf } from './outbound';
+import { addressOf, APPROVAL_ID_PREFIX } from './outbound';
 
 /** A message for the core, or why the mail is not one (forged senders are refused: they never get an answer). */
 export type MailVerdict = { message: InboundMessage } | { ignored: string } | { refused: string };
@@ -53,6 +53,23 @@ export function mailKey(mail: Pick<ParsedMail, 'messageId' | 'headerLines'>): st
   return `hdr:${hash(['from', 'to', 'date', 'subject'].map((h) => headerValues(mail, h).join(',')).join('\n'))}`;
 }
 
+/**
+ * A reply to an approval request whose first line is only `approve` or `deny [reason]` decides on the request's job:
+ * its id is taken from the Message-ID the reply answers (In-Reply-To, else References).
+ */
+export function withApprovalJob(command: string, answered: string[]): string {
+  const match = /^(approve|deny)\b\s*(.*)$/is.exec(command);
+  if (!match) return command;
+  const [, verb, rest] = match;
+  const named = /^[0-9A-Z]{26}\b/i.test(rest) || (verb.toLowerCase() === 'approve' && /^[0-9A-Z]{3,25}$/i.test(rest.trim()));
+  if (named) return command;
+  for (const id of answered) {
+    const job = new RegExp(`<?${APPROVAL_ID_PREFIX.replace('.', '\\.')}([0-9A-Z]{26})\\.`).exec(id)?.[1];
+    if (job) return `${verb.toLowerCase()} ${job}${rest.trim() ? ` ${rest.trim()}` : ''}`;
+  }
+  return command;
+}
+
 /** Normalizes a parsed mail whose sender authentication passes. */
 export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig, 'from' | 'authservId' | 'require'>, receivedAt = new Date()): MailVerdict {
   const sender = mail.from?.value?.[0];
@@ -63,9 +80,9 @@ export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig,
   const auth = authenticateSender(headerValues(mail, 'authentication-results'), address, config.authservId, config.require);
   if (!auth.ok) return { refused: auth.reason };
   const subject = String(mail.subject ?? '');
-  const text = commandOf(subject, String(mail.text ?? ''));
-  if (!text) return { ignored: 'no command in the subject or the first line' };
   const references = Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
+  const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), [String(mail.inReplyTo ?? ''), ...references]);
+  if (!text) return { ignored: 'no command in the subject or the first line' };
   return {
     message: {
       channel: 'email',

@@ -31,9 +31,14 @@ export function replySubject(subject: string): string {
   return /^re\s*:/i.test(s) ? s : `Re: ${s}`;
 }
 
+/** How the Message-ID of an approval request starts (then the job id and a dot). */
+export const APPROVAL_ID_PREFIX = 'skadi-approval.';
+
 /** A reply in the thread of the command's mail, with its own Message-ID on the From domain. */
 export function answerMail(ref: EmailRef, message: OutboundMessage, from: string, maxOutputBytes: number): SendMailOptions & { messageId: string } {
-  const messageId = `<${randomUUID()}@${domainOf(addressOf(from)) || 'skadi.invalid'}>`;
+  // An approval request's Message-ID names its job, so that a reply saying only `approve` or `deny` decides on it.
+  const local = message.approval ? `${APPROVAL_ID_PREFIX}${message.approval.jobId}.${randomUUID()}` : randomUUID();
+  const messageId = `<${local}@${domainOf(addressOf(from)) || 'skadi.invalid'}>`;
   return {
     from,
     to: ref.a,

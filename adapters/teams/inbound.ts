@@ -45,6 +45,8 @@ const messageShape = z.object({
   recipient: account,
   conversation: z.object({ id: z.string().min(1), conversationType: z.string().optional(), tenantId: z.string().optional() }),
   text: z.string().optional(),
+  replyToId: z.string().optional(),
+  value: z.unknown().optional(),
   entities: z.array(z.object({ type: z.string() }).passthrough()).optional(),
   channelData: z.object({ tenant: z.object({ id: z.string() }).optional() }).passthrough().optional(),
 });
@@ -58,11 +60,13 @@ export function normalizeActivity(input: Partial<Activity>, receivedAt = new Dat
   if (activity.from.id === activity.recipient.id) return { ignored: "the bot's own message" };
   const kind = String(activity.conversation.conversationType ?? 'personal');
   const isPrivate = kind === 'personal';
-  if (!isPrivate && !mentionsBot(activity)) return { ignored: 'a group message without a mention of the bot' };
-  const text = commandText(activity);
+  const decision = cardDecision(activity);
+  if (!decision && !isPrivate && !mentionsBot(activity)) return { ignored: 'a group message without a mention of the bot' };
+  const text = decision ? decision.text : commandText(activity);
   if (!text) return { ignored: 'no text' };
   const tenant = tenantOf(activity);
   const conversation = threadOf(activity);
+  const where = { s: activity.serviceUrl, c: conversation, k: kind, tn: tenant, b: activity.recipient.id };
   return {
     message: {
       channel: 'teams',
@@ -74,6 +78,14 @@ export function normalizeActivity(input: Partial<Activity>, receivedAt = new Dat
       replyTo: encodeRef({ s: activity.serviceUrl, c: conversation, k: kind, tn: tenant, b: activity.recipient.id }),
       messageId: `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id ?? ''}`).digest('hex').slice(0, 40)}`,
       receivedAt,
+      ...(decision?.card ? { decides: encodeRef({ ...where, m: decision.card }) } : {}),
     },
   };
+}
+
+/** Approve / Deny on an approval request's card (Action.Submit): the command, and the card's activity id. */
+function cardDecision(activity: Activity): { text: string; card: string | undefined } | null {
+  const value = activity.value as { skadi?: unknown; job?: unknown } | undefined;
+  if (!value || (value.skadi !== 'approve' && value.skadi !== 'deny') || typeof value.job !== 'string' || !/^[0-9A-Z]{26}$/.test(value.job)) return null;
+  return { text: `${value.skadi} ${value.job}`, card: activity.replyToId };
 }

@@ -15,9 +15,24 @@ export function renderText(message: OutboundMessage): string {
   return `${message.text}\n\n\`\`\`\n${code.replace(/```/g, '`\u200b``')}\n\`\`\`${note}`;
 }
 
-/** The message activity for an OutboundMessage. */
+/** An Adaptive Card for an approval request: the text, and Approve / Deny buttons whose data carry the job id. */
+export function approvalCard(message: OutboundMessage): Record<string, unknown> {
+  const submit = (verb: 'approve' | 'deny', title: string) => ({ type: 'Action.Submit', title, data: { skadi: verb, job: message.approval!.jobId } });
+  return {
+    contentType: 'application/vnd.microsoft.card.adaptive',
+    content: {
+      type: 'AdaptiveCard',
+      $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+      version: '1.4',
+      body: [{ type: 'TextBlock', text: message.text, wrap: true }],
+      actions: [submit('approve', 'Approve'), submit('deny', 'Deny')],
+    },
+  };
+}
+
+/** The message activity for an OutboundMessage (an approval request carries its card; an edit without one drops it). */
 export function renderActivity(message: OutboundMessage): Partial<Activity> {
-  return { type: 'message', text: renderText(message), textFormat: 'markdown' };
+  return { type: 'message', text: renderText(message), textFormat: 'markdown', attachments: message.approval ? [approvalCard(message) as never] : [] };
 }
 
 /** The seconds of a Retry-After header (a number or an HTTP date), in ms. */

@@ -1,6 +1,7 @@
 /** Approval patterns: globs on the job text. */
 import { matchingPattern } from '../../cloud/approval-patterns';
 import { parseCommand } from '../../cloud/commands/parse';
+import { withApprovalJob } from '../../adapters/email/inbound';
 
 describe('matchingPattern', () => {
   it.each([
@@ -38,5 +39,19 @@ describe('approval commands', () => {
 
   it.each(['approve', 'approve a b', 'deny', 'agent approval web1'])('%s is refused with the usage', (text) => {
     expect(parseCommand(text).kind).toBe('invalid');
+  });
+});
+
+describe('e-mail replies to an approval request', () => {
+  const request = '<skadi-approval.01KAAAAAAAAAAAAAAAAAAAAAAA.3f2c@ops.example.com>';
+  it.each([
+    ['approve', [request], 'approve 01KAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['Approve', ['<other@x>', request], 'approve 01KAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['deny not during the freeze', [request], 'deny 01KAAAAAAAAAAAAAAAAAAAAAAA not during the freeze'],
+    ['approve 7D9K', [request], 'approve 7D9K'],
+    ['approve', ['<other@x>'], 'approve'],
+    ['web1 uptime', [request], 'web1 uptime'],
+  ])('%s answering %j is %s', (command, answered, expected) => {
+    expect(withApprovalJob(command, answered)).toBe(expected);
   });
 });
