@@ -81,7 +81,8 @@ export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig,
   if (!auth.ok) return { refused: auth.reason };
   const subject = String(mail.subject ?? '');
   const references = Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
-  const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), [String(mail.inReplyTo ?? ''), ...references]);
+  // The mail answered first (In-Reply-To), then References from the newest: an older request in the chain is not it.
+  const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), [String(mail.inReplyTo ?? ''), ...[...references].reverse()]);
   if (!text) return { ignored: 'no command in the subject or the first line' };
   return {
     message: {
