@@ -32,7 +32,10 @@ export function approvalCard(message: OutboundMessage): Record<string, unknown> 
 
 /** The message activity for an OutboundMessage (an approval request carries its card; an edit without one drops it). */
 export function renderActivity(message: OutboundMessage): Partial<Activity> {
-  return { type: 'message', text: renderText(message), textFormat: 'markdown', attachments: message.approval ? [approvalCard(message) as never] : [] };
+  const activity: Partial<Activity> = { type: 'message', text: renderText(message), textFormat: 'markdown' };
+  if (message.approval) activity.attachments = [approvalCard(message) as never];
+  else if (message.replaces) activity.attachments = [];
+  return activity;
 }
 
 /** The seconds of a Retry-After header (a number or an HTTP date), in ms. */

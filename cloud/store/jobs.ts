@@ -429,9 +429,9 @@ export class JobRepo {
   /** Number of jobs in each non-terminal status. */
   async countActive(): Promise<Record<string, number>> {
     const [rows] = await this.db.pool.query<RowDataPacket[]>(
-      "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queuing', 'sent', 'running') GROUP BY status",
+      "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('awaiting_approval', 'queuing', 'sent', 'running') GROUP BY status",
     );
-    const counts: Record<string, number> = { queuing: 0, sent: 0, running: 0 };
+    const counts: Record<string, number> = { awaiting_approval: 0, queuing: 0, sent: 0, running: 0 };
     for (const r of rows) counts[r.status] = Number(r.n);
     return counts;
   }

@@ -55,6 +55,7 @@ it('a matching command waits; the requester cannot approve it, another user cann
   const thread = await mention('UALICE', 'C1', 'web1 deploy v42');
   const { shortId, jobId } = await requestIn('C1', 'deploy v42');
   expect((await gw.core.jobs.get(jobId, null)).status).toBe('awaiting_approval');
+  expect(await (await fetch(`${gw.base}/metrics`)).text()).toMatch(/skadi_jobs\{status="awaiting_approval"\} 1\n/);
   // Bob, the other account of ops, got the request privately.
   await eventually(() => textsIn('DUBOB').some((t) => t.includes('Approval needed') && t.includes('deploy v42')), 10_000, 'the private request to bob');
   expect(textsIn('DUALICE').some((t) => t.includes('deploy v42'))).toBe(false);

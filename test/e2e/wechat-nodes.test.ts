@@ -9,6 +9,7 @@ let wechat: FakeWechat;
 let first: Gateway;
 let second: Awaited<ReturnType<typeof startServe>>;
 let secondBase: string;
+let third: Awaited<ReturnType<typeof startServe>> | undefined;
 let agent: Agent;
 let agentLoop: Promise<void>;
 
@@ -32,6 +33,7 @@ afterAll(async () => {
   await agent?.stop();
   await agentLoop;
   if (second) await stopChild(second.child);
+  if (third) await stopChild(third.child);
   await first?.stop();
   await wechat?.close();
 });
@@ -57,4 +59,22 @@ it('the other node takes over when the logged-in one stops', async () => {
   expect(wechat.clientStarts()).toBe(2);
   wechat.say('alice', 'web1 after-takeover');
   await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes('after-takeover') && a.text.includes('succeeded'), 20_000, 'the answer from the second node');
+}, 60_000);
+
+it('a node that stands by takes over once a crashed node\'s lease lapses', async () => {
+  // A third node joins and stands by; the logged-in (second) node is killed without a chance to let the lease go.
+  third = await startServe({ ...first.env, ...wechat.settings() });
+  const thirdBase = `http://127.0.0.1:${third.port}`;
+  await eventually(() => third!.output().includes('standing by'), 10_000, 'the third node standing by');
+  await agent.stop();
+  await agentLoop;
+  agent = new Agent({ server: thirdBase, token: first.agentToken });
+  agentLoop = agent.start(async (job) => `output of ${job.message}`);
+  const killedAt = Date.now();
+  second.child.kill('SIGKILL');
+  await eventually(() => wechatUp(thirdBase), 20_000, 'the third node logged in');
+  // Not before the 3 s lease could lapse: it was renewed at most a second before the kill.
+  expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1500);
+  wechat.say('alice', 'web1 after-crash');
+  await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes('after-crash') && a.text.includes('succeeded'), 20_000, 'the answer from the third node');
 }, 60_000);
