@@ -79,6 +79,8 @@ const paths = fc.oneof(
   ids.map((id) => `/agent/jobs/${id}/running`),
   ids.map((id) => `/jobs/${id}?wait=0`),
   ids.map((id) => `/jobs/${id}/cancel`),
+  ids.map((id) => `/jobs/${id}/approve`),
+  ids.map((id) => `/jobs/${id}/deny`),
   fc.string({ maxLength: 50 }).map((q) => `/job/add?token=${encodeURIComponent(q)}&msg=${encodeURIComponent(q)}`),
 );
 /** Nested JSON written as text, so the test itself never recurses. */
@@ -86,7 +88,7 @@ const deep = (depth: number): string => '{"message":'.repeat(depth) + '"web1 x"'
 const bodies = fc.oneof(
   fc.json().map((j) => j),
   fc.anything().map((v) => JSON.stringify(v) ?? ''),
-  fc.record({ message: fc.anything(), result: fc.anything(), duration: fc.anything(), minutes: fc.anything(), callback: fc.anything() }).map((v) => JSON.stringify(v)),
+  fc.record({ message: fc.anything(), result: fc.anything(), duration: fc.anything(), minutes: fc.anything(), callback: fc.anything(), reason: fc.anything() }).map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 20_000 }).map((s) => JSON.stringify({ message: `web1 ${s}`, result: s })),
   fc.integer({ min: 1, max: 20_000 }).map(deep),
   fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
