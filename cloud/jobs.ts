@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from './errors';
 import { jobStatusEvent, type EventLog } from './events';
-import { newJobId } from './job-id';
+import { isJobId, newJobId } from './job-id';
 import { checkMessage, splitAgentMessage, truncateResult } from './job-text';
 import { RunningEventThrottle } from './running-throttle';
 import type { AgentService } from './agents';
@@ -278,10 +278,17 @@ export class JobService {
     }
     const job = this.decided(jobId, outcome);
     const ops: TransitionOps = job.status === 'queuing' ? { enqueue: { agentId: job.agentId, jobIds: [job.id] } } : { done: [job.id] };
-    // Committed in MySQL: a Redis failure now is repaired by the reconciler (queue) and the kept events, not answered 503.
-    await this.applyTransition(ops, [jobStatusEvent(job, now)]).catch((err) => this.deps.log.warn({ err, jobId }, 'approved job stored but not queued in Redis; the reconciler will queue it'));
+    await this.afterDecision(job, ops, now);
     this.deps.log.info({ jobId, by: approver.label, via: approver.via }, 'job approved');
     return job;
+  }
+
+  /**
+   * The Redis side of a decision committed in MySQL. A Redis failure now is not answered 503 (a retry would only hear
+   * "already decided"): the reconciler queues what is missing, and the event log keeps the event until Redis answers.
+   */
+  private async afterDecision(job: JobRow, ops: TransitionOps, now: Date): Promise<void> {
+    await this.applyTransition(ops, [jobStatusEvent(job, now)]).catch((err) => this.deps.log.warn({ err, jobId: job.id }, 'a decided job is stored but Redis failed; the reconciler repairs it'));
   }
 
   /** Denies a job awaiting approval: it is canceled, `denied by <who>[: reason]`. */
@@ -290,7 +297,7 @@ export class JobService {
     const now = new Date();
     const why = `denied by ${approver.label}${reason.trim() ? `: ${reason.trim()}` : ''}`;
     const job = this.decided(jobId, await this.deps.jobs.deny(jobId, approver.label, why, now));
-    await this.applyTransition({ done: [job.id] }, [jobStatusEvent(job, now)]);
+    await this.afterDecision(job, { done: [job.id] }, now);
     this.deps.log.info({ jobId, by: approver.label, via: approver.via }, 'job denied');
     return job;
   }
@@ -344,7 +351,7 @@ export class JobService {
   /** A user's job awaiting approval by its full id or its short id (the end of the id), or a clear error. */
   async findAwaiting(userId: number, idOrShort: string): Promise<string> {
     const text = idOrShort.trim().toUpperCase();
-    if (/^[0-9A-HJKMNP-TV-Z]{26}$/.test(text)) return text;
+    if (isJobId(text)) return text;
     if (!/^[0-9A-Z]{3,25}$/.test(text)) throw new BadRequestError(`"${idOrShort.slice(0, 40)}" is not a job id.`, 'InvalidJobId');
     const found = await this.deps.jobs.findAwaitingBySuffix(userId, text);
     if (found.length === 0) throw new NotFoundError(`No job of yours awaiting approval ends with ${text}.`, 'JobNotFound');

@@ -64,7 +64,7 @@ export function withApprovalJob(command: string, answered: string[]): string {
   const named = /^[0-9A-Z]{26}\b/i.test(rest) || (verb.toLowerCase() === 'approve' && /^[0-9A-Z]{3,25}$/i.test(rest.trim()));
   if (named) return command;
   for (const id of answered) {
-    const job = new RegExp(`<?${APPROVAL_ID_PREFIX.replace('.', '\\.')}([0-9A-Z]{26})\\.`).exec(id)?.[1];
+    const job = id.split(APPROVAL_ID_PREFIX)[1]?.match(/^([0-9A-Z]{26})\./)?.[1];
     if (job) return `${verb.toLowerCase()} ${job}${rest.trim() ? ` ${rest.trim()}` : ''}`;
   }
   return command;

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
 import { jobHeadline, quote, shortJobId } from '../chat-format';
+import { identityKey } from '../identities';
 import { decodeOrigin } from '../commands/execute';
 import type { JobStatusEvent, MessageEvent } from '../events';
 import { isTerminal } from '../jobs';
@@ -60,6 +61,11 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
   'agent:offline': '🔴',
 };
 
+/** Sends in a private conversation with one account, paced like its other private messages. */
+function sendPrivately(deps: DeliveryDeps, adapter: ChannelAdapter, identity: IdentityRow, message: OutboundMessage): Promise<string> {
+  return deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
+}
+
 /** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
   const kind = message.replaces ? 'edit' : 'post';
@@ -111,9 +117,8 @@ async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: Delive
   progress.requestedFrom ??= new Set();
   for (const identity of await deps.identities.list(job.userId)) {
     const adapter = deps.adapters.get(identity.channel);
-    const key = `${identity.channel}:${identity.tenant}:${identity.externalId}`;
-    if (!adapter || key === job.requester || progress.requestedFrom.has(identity.id)) continue;
-    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
+    if (!adapter || identityKey(identity.channel, identity.tenant, identity.externalId) === job.requester || progress.requestedFrom.has(identity.id)) continue;
+    await sendPrivately(deps, adapter, identity, message);
     progress.requestedFrom.add(identity.id);
   }
 }
@@ -173,8 +178,7 @@ async function notifyUser(userId: number, messageFor: (adapter: ChannelAdapter) 
   for (const identity of route.identities) {
     const adapter = deps.adapters.get(identity.channel);
     if (!adapter) continue;
-    const message = messageFor(adapter);
-    await deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
+    await sendPrivately(deps, adapter, identity, messageFor(adapter));
     return 'notified';
   }
   return 'skipped';

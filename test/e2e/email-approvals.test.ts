@@ -8,6 +8,7 @@ import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot
 import { authResults, rawMail } from '../helpers/mail';
 import { startSmtpSink, type SinkMail, type SmtpSink } from '../helpers/smtp-sink';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
+import { gateWeb1 } from '../helpers/approvals';
 
 const AUTHSERV = 'mx.skadi.test';
 const SKADI = 'skadi@ops.example.net';
@@ -22,7 +23,7 @@ let smtp: SmtpSink;
 let gw: Gateway;
 let agent: RunningAgent;
 let seq = 0;
-const ran: string[] = [];
+let ran: string[] = [];
 
 /** A mail to the gateway, DKIM-signed by the sender's domain as the receiving server saw it, unless told otherwise. */
 function mail(options: { from: string; subject: string; text?: string; inReplyTo?: string; references?: string[]; auth?: string[] }): { raw: string; messageId: string } {
@@ -79,14 +80,7 @@ beforeAll(async () => {
     SKADI_EMAIL_AUTHSERV_ID: AUTHSERV,
     SKADI_NOTIFY_PACE: '20ms',
   });
-  await gw.core.identities.link(ALICE_KEY, 'ops', 'alice');
-  await gw.core.identities.link(BOB_KEY, 'ops', 'bob');
-  const owner = await gw.core.users.byName('ops');
-  await gw.core.agents.setApprovalPatterns(owner.id, 'web1', ['deploy *']);
-  agent = await gw.startAgent(async (job) => {
-    ran.push(job.message);
-    return `output of ${job.message}`;
-  });
+  ({ agent, ran } = await gateWeb1(gw, { alice: ALICE_KEY, bob: BOB_KEY }));
 }, 60_000);
 
 afterAll(async () => {

@@ -2,27 +2,21 @@
 import { eventually } from '../helpers/env';
 import { eventBody, postToSlackEndpoint, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
+import { gateWeb1 } from '../helpers/approvals';
 
 const SECRET = 'test-signing-secret';
 const TEAM = 'T0APPR';
 let slack: FakeSlack;
 let gw: Gateway;
 let agent: RunningAgent;
-const ran: string[] = [];
+let ran: string[] = [];
 
 beforeAll(async () => {
   slack = await startFakeSlack(TEAM);
   gw = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: slack.url, SKADI_NOTIFY_PACE: '20ms' });
-  await gw.core.identities.link(`slack:${TEAM}:UALICE`, 'ops', 'alice');
-  await gw.core.identities.link(`slack:${TEAM}:UBOB`, 'ops', 'bob');
   await gw.core.users.create('other');
   await gw.core.identities.link(`slack:${TEAM}:UEVE`, 'other', 'eve');
-  const owner = await gw.core.users.byName('ops');
-  await gw.core.agents.setApprovalPatterns(owner.id, 'web1', ['deploy *']);
-  agent = await gw.startAgent(async (job) => {
-    ran.push(job.message);
-    return `output of ${job.message}`;
-  });
+  ({ agent, ran } = await gateWeb1(gw, { alice: `slack:${TEAM}:UALICE`, bob: `slack:${TEAM}:UBOB` }));
 }, 60_000);
 
 afterAll(async () => {

@@ -6,11 +6,12 @@
 import { eventually } from '../helpers/env';
 import { messageActivity, postActivity, startFakeTeams, TENANT, type ConnectorCall, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
+import { gateWeb1 } from '../helpers/approvals';
 
 let teams: FakeTeams;
 let gw: Gateway;
 let agent: RunningAgent;
-const ran: string[] = [];
+let ran: string[] = [];
 
 const ALICE = 'aad-alice';
 const BOB = 'aad-bob';
@@ -22,16 +23,9 @@ const identityOf = (person: string) => `teams:${TENANT}:${person}`;
 beforeAll(async () => {
   teams = await startFakeTeams();
   gw = await startGateway({ ...teams.settings(), SKADI_NOTIFY_PACE: '20ms', SKADI_NOTIFY_RETRY_BASE: '100ms' });
-  await gw.core.identities.link(identityOf(ALICE), 'ops', 'alice');
-  await gw.core.identities.link(identityOf(BOB), 'ops', 'bob');
   await gw.core.users.create('other');
   await gw.core.identities.link(identityOf(EVE), 'other', 'eve');
-  const owner = await gw.core.users.byName('ops');
-  await gw.core.agents.setApprovalPatterns(owner.id, 'web1', ['deploy *']);
-  agent = await gw.startAgent(async (job) => {
-    ran.push(job.message);
-    return `output of ${job.message}`;
-  });
+  ({ agent, ran } = await gateWeb1(gw, { alice: identityOf(ALICE), bob: identityOf(BOB) }));
   // The agent's coming online is told privately to alice (a conversation the bot opens): let it pass before the tests.
   await eventually(() => teams.calls.some((c) => c.conversationId === chatOf(ALICE) && String(c.body.text ?? '').includes('Agent web1 is online')), 10_000, 'the online notice');
 }, 60_000);

@@ -6,13 +6,14 @@
 import { eventually } from '../helpers/env';
 import { answerMatching, BOT_ID, CONTACTS, ROOM_ID, startFakeWechat, type Answer, type FakeWechat, wechatUp } from '../helpers/fake-wechat';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
+import { gateWeb1 } from '../helpers/approvals';
 
 const ALICE_KEY = `wechat:${BOT_ID}:${CONTACTS.alice}`;
 const BOB_KEY = `wechat:${BOT_ID}:${CONTACTS.bob}`;
 let wechat: FakeWechat;
 let gw: Gateway;
 let agent: RunningAgent;
-const ran: string[] = [];
+let ran: string[] = [];
 
 /** Direct messages of the bot to a contact. */
 const dmTo = (person: 'alice' | 'bob' | 'carol') => (a: Answer) => a.to === CONTACTS[person] && a.roomId === null;
@@ -34,14 +35,7 @@ const status = async (jobId: string) => (await gw.core.jobs.get(jobId, null)).st
 beforeAll(async () => {
   wechat = await startFakeWechat();
   gw = await startGateway({ ...wechat.settings(), SKADI_NOTIFY_PACE: '20ms', SKADI_WECHAT_PACE: '100ms' });
-  await gw.core.identities.link(ALICE_KEY, 'ops', 'alice');
-  await gw.core.identities.link(BOB_KEY, 'ops', 'bob');
-  const owner = await gw.core.users.byName('ops');
-  await gw.core.agents.setApprovalPatterns(owner.id, 'web1', ['deploy *']);
-  agent = await gw.startAgent(async (job) => {
-    ran.push(job.message);
-    return `output of ${job.message}`;
-  });
+  ({ agent, ran } = await gateWeb1(gw, { alice: ALICE_KEY, bob: BOB_KEY }));
   await eventually(() => wechatUp(gw.base), 20_000, 'the WeChat channel up');
 }, 60_000);
 
