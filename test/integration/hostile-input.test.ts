@@ -242,9 +242,14 @@ describe('hostile input', () => {
     const body = new URLSearchParams({ command: '/skadi', text: 'status', user_id: 'U1', team_id: 'T1', channel_id: 'CLAST' }).toString();
     const signature = 'v0=' + crypto.createHmac('sha256', 'fuzz').update(`v0:${timestamp}:${body}`).digest('hex');
     await fetch(`${base}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestamp) }, body });
-    const deadline = Date.now() + 15_000;
+    // Generous: on a loaded CI machine the gateway, held to a small old space, may still be collecting after the run.
+    const started = Date.now();
+    const deadline = started + 45_000;
     while (!slack.posts().slice(done).some((p) => p.args.channel === 'CLAST') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(slack.posts().some((p) => p.args.channel === 'CLAST')).toBe(true);
+    const answered = slack.posts().some((p) => p.args.channel === 'CLAST');
+    if (!answered) process.stdout.write(`no answer to the last command in 45 s; the gateway's last output:\n${gw.output().split('\n').slice(-60).join('\n')}\n`);
+    expect(answered).toBe(true);
+    if (Date.now() - started > 5000) process.stdout.write(`hostile input: the last command was answered after ${Date.now() - started} ms\n`);
     expect(gw.child.exitCode).toBeNull();
     expect(gw.child.signalCode).toBeNull();
     expect(gw.output()).not.toMatch(/unhandled|uncaught|"level":60/i);
@@ -254,5 +259,5 @@ describe('hostile input', () => {
     process.stdout.write(`hostile input: ${tried} requests, ${serverErrors.length} answered 5xx; gateway heap ${heapBefore.toFixed(1)} MB before, ${heapAfter.toFixed(1)} MB after\n`);
     // The process survived every request within HEAP_LIMIT_MB (checked above): that is the leak check.
     expect(heapAfter).toBeLessThan(HEAP_LIMIT_MB * 2);
-  });
+  }, 60_000);
 });
