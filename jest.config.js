@@ -2,7 +2,7 @@
  * Jest runs the TypeScript tests directly; integration tests share the local MariaDB and Redis.
  * The "cluster" project runs the integration, end-to-end and chaos tests again with every gateway on a 3-master
  * Redis Cluster (scripts/redis-cluster.sh, started by its global setup when it is not running), except the approval
- * and settings end-to-end files listed below.
+ * and settings end-to-end files and the workers file listed below.
  */
 const common = {
   testEnvironment: 'node',
@@ -22,7 +22,7 @@ module.exports = {
       testMatch: ['**/test/integration/**/*.test.ts', '**/test/e2e/**/*.test.ts', '**/test/chaos/**/*.test.ts'],
       // Approval flows keep their state in MySQL (their Redis side runs on the cluster in integration/approvals), and
       // channel settings never reach Redis: these end-to-end files run once, on one Redis, to keep CI short.
-      testPathIgnorePatterns: ['/node_modules/', '/test/e2e/[a-z]+-approvals\\.test\\.ts$', '/test/e2e/wechat-settings\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '/test/e2e/[a-z]+-approvals\\.test\\.ts$', '/test/e2e/wechat-settings\\.test\\.ts$', '/test/e2e/workers\\.test\\.ts$'],
       globalSetup: '<rootDir>/test/helpers/cluster-setup.js',
       setupFiles: ['<rootDir>/test/helpers/cluster-env.js'],
     },

@@ -10,9 +10,17 @@ export interface Metrics {
   timeRequests(ctx: Context, next: Next): Promise<void>;
 }
 
-/** Creates a registry (one per server, so several can live in one process). */
-export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = []): Metrics {
+/**
+ * Creates a registry (one per server, so several can live in one process). In a worker of `serve --workers n`, every
+ * series carries a `worker` label and the registry answers the primary, which gathers all workers' series for /metrics.
+ */
+export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = [], worker: number | null = null): Metrics {
   const registry = new client.Registry();
+  if (worker !== null) {
+    registry.setDefaultLabels({ worker: String(worker) });
+    client.AggregatorRegistry.setRegistries([registry]);
+    new client.AggregatorRegistry(); // installs the answer to the primary's requests for this worker's metrics
+  }
   client.collectDefaultMetrics({ register: registry, prefix: 'skadi_' });
 
   const latency = new client.Histogram({

@@ -12,6 +12,14 @@ import { clientAddress, parseProxyTrust } from './client-address';
 import { errorEdge } from './errors';
 import { createMetrics } from './metrics';
 import { userRoutes } from './user-routes';
+import { clusterMetrics } from './worker-ipc';
+import { UnavailableError } from '../cloud/errors';
+
+/** Apps whose server is closing: their answers close the connection, so clients go to another node or worker. */
+const closing = new WeakSet<Koa>();
+
+/** How long close() lets requests in progress finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 10_000;
 
 /** Runs the credential check of a request (a seam for limiting repeated failures). */
 export type AuthGuard = (ctx: Context, check: () => Promise<void>) => Promise<void>;
@@ -31,12 +39,15 @@ export interface AppOptions {
   mount?: (router: Router) => void;
   /** The chat channels, for the skadi_channel_up metric. */
   channels?: readonly ChannelAdapter[];
+  /** The worker number under `serve --workers n` (logs, metrics, /healthz say it); null for a single process. */
+  worker?: number | null;
 }
 
 /** Builds the Koa app of a node. */
 export function createApp(core: Core, options: AppOptions = {}): Koa {
   const app = new Koa({ proxy: false });
-  const metrics = createMetrics(core, options.channels);
+  const worker = options.worker ?? null;
+  const metrics = createMetrics(core, options.channels, worker);
   const limiter = new AuthLimiter(core.redis, core.keys, { maxFailures: core.config.authMaxFailures, windowMs: core.config.authWindowMs });
   const guard: AuthGuard = options.authGuard ?? limiter.guard;
 
@@ -57,21 +68,36 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
     });
     await next();
   });
+  app.use(async (ctx, next) => {
+    await next();
+    if (closing.has(app)) ctx.set('Connection', 'close');
+  });
   app.use(metrics.timeRequests);
   app.use(errorEdge);
   app.use(bodyReader(core.config.bodyLimitBytes));
 
   const ops = new Router();
   ops.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
+    ctx.body = worker === null ? { status: 'ok' } : { status: 'ok', worker };
   });
   ops.get('/readyz', async (ctx) => {
     await core.checkReady();
     ctx.body = { status: 'ready' };
   });
   ops.get('/metrics', async (ctx) => {
+    if (worker === null) {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+      return;
+    }
+    let text: string;
+    try {
+      text = await clusterMetrics();
+    } catch (err) {
+      throw new UnavailableError(`${(err as Error).message}; try again`);
+    }
     ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
+    ctx.body = text;
   });
   options.mount?.(ops);
 
@@ -102,9 +128,16 @@ export async function startHttpServer(core: Core, options: AppOptions = {}): Pro
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // Requests in progress (reports, pushes) are finished; keep-alive connections are closed once idle.
+        closing.add(app);
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(force);
+          resolve();
+        });
         server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 2000).unref();
       }),
   };
 }

@@ -9,6 +9,7 @@ import { registerAdminCommands } from './admin-commands';
 import { registerJobCommands } from './job-commands';
 import { registerIdentityCommands } from './identity-commands';
 import { cliConfig, type GlobalOptions } from './context';
+import { parseSettingValue } from '../config';
 import { emit, reportError } from './output';
 import { serve } from './serve';
 
@@ -26,7 +27,12 @@ program
   .command('serve')
   .description('run a gateway node: HTTP API, chat adapters, notifier, sweeper and reconciler (applies migrations first)')
   .option('--json', 'JSON log lines only, even on a terminal (no readable lines, no plain-text hints)')
-  .action((opts: { json?: boolean }) => serve(cliConfig(globals()), { json: !!opts.json }));
+  .option('--workers <n|auto>', 'worker processes on the same port, each a full node (auto: one per CPU core; default: $SKADI_WORKERS or 1)')
+  .action((opts: { json?: boolean; workers?: string }) => {
+    const config = cliConfig(globals());
+    if (opts.workers !== undefined) config.workers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    return serve(config, { json: !!opts.json });
+  });
 
 program
   .command('migrate')

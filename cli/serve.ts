@@ -1,5 +1,8 @@
 /** `skadi serve`: runs a gateway node (HTTP API, chat adapters, notifier, sweeper, reconciler) until SIGINT/SIGTERM. */
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
+import { runPrimary } from './cluster';
+import { reportListening, workerNumber } from '../agent-api/worker-ipc';
 import { createLogger } from './logger';
 import { ConfigError, redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
@@ -40,20 +43,34 @@ export function configuredAdapters(config: Config, log: Logger): ChannelAdapter[
   return adapters;
 }
 
-/** Starts a node; resolves when it has stopped after a signal. */
+/** Runs the gateway: one node, or with `workers` > 1 a primary and its worker nodes; resolves once stopped after a signal. */
 export async function serve(config: Config, options: { json?: boolean } = {}): Promise<void> {
-  const log = createLogger(config, { json: options.json, base: { svc: 'skadi' } });
-  log.info({ config: redactConfig(config) }, 'starting');
+  const worker = workerNumber();
+  if (config.workers > 1 && cluster.isPrimary) {
+    const log = createLogger(config, { json: options.json, base: { svc: 'skadi', worker: 'primary' } });
+    log.info({ config: redactConfig(config) }, 'starting');
+    configuredAdapters(config, log); // a channel whose settings cannot work stops start-up here, once, not in every worker
+    await runPrimary(config.workers, log, config.host);
+    return;
+  }
+  await serveNode(config, options, worker);
+  if (worker !== null) process.exit(process.exitCode ?? 0); // the IPC channel to the primary would keep it alive
+}
+
+/** Runs one node (the only process, or worker `worker` of several); resolves when it has stopped after a signal. */
+async function serveNode(config: Config, options: { json?: boolean }, worker: number | null): Promise<void> {
+  const log = createLogger(config, { json: options.json, base: worker === null ? { svc: 'skadi' } : { svc: 'skadi', worker, pid: process.pid } });
+  if (worker === null) log.info({ config: redactConfig(config) }, 'starting');
   const adapters = configuredAdapters(config, log);
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters });
+  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters, worker });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter), core.adapterServices);
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
-  const noUser = !(await core.users.any());
+  const noUser = worker === null && !(await core.users.any());
   if (noUser) log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
   if (noUser && !options.json) {
     process.stdout.write(
@@ -66,17 +83,38 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
       ].join('\n') + '\n',
     );
   }
-  log.info({ port: http.port, host: config.host }, `Skadi is listening on http://${config.host}:${http.port}`);
+  if (worker === null) {
+    log.info({ port: http.port, host: config.host }, `Skadi is listening on http://${config.host}:${http.port}`);
+  } else {
+    log.info({ port: http.port }, `worker ${worker} is ready`);
+    reportListening(http.port);
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (worker === null) {
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    // A worker may get the signal twice (sent to the whole process group, then by the primary): it stops once.
+    // The primary kills a worker that takes too long. A worker whose primary is gone stops too, rather than serve unsupervised.
+    let stopping = false;
+    const once = (signal: string) => {
+      if (!stopping) stop(signal);
+      stopping = true;
+    };
+    process.on('SIGINT', once);
+    process.on('SIGTERM', once);
+    process.once('disconnect', () => once('primary gone'));
   });
   for (const adapter of adapters) await adapter.stop();
-  await http.close();
+  // Waiting long polls are answered 204 (and new ones at once); requests in progress finish before the connections close.
+  const closed = http.close();
+  core.dispatcher.stop();
+  await closed;
   await core.close();
   log.info('stopped');
 }

@@ -38,6 +38,7 @@ interface AgentWaiters {
 export class Dispatcher {
   private readonly byAgent = new Map<number, AgentWaiters>();
   private refreshTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(
     private readonly jobs: JobService,
@@ -56,8 +57,9 @@ export class Dispatcher {
     this.refreshTimer.unref();
   }
 
-  /** Stops the refresh and answers every waiting poll with "no job". */
+  /** Stops the refresh and answers every waiting poll, and every later one, with "no job" (the node is stopping). */
   stop(): void {
+    this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const entry of this.byAgent.values()) for (const w of entry.waiters) this.finish(w, null);
     this.byAgent.clear();
@@ -75,7 +77,7 @@ export class Dispatcher {
    * A poll whose connection is gone is never handed a job; beyond maxPollsPerAgent, the oldest waiting poll answers null.
    */
   poll(agent: AgentRow, waitMs: number, connection?: PollConnection): Promise<TakenJob | null> {
-    if (connection?.closed()) return Promise.resolve(null);
+    if (this.stopped || connection?.closed()) return Promise.resolve(null);
     return new Promise<TakenJob | null>((resolve, reject) => {
       const timer = setTimeout(() => this.giveUp(agent.id, waiter, false), waitMs);
       const waiter: Waiter = {

@@ -27,6 +27,8 @@ export interface Config {
   /** Trusted proxies: a hop count or addresses/CIDRs (empty: the socket address is the client's). */
   trustProxy: string[];
   maxPollsPerAgent: number;
+  /** Worker processes of `serve` (1: no cluster). */
+  workers: number;
   notifyMaxAttempts: number;
   notifyRetryBaseMs: number;
   notifyReclaimIdleMs: number;
@@ -114,6 +116,13 @@ function parseSetting(spec: SettingSpec, raw: unknown, source: string): unknown 
   if (result.success) return result.data;
   const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
   throw new ConfigError(`setting ${spec.file} (${spec.env}) from ${source} = ${shown}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+}
+
+/** Parses one setting given another way (a command-line option), with the same checks and messages; source names it. */
+export function parseSettingValue(key: string, raw: unknown, source: string): unknown {
+  const spec = SETTINGS.find((s) => s.key === key);
+  if (!spec) throw new Error(`no setting ${key}`);
+  return parseSetting(spec, raw, source);
 }
 
 /** Loads and validates the configuration of a gateway process, or throws a ConfigError. */

@@ -1,5 +1,6 @@
 /** Every setting of the gateway: its name in the config file, its environment variable, and how it is parsed. */
 import net from 'node:net';
+import os from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 
@@ -28,6 +29,16 @@ const bytes = z
   });
 
 const port = z.coerce.number().int().min(0).max(65535);
+/** A number of worker processes, or `auto`: one per CPU core. */
+export const workerCount = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  if (String(value).trim().toLowerCase() === 'auto') return os.availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a number of workers (use 1 to 256, or auto for one per CPU core)` });
+    return z.NEVER;
+  }
+  return n;
+});
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const list = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean));
 const hostPorts = list.pipe(
@@ -86,6 +97,7 @@ function setting(key: string, file: string, schema: z.ZodType, def: unknown, hel
 /** The settings table; README's configuration section lists the same. */
 export const SETTINGS = [
   setting('port', 'port', port, 1323, 'HTTP port of the gateway'),
+  setting('workers', 'workers', workerCount, 1, 'processes serving on the port (node:cluster), each a full node; auto: one per CPU core'),
   setting('host', 'host', z.string().min(1), '0.0.0.0', 'address the HTTP server binds to'),
   setting('mysqlUrl', 'mysql_url', url(['mysql:', 'mariadb:']), 'mysql://root@127.0.0.1:3306/skadi', 'MySQL/MariaDB database (created if missing)', true),
   setting('redisUrl', 'redis_url', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0', 'Redis server', true),
