@@ -16,7 +16,17 @@ export interface DispatchResult {
   max_ms: number;
 }
 
-/** Pushes jobs one after another through POST /job/add and measures push-start -> handler-called. */
+/** Waits until the agent is idle: its long poll is waiting again (after the previous job's report) and its first look at the queue is over. */
+async function untilIdle(client: KeepAliveClient): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    const metrics = await client.request('GET', '/metrics', '');
+    if (/^skadi_long_polls_waiting(\{[^}]*\})? [1-9]/m.test(metrics.body)) break;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 2));
+}
+
+/** Pushes jobs one after another through POST /job/add, each to an idle agent, and measures push-start -> handler-called. */
 export async function benchDispatch(options: DispatchOptions, progress: (line: string) => void): Promise<DispatchResult> {
   const ns = new Namespace();
   const served = await serve(ns.env());
@@ -38,6 +48,7 @@ export async function benchDispatch(options: DispatchOptions, progress: (line: s
     const latencies: number[] = [];
     for (let i = 0; i < options.jobs; i++) {
       const key = `job-${i}`;
+      await untilIdle(client);
       const started = nowMs();
       const done = new Promise<void>((resolve) => (wake = () => arrived.has(key) && resolve()));
       const res = await client.request('POST', '/job/add', userToken, { message: `bench1 ${key}` });

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { benchBullmq, benchProtocolCeiling } from './baseline';
 import { benchAgents } from './agents';
 import { benchDispatch } from './dispatch';
+import { benchDispatchStages } from './dispatch-stages';
 import { benchLoad } from './load';
 import { benchSlack } from './slack';
 import { benchThroughput } from './throughput';
@@ -78,7 +79,10 @@ program
     const agents = smoke ? 10 : int(opts.agents, '--agents');
     const progress = (line: string) => process.stderr.write(`${line}\n`);
     const results: Record<string, unknown> = { started_at: new Date().toISOString(), smoke, machine: { cores: os.cpus().length, node: process.version } };
-    if (selected.has('dispatch')) results.dispatch = await benchDispatch({ jobs: smoke ? 100 : int(opts.dispatchJobs, '--dispatch-jobs') }, progress);
+    if (selected.has('dispatch')) {
+      const dispatchJobs = smoke ? 100 : int(opts.dispatchJobs, '--dispatch-jobs');
+      results.dispatch = { ...(await benchDispatch({ jobs: dispatchJobs }, progress)), breakdown: await benchDispatchStages(dispatchJobs, progress) };
+    }
     if (selected.has('throughput')) {
       results.throughput = await benchThroughput({ jobs, agents, clients, workers: int(opts.workers, '--workers') }, progress);
     }

@@ -147,6 +147,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, log });
   const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
+  jobs.handOffTo(dispatcher);
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);

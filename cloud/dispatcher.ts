@@ -19,6 +19,14 @@ interface Waiter {
   done: boolean;
 }
 
+/** A long poll reserved for a job being pushed on this node (Dispatcher.claimIdle). */
+export interface PollClaim {
+  /** Answers the poll with the job; false when its client is gone (the job was not received). */
+  deliver(job: TakenJob): boolean;
+  /** Gives the poll back: it waits on (or answers 204 if its time ran out meanwhile). */
+  cancel(): void;
+}
+
 /** The HTTP connection of a long poll, as the dispatcher needs it. */
 export interface PollConnection {
   /** True when the client is already gone. */
@@ -50,6 +58,7 @@ export class Dispatcher {
 
   /** Starts refreshing the presence of agents whose long polls are in progress. */
   start(): void {
+    this.stopped = false;
     this.refreshTimer = setInterval(() => {
       const waiting = [...this.byAgent.values()].map((entry) => entry.agent);
       if (waiting.length) this.agents.refreshPresence(waiting).catch((err) => this.log.warn({ err }, 'presence refresh failed'));
@@ -132,6 +141,42 @@ export class Dispatcher {
         else this.finish(w, null, entry);
       }
     }
+  }
+
+  /**
+   * Reserves an idle long poll of the agent on this node for a job being pushed here, so that the job can be handed
+   * to it without going through the Redis queue; null when there is none (or a take for the agent is running).
+   * The caller must end the claim with exactly one of deliver() or cancel().
+   */
+  claimIdle(agentId: number): PollClaim | null {
+    const entry = this.byAgent.get(agentId);
+    if (this.stopped || !entry || entry.running) return null;
+    const waiter = entry.waiters.find((w) => !w.claimed && !w.done && !w.disconnected && !w.gone?.());
+    if (!waiter) return null;
+    waiter.claimed = true;
+    let ended = false;
+    return {
+      deliver: (job) => {
+        if (ended) throw new Error('poll claim already ended');
+        ended = true;
+        waiter.claimed = false;
+        if (waiter.done || waiter.disconnected || waiter.gone?.()) {
+          this.finish(waiter, null, this.byAgent.get(agentId));
+          return false;
+        }
+        this.finish(waiter, job, this.byAgent.get(agentId));
+        return true;
+      },
+      cancel: () => {
+        if (ended) return;
+        ended = true;
+        waiter.claimed = false;
+        const current = this.byAgent.get(agentId);
+        if (waiter.expired) this.finish(waiter, null, current);
+        // A wake-up that came while it was reserved skipped it: look at the queue again.
+        if (current) this.run(current).catch((err) => this.log.warn({ err, agentId }, 'take after a cancelled hand-off failed; polls will retry'));
+      },
+    };
   }
 
   /** Wakes the long polls of an agent (a job was queued for it on some node). */

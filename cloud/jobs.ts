@@ -8,6 +8,7 @@ import { RunningEventThrottle } from './running-throttle';
 import type { AgentService } from './agents';
 import type { CallbackGuard } from './callback-guard';
 import type { DispatchQueue, TransitionOps } from './queue/queue';
+import type { PollClaim } from './dispatcher';
 import type { JobStatusEvent } from './events';
 import type { AgentRow } from './store/agents';
 import type { Db } from './store/db';
@@ -75,6 +76,13 @@ export interface JobServiceDeps {
 /** The job lifecycle of DESIGN.md; every transition is a conditional UPDATE or a transaction in MySQL. */
 export class JobService {
   private readonly runningEvents = new RunningEventThrottle();
+  /** The node's long polls, to which a job pushed here can be handed directly. */
+  private handoff: { claimIdle(agentId: number): PollClaim | null } | null = null;
+
+  /** Lets pushes on this node hand their job straight to a poll waiting on this node (serve's dispatcher). */
+  handOffTo(dispatcher: { claimIdle(agentId: number): PollClaim | null }): void {
+    this.handoff = dispatcher;
+  }
 
   constructor(private readonly deps: JobServiceDeps) {
     // A take whose commit was not confirmed is undone in MySQL once it answers; queue those jobs in Redis again.
@@ -96,6 +104,9 @@ export class JobService {
     const now = new Date();
     // A job whose text matches one of the agent's patterns waits for a second person; it is not queued until then.
     const gated = matchingPattern(agent.approvalPatterns, text) !== null;
+    // A long poll of the agent waiting on this node proves it online, and can take the job at once.
+    const claim = gated ? null : (this.handoff?.claimIdle(agent.id) ?? null);
+    if (claim) return this.pushToPoll(agent, text, from, now, claim);
     const online = gated || (await this.deps.agents.isOnline(agent.id));
     const job: NewJob = {
       id: from.id ?? newJobId(),
@@ -114,7 +125,64 @@ export class JobService {
     };
     await this.deps.jobs.insert([job]);
     await this.announceNew([{ ...job, result: null }], now);
-    return { id: job.id, status: job.status };
+    return { id: job.id, status: job.status as PushResult['status'] };
+  }
+
+  /**
+   * Hands a new job straight to a poll waiting on this node: the row is inserted as `sent` with its lease in the same
+   * commit (no Redis queue, no take), its `queuing` and `sent` events follow, then the poll is answered. A poll whose
+   * client went away meanwhile gets nothing, and the job goes back to the queue as any unreceived job does.
+   */
+  private async pushToPoll(agent: AgentRow, text: string, from: JobOrigin, now: Date, claim: PollClaim): Promise<PushResult> {
+    const job: NewJob = {
+      id: from.id ?? newJobId(),
+      userId: agent.userId,
+      agentId: agent.id,
+      agentName: agent.name,
+      message: text,
+      source: from.source,
+      origin: from.origin ?? null,
+      callback: from.callback ?? null,
+      status: 'sent',
+      reason: null,
+      createdAt: now,
+      leaseUntil: new Date(now.getTime() + this.deps.leaseMs),
+      requester: from.requester ?? null,
+    };
+    // Older jobs of the agent go first: the queue is looked at while the row is inserted.
+    const queued = this.deps.queue.length(agent.id).catch(() => -1);
+    try {
+      await this.deps.jobs.insert([job]);
+    } catch (err) {
+      claim.cancel();
+      throw err;
+    }
+    if ((await queued) !== 0) {
+      claim.cancel();
+      return this.queueBehind(agent, job, now);
+    }
+    const events = [jobStatusEvent({ ...job, status: 'queuing', result: null }, now), jobStatusEvent({ ...job, result: null }, now)];
+    // Written before the poll is answered, so that the agent's reports always come after these in the stream.
+    await this.applyTransition({ setLeases: [{ id: job.id, at: job.leaseUntil!.getTime() }] }, events).catch((err) =>
+      this.deps.log.warn({ err, jobIds: [job.id] }, 'job handed out while Redis failed; its lease holds in MySQL and its events follow when Redis answers'),
+    );
+    if (!claim.deliver({ id: job.id, message: job.message })) {
+      await this.release(agent, [job.id]).catch((err) => this.deps.log.warn({ err, jobIds: [job.id] }, 'could not return an unreceived job to the queue; its lease will expire it'));
+    }
+    return { id: job.id, status: 'queuing' };
+  }
+
+  /**
+   * A job inserted as sent for a local poll, when jobs were queued for the agent meanwhile (pushed through another
+   * node) or Redis did not answer: it becomes queuing and goes to the end of the queue, as any push.
+   */
+  private async queueBehind(agent: AgentRow, job: NewJob, now: Date): Promise<PushResult> {
+    const back = await this.deps.jobs.unsend([job.id], agent.id, now).catch((err) => {
+      this.deps.log.error({ err, jobIds: [job.id] }, 'could not queue a job inserted for a local poll; its lease will expire it');
+      return [];
+    });
+    if (back.length) await this.announceNew([{ ...job, status: 'queuing', leaseUntil: null, result: null }], now);
+    return { id: job.id, status: 'queuing' };
   }
 
   /** Throws a BadRequestError when the job's callback URL points to an internal address (or is no http(s) URL). */

@@ -80,6 +80,11 @@ export class DispatchQueue {
     return ids ?? [];
   }
 
+  /** How many jobs are queued for an agent. */
+  length(agentId: number): Promise<number> {
+    return this.redis.llen(this.keys.agentQueue(agentId));
+  }
+
   /** Drops job ids from an agent's queue (canceled or expired while queued). */
   async remove(agentId: number, jobIds: string[]): Promise<void> {
     if (jobIds.length === 0) return;

@@ -18,7 +18,8 @@ export interface BatcherOptions<I> {
 }
 
 /**
- * Runs `run(inputs)` for the calls collected while the previous batch was running (or in the current tick),
+ * Runs `run(inputs)` for the calls collected while the previous batch was running (or in the current tick: an idle
+ * batcher starts at once, without waiting for a turn of the event loop),
  * one batch at a time; run returns one output per input, in order. A failed batch fails each of its calls.
  */
 export class Batcher<I, O> {
@@ -36,7 +37,7 @@ export class Batcher<I, O> {
       this.pending.push({ input, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        setImmediate(() => void this.flush());
+        process.nextTick(() => void this.flush());
       }
     });
   }

@@ -44,8 +44,11 @@ export interface JobApproval {
 
 /** What is stored when a job is created. */
 export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'message' | 'source' | 'origin' | 'callback' | 'reason'> & {
-  status: 'queuing' | 'expired' | 'awaiting_approval';
+  /** `sent`: handed at once to a poll waiting on the pushing node (leaseUntil set), in the same commit. */
+  status: 'queuing' | 'expired' | 'awaiting_approval' | 'sent';
   createdAt: Date;
+  /** The lease of a job inserted as sent. */
+  leaseUntil?: Date | null;
   requester?: string | null;
   /** Set when the job awaits approval: when it expires. */
   approvalUntil?: Date | null;
@@ -145,9 +148,10 @@ export class JobRepo {
     const rows = jobs.map((j) => [
       j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
       j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt, j.requester ?? null, j.approvalUntil ? 1 : 0, j.approvalUntil ?? null,
+      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null,
     ]);
     await sql.query(
-      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until) VALUES ?',
+      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until) VALUES ?',
       [rows],
     );
   }

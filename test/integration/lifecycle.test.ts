@@ -232,6 +232,71 @@ describe('job lifecycle', () => {
   });
 });
 
+describe('a job pushed on the node where its agent waits', () => {
+  it('is handed straight to the waiting poll: committed as sent with its lease, events queuing then sent, no queue', async () => {
+    const { agent } = await onlineAgent();
+    const poll = core.dispatcher.poll(agent, 10_000);
+    await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+    const wakes: number[] = [];
+    const wake = core.dispatcher.wake.bind(core.dispatcher);
+    core.dispatcher.wake = (agentId) => (wakes.push(agentId), wake(agentId));
+    try {
+      const pushed = await core.jobs.push(agent, 'uptime', { source: 'test' });
+      expect(pushed.status).toBe('queuing');
+      expect(await poll).toEqual({ id: pushed.id, message: 'uptime' });
+      const row = await core.jobRepo.get(pushed.id);
+      expect(row).toMatchObject({ status: 'sent' });
+      expect(row!.leaseUntil!.getTime()).toBeGreaterThan(Date.now());
+      expect(await core.redis.zscore(core.keys.leases, pushed.id)).toBe(String(row!.leaseUntil!.getTime()));
+      expect(await core.queue.queued(agent.id)).toEqual([]);
+      expect(wakes).toEqual([]); // not through the queue and pub/sub
+      expect(await statusEvents(pushed.id)).toEqual(['queuing', 'sent']);
+      await core.jobs.report(agent, pushed.id, 'succeeded', 'up');
+      expect(await statusEvents(pushed.id)).toEqual(['queuing', 'sent', 'succeeded']);
+    } finally {
+      core.dispatcher.wake = wake;
+    }
+  });
+
+  it('queues it behind older jobs of the agent that the waiting poll has not been woken for yet', async () => {
+    const other = await openCore(config);
+    const wake = core.dispatcher.wake.bind(core.dispatcher);
+    try {
+      const { agent } = await onlineAgent();
+      const poll = core.dispatcher.poll(agent, 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      core.dispatcher.wake = () => undefined; // the wake-up for the first job is late
+      const first = await other.jobs.push(agent, 'first', { source: 'test' });
+      const second = await core.jobs.push(agent, 'second', { source: 'test' });
+      // The second is queued behind the first, and the poll, given back, looked at the queue again: it has the first.
+      expect(await poll).toEqual({ id: first.id, message: 'first' });
+      expect(await core.queue.queued(agent.id)).toEqual([second.id]);
+      expect((await core.jobRepo.get(second.id))!.status).toBe('queuing');
+      core.dispatcher.wake = wake;
+      expect(await core.dispatcher.poll(agent, 5000)).toEqual({ id: second.id, message: 'second' });
+      expect(await statusEvents(second.id)).toEqual(['queuing', 'sent']);
+    } finally {
+      core.dispatcher.wake = wake;
+      await other.close();
+    }
+  });
+
+  it('puts it back in the queue when the waiting client went away before the answer', async () => {
+    const { agent } = await onlineAgent();
+    let gone = false;
+    const poll = core.dispatcher.poll(agent, 10_000, { closed: () => gone, onClose: () => undefined });
+    await new Promise((r) => setTimeout(r, 100));
+    const pushing = core.jobs.push(agent, 'lost answer', { source: 'test' });
+    await new Promise((r) => setImmediate(r)); // the poll is claimed; the insert is on its way to MySQL
+    gone = true;
+    const pushed = await pushing;
+    expect(await poll).toBeNull();
+    expect((await core.jobRepo.get(pushed.id))!.status).toBe('queuing');
+    expect(await core.queue.queued(agent.id)).toEqual([pushed.id]);
+    expect(await core.dispatcher.poll(agent, 5000)).toEqual({ id: pushed.id, message: 'lost answer' });
+  });
+});
+
 describe('several nodes and Redis loss', () => {
   it('expires each overdue job once when two sweepers run at once', async () => {
     const other = await openCore(config);
