@@ -49,6 +49,11 @@ export class AgentService {
   private readonly nameCache = new TtlCache<string, AgentRow | null>(NAME_CACHE_MS);
   private readonly seenPersisted = new Map<number, number>();
   private readonly seenPending = new Map<number, { id: number; at: Date; ip: string | null }>();
+  /**
+   * When this node last wrote each agent's presence to Redis. A poll soon after needs no write (a busy agent polls
+   * after every job): an agent goes offline only after `agent_offline_after` of silence, ten times this window or more.
+   */
+  private readonly presenceWritten = new Map<number, number>();
 
   constructor(private readonly deps: AgentServiceDeps) {}
 
@@ -118,6 +123,7 @@ export class AgentService {
     });
     await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));
     await this.deps.queue.forgetAgent(agent.id);
+    this.presenceWritten.delete(agent.id);
     await this.forgetToken(agent.tokenHash, userId);
     return agent;
   }
@@ -186,7 +192,9 @@ export class AgentService {
   /** Records a poll by an agent: refreshes its presence and announces it when it comes online. */
   async recordPoll(agent: AgentRow, ip: string | null): Promise<void> {
     const now = Date.now();
+    if (this.presenceFresh(agent.id, now)) return this.noteSeen(agent.id, now, ip);
     const maybeNew = await this.deps.queue.touchPresence(agent.id, now);
+    this.presenceWritten.set(agent.id, now);
     this.noteSeen(agent.id, now, ip);
     if (maybeNew) await this.comeOnline(agent, now);
   }
@@ -196,6 +204,7 @@ export class AgentService {
     const now = Date.now();
     const maybeNew = new Set(await this.deps.queue.touchPresenceMany(agents.map((a) => a.id), now));
     for (const agent of agents) {
+      this.presenceWritten.set(agent.id, now);
       this.noteSeen(agent.id, now, null);
       if (maybeNew.has(agent.id)) await this.comeOnline(agent, now);
     }
@@ -231,6 +240,12 @@ export class AgentService {
     await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
   }
 
+  /** True when this node wrote the agent's presence to Redis within the last tenth of the offline time (at most 1 s). */
+  private presenceFresh(agentId: number, now: number): boolean {
+    const written = this.presenceWritten.get(agentId);
+    return written !== undefined && now - written < Math.min(1000, this.deps.offlineAfterMs / 10);
+  }
+
   /** Marks a silent agent offline, expiring its queued jobs; does nothing if it polled again meanwhile. */
   async goOffline(agentId: number): Promise<boolean> {
     const now = new Date();
@@ -244,6 +259,7 @@ export class AgentService {
       return { agent, expired };
     });
     if (!outcome) return false;
+    this.presenceWritten.delete(agentId);
     const { agent, expired } = outcome;
     this.deps.log.info({ agentId, agent: agent.name, expiredJobs: expired.length }, 'agent offline');
     await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));

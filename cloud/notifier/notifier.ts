@@ -7,6 +7,7 @@ import type { JobStatusEvent, MessageEvent } from '../events';
 import type { RedisClient } from '../queue/redis';
 import type { JobRow } from '../store/jobs';
 import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';
+import { Batcher } from '../store/batcher';
 
 /** Tuning of a notifier (the configuration provides them). */
 export interface NotifierOptions {
@@ -45,6 +46,8 @@ export class Notifier {
   private readonly timers = new Map<NodeJS.Timeout, () => void>();
   private loops: Promise<void>[] = [];
   private reclaimTimer: NodeJS.Timeout | null = null;
+  /** Acknowledgements of each stream, sent together: the deliveries that end at the same moment share one XACK. */
+  private readonly acks = new Map<string, Batcher<string, void>>();
   readonly group: string;
   readonly consumer: string;
 
@@ -169,7 +172,7 @@ export class Notifier {
         // The first attempt uses the batch's jobs (a missing one is looked up); retries read fresh state.
         const job = attempt === 1 && prefetched?.has(event.job_id) ? prefetched.get(event.job_id) : undefined;
         const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps, job, progress) : await deliverMessage(event as MessageEvent, this.deps);
-        await this.redis.xack(loop.stream, this.group, id);
+        await this.ack(loop.stream, id);
         if (outcome !== 'skipped') this.log.debug({ entry: id, outcome, jobId: event.job_id }, 'event delivered');
         return;
       } catch (err) {
@@ -206,6 +209,16 @@ export class Notifier {
 
   private async deadLetter(loop: StreamLoop, id: string, fields: string[], attempts: number, err: unknown): Promise<void> {
     await this.redis.xadd(`${loop.stream}:dead`, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields, 'error', String((err as Error)?.message ?? err), 'attempts', String(attempts), 'entry', id);
-    await this.redis.xack(loop.stream, this.group, id);
+    await this.ack(loop.stream, id);
+  }
+
+  /** Acknowledges an entry (with the others acknowledged at the same moment, in one XACK). */
+  private ack(stream: string, id: string): Promise<void> {
+    let batcher = this.acks.get(stream);
+    if (!batcher) {
+      batcher = new Batcher<string, void>(async (ids) => (await this.redis.xack(stream, this.group, ...ids), ids.map(() => undefined)), { maxItems: 1000 });
+      this.acks.set(stream, batcher);
+    }
+    return batcher.submit(id);
   }
 }

@@ -108,11 +108,16 @@ function ownerCheck(pairs: { id: string; agentId: number }[]): { sql: string; ar
   return { sql: `agent_id = CASE id ${pairs.map(() => 'WHEN ? THEN ?').join(' ')} END`, args: pairs.flatMap((p) => [p.id, p.agentId]) };
 }
 
+/** Most jobs a node remembers having queued (a take of them skips reading the rows back). */
+const QUEUED_HERE_MAX = 20_000;
+
 /** Batches stay well under MariaDB's default max_allowed_packet (16 MiB). */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** Jobs: create, hand out, report, expire, cancel, list. Concurrent inserts, takes and reports are grouped into shared statements. */
 export class JobRepo {
+  /** Jobs this node inserted as queuing that no take has claimed yet, oldest first. */
+  private readonly queuedHere = new Map<string, NewJob>();
   private readonly inserts = new Batcher<NewJob[], void>((batches) => this.insertNow(batches.flat()).then(() => batches.map(() => undefined)), {
     maxWeight: MAX_BATCH_BYTES,
     weight: (jobs) => jobs.reduce((n, j) => n + j.message.length * 4 + 512, 0),
@@ -141,7 +146,29 @@ export class JobRepo {
   async insert(jobs: NewJob[], sql?: Sql): Promise<void> {
     if (jobs.length === 0) return;
     if (sql) return this.insertNow(jobs, sql);
-    return this.inserts.submit(jobs);
+    await this.inserts.submit(jobs);
+    for (const job of jobs) if (job.status === 'queuing' && !job.approvalUntil) this.remember(job);
+  }
+
+  /** Keeps a job this node queued, until it is taken (or the oldest are forgotten past QUEUED_HERE_MAX). */
+  private remember(job: NewJob): void {
+    this.queuedHere.set(job.id, job);
+    if (this.queuedHere.size > QUEUED_HERE_MAX) this.queuedHere.delete(this.queuedHere.keys().next().value!);
+  }
+
+  /** The rows of a take that claimed exactly these jobs, when this node queued them all: they need not be read back. */
+  private takenFromMemory(ids: string[], now: Date, leaseUntil: Date): Map<string, JobRow> | null {
+    if (!ids.every((id) => this.queuedHere.has(id))) return null;
+    const rows = new Map<string, JobRow>();
+    for (const id of ids) {
+      const job = this.queuedHere.get(id)!;
+      rows.set(id, {
+        id, userId: job.userId, agentId: job.agentId, agentName: job.agentName, message: job.message, source: job.source, origin: job.origin,
+        callback: job.callback, status: 'sent', result: null, reason: job.reason, leaseUntil, createdAt: job.createdAt, sentAt: now,
+        finishedAt: null, updatedAt: now, requester: job.requester ?? null, approval: null,
+      });
+    }
+    return rows;
   }
 
   private async insertNow(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
@@ -182,8 +209,13 @@ export class JobRepo {
         [takeId, now, leaseUntil, now, ids, ...owner.args],
       );
       if (res.affectedRows === 0) return inputs.map(() => []);
-      const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
-      const byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
+      // Every job was claimed and this node queued them: their rows are known. Otherwise read back those this take has.
+      let byId = res.affectedRows === ids.length ? this.takenFromMemory(ids, now, leaseUntil) : null;
+      if (!byId) {
+        const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
+        byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
+      }
+      for (const id of ids) this.queuedHere.delete(id);
       return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
     } catch (err) {
       // The connection may have broken after the UPDATE committed: the callers answer an error, so nobody has

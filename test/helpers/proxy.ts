@@ -8,6 +8,8 @@ export interface Proxy {
   cut(): void;
   /** Drops the one connection whose next request contains `marker` (before forwarding it), once. */
   cutWhen(marker: string): void;
+  /** Lets the next packet containing marker through (so the statement runs), then breaks the connection instead of answering. */
+  cutAfter(marker: string): void;
   resume(): void;
   close(): Promise<void>;
 }
@@ -17,6 +19,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   let down = false;
   let armed: string | null = null;
+  let armedAfter: string | null = null;
   const server = net.createServer((client) => {
     if (down) return client.destroy();
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -25,6 +28,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       s.on('close', () => sockets.delete(s));
       s.on('error', () => undefined);
     }
+    let dropReply = false;
     client.on('data', (chunk: Buffer) => {
       if (armed !== null && chunk.includes(armed)) {
         armed = null;
@@ -32,9 +36,20 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         upstream.destroy();
         return;
       }
+      if (armedAfter !== null && chunk.includes(armedAfter)) {
+        armedAfter = null;
+        dropReply = true; // the statement runs (and commits); its answer never arrives
+      }
       upstream.write(chunk);
     });
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (dropReply) {
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -47,6 +62,9 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     },
     cutWhen(marker) {
       armed = marker;
+    },
+    cutAfter(marker) {
+      armedAfter = marker;
     },
     resume() {
       down = false;

@@ -47,8 +47,8 @@ describe('guarantees on MySQL (over HTTP, MySQL behind a proxy)', () => {
   it.each(['/agent/job', '/agent/job?wait=5'])('answers 503 to `GET %s` whose take MySQL did not confirm, queues the job again, and a later poll gets it', async (path) => {
     const { agentToken, push } = await onlineAgent();
     const id = await push('unconfirmed take');
-    // The UPDATE (queuing → sent) commits; the connection breaks before the read-back of the rows it claimed.
-    proxy.cutWhen('SELECT * FROM jobs WHERE id IN (');
+    // The UPDATE (queuing → sent) commits; the connection breaks before its answer arrives.
+    proxy.cutAfter("SET status = 'sent', take_id");
     const poll = await call(base, 'GET', path, { token: agentToken });
     expect(poll.status).toBe(503);
     expect(poll.body).toEqual({ error: 'Unavailable', message: 'A storage service is unavailable, please retry shortly.' });
