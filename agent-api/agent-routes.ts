@@ -8,7 +8,7 @@ import { splitAgentMessage } from '../cloud/job-text';
 import type { AgentRow } from '../cloud/store/agents';
 import { bearerToken, clientIp } from './auth';
 import { validate } from './errors';
-import { delayedBody, jobAddBody, MESSAGE_KINDS, messageBody, reportBody, waitQuery } from './schemas';
+import { delayedBody, jobAddBody, MESSAGE_KINDS, messageBody, nextQuery, reportBody, waitQuery } from './schemas';
 
 type AgentContext = Context & { state: { agent: AgentRow } };
 
@@ -24,9 +24,9 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     await next();
   });
 
-  router.get('/job', async (ctx) => {
+  /** Answers with a job for the agent, waiting up to seconds for one: 200 with it, or 204. */
+  const answerPoll = async (ctx: Context, seconds: number) => {
     const { agent } = (ctx as AgentContext).state;
-    const { wait: seconds } = validate(wait, ctx.query);
     await core.agents.recordPoll(agent, clientIp(ctx));
     // The client may have gone while the request was authenticated: such a poll must never be handed a job.
     const connection = { closed: () => ctx.res.closed || ctx.req.socket.destroyed, onClose: (fn: () => void) => ctx.res.once('close', fn) };
@@ -37,6 +37,11 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     } else {
       ctx.status = 204;
     }
+  };
+
+  router.get('/job', async (ctx) => {
+    const { wait: seconds } = validate(wait, ctx.query);
+    await answerPoll(ctx, seconds);
   });
 
   const report = (status: 'running' | 'succeeded' | 'failed') => async (ctx: Context) => {
@@ -44,7 +49,10 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)} for this agent.`, 'JobNotFound');
     const { result } = validate(reportBody, ctx.request.body);
+    const { next } = validate(nextQuery, ctx.query);
     await core.jobs.report(agent, id, status, result);
+    // A final report with ?next=1 is also a poll that does not wait: a busy agent saves a request per job.
+    if (status !== 'running' && (next === '1' || next === 'true')) return answerPoll(ctx, 0);
     ctx.status = 204;
   };
   router.put('/jobs/:id/running', report('running'));

@@ -30,6 +30,7 @@ export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = 
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 60],
     registers: [registry],
   });
+  const seriesOf = new Map<string, client.Histogram.Internal<string>>();
   const transitions = new client.Counter({
     name: 'skadi_job_transitions_total',
     help: 'Job status changes made by this node, by new status',
@@ -79,12 +80,19 @@ export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = 
   return {
     registry,
     async timeRequests(ctx, next) {
-      const end = latency.startTimer();
+      const started = process.hrtime.bigint();
       try {
         await next();
       } finally {
-        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-        end({ method: ctx.method, route: String(route), status: String(ctx.status) });
+        const route = String((ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched');
+        // The labelled series are looked up once per method, route and status, not hashed again on every request.
+        const key = `${ctx.method} ${route} ${ctx.status}`;
+        let series = seriesOf.get(key);
+        if (!series) {
+          series = latency.labels(ctx.method, route, String(ctx.status));
+          if (seriesOf.size < 1000) seriesOf.set(key, series);
+        }
+        series.observe(Number(process.hrtime.bigint() - started) / 1e9);
       }
     },
   };

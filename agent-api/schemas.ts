@@ -64,5 +64,10 @@ export function waitQuery(max: number) {
   });
 }
 
+/** `?next=1` on a final report: take the agent's next queued job in the same request. */
+export const nextQuery = z.object({
+  next: z.enum(['0', '1', 'true', 'false'], { error: 'next must be 1 or 0' }).optional(),
+});
+
 /** Message kinds of the message routes. */
 export const MESSAGE_KINDS = ['info', 'warning', 'text', 'auto'] as const;

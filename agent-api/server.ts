@@ -1,5 +1,6 @@
 /** The Koa HTTP server of a node: agent API, user API, health, readiness and metrics on one port. */
 import http from 'node:http';
+import type { Logger } from 'pino';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -43,6 +44,31 @@ export interface AppOptions {
   worker?: number | null;
 }
 
+/**
+ * What a request carries through the middleware: its client address, the agent or user once authenticated, and a
+ * logger with a correlation id, made only if something logs (a class, so that the lazy getter costs nothing per request).
+ */
+class RequestState {
+  agent?: { id: number };
+  userId?: number;
+  private made?: Logger;
+
+  constructor(
+    private readonly base: Logger,
+    private readonly req: string,
+    readonly clientAddress: string | null,
+  ) {}
+
+  /** The request's logger; the agent or user id, once known, goes into its lines too. */
+  get log(): Logger {
+    return (this.made ??= this.base.child({ req: this.req, agentId: this.agent?.id, userId: this.userId }));
+  }
+
+  set log(value: Logger) {
+    this.made = value;
+  }
+}
+
 /** Builds the Koa app of a node. */
 export function createApp(core: Core, options: AppOptions = {}): Koa {
   const app = new Koa({ proxy: false });
@@ -55,17 +81,7 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
   const node = process.pid.toString(36);
   const trust = parseProxyTrust(core.config.trustProxy);
   app.use(async (ctx, next) => {
-    ctx.state.clientAddress = clientAddress(ctx, trust);
-    // A correlation id per request; the child logger is made only if something logs.
-    const req = `${node}-${(++requests).toString(36)}`;
-    let log: typeof core.log | undefined;
-    Object.defineProperty(ctx.state, 'log', {
-      configurable: true,
-      enumerable: true,
-      // The agent or user id, once known, goes into the request's log lines too.
-      get: () => (log ??= core.log.child({ req, agentId: ctx.state.agent?.id, userId: ctx.state.userId })),
-      set: (value) => (log = value),
-    });
+    ctx.state = new RequestState(core.log, `${node}-${(++requests).toString(36)}`, clientAddress(ctx, trust));
     await next();
   });
   app.use(async (ctx, next) => {

@@ -66,7 +66,7 @@ export class Agent {
   private stopping = false;
   private readonly pollAbort = new AbortController();
   private readonly jobAbort = new AbortController();
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   /** Lease renewals of the running jobs. */
   private readonly renewals = new Set<NodeJS.Timeout>();
   /** Resolved when stop() gives up on handlers that ignored the abort (start() resolves then too). */
@@ -149,34 +149,39 @@ export class Agent {
     const backoff = new Backoff(this.options.backoff);
     let earlyEmpty = 0;
     let waitSeconds = this.options.waitSeconds;
-    while (!this.stopping) {
-      let job: JobPayload | null;
+    // The next job, when the report of the previous one brought it (a job taken is always run, even while stopping).
+    let next: JobPayload | null = null;
+    while (!this.stopping || next) {
+      let job: JobPayload | null = next;
+      next = null;
       const started = Date.now();
-      try {
-        job = await this.client.poll(waitSeconds, this.pollAbort.signal);
-        backoff.reset();
-      } catch (err) {
-        if (this.stopping) break;
-        if (err instanceof InvalidTokenError) {
-          this.log.error(err.message);
-          this.fatal = err;
-          this.stopping = true;
-          this.pollAbort.abort();
-          break;
-        }
-        if (err instanceof ServerError && err.status === 400 && waitSeconds > 0) {
-          waitSeconds = Math.floor(waitSeconds / 2); // the server accepts a shorter wait
-          this.log.warn('server refused the poll wait; shortening it', { waitSeconds, reason: err.message });
+      if (!job) {
+        try {
+          job = await this.client.poll(waitSeconds, this.pollAbort.signal);
+          backoff.reset();
+        } catch (err) {
+          if (this.stopping) break;
+          if (err instanceof InvalidTokenError) {
+            this.log.error(err.message);
+            this.fatal = err;
+            this.stopping = true;
+            this.pollAbort.abort();
+            break;
+          }
+          if (err instanceof ServerError && err.status === 400 && waitSeconds > 0) {
+            waitSeconds = Math.floor(waitSeconds / 2); // the server accepts a shorter wait
+            this.log.warn('server refused the poll wait; shortening it', { waitSeconds, reason: err.message });
+            continue;
+          }
+          const delay = backoff.next();
+          this.log.warn('poll failed; retrying', { worker, attempt: backoff.attempts, retryInMs: delay, error: describe(err) });
+          await sleep(delay, this.pollAbort.signal);
           continue;
         }
-        const delay = backoff.next();
-        this.log.warn('poll failed; retrying', { worker, attempt: backoff.attempts, retryInMs: delay, error: describe(err) });
-        await sleep(delay, this.pollAbort.signal);
-        continue;
       }
       if (job) {
         earlyEmpty = 0;
-        await this.track(this.handle(job, handler));
+        next = await this.track(this.handle(job, handler));
         continue;
       }
       // A server that does not hold ?wait answers at once: fall back to polling every pollIntervalMs.
@@ -185,16 +190,17 @@ export class Agent {
     }
   }
 
-  private async track(work: Promise<void>): Promise<void> {
+  private async track<T>(work: Promise<T>): Promise<T> {
     this.inFlight.add(work);
     try {
-      await work;
+      return await work;
     } finally {
       this.inFlight.delete(work);
     }
   }
 
-  private async handle(payload: JobPayload, handler: JobHandler): Promise<void> {
+  /** Runs a job and reports its end; resolves with the agent's next job when the report brought one. */
+  private async handle(payload: JobPayload, handler: JobHandler): Promise<JobPayload | null> {
     const log = this.log;
     let latest = '';
     const job: Job = {
@@ -223,22 +229,27 @@ export class Agent {
       clearInterval(renew);
       this.renewals.delete(renew);
     }
-    await this.reportFinal(payload.id, verb, result);
+    return this.reportFinal(payload.id, verb, result);
   }
 
-  /** Reports a job's end, retrying network errors and 5xx until it is accepted (or refused for good). */
-  private async reportFinal(jobId: string, verb: 'succeed' | 'fail', result: string): Promise<void> {
+  /**
+   * Reports a job's end, retrying network errors and 5xx until it is accepted (or refused for good). Unless the agent
+   * is stopping, the report also takes the next queued job (`?next=1`), which it resolves with.
+   */
+  private async reportFinal(jobId: string, verb: 'succeed' | 'fail', result: string): Promise<JobPayload | null> {
     const backoff = new Backoff(this.options.backoff);
     for (let attempt = 1; attempt <= 20; attempt++) {
       try {
-        await this.client.report(jobId, verb, result);
-        this.log.info('job reported', { jobId, verb });
-        return;
+        let next: JobPayload | null = null;
+        if (this.stopping) await this.client.report(jobId, verb, result);
+        else next = await this.client.reportAndTake(jobId, verb, result);
+        this.log.info('job reported', { jobId, verb, ...(next ? { nextJobId: next.id } : {}) });
+        return next;
       } catch (err) {
         const retryable = !(err instanceof ServerError) || err.retryable;
         if (!retryable) {
           this.log.error('the server refused the report', { jobId, verb, error: describe(err) });
-          return;
+          return null;
         }
         const delay = backoff.next();
         this.log.warn('report failed; retrying', { jobId, attempt, retryInMs: delay, error: describe(err) });
@@ -246,6 +257,7 @@ export class Agent {
       }
     }
     this.log.error('giving up reporting the job', { jobId, verb });
+    return null;
   }
 
   /** Sends an info notification to the agent's owner. */

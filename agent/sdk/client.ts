@@ -97,15 +97,29 @@ export class AgentClient {
   async poll(waitSeconds: number, signal?: AbortSignal): Promise<JobPayload | null> {
     const query = waitSeconds > 0 ? `?wait=${waitSeconds}` : '';
     const { status, body } = await this.request('GET', `/agent/job${query}`, undefined, signal);
-    if (status === 204) return null;
-    if (typeof body?.id !== 'string' || typeof body?.message !== 'string') {
-      throw new ServerError(status, 'InvalidJob', 'the server answered with a job this agent does not understand');
-    }
-    return { id: body.id, message: body.message };
+    return jobOf(status, body);
   }
 
   /** Reports a job as running (renewing its lease), succeeded or failed. */
   async report(jobId: string, verb: 'running' | 'succeed' | 'fail', result: string): Promise<void> {
     await this.request('PUT', `/agent/jobs/${encodeURIComponent(jobId)}/${verb}`, { result });
   }
+
+  /**
+   * Reports a job's end and takes the agent's next queued job in the same request (`?next=1`); null when none is
+   * queued. A server that does not know `next` answers 204, which reads the same.
+   */
+  async reportAndTake(jobId: string, verb: 'succeed' | 'fail', result: string): Promise<JobPayload | null> {
+    const { status, body } = await this.request('PUT', `/agent/jobs/${encodeURIComponent(jobId)}/${verb}?next=1`, { result });
+    return jobOf(status, body);
+  }
+}
+
+/** The job of a poll's answer: null for 204, an error for a body that is no job. */
+function jobOf(status: number, body: any): JobPayload | null {
+  if (status === 204) return null;
+  if (typeof body?.id !== 'string' || typeof body?.message !== 'string') {
+    throw new ServerError(status, 'InvalidJob', 'the server answered with a job this agent does not understand');
+  }
+  return { id: body.id, message: body.message };
 }

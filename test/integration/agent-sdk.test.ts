@@ -25,6 +25,13 @@ async function freshAgent(): Promise<{ id: number; name: string; token: string }
 /** Waits until the agent has polled (a job pushed before would expire at once: agent offline). */
 const online = (id: number) => eventually(() => gw.core.agents.isOnline(id), 10_000, 'the agent to poll');
 
+/** How many requests of a route the gateway has answered with a status (from its /metrics). */
+async function answered(method: string, route: string, status: number): Promise<number> {
+  const text = (await call(gw.base, 'GET', '/metrics')).body as string;
+  const line = text.split('\n').find((l) => l.startsWith(`skadi_http_request_duration_seconds_count{method="${method}",route="${route}",status="${status}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 /** A logger that records what the SDK says. */
 function recordingLogger(): AgentLogger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
@@ -50,6 +57,51 @@ describe('Agent SDK', () => {
       await agent.stop();
       await running;
     }
+  });
+
+  it('takes the next queued job with the report of the previous one, without a poll in between', async () => {
+    const a = await freshAgent();
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const seen: string[] = [];
+    const agent = new Agent({ server: gw.base, token: a.token, waitSeconds: 20 });
+    const running = agent.start(async (job) => {
+      seen.push(job.message);
+      if (job.message === 'first') await first;
+      return 'ok';
+    });
+    try {
+      await online(a.id);
+      const ids = [await gw.push('first', a.name)];
+      await eventually(() => seen.length === 1, 10_000, 'the first job to start');
+      for (let i = 0; i < 10; i++) ids.push(await gw.push(`queued ${i}`, a.name)); // queued while the agent is busy
+      const polls = await answered('GET', '/agent/job', 200);
+      const reportsWithJob = await answered('PUT', '/agent/jobs/:id/succeed', 200);
+      release();
+      for (const id of ids) expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded' });
+      expect(seen).toEqual(['first', ...Array.from({ length: 10 }, (_, i) => `queued ${i}`)]);
+      // Each report brought the next job: ten reports answered 200 with a job, no poll answered with one.
+      expect((await answered('PUT', '/agent/jobs/:id/succeed', 200)) - reportsWithJob).toBe(10);
+      expect((await answered('GET', '/agent/job', 200)) - polls).toBe(0);
+    } finally {
+      await agent.stop();
+      await running;
+    }
+  });
+
+  it('answers ?next=1 on a final report with the next queued job or 204, and refuses a bad value', async () => {
+    const a = await freshAgent();
+    expect((await call(gw.base, 'GET', '/agent/job', { token: a.token })).status).toBe(204);
+    const one = await gw.push('one', a.name);
+    const two = await gw.push('two', a.name);
+    expect(await call(gw.base, 'GET', '/agent/job', { token: a.token })).toMatchObject({ status: 200, body: { id: one } });
+    expect((await call(gw.base, 'PUT', `/agent/jobs/${one}/running?next=1`, { token: a.token, body: { result: '…' } })).status).toBe(204);
+    expect((await call(gw.base, 'PUT', `/agent/jobs/${one}/succeed?next=yes`, { token: a.token, body: { result: 'x' } })).status).toBe(400);
+    expect(await call(gw.base, 'PUT', `/agent/jobs/${one}/succeed?next=1`, { token: a.token, body: { result: 'done' } })).toMatchObject({ status: 200, body: { id: two, message: 'two' } });
+    expect((await gw.core.jobs.get(one, null)).status).toBe('succeeded');
+    expect((await gw.core.jobs.get(two, null)).status).toBe('sent');
+    expect((await call(gw.base, 'PUT', `/agent/jobs/${two}/fail?next=1`, { token: a.token, body: { result: 'no' } })).status).toBe(204);
+    expect((await gw.core.jobs.get(two, null)).status).toBe('failed');
   });
 
   it('renews the lease while a handler works longer than the lease, and reports progress', async () => {
