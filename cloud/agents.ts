@@ -243,7 +243,7 @@ export class AgentService {
   /** True when this node wrote the agent's presence to Redis within the last tenth of the offline time (at most 1 s). */
   private presenceFresh(agentId: number, now: number): boolean {
     const written = this.presenceWritten.get(agentId);
-    return written !== undefined && now - written < Math.min(1000, this.deps.offlineAfterMs / 10);
+    return written !== undefined && now - written < Math.min(1000, this.deps.offlineAfterMs / 10) && this.deps.queue.ready();
   }
 
   /** Marks a silent agent offline, expiring its queued jobs; does nothing if it polled again meanwhile. */

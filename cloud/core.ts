@@ -148,6 +148,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, log });
   const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
   jobs.handOffTo(dispatcher);
+  queue.onQueued = (agentId) => dispatcher.noteQueued(agentId);
   const waiters = new JobWaiters(jobs);
   const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);

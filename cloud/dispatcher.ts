@@ -42,11 +42,25 @@ interface AgentWaiters {
   dirty: boolean;
 }
 
+/**
+ * How long a queue this node saw empty is trusted to stay empty without a wake-up: wake-ups come through Redis pub/sub,
+ * and a subscription that reconnected may have missed one.
+ */
+const EMPTY_TRUST_MS = 1000;
+
 /** Serves `GET /agent/job?wait=N` for the agents connected to this node. */
 export class Dispatcher {
   private readonly byAgent = new Map<number, AgentWaiters>();
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Wake-ups received per agent (a job was queued for it on some node). */
+  private readonly wakes = new Map<number, number>();
+  /**
+   * When a take of this node last found an agent's queue empty, and the wake-ups counted then. Until the next
+   * wake-up (and for at most EMPTY_TRUST_MS), a poll of that agent need not look at the queue: a busy agent's next
+   * poll, right after its report, saves a round trip to Redis.
+   */
+  private readonly emptyAt = new Map<number, { at: number; wakes: number }>();
 
   constructor(
     private readonly jobs: JobService,
@@ -143,6 +157,20 @@ export class Dispatcher {
     }
   }
 
+  /** True when this node saw the agent's queue empty less than EMPTY_TRUST_MS ago and no job was queued since. */
+  private knownEmpty(agentId: number): boolean {
+    const seen = this.emptyAt.get(agentId);
+    if (!seen) return false;
+    if (!this.jobs.redisReady()) {
+      // Wake-ups may be missed while Redis is away, and a poll must hear that it is (503), not wait.
+      this.emptyAt.clear();
+      return false;
+    }
+    if (seen.wakes === (this.wakes.get(agentId) ?? 0) && Date.now() - seen.at < EMPTY_TRUST_MS) return true;
+    this.emptyAt.delete(agentId);
+    return false;
+  }
+
   /**
    * Reserves an idle long poll of the agent on this node for a job being pushed here, so that the job can be handed
    * to it without going through the Redis queue; null when there is none (or a take for the agent is running).
@@ -171,6 +199,7 @@ export class Dispatcher {
         if (ended) return;
         ended = true;
         waiter.claimed = false;
+        this.emptyAt.delete(agentId); // the hand-off was given up because jobs are queued
         const current = this.byAgent.get(agentId);
         if (waiter.expired) this.finish(waiter, null, current);
         // A wake-up that came while it was reserved skipped it: look at the queue again.
@@ -179,8 +208,14 @@ export class Dispatcher {
     };
   }
 
+  /** Notes that jobs are being queued for an agent on this node (its wake-up follows through pub/sub). */
+  noteQueued(agentId: number): void {
+    this.wakes.set(agentId, (this.wakes.get(agentId) ?? 0) + 1);
+  }
+
   /** Wakes the long polls of an agent (a job was queued for it on some node). */
   wake(agentId: number): void {
+    this.noteQueued(agentId);
     const entry = this.byAgent.get(agentId);
     if (!entry) return;
     this.run(entry).catch((err) => this.log.warn({ err, agentId }, 'take after wake-up failed; polls will retry'));
@@ -196,10 +231,14 @@ export class Dispatcher {
         entry.dirty = false;
         const idle = entry.waiters.filter((w) => !w.claimed && !w.done);
         if (idle.length === 0) break;
+        if (this.knownEmpty(entry.agent.id)) break; // the waiters wait for a wake-up, which any queued job sends
         for (const w of idle) w.claimed = true;
         let taken: TakenJob[];
+        const wakesBefore = this.wakes.get(entry.agent.id) ?? 0;
         try {
           taken = await this.jobs.take(entry.agent, idle.length);
+          // Drained, and no job was queued during the take (it would have woken us): the queue is empty for now.
+          if (taken.length < idle.length && (this.wakes.get(entry.agent.id) ?? 0) === wakesBefore) this.emptyAt.set(entry.agent.id, { at: Date.now(), wakes: wakesBefore });
         } catch (err) {
           for (const w of idle) w.claimed = false;
           for (const w of idle) if (w.expired) this.fail(w, err, entry); // their time is up: answer the error (503) now, not 204

@@ -79,6 +79,11 @@ export class JobService {
   /** The node's long polls, to which a job pushed here can be handed directly. */
   private handoff: { claimIdle(agentId: number): PollClaim | null } | null = null;
 
+  /** True while the node's Redis connection is up (its status says so; no round trip). */
+  redisReady(): boolean {
+    return this.deps.queue.ready();
+  }
+
   /** Lets pushes on this node hand their job straight to a poll waiting on this node (serve's dispatcher). */
   handOffTo(dispatcher: { claimIdle(agentId: number): PollClaim | null }): void {
     this.handoff = dispatcher;

@@ -46,14 +46,23 @@ export interface TransitionOps {
 
 /** Verbs on Redis used by the core; MySQL stays the source of truth, this is the fast path. */
 export class DispatchQueue {
+  /** Called on this node whenever jobs are put in an agent's queue (before Redis has them). */
+  onQueued: (agentId: number) => void = () => undefined;
+
   constructor(
     readonly redis: RedisClient,
     readonly keys: RedisKeys,
   ) {}
 
+  /** True while the connection to Redis is up, as the client knows without a round trip. */
+  ready(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** Appends jobs to an agent's queue and wakes its long polls on every node. */
   async enqueue(agentId: number, jobIds: string[]): Promise<void> {
     if (jobIds.length === 0) return;
+    this.onQueued(agentId);
     await this.redis.enqueue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
   }
 
@@ -61,6 +70,7 @@ export class DispatchQueue {
   transitionCommands(ops: TransitionOps): Promise<unknown>[] {
     const r = this.redis;
     const sent: Promise<unknown>[] = [];
+    if (ops.enqueue?.jobIds.length) this.onQueued(ops.enqueue.agentId);
     if (ops.enqueue?.jobIds.length) sent.push(r.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds));
     if (ops.setLeases?.length) sent.push(r.zadd(this.keys.leases, ...ops.setLeases.flatMap((l) => [l.at, l.id])));
     if (ops.clearLeases?.length) sent.push(r.zrem(this.keys.leases, ...ops.clearLeases));
@@ -71,6 +81,7 @@ export class DispatchQueue {
   /** Puts jobs back at the head of an agent's queue (a take that could not be recorded). */
   async requeue(agentId: number, jobIds: string[]): Promise<void> {
     if (jobIds.length === 0) return;
+    this.onQueued(agentId);
     await this.redis.requeue(this.keys.agentQueue(agentId), this.keys.wakeChannel, String(agentId), ...jobIds);
   }
 

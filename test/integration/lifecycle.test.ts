@@ -297,6 +297,33 @@ describe('a job pushed on the node where its agent waits', () => {
   });
 });
 
+describe('polls right after a take that found the queue empty', () => {
+  it('do not ask Redis again, and still get a job queued meanwhile on another node (its wake-up counts)', async () => {
+    const other = await openCore(config);
+    const pop = core.queue.pop.bind(core.queue);
+    let pops = 0;
+    core.queue.pop = (agentId, max) => (pops++, pop(agentId, max));
+    try {
+      const { agent } = await onlineAgent();
+      expect(await core.dispatcher.poll(agent, 0)).toBeNull();
+      expect(pops).toBe(1);
+      expect(await core.dispatcher.poll(agent, 0)).toBeNull(); // the busy agent's next poll: nothing was queued since
+      expect(pops).toBe(1);
+      const waiting = core.dispatcher.poll(agent, 10_000);
+      const { id } = await other.jobs.push(agent, 'from afar', { source: 'test' });
+      expect(await waiting).toEqual({ id, message: 'from afar' });
+      // A job queued on this node counts at once, before its wake-up arrives.
+      core.dispatcher.wake = () => undefined;
+      const local = await core.jobs.push(agent, 'from here', { source: 'test' });
+      expect(await core.dispatcher.poll(agent, 0)).toEqual({ id: local.id, message: 'from here' });
+    } finally {
+      core.queue.pop = pop;
+      delete (core.dispatcher as { wake?: unknown }).wake; // back to the class's method
+      await other.close();
+    }
+  });
+});
+
 describe('several nodes and Redis loss', () => {
   it('expires each overdue job once when two sweepers run at once', async () => {
     const other = await openCore(config);

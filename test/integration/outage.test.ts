@@ -37,6 +37,8 @@ describe('dependency outages', () => {
   it('answers 503 while Redis is down and recovers by itself, empty', async () => {
     redis.kill('all');
     try {
+      // Once the node has seen its connection go (a poll just after another may not ask Redis at all before):
+      await eventually(() => core.redis.status !== 'ready', 5000, 'the node to notice that Redis is gone');
       expect(await call(base, 'GET', '/agent/job', { token: agentToken })).toMatchObject({ status: 503, body: { error: 'Unavailable' } });
       expect((await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } })).status).toBe(503);
       expect((await call(base, 'GET', '/readyz')).status).toBe(503);
