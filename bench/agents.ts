@@ -2,7 +2,7 @@
 import { withTimeout } from './verdict';
 import { performance } from 'node:perf_hooks';
 import { hashToken, newToken } from '../cloud/tokens';
-import { cpuSeconds, KeepAliveClient, memoryMb, Namespace, percentile, round, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import { cpuSeconds, gatewayPids, KeepAliveClient, memoryMb, Namespace, percentile, round, serve, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** Parameters of the agents benchmark. */
 export interface AgentsOptions {
@@ -59,9 +59,11 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
     progress(`agents: ${online} online after ${round(connectS)} s; measuring ${options.idleSeconds} s idle`);
     await new Promise((r) => setTimeout(r, 2000)); // let the coming-online work settle
     const pid = served.child.pid!;
-    const cpuBefore = cpuSeconds(pid);
+    const pids = gatewayPids(pid);
+    const gatewayCpu = () => pids.reduce((sum, one) => sum + cpuSeconds(one), 0);
+    const cpuBefore = gatewayCpu();
     await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
-    const idleCpu = ((cpuSeconds(pid) - cpuBefore) / options.idleSeconds) * 100;
+    const idleCpu = ((gatewayCpu() - cpuBefore) / options.idleSeconds) * 100;
     const idle = memoryMb(pid);
 
     const arrived = new Map<string, number>();

@@ -1,5 +1,6 @@
-/** baseline_bullmq and protocol_ceiling: what a Redis-only queue and a no-op HTTP server reach on this machine, in the same run. */
+/** Baselines: what a Redis-only queue (BullMQ) and a no-op server of Skadi's protocol reach on this machine, in the same run. */
 import { Queue, Worker } from 'bullmq';
+import type { ChildProcess } from 'node:child_process';
 import { KeepAliveClient, nowMs, REDIS_URL, round, runConcurrently, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** BullMQ adding `jobs` jobs from `clients` concurrent producers and processing them with `concurrency`; jobs per second. */
@@ -28,22 +29,47 @@ export async function benchBullmq(jobs: number, clients: number, concurrency: nu
   return { jobs, jobs_per_s: round(jobs / elapsed) };
 }
 
-/** A no-op HTTP server answering push, poll and report; the same keep-alive client drives the three calls per job. */
-export async function benchProtocolCeiling(jobs: number, clients: number): Promise<{ jobs: number; jobs_per_s: number }> {
+/** Result of the no-op server run. */
+export interface NoopResult {
+  jobs: number;
+  jobs_per_s: number;
+}
+
+/**
+ * The no-op server (noop-server.ts) under the load of the throughput part: the same pushing client, the same number of
+ * SDK agents in the same number of agent processes. Jobs per second, from the first push to the last report.
+ */
+export async function benchNoopServer(options: { jobs: number; clients: number; agents: number; agentProcesses: number }): Promise<NoopResult> {
   const server = spawnScript('noop-server');
+  const workers: ChildProcess[] = [];
+  let client: KeepAliveClient | null = null;
   try {
     const [, port] = await waitForLine(server, /listening (\d+)/);
-    const client = new KeepAliveClient(`http://127.0.0.1:${port}`);
+    const base = `http://127.0.0.1:${port}`;
+    const tokens = Array.from({ length: options.agents }, (_, i) => `noop-agent-${i}`);
+    for (let w = 0; w < options.agentProcesses; w++) {
+      const worker = spawnScript('agent-worker');
+      worker.stdin!.end(JSON.stringify({ server: base, tokens: tokens.filter((_, i) => i % options.agentProcesses === w) }));
+      workers.push(worker);
+      await waitForLine(worker, /ready/);
+    }
+    client = new KeepAliveClient(base);
+    await new Promise((r) => setTimeout(r, 500)); // the agents' first polls are waiting
     const started = nowMs();
-    await runConcurrently(jobs, clients, async (i) => {
-      await client.request('POST', '/job/add', 'user-token', { message: `agent job-${i}` });
-      const job = JSON.parse((await client.request('GET', '/agent/job?wait=30', 'agent-token')).body);
-      await client.request('PUT', `/agent/jobs/${job.id}/succeed`, 'agent-token', { result: 'ok' });
+    await runConcurrently(options.jobs, options.clients, async (i) => {
+      const res = await client!.request('POST', '/job/add', 'user-token', { message: `agent job-${i}` });
+      if (res.status !== 201) throw new Error(`the no-op server answered ${res.status}`);
     });
+    for (;;) {
+      const { done } = JSON.parse((await client.request('GET', '/done', '')).body) as { done: number };
+      if (done >= options.jobs) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const elapsed = (nowMs() - started) / 1000;
-    client.close();
-    return { jobs, jobs_per_s: round(jobs / elapsed) };
+    return { jobs: options.jobs, jobs_per_s: round(options.jobs / elapsed) };
   } finally {
+    client?.close();
+    await Promise.all(workers.map(stopProcess));
     await stopProcess(server);
   }
 }

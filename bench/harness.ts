@@ -216,11 +216,32 @@ export function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Resident and peak resident memory of a process, in MB (Linux /proc). */
+/** Resident and peak resident memory of a process and its children (the workers of `serve --workers n`), in MB (Linux /proc). */
 export function memoryMb(pid: number): { rss_mb: number; peak_rss_mb: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rss_mb: round(kb('VmRSS') / 1024), peak_rss_mb: round(kb('VmHWM') / 1024) };
+  let rss = 0;
+  let peak = 0;
+  for (const one of gatewayPids(pid)) {
+    const status = fs.readFileSync(`/proc/${one}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    rss += kb('VmRSS');
+    peak += kb('VmHWM');
+  }
+  return { rss_mb: round(rss / 1024), peak_rss_mb: round(peak / 1024) };
+}
+
+/** A gateway's process and its worker processes (its children), by pid. */
+export function gatewayPids(pid: number): number[] {
+  const pids = [pid];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(fs.readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
 
 /** CPU seconds (user + system) a process has used so far (Linux /proc). */

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { benchBullmq, benchProtocolCeiling } from './baseline';
+import { benchBullmq, benchNoopServer } from './baseline';
+import { parseSettingValue } from '../config';
 import { benchAgents } from './agents';
 import { benchDispatch } from './dispatch';
 import { benchDispatchStages } from './dispatch-stages';
@@ -23,6 +24,7 @@ interface Options {
   agents: string;
   clients: string;
   workers: string;
+  agentProcesses: string;
   idleAgents: string;
   agentJobs: string;
   slackCommands: string;
@@ -53,6 +55,7 @@ program
   .name('bench')
   .description(
     `Runs the benchmarks (${PARTS.join(', ')}) against MariaDB and Redis on this machine, prints one JSON object and writes bench/results/latest.json. ` +
+      'throughput also runs the no-op server of the same protocol with the same clients and agents, for the ratio to it; dispatch adds a stage breakdown. ' +
       'Exits 1 unless every job pushed was accepted and succeeded without errors.',
   )
   .argument('[parts...]', `parts to run (default: all): ${PARTS.join(', ')}`)
@@ -62,7 +65,8 @@ program
   .option('--jobs <n>', 'throughput and baselines: jobs', '20000')
   .option('--agents <n>', 'throughput: SDK agents', '100')
   .option('--clients <n>', 'throughput and baselines: concurrent HTTP clients pushing', '32')
-  .option('--workers <n>', 'throughput: processes running the SDK agents', '2')
+  .option('--workers <n|auto>', 'worker processes of every gateway started (skadi serve --workers; auto: one per CPU core)', '1')
+  .option('--agent-processes <n>', 'throughput: processes running the SDK agents', '2')
   .option('--idle-agents <n>', 'agents: long-polling agents connected to one node', '10000')
   .option('--agent-jobs <n>', 'agents: jobs pushed to random agents', '1000')
   .option('--slack-commands <n>', 'slack_round_trip: slash commands', '200')
@@ -78,26 +82,31 @@ program
     const clients = int(opts.clients, '--clients');
     const agents = smoke ? 10 : int(opts.agents, '--agents');
     const progress = (line: string) => process.stderr.write(`${line}\n`);
-    const results: Record<string, unknown> = { started_at: new Date().toISOString(), smoke, machine: { cores: os.cpus().length, node: process.version } };
+    const gatewayWorkers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    process.env.SKADI_WORKERS = String(gatewayWorkers); // every `skadi serve` the parts start inherits it
+    const agentProcesses = int(opts.agentProcesses, '--agent-processes');
+    const results: Record<string, unknown> = {
+      started_at: new Date().toISOString(),
+      smoke,
+      machine: { cores: os.cpus().length, node: process.version },
+      gateway_workers: gatewayWorkers,
+    };
     if (selected.has('dispatch')) {
       const dispatchJobs = smoke ? 100 : int(opts.dispatchJobs, '--dispatch-jobs');
       results.dispatch = { ...(await benchDispatch({ jobs: dispatchJobs }, progress)), breakdown: await benchDispatchStages(dispatchJobs, progress) };
     }
     if (selected.has('throughput')) {
-      results.throughput = await benchThroughput({ jobs, agents, clients, workers: int(opts.workers, '--workers') }, progress);
+      const skadi = await benchThroughput({ jobs, agents, clients, agentProcesses }, progress);
+      progress(`throughput: the same load against the no-op server of the same protocol`);
+      const noop = await benchNoopServer({ jobs, clients, agents, agentProcesses });
+      const cpuPerJob = skadi.succeeded ? Math.round(((skadi.cpu_seconds.gateway ?? 0) / skadi.succeeded) * 1e6) / 1000 : null;
+      results.throughput = { ...skadi, gateway_cpu_ms_per_job: cpuPerJob, noop_server: noop, ratio_to_noop: Math.round((skadi.jobs_per_s / noop.jobs_per_s) * 1000) / 1000 };
     }
     if (selected.has('baseline_bullmq')) {
-      progress(`baseline_bullmq: BullMQ with ${jobs} jobs, concurrency ${agents}; then the protocol ceiling`);
+      progress(`baseline_bullmq: BullMQ with ${jobs} jobs, concurrency ${agents}`);
       const bullmq = await benchBullmq(jobs, clients, agents);
-      const ceiling = await benchProtocolCeiling(jobs, clients);
       const skadi = (results.throughput as { jobs_per_s?: number } | undefined)?.jobs_per_s;
-      results.baseline_bullmq = {
-        ...bullmq,
-        concurrency: agents,
-        ratio_skadi_over_bullmq: skadi ? Math.round((skadi / bullmq.jobs_per_s) * 1000) / 1000 : null,
-        protocol_ceiling: ceiling,
-        ratio_skadi_over_ceiling: skadi ? Math.round((skadi / ceiling.jobs_per_s) * 1000) / 1000 : null,
-      };
+      results.baseline_bullmq = { ...bullmq, concurrency: agents, ratio_skadi_over_bullmq: skadi ? Math.round((skadi / bullmq.jobs_per_s) * 1000) / 1000 : null };
     }
     if (selected.has('agents')) {
       const count = smoke ? 200 : int(opts.idleAgents, '--idle-agents');

@@ -1,13 +1,14 @@
 /** throughput: many SDK agents, jobs pushed over HTTP by concurrent clients, until every job is terminal and its event consumed. */
 import type { ChildProcess } from 'node:child_process';
-import { consumeTerminalEvents, CpuMeter, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import { consumeTerminalEvents, CpuMeter, gatewayPids, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** Parameters of the throughput benchmark. */
 export interface ThroughputOptions {
   agents: number;
   jobs: number;
   clients: number;
-  workers: number;
+  /** Processes running the SDK agents. */
+  agentProcesses: number;
 }
 
 /** Result of the throughput benchmark. */
@@ -43,14 +44,14 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
       const { agent, token } = await core.agents.create(user.id, `agent${i}`);
       agents.push({ name: agent.name, token, id: agent.id });
     }
-    for (let w = 0; w < options.workers; w++) {
+    for (let w = 0; w < options.agentProcesses; w++) {
       const worker = spawnScript('agent-worker');
-      worker.stdin!.end(JSON.stringify({ server: served.base, tokens: agents.filter((_, i) => i % options.workers === w).map((a) => a.token) }));
+      worker.stdin!.end(JSON.stringify({ server: served.base, tokens: agents.filter((_, i) => i % options.agentProcesses === w).map((a) => a.token) }));
       workers.push(worker);
       await waitForLine(worker, /ready/);
     }
     for (const agent of agents) while (!(await core.agents.isOnline(agent.id))) await new Promise((r) => setTimeout(r, 50));
-    progress(`throughput: ${options.agents} agents online in ${options.workers} worker processes; pushing ${options.jobs} jobs with ${options.clients} clients`);
+    progress(`throughput: ${options.agents} agents online in ${options.agentProcesses} worker processes; pushing ${options.jobs} jobs with ${options.clients} clients`);
 
     const pushedAt = new Map<string, number>();
     const latencies: number[] = [];
@@ -66,7 +67,7 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
       if (consumed.size % 5000 === 0) progress(`throughput: ${consumed.size}/${options.jobs} jobs terminal`);
     });
     const cpu = new CpuMeter({
-      gateway: [served.child.pid!],
+      gateway: gatewayPids(served.child.pid!),
       agent_workers: workers.map((w) => w.pid!),
       load_generator: [process.pid],
       mariadb: pidsByName('mariadbd'),
