@@ -19,6 +19,9 @@ export interface AgentsResult {
   accepted: number;
   connect_s: number;
   idle_rss_mb: number;
+  /** The gateway's V8 heap at idle (from its /metrics): what is live, and what V8 holds. */
+  idle_heap_used_mb: number;
+  idle_heap_total_mb: number;
   idle_cpu_percent: number;
   jobs: number;
   dispatch_p50_ms: number;
@@ -65,6 +68,7 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
     await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
     const idleCpu = ((gatewayCpu() - cpuBefore) / options.idleSeconds) * 100;
     const idle = memoryMb(pid);
+    const heap = await heapMb(served.base);
 
     const arrived = new Map<string, number>();
     let wake: (() => void) | null = null;
@@ -95,6 +99,8 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
       online,
       connect_s: round(connectS),
       idle_rss_mb: idle.rss_mb,
+      idle_heap_used_mb: heap.used,
+      idle_heap_total_mb: heap.total,
       idle_cpu_percent: round(idleCpu),
       jobs: options.jobs,
       accepted: latencies.length,
@@ -110,4 +116,11 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
     await served.stop();
     await ns.drop();
   }
+}
+
+/** A gateway's V8 heap, used and total (MB, summed over its workers), from its /metrics. */
+async function heapMb(base: string): Promise<{ used: number; total: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return { used: round(sum('skadi_nodejs_heap_size_used_bytes') / 1048576), total: round(sum('skadi_nodejs_heap_size_total_bytes') / 1048576) };
 }
