@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, redactConfig } from '../../config';
+import { ConfigError, loadConfig, parseSettingValue, redactConfig } from '../../config';
+import { restartDelayMs } from '../../cli/cluster';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -25,6 +26,17 @@ describe('loadConfig', () => {
     expect(config.jobLeaseMs).toBe(300_000);
     expect(config.agentOfflineAfterMs).toBe(90_000);
     expect(config.redisPrefix).toBe('a:');
+  });
+
+  it('reads the number of workers: 1 by default, a number, or auto for one per core; anything else is refused', () => {
+    expect(loadConfig({ env: {} }).workers).toBe(1);
+    expect(loadConfig({ env: { SKADI_WORKERS: '3' } }).workers).toBe(3);
+    expect(loadConfig({ env: { SKADI_WORKERS: 'auto' } }).workers).toBe(os.availableParallelism());
+    for (const bad of ['0', '-1', '1.5', 'many', '1000']) {
+      expect(() => loadConfig({ env: { SKADI_WORKERS: bad } })).toThrow(/workers \(SKADI_WORKERS\).*not a number of workers \(use 1 to 256, or auto/);
+    }
+    expect(parseSettingValue('workers', 'auto', '--workers')).toBe(os.availableParallelism());
+    expect(() => parseSettingValue('workers', 'x', '--workers')).toThrow(/--workers/);
   });
 
   it('names the setting and the problem in one line', () => {
@@ -53,5 +65,11 @@ describe('loadConfig', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-')), 'skadi.yml');
     fs.writeFileSync(file, 'prot: 8080\n');
     expect(() => loadConfig({ env: {}, file })).toThrow(/unknown setting "prot"/);
+  });
+});
+
+describe('serve --workers: restarting a worker that dies', () => {
+  it('waits 1 s, then twice as long each time it dies again, up to 30 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(restartDelayMs)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
   });
 });
