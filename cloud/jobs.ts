@@ -73,6 +73,23 @@ export interface JobServiceDeps {
   log: Logger;
 }
 
+/** The row of a job pushed for an agent: where it comes from, plus its first status and what goes with it. */
+function newJob(agent: AgentRow, message: string, from: JobOrigin, now: Date, first: Pick<NewJob, 'status' | 'reason' | 'approvalUntil' | 'leaseUntil'>): NewJob {
+  return {
+    id: from.id ?? newJobId(),
+    userId: agent.userId,
+    agentId: agent.id,
+    agentName: agent.name,
+    message,
+    source: from.source,
+    origin: from.origin ?? null,
+    callback: from.callback ?? null,
+    createdAt: now,
+    requester: from.requester ?? null,
+    ...first,
+  };
+}
+
 /** The job lifecycle of DESIGN.md; every transition is a conditional UPDATE or a transaction in MySQL. */
 export class JobService {
   private readonly runningEvents = new RunningEventThrottle();
@@ -113,21 +130,11 @@ export class JobService {
     const claim = gated ? null : (this.handoff?.claimIdle(agent.id) ?? null);
     if (claim) return this.pushToPoll(agent, text, from, now, claim);
     const online = gated || (await this.deps.agents.isOnline(agent.id));
-    const job: NewJob = {
-      id: from.id ?? newJobId(),
-      userId: agent.userId,
-      agentId: agent.id,
-      agentName: agent.name,
-      message: text,
-      source: from.source,
-      origin: from.origin ?? null,
-      callback: from.callback ?? null,
+    const job = newJob(agent, text, from, now, {
       status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired',
       reason: online ? null : 'agent offline',
-      createdAt: now,
-      requester: from.requester ?? null,
       approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
-    };
+    });
     await this.deps.jobs.insert([job]);
     await this.announceNew([{ ...job, result: null }], now);
     return { id: job.id, status: job.status as PushResult['status'] };
@@ -139,21 +146,7 @@ export class JobService {
    * client went away meanwhile gets nothing, and the job goes back to the queue as any unreceived job does.
    */
   private async pushToPoll(agent: AgentRow, text: string, from: JobOrigin, now: Date, claim: PollClaim): Promise<PushResult> {
-    const job: NewJob = {
-      id: from.id ?? newJobId(),
-      userId: agent.userId,
-      agentId: agent.id,
-      agentName: agent.name,
-      message: text,
-      source: from.source,
-      origin: from.origin ?? null,
-      callback: from.callback ?? null,
-      status: 'sent',
-      reason: null,
-      createdAt: now,
-      leaseUntil: new Date(now.getTime() + this.deps.leaseMs),
-      requester: from.requester ?? null,
-    };
+    const job = newJob(agent, text, from, now, { status: 'sent', reason: null, leaseUntil: new Date(now.getTime() + this.deps.leaseMs) });
     // Older jobs of the agent go first: the queue is looked at while the row is inserted.
     const queued = this.deps.queue.length(agent.id).catch(() => -1);
     try {

@@ -97,8 +97,8 @@ function setting(key: string, file: string, schema: z.ZodType, def: unknown, hel
 /** The settings table; README's configuration section lists the same. */
 export const SETTINGS = [
   setting('port', 'port', port, 1323, 'HTTP port of the gateway'),
-  setting('workers', 'workers', workerCount, 1, 'processes serving on the port (node:cluster), each a full node; auto: one per CPU core'),
   setting('host', 'host', z.string().min(1), '0.0.0.0', 'address the HTTP server binds to'),
+  setting('workers', 'workers', workerCount, 1, 'processes serving on the port (node:cluster), each a full node; auto: one per CPU core'),
   setting('mysqlUrl', 'mysql_url', url(['mysql:', 'mariadb:']), 'mysql://root@127.0.0.1:3306/skadi', 'MySQL/MariaDB database (created if missing)', true),
   setting('redisUrl', 'redis_url', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0', 'Redis server', true),
   setting('redisCluster', 'redis_cluster', hostPorts, '', 'Redis Cluster seed nodes (host:port,...); when set, redis_url only supplies the password and TLS'),
