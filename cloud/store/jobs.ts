@@ -109,7 +109,9 @@ function ownerCheck(pairs: { id: string; agentId: number }[]): { sql: string; ar
 }
 
 /** Most jobs a node remembers having queued (a take of them skips reading the rows back). */
-const QUEUED_HERE_MAX = 20_000;
+const QUEUED_HERE_MAX = 10_000;
+/** Most characters of job text those jobs may hold together (about 2 MB of strings). */
+const QUEUED_HERE_MAX_CHARS = 1_000_000;
 
 /** Batches stay well under MariaDB's default max_allowed_packet (16 MiB). */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -118,6 +120,7 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export class JobRepo {
   /** Jobs this node inserted as queuing that no take has claimed yet, oldest first. */
   private readonly queuedHere = new Map<string, NewJob>();
+  private queuedHereChars = 0;
   private readonly inserts = new Batcher<NewJob[], void>((batches) => this.insertNow(batches.flat()).then(() => batches.map(() => undefined)), {
     maxWeight: MAX_BATCH_BYTES,
     weight: (jobs) => jobs.reduce((n, j) => n + j.message.length * 4 + 512, 0),
@@ -150,10 +153,21 @@ export class JobRepo {
     for (const job of jobs) if (job.status === 'queuing' && !job.approvalUntil) this.remember(job);
   }
 
-  /** Keeps a job this node queued, until it is taken (or the oldest are forgotten past QUEUED_HERE_MAX). */
+  /**
+   * Keeps a job this node queued, until it is taken. Bounded in count and in characters (jobs nobody takes, for an
+   * agent that stopped polling, must not fill the heap): past the bounds the oldest are forgotten, and are read back.
+   */
   private remember(job: NewJob): void {
     this.queuedHere.set(job.id, job);
-    if (this.queuedHere.size > QUEUED_HERE_MAX) this.queuedHere.delete(this.queuedHere.keys().next().value!);
+    this.queuedHereChars += job.message.length;
+    while (this.queuedHere.size > QUEUED_HERE_MAX || this.queuedHereChars > QUEUED_HERE_MAX_CHARS) this.forget(this.queuedHere.keys().next().value!);
+  }
+
+  private forget(id: string): void {
+    const job = this.queuedHere.get(id);
+    if (!job) return;
+    this.queuedHere.delete(id);
+    this.queuedHereChars -= job.message.length;
   }
 
   /** The rows of a take that claimed exactly these jobs, when this node queued them all: they need not be read back. */
@@ -215,7 +229,7 @@ export class JobRepo {
         const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id IN (?) AND take_id = ?', [ids, takeId]);
         byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
       }
-      for (const id of ids) this.queuedHere.delete(id);
+      for (const id of ids) this.forget(id);
       return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
     } catch (err) {
       // The connection may have broken after the UPDATE committed: the callers answer an error, so nobody has
