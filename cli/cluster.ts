@@ -31,7 +31,7 @@ interface Slot {
 /**
  * Runs the primary: starts `count` workers, says where they listen once all do, restarts those that die, and resolves
  * once all have stopped after a signal. A worker that exits before the first start-up completed stops the primary
- * (exit code 1): its error (MySQL unreachable, a bad setting) is already on the output.
+ * with that worker's exit code (2: MySQL unreachable, a bad setting): its error is already on the output.
  */
 export async function runPrimary(count: number, log: Logger, host: string): Promise<void> {
   const metrics = new AggregatorRegistry();
@@ -74,7 +74,7 @@ export async function runPrimary(count: number, log: Logger, host: string): Prom
       }
       if (!started) {
         log.error({ workerNumber: slot.number, code, signal }, `worker ${slot.number} exited during start-up; stopping (its error is above)`);
-        process.exitCode = 1;
+        process.exitCode = code || 1; // 2 for a wrong setting or an unreachable MySQL/Redis, as without workers
         void stop('start-up failed');
         return;
       }

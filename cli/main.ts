@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `skadi` command: serve, migrate, and administration of users, agents and jobs. */
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import pino from 'pino';
 import { describeMysql, ensureDatabase, openDb } from '../cloud/store/db';
@@ -61,4 +62,6 @@ registerIdentityCommands(program, globals);
 
 program.parseAsync(process.argv).catch((err) => {
   process.exitCode = reportError(err);
+  // A worker of `serve --workers n` that cannot start must exit: its channel to the primary would keep it alive.
+  if (cluster.isWorker) process.exit(process.exitCode);
 });

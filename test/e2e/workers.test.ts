@@ -8,7 +8,8 @@ import net from 'node:net';
 import { Agent as SdkAgent } from '../../agent/sdk';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { eventually } from '../helpers/env';
-import { startServe, stopChild } from '../helpers/process';
+import { spawn } from 'node:child_process';
+import { ensureBuilt, ROOT, SKADI_BIN, startServe, stopChild } from '../helpers/process';
 
 /** A port free right now (the gateway is restarted on the same one). */
 function freePort(): Promise<number> {
@@ -63,6 +64,26 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe('serve --workers 2 that cannot start', () => {
+  beforeAll(() => ensureBuilt());
+
+  it('stops with exit code 2 and the reason when the workers cannot reach MySQL', async () => {
+    const child = spawn(process.execPath, [SKADI_BIN, 'serve', '--workers', '2', '--json'], {
+      cwd: ROOT,
+      env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/nowhere' },
+    });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(code).toBe(2);
+    expect(output).toMatch(/Cannot reach MySQL at mysql:\/\/root@127\.0\.0\.1:1\/nowhere/);
+    expect(output).toMatch(/worker \d exited during start-up; stopping/);
+  }, 40_000);
+});
 
 describe('serve --workers 2', () => {
   let gw: Gateway;
