@@ -80,12 +80,20 @@ export class Dispatcher {
     this.refreshTimer.unref();
   }
 
-  /** Stops the refresh and answers every waiting poll, and every later one, with "no job" (the node is stopping). */
+  /**
+   * Stops the refresh and answers every waiting poll, and every later one, with "no job" (the node is stopping). A poll
+   * for which a job is being taken or handed over answers when that ends, with the job: answered now, it would leave
+   * the job sent but never received until its lease ran out.
+   */
   stop(): void {
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    for (const entry of this.byAgent.values()) for (const w of entry.waiters) this.finish(w, null);
-    this.byAgent.clear();
+    for (const entry of this.byAgent.values()) {
+      for (const w of [...entry.waiters]) {
+        if (w.claimed) w.expired = true;
+        else this.finish(w, null, entry);
+      }
+    }
   }
 
   /** Number of long polls waiting on this node. */
@@ -245,7 +253,8 @@ export class Dispatcher {
           throw err;
         }
         for (const w of idle) w.claimed = false;
-        for (const w of idle) w.disconnected ||= w.gone?.() ?? false;
+        // A poll already answered (or whose client is gone) did not receive its job: it goes back to the queue.
+        for (const w of idle) w.disconnected ||= w.done || (w.gone?.() ?? false);
         const unreceived = idle.flatMap((w, i) => (i < taken.length && w.disconnected ? [taken[i].id] : []));
         if (unreceived.length) {
           await this.jobs.release(entry.agent, unreceived).catch((err) => {

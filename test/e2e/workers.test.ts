@@ -193,10 +193,19 @@ describe('serve --workers 2', () => {
       for (const id of accepted) expect((await gw.core.jobs.get(id, null)).id).toBe(id);
       const again = await startServe({ ...gw.env, SKADI_PORT: String(port) });
       try {
-        await eventually(async () => {
-          const statuses = await Promise.all(accepted.map(async (id) => (await gw.core.jobs.get(id, null)).status));
-          return statuses.every((s) => s === 'succeeded');
-        }, 60_000, `all ${accepted.length} accepted jobs to succeed`);
+        const unfinished = async () => (await Promise.all(accepted.map((id) => gw.core.jobs.get(id, null)))).filter((j) => j.status !== 'succeeded');
+        try {
+          await eventually(async () => (await unfinished()).length === 0, 60_000, `all ${accepted.length} accepted jobs to succeed`);
+        } catch (err) {
+          // Say which jobs are stuck, in what state, and what both gateways and the agent said of them.
+          const stuck = await unfinished();
+          const said = (text: string) => text.split('\n').filter((line) => stuck.some((j) => line.includes(j.id)));
+          throw new Error(
+            `${(err as Error).message}\nstuck: ${JSON.stringify(stuck.map((j) => ({ id: j.id, status: j.status, reason: j.reason })))}` +
+              `\nhandled: ${stuck.filter((j) => handled.includes(j.id)).map((j) => j.id).join(' ') || 'none'}` +
+              `\nfirst gateway:\n${said(gw.output()).join('\n')}\nsecond gateway:\n${said(again.output()).join('\n')}`,
+          );
+        }
         expect(new Set(handled.filter((id) => accepted.includes(id))).size).toBe(accepted.length);
       } finally {
         await sdk.stop();

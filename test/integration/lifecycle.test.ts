@@ -297,6 +297,60 @@ describe('a job pushed on the node where its agent waits', () => {
   });
 });
 
+describe('a node that stops while it hands out a job', () => {
+  /** Holds a node's calls of one JobRepo method until released; resolves `entered` at the first call. */
+  function hold<K extends 'markSent' | 'insert'>(node: Core, method: K) {
+    const original = node.jobRepo[method].bind(node.jobRepo) as (...args: unknown[]) => Promise<unknown>;
+    let entered!: () => void;
+    let release!: () => void;
+    const state = { entered: new Promise<void>((r) => (entered = r)), gate: new Promise<void>((r) => (release = r)), release };
+    (node.jobRepo as unknown as Record<K, unknown>)[method] = async (...args: unknown[]) => {
+      entered();
+      await state.gate;
+      return original(...args);
+    };
+    return state;
+  }
+
+  it('answers the poll with the job its take was committing, rather than leave the job sent but never received', async () => {
+    const node = await openCore(config);
+    try {
+      const { agent } = await onlineAgent();
+      const pushed = await core.jobs.push(agent, 'taken during the stop', { source: 'test' });
+      const held = hold(node, 'markSent');
+      const poll = node.dispatcher.poll(agent, 10_000);
+      await held.entered;
+      node.dispatcher.stop();
+      held.release();
+      expect(await poll).toEqual({ id: pushed.id, message: 'taken during the stop' });
+      expect((await core.jobRepo.get(pushed.id))!.status).toBe('sent');
+      // Polls that come after the stop get nothing, at once.
+      expect(await node.dispatcher.poll(agent, 10_000)).toBeNull();
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('answers the poll with a job being handed straight to it when the stop came', async () => {
+    const node = await openCore(config);
+    try {
+      const { agent } = await onlineAgent();
+      const poll = node.dispatcher.poll(agent, 10_000);
+      await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+      const held = hold(node, 'insert');
+      const pushing = node.jobs.push(agent, 'handed over during the stop', { source: 'test' });
+      await held.entered;
+      node.dispatcher.stop();
+      held.release();
+      const pushed = await pushing;
+      expect(await poll).toEqual({ id: pushed.id, message: 'handed over during the stop' });
+      expect((await core.jobRepo.get(pushed.id))!.status).toBe('sent');
+    } finally {
+      await node.close();
+    }
+  });
+});
+
 describe('polls right after a take that found the queue empty', () => {
   it('do not ask Redis again, and still get a job queued meanwhile on another node (its wake-up counts)', async () => {
     const other = await openCore(config);
