@@ -34,7 +34,8 @@ function runAsync(args: string[]): Promise<{ status: number | null; stdout: stri
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout, stderr, ms: Date.now() - started })));
+  // 'close' comes after the last output was read ('exit' may come before it).
+  return new Promise((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr, ms: Date.now() - started })));
 }
 
 /** Calls the running gateway's HTTP API. */

@@ -59,7 +59,7 @@ describe('skadi serve end to end', () => {
       const child = spawn(process.execPath, [SKADI_BIN, 'job', 'add', 'web1', 'deploy', 'v2', '--user', 'ops', '--wait'], { env: { ...process.env, ...env } });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
-      const exit = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const exit = await new Promise<number | null>((resolve) => child.once('close', resolve)); // after its last output
       await agentDone;
       expect(exit).toBe(code);
       expect(out).toContain(result);
@@ -91,7 +91,7 @@ describe('skadi serve end to end', () => {
       const child = spawn('script', ['-qfec', `${process.execPath} ${SKADI_BIN} serve ${args}`, '/dev/null'], { env: { ...process.env, ...env, SKADI_PORT: '0' } });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const exited = new Promise((resolve) => child.once('close', resolve)); // after its last output
       await eventually(() => /listening/.test(out), 20_000, 'serve to listen');
       child.kill('SIGTERM');
       await exited;

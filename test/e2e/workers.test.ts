@@ -77,7 +77,7 @@ describe('serve --workers 2 that cannot start', () => {
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))); // after its last output
     clearTimeout(timer);
     expect(code).toBe(2);
     expect(output).toMatch(/Cannot reach MySQL at mysql:\/\/root@127\.0\.0\.1:1\/nowhere/);

@@ -46,10 +46,18 @@ export function startServe(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
   });
 }
 
-/** Stops a child with SIGTERM and waits for it to exit. */
+/**
+ * Stops a child with SIGTERM and waits for it to exit, and for its last output to be read (its pipes close after the
+ * exit; a process it left holding them is given 5 s).
+ */
 export async function stopChild(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode; // already gone (a signal leaves exitCode null)
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
-  return exited;
+  const code = await exited;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+  clearTimeout(timer);
+  return code;
 }

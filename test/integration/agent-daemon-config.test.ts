@@ -47,7 +47,7 @@ function startDaemon(args: string[], options: { env?: Record<string, string>; cw
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const daemon = { child, output: () => output, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+  const daemon = { child, output: () => output, exited: new Promise<number | null>((resolve) => child.once('close', resolve)) }; // 'close': after its last output
   daemons.push(daemon);
   return daemon;
 }

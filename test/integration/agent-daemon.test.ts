@@ -52,13 +52,14 @@ ${extra}`,
   return file;
 }
 
-/** Starts the daemon binary; resolves once the agent is online. */
+/** Starts the daemon binary (it has not necessarily logged or polled yet when this resolves). */
 async function startDaemon(file: string): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [DAEMON, '--config', file], { env: { PATH: process.env.PATH, HOME: dir } });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close' comes after the last output was read ('exit' may come before it).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return { child, output: () => output, exited };
 }
 
@@ -244,8 +245,9 @@ describe('skadi-agent process', () => {
   });
 
   it('logs JSON lines and prints its version', async () => {
-    const line = daemon.output().split('\n').find((l) => l.includes('skadi-agent starting'));
-    expect(JSON.parse(line!)).toMatchObject({ svc: 'skadi-agent', msg: 'skadi-agent starting' });
+    // The daemon was started again by the test before: wait for its first line rather than read too early.
+    const line = await eventually(() => daemon.output().split('\n').find((l) => l.includes('skadi-agent starting')), 10_000, 'the daemon to log its start');
+    expect(JSON.parse(line)).toMatchObject({ svc: 'skadi-agent', msg: 'skadi-agent starting' });
     const version = spawn(process.execPath, [DAEMON, '--version']);
     let out = '';
     version.stdout.on('data', (d) => (out += d));
