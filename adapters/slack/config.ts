@@ -21,3 +21,21 @@ export interface SlackAdapterConfig {
 export function slackEnabled(config: SlackAdapterConfig): boolean {
   return config.botToken !== '' && (config.socketMode ? config.appToken !== '' : config.signingSecret !== '');
 }
+
+/** The adapter settings from the gateway configuration. */
+export function slackConfigFrom(c: {
+  slackSigningSecret: string; slackBotToken: string; slackApiUrl: string; slackAccess: SlackAdapterConfig['access']; slackAllowedTeams: string[];
+  slackSocketMode: boolean; slackAppToken: string; slackBotUserId: string; slackAllowBots: boolean;
+}): SlackAdapterConfig {
+  return {
+    signingSecret: c.slackSigningSecret,
+    botToken: c.slackBotToken,
+    apiUrl: c.slackApiUrl,
+    access: c.slackAccess,
+    allowedTeams: c.slackAllowedTeams,
+    socketMode: c.slackSocketMode,
+    appToken: c.slackAppToken,
+    botUserId: c.slackBotUserId,
+    allowBots: c.slackAllowBots,
+  };
+}

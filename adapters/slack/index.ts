@@ -4,13 +4,13 @@ import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, InboundMessage, OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
-import { slackEnabled, type SlackAdapterConfig } from './config';
+import { slackConfigFrom, slackEnabled, type SlackAdapterConfig } from './config';
 import { isIgnoredMessage, normalizeApprovalAction, normalizeDirectMessage, normalizeMention, normalizeSlashCommand, type BotIdentity } from './inbound';
 import { renderBlocks, renderText, translateSlackError } from './outbound';
 import { KoaSlackReceiver } from './receiver';
 import { decodeRef, encodeRef, postedRef } from './reply-ref';
 
-export { slackEnabled, type SlackAdapterConfig };
+export { slackConfigFrom, slackEnabled, type SlackAdapterConfig };
 
 /** The Slack adapter, plus the route it serves on the gateway's HTTP server. */
 export interface SlackAdapter extends ChannelAdapter {
@@ -136,23 +136,5 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
       await work.stop();
       await app.stop().catch(() => undefined);
     },
-  };
-}
-
-/** The adapter settings from the gateway configuration. */
-export function slackConfigFrom(c: {
-  slackSigningSecret: string; slackBotToken: string; slackApiUrl: string; slackAccess: SlackAdapterConfig['access']; slackAllowedTeams: string[];
-  slackSocketMode: boolean; slackAppToken: string; slackBotUserId: string; slackAllowBots: boolean;
-}): SlackAdapterConfig {
-  return {
-    signingSecret: c.slackSigningSecret,
-    botToken: c.slackBotToken,
-    apiUrl: c.slackApiUrl,
-    access: c.slackAccess,
-    allowedTeams: c.slackAllowedTeams,
-    socketMode: c.slackSocketMode,
-    appToken: c.slackAppToken,
-    botUserId: c.slackBotUserId,
-    allowBots: c.slackAllowBots,
   };
 }

@@ -1,8 +1,8 @@
 /** End to end: the real `skadi serve` process, the CLI, and an agent speaking plain HTTP. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { dropNamespace, eventually, MYSQL_ROOT, redisEnv, uniqueName } from '../helpers/env';
 import { call } from '../helpers/http';
-import { ensureBuilt, SKADI_BIN, skadi, startServe, stopChild } from '../helpers/process';
+import { ensureBuilt, ROOT, SKADI_BIN, skadi, startServe, stopChild } from '../helpers/process';
 
 const name = uniqueName();
 const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info' };
@@ -111,5 +111,25 @@ describe('skadi serve end to end', () => {
       expect(help.status).toBe(0);
       expect(help.stdout).toContain('Usage: skadi');
     }
+  });
+
+  it('loads the SDK of a chat channel only when that channel is configured', () => {
+    // In a fresh process: which SDKs are loaded after the serve module, after the channel list, after making Slack's adapter.
+    const script = `
+      const { loadConfig } = require('./dist/config');
+      const { configuredChannels } = require('./dist/cli/serve');
+      const SDKS = ['@slack/bolt', 'botbuilder', 'wechaty', 'imapflow', 'nodemailer'];
+      const loaded = () => SDKS.filter((sdk) => Object.keys(require.cache).some((file) => file.includes('/node_modules/' + sdk + '/')));
+      const silent = require('pino')({ level: 'silent' });
+      const atLoad = loaded();
+      const makers = configuredChannels(loadConfig({ env: process.env }), silent);
+      const listed = loaded();
+      const adapters = makers.map((make) => make());
+      console.log(JSON.stringify({ atLoad, listed, made: adapters.map((a) => a.name), after: loaded() }));
+    `;
+    const slack = { SKADI_SLACK_BOT_TOKEN: 'xoxb-test', SKADI_SLACK_SIGNING_SECRET: 'secret', SKADI_SLACK_BOT_USER_ID: 'UBOT' };
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env, ...slack }, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({ atLoad: [], listed: [], made: ['slack'], after: ['@slack/bolt'] });
   });
 });
