@@ -117,7 +117,9 @@ export class Agent {
   }
 
   private async settle(): Promise<void> {
-    const jobsDone = Promise.all([...this.inFlight]);
+    // The loops end once their jobs are done, including a job that a report in flight at stop() brings: the stop
+    // timeout covers it too.
+    const jobsDone = Promise.all(this.loops);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       jobsDone.then(() => false),
@@ -140,7 +142,6 @@ export class Agent {
         return;
       }
     }
-    await Promise.all(this.loops);
     this.client.close();
     this.log.info('agent stopped');
   }

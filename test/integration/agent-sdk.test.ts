@@ -333,6 +333,47 @@ describe('Agent SDK', () => {
     expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'failed', result: 'gave up: the agent is stopping' });
   });
 
+  it('holds a job that a report in flight at stop() brings to the same stop timeout, and aborts it', async () => {
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, waitSeconds: 20, stopTimeoutMs: 500 });
+    // stop() is called once the first job's report (which takes the next job) has been sent, before its answer.
+    const client = (agent as unknown as { client: { reportAndTake: (...args: unknown[]) => Promise<unknown> } }).client;
+    const reportAndTake = client.reportAndTake.bind(client);
+    let stopping: Promise<void> | null = null;
+    client.reportAndTake = (...args) => {
+      const answer = reportAndTake(...args);
+      stopping ??= agent.stop();
+      return answer;
+    };
+    let release!: () => void;
+    const firstMayEnd = new Promise<void>((r) => (release = r));
+    let secondSignal: AbortSignal | null = null;
+    const running = agent.start(async (job) => {
+      if (job.message === 'first') {
+        await firstMayEnd;
+        return 'ok';
+      }
+      secondSignal = job.signal;
+      // It ends only when aborted (or after 12 s, so that a stop that never aborts fails this test instead of hanging).
+      await new Promise<void>((resolve) => {
+        const safety = setTimeout(resolve, 12_000);
+        job.signal.addEventListener('abort', () => (clearTimeout(safety), resolve()));
+      });
+      return job.signal.aborted ? 'aborted' : 'never aborted';
+    });
+    await online(a.id);
+    const first = await gw.push('first', a.name);
+    await eventually(async () => (await gw.core.jobs.get(first, null)).status === 'sent', 10_000, 'the first job to be taken');
+    const second = await gw.push('second', a.name); // queued while the agent is busy: the report brings it
+    release();
+    await eventually(() => stopping !== null, 10_000, 'the report of the first job');
+    await stopping;
+    await running;
+    expect(secondSignal).not.toBeNull();
+    expect(secondSignal!.aborted).toBe(true);
+    expect(await gw.waitJob(second)).toMatchObject({ status: 'succeeded', result: 'aborted' });
+  });
+
   it('stops even when a handler ignores the abort too: the job is left to expire after its lease', async () => {
     let started!: () => void;
     const jobStarted = new Promise<void>((r) => (started = r));
