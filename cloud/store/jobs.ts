@@ -230,7 +230,9 @@ export class JobRepo {
         byId = new Map(rows.map((r) => [r.id as string, toJob(r)]));
       }
       for (const id of ids) this.forget(id);
-      return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
+      // An id queued twice (a take put back both by its caller and by its undo) is handed to one caller, once.
+      const handed = new Set<string>();
+      return inputs.map((t) => t.ids.flatMap((id) => (byId.has(id) && !handed.has(id) ? (handed.add(id), [byId.get(id)!]) : [])));
     } catch (err) {
       // The connection may have broken after the UPDATE committed: the callers answer an error, so nobody has
       // these jobs. Put back whatever this take claimed once MySQL answers, instead of letting the leases expire.

@@ -116,6 +116,15 @@ describe('job lifecycle', () => {
     }
   });
 
+  it('hands a job whose id is queued twice (put back by a take and by its undo) to one poll only', async () => {
+    const { agent } = await onlineAgent();
+    const pushed = await core.jobs.push(agent, 'queued twice', { source: 'test' });
+    await core.queue.requeue(agent.id, [pushed.id]);
+    expect(await core.queue.queued(agent.id)).toEqual([pushed.id, pushed.id]);
+    expect(await core.jobs.take(agent, 2)).toEqual([{ id: pushed.id, message: 'queued twice' }]);
+    expect(await core.queue.queued(agent.id)).toEqual([]);
+  });
+
   it('hands each of 100 jobs to exactly one of 200 concurrent polls', async () => {
     const { agent } = await onlineAgent();
     // The polls wait first (they keep the agent online), then the jobs are pushed one after another.
