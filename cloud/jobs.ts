@@ -157,7 +157,8 @@ export class JobService {
     }
     if ((await queued) !== 0) {
       claim.cancel();
-      return this.queueBehind(agent, job, now);
+      await this.queueBehind(agent, job, now);
+      return { id: job.id, status: 'queuing' };
     }
     const events = [jobStatusEvent({ ...job, status: 'queuing', result: null }, now), jobStatusEvent({ ...job, result: null }, now)];
     // Written before the poll is answered, so that the agent's reports always come after these in the stream.
@@ -172,15 +173,21 @@ export class JobService {
 
   /**
    * A job inserted as sent for a local poll, when jobs were queued for the agent meanwhile (pushed through another
-   * node) or Redis did not answer: it becomes queuing and goes to the end of the queue, as any push.
+   * node) or Redis did not answer: it becomes queuing and goes to the end of the queue, as any push. Should MySQL not
+   * take the change, it is tried again (1 s, doubling to 30 s) until the job's lease runs out: nobody has received the
+   * job, and it must not wait for its lease to expire it.
    */
-  private async queueBehind(agent: AgentRow, job: NewJob, now: Date): Promise<PushResult> {
-    const back = await this.deps.jobs.unsend([job.id], agent.id, now).catch((err) => {
-      this.deps.log.error({ err, jobIds: [job.id] }, 'could not queue a job inserted for a local poll; its lease will expire it');
-      return [];
-    });
+  private async queueBehind(agent: AgentRow, job: NewJob, now: Date, retryMs = 1000): Promise<void> {
+    let back: string[];
+    try {
+      back = await this.deps.jobs.unsend([job.id], agent.id, now);
+    } catch (err) {
+      const retry = Date.now() + retryMs < job.leaseUntil!.getTime();
+      this.deps.log.warn({ err, jobIds: [job.id] }, retry ? `could not queue a job inserted for a local poll; trying again in ${retryMs} ms` : 'could not queue a job inserted for a local poll; its lease will expire it');
+      if (retry) setTimeout(() => void this.queueBehind(agent, job, new Date(), Math.min(retryMs * 2, 30_000)), retryMs).unref();
+      return;
+    }
     if (back.length) await this.announceNew([{ ...job, status: 'queuing', leaseUntil: null, result: null }], now);
-    return { id: job.id, status: 'queuing' };
   }
 
   /** Throws a BadRequestError when the job's callback URL points to an internal address (or is no http(s) URL). */

@@ -290,6 +290,36 @@ describe('a job pushed on the node where its agent waits', () => {
     }
   });
 
+  it('queues it behind the older jobs even when MySQL fails the first time, rather than leave it sent to nobody', async () => {
+    const other = await openCore(config);
+    const wake = core.dispatcher.wake.bind(core.dispatcher);
+    const unsend = core.jobRepo.unsend.bind(core.jobRepo);
+    let failures = 0;
+    core.jobRepo.unsend = async (...args) => {
+      if (failures++ === 0) throw new Error('connection lost');
+      return unsend(...args);
+    };
+    try {
+      const { agent } = await onlineAgent();
+      const poll = core.dispatcher.poll(agent, 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      core.dispatcher.wake = () => undefined; // the wake-up for the first job is late
+      const first = await other.jobs.push(agent, 'first', { source: 'test' });
+      const second = await core.jobs.push(agent, 'second', { source: 'test' });
+      expect(await poll).toEqual({ id: first.id, message: 'first' });
+      // Tried again a second later: queuing, in the queue, and taken by the next poll.
+      await eventually(async () => (await core.queue.queued(agent.id)).includes(second.id), 5000, 'the second job to be queued');
+      expect((await core.jobRepo.get(second.id))!.status).toBe('queuing');
+      expect(failures).toBe(2);
+      core.dispatcher.wake = wake;
+      expect(await core.dispatcher.poll(agent, 5000)).toEqual({ id: second.id, message: 'second' });
+    } finally {
+      core.dispatcher.wake = wake;
+      core.jobRepo.unsend = unsend;
+      await other.close();
+    }
+  });
+
   it('puts it back in the queue when the waiting client went away before the answer', async () => {
     const { agent } = await onlineAgent();
     let gone = false;
