@@ -12,7 +12,10 @@ interface Waiter {
   claimed: boolean;
   /** The request timed out while claimed; answer as soon as the take ends. */
   expired: boolean;
-  /** The client went away: a job taken for it was never received and goes back to the queue. */
+  /**
+   * The client went away, or the poll's credential changed: a job taken for it is not handed over (or was never
+   * received) and goes back to the queue.
+   */
   disconnected: boolean;
   /** Asks the connection itself whether it is gone (its close event may not have been handled yet). */
   gone?: () => boolean;
@@ -159,8 +162,13 @@ export class Dispatcher {
     for (const entry of [...this.byAgent.values()]) {
       if (entry.agent.tokenHash !== tokenHash) continue;
       for (const w of [...entry.waiters]) {
-        if (w.claimed) w.expired = true; // a take is in flight for it: it answers when the take ends
-        else this.finish(w, null, entry);
+        if (w.claimed) {
+          // A take or hand-off is in flight for it: it answers 204 when that ends, and its job goes back to the queue.
+          w.expired = true;
+          w.disconnected = true;
+        } else {
+          this.finish(w, null, entry);
+        }
       }
     }
   }

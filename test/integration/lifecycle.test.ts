@@ -267,36 +267,17 @@ describe('a job pushed on the node where its agent waits', () => {
     }
   });
 
-  it('queues it behind older jobs of the agent that the waiting poll has not been woken for yet', async () => {
-    const other = await openCore(config);
-    const wake = core.dispatcher.wake.bind(core.dispatcher);
-    try {
-      const { agent } = await onlineAgent();
-      const poll = core.dispatcher.poll(agent, 10_000);
-      await new Promise((r) => setTimeout(r, 100));
-      core.dispatcher.wake = () => undefined; // the wake-up for the first job is late
-      const first = await other.jobs.push(agent, 'first', { source: 'test' });
-      const second = await core.jobs.push(agent, 'second', { source: 'test' });
-      // The second is queued behind the first, and the poll, given back, looked at the queue again: it has the first.
-      expect(await poll).toEqual({ id: first.id, message: 'first' });
-      expect(await core.queue.queued(agent.id)).toEqual([second.id]);
-      expect((await core.jobRepo.get(second.id))!.status).toBe('queuing');
-      core.dispatcher.wake = wake;
-      expect(await core.dispatcher.poll(agent, 5000)).toEqual({ id: second.id, message: 'second' });
-      expect(await statusEvents(second.id)).toEqual(['queuing', 'sent']);
-    } finally {
-      core.dispatcher.wake = wake;
-      await other.close();
-    }
-  });
-
-  it('queues it behind the older jobs even when MySQL fails the first time, rather than leave it sent to nobody', async () => {
+  /**
+   * A poll of a fresh agent waits on this node; a job is pushed on another node (its wake-up late), then one here. The
+   * first `unsendFailures` attempts to queue the second behind the first fail. Returns how many attempts were made.
+   */
+  async function queuedBehindOlder(unsendFailures: number): Promise<number> {
     const other = await openCore(config);
     const wake = core.dispatcher.wake.bind(core.dispatcher);
     const unsend = core.jobRepo.unsend.bind(core.jobRepo);
-    let failures = 0;
+    let attempts = 0;
     core.jobRepo.unsend = async (...args) => {
-      if (failures++ === 0) throw new Error('connection lost');
+      if (attempts++ < unsendFailures) throw new Error('connection lost');
       return unsend(...args);
     };
     try {
@@ -306,18 +287,29 @@ describe('a job pushed on the node where its agent waits', () => {
       core.dispatcher.wake = () => undefined; // the wake-up for the first job is late
       const first = await other.jobs.push(agent, 'first', { source: 'test' });
       const second = await core.jobs.push(agent, 'second', { source: 'test' });
+      // The second is queued behind the first (tried again a second later after a failure), and the poll, given
+      // back, looked at the queue again: it has the first.
       expect(await poll).toEqual({ id: first.id, message: 'first' });
-      // Tried again a second later: queuing, in the queue, and taken by the next poll.
       await eventually(async () => (await core.queue.queued(agent.id)).includes(second.id), 5000, 'the second job to be queued');
+      expect(await core.queue.queued(agent.id)).toEqual([second.id]);
       expect((await core.jobRepo.get(second.id))!.status).toBe('queuing');
-      expect(failures).toBe(2);
       core.dispatcher.wake = wake;
       expect(await core.dispatcher.poll(agent, 5000)).toEqual({ id: second.id, message: 'second' });
+      expect(await statusEvents(second.id)).toEqual(['queuing', 'sent']);
+      return attempts;
     } finally {
       core.dispatcher.wake = wake;
       core.jobRepo.unsend = unsend;
       await other.close();
     }
+  }
+
+  it('queues it behind older jobs of the agent that the waiting poll has not been woken for yet', async () => {
+    expect(await queuedBehindOlder(0)).toBe(1);
+  });
+
+  it('queues it behind the older jobs even when MySQL fails the first time, rather than leave it sent to nobody', async () => {
+    expect(await queuedBehindOlder(1)).toBe(2);
   });
 
   it('puts it back in the queue when the waiting client went away before the answer', async () => {
@@ -336,21 +328,27 @@ describe('a job pushed on the node where its agent waits', () => {
   });
 });
 
-describe('a node that stops while it hands out a job', () => {
-  /** Holds a node's calls of one JobRepo method until released; resolves `entered` at the first call. */
-  function hold<K extends 'markSent' | 'insert'>(node: Core, method: K) {
-    const original = node.jobRepo[method].bind(node.jobRepo) as (...args: unknown[]) => Promise<unknown>;
-    let entered!: () => void;
-    let release!: () => void;
-    const state = { entered: new Promise<void>((r) => (entered = r)), gate: new Promise<void>((r) => (release = r)), release };
-    (node.jobRepo as unknown as Record<K, unknown>)[method] = async (...args: unknown[]) => {
-      entered();
-      await state.gate;
-      return original(...args);
-    };
-    return state;
-  }
+/** Holds a node's calls of one JobRepo method until released; `entered` resolves at the first call. */
+function hold<K extends 'markSent' | 'insert'>(node: Core, method: K) {
+  const original = node.jobRepo[method];
+  const call = original.bind(node.jobRepo) as (...args: unknown[]) => Promise<unknown>;
+  let entered!: () => void;
+  let release!: () => void;
+  const state = {
+    entered: new Promise<void>((r) => (entered = r)),
+    release: () => release(),
+    restore: () => void ((node.jobRepo as unknown as Record<K, unknown>)[method] = original),
+  };
+  const gate = new Promise<void>((r) => (release = r));
+  (node.jobRepo as unknown as Record<K, unknown>)[method] = async (...args: unknown[]) => {
+    entered();
+    await gate;
+    return call(...args);
+  };
+  return state;
+}
 
+describe('a node that stops while it hands out a job', () => {
   it('answers the poll with the job its take was committing, rather than leave the job sent but never received', async () => {
     const node = await openCore(config);
     try {
@@ -386,6 +384,44 @@ describe('a node that stops while it hands out a job', () => {
       expect((await core.jobRepo.get(pushed.id))!.status).toBe('sent');
     } finally {
       await node.close();
+    }
+  });
+});
+
+describe("a poll whose agent's credential changes while a job is on its way to it", () => {
+  it('gets nothing, and the job taken for it goes back to the queue', async () => {
+    const { agent } = await onlineAgent();
+    const pushed = await core.jobs.push(agent, 'taken for a revoked poll', { source: 'test' });
+    const held = hold(core, 'markSent');
+    try {
+      const poll = core.dispatcher.poll(agent, 10_000);
+      await held.entered;
+      core.dispatcher.endPollsOf(agent.tokenHash); // the token was rotated, or the agent disabled
+      held.release();
+      expect(await poll).toBeNull();
+      expect((await core.jobRepo.get(pushed.id))!.status).toBe('queuing');
+      expect(await core.queue.queued(agent.id)).toEqual([pushed.id]);
+    } finally {
+      held.restore();
+    }
+  });
+
+  it('gets nothing when the job was being handed straight to it, and the job is queued', async () => {
+    const { agent } = await onlineAgent();
+    const poll = core.dispatcher.poll(agent, 10_000);
+    await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+    const held = hold(core, 'insert');
+    try {
+      const pushing = core.jobs.push(agent, 'handed to a revoked poll', { source: 'test' });
+      await held.entered;
+      core.dispatcher.endPollsOf(agent.tokenHash);
+      held.release();
+      const pushed = await pushing;
+      expect(await poll).toBeNull();
+      expect((await core.jobRepo.get(pushed.id))!.status).toBe('queuing');
+      expect(await core.queue.queued(agent.id)).toEqual([pushed.id]);
+    } finally {
+      held.restore();
     }
   });
 });
