@@ -1,4 +1,12 @@
-/** An agent's approval patterns: globs on the job text (`deploy *`, `db drop *`, `*`), matched case-insensitively. */
+/**
+ * An agent's approval patterns: globs (`deploy *`, `db drop *`, `*`), matched case-insensitively against the job's
+ * text and against its words as the agent will see them (split by the agent's own splitWords), so quoting or
+ * escaping a word cannot hide it from a pattern.
+ */
+import { splitWords } from '../agent/words';
+
+/** What gates a job whose text cannot be split into words while the agent has patterns. */
+export const UNSPLITTABLE = '(a text that cannot be split into words)';
 
 /** A pattern as a regular expression: `*` any text (also none), `?` one character, runs of spaces as any whitespace. */
 function patternRegex(pattern: string): RegExp {
@@ -11,8 +19,26 @@ function patternRegex(pattern: string): RegExp {
   return new RegExp(`^${body}$`, 'is');
 }
 
-/** The first pattern the job text matches, or null when the job needs no approval. */
+/** The job's text as the agent's words joined by single spaces; null when the agent could not split it. */
+function wordsOf(text: string): string | null {
+  try {
+    return splitWords(text).join(' ');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The first pattern that the job's text or its words match; else UNSPLITTABLE when there are patterns and the text
+ * cannot be split into words (what the agent would run is then unknown, so the job waits for a second person); else null.
+ */
 export function matchingPattern(patterns: readonly string[], text: string): string | null {
+  if (patterns.length === 0) return null;
   const job = text.trim();
-  return patterns.find((p) => patternRegex(p).test(job)) ?? null;
+  const words = wordsOf(job);
+  const found = patterns.find((p) => {
+    const re = patternRegex(p);
+    return re.test(job) || (words !== null && re.test(words));
+  });
+  return found ?? (words === null ? UNSPLITTABLE : null);
 }

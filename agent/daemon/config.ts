@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { parseDuration } from '../../config/duration';
-import { RefusedMessage, splitWords } from './words';
+import { RefusedMessage, splitWords } from '../words';
 import { compileTemplate, TemplateSyntaxError } from './template';
 
 /** The config file is wrong; the message names the file, the line and the problem. */

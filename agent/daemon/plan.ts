@@ -1,6 +1,6 @@
 /** Decides what a chat message may run: a shortcut, a command, a template, the help text, or nothing. */
 import type { AgentDaemonConfig, CommandEntry } from './config';
-import { RefusedMessage, splitWords } from './words';
+import { RefusedMessage, splitWords } from '../words';
 import { templateUsage } from './template';
 
 /** What to do for a message. */

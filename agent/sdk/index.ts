@@ -2,3 +2,4 @@
 export { Agent, type AgentOptions, type AgentLogger, type Job, type JobHandler } from './agent';
 export { AgentClient, InvalidTokenError, ServerError, type JobPayload } from './client';
 export { Backoff, type BackoffOptions } from './backoff';
+export { splitWords, RefusedMessage } from '../words';

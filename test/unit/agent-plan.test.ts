@@ -1,7 +1,7 @@
 import { parseAgentConfig } from '../../agent/daemon/config';
 import { planMessage } from '../../agent/daemon/plan';
 import { compileTemplate, TemplateSyntaxError } from '../../agent/daemon/template';
-import { RefusedMessage, splitWords } from '../../agent/daemon/words';
+import { RefusedMessage, splitWords } from '../../agent/words';
 
 const config = parseAgentConfig(
   `

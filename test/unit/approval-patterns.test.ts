@@ -1,5 +1,5 @@
 /** Approval patterns: globs on the job text. */
-import { matchingPattern } from '../../cloud/approval-patterns';
+import { matchingPattern, UNSPLITTABLE } from '../../cloud/approval-patterns';
 import { parseCommand } from '../../cloud/commands/parse';
 import { withApprovalJob } from '../../adapters/email/inbound';
 
@@ -23,6 +23,29 @@ describe('matchingPattern', () => {
 
   it('matches across lines of a multi-line job', () => {
     expect(matchingPattern(['deploy *'], 'deploy prod\nand more')).toBe('deploy *');
+  });
+
+  // The daemon runs the words that splitWords makes: quoting or escaping a word must not hide it from a pattern.
+  it.each([
+    ['"deploy" prod'],
+    ["de'ploy' prod"],
+    ['d\\eploy prod'],
+    ['"deploy prod"'],
+    ['deploy\\ prod'],
+    ['""deploy   prod'],
+    ["'DEPLOY' prod"],
+  ])('the words of %s match deploy *', (text) => {
+    expect(matchingPattern(['deploy *'], text)).toBe('deploy *');
+  });
+
+  it.each([['"deploy" prod; uptime'], ['"deploy" "prod'], ['de\u0001ploy prod'], ['uptime | sh']])('%j cannot be split, so it is gated while patterns exist', (text) => {
+    expect(matchingPattern(['deploy *'], text)).toBe(UNSPLITTABLE);
+    expect(matchingPattern([], text)).toBeNull();
+  });
+
+  it('lets through words that match no pattern', () => {
+    expect(matchingPattern(['deploy *'], '"redeploy" prod')).toBeNull();
+    expect(matchingPattern(['deploy *'], "'uptime'")).toBeNull();
   });
 });
 

@@ -1,4 +1,4 @@
-/** Splits a chat message into argv words like a shell would, but without any of a shell's powers. */
+/** Splits a job's text into argv words like a shell would, but without any of a shell's powers: the daemon runs these words, and approval patterns are matched against them. */
 
 /** The message cannot become an argv array safely; the reason is shown to the sender. */
 export class RefusedMessage extends Error {
