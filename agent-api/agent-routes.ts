@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Core } from '../cloud/core';
+import { agentCredential } from '../cloud/credentials';
 import { NotFoundError } from '../cloud/errors';
 import { isJobId } from '../cloud/job-id';
 import { splitAgentMessage } from '../cloud/job-text';
@@ -62,7 +63,7 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
   router.post('/job/add', async (ctx) => {
     const { agent } = (ctx as AgentContext).state;
     const body = validate(jobAddBody, ctx.request.body);
-    const pushed = await core.jobs.pushText(agent.userId, body.message, { source: `agent:${agent.name}`, callback: body.callback || null });
+    const pushed = await core.jobs.pushText(agent.userId, body.message, { source: `agent:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
     ctx.status = 201;
     ctx.body = pushed;
   });
@@ -71,7 +72,7 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     const { agent } = (ctx as AgentContext).state;
     const body = validate(delayedBody, ctx.request.body);
     const { target, message } = await delayedTarget(core, agent, body.message);
-    const delayed = await core.jobs.delay(target, message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null });
+    const delayed = await core.jobs.delay(target, message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
     ctx.status = 201;
     ctx.body = { id: delayed.id, agent: target.name, due_at: delayed.dueAt.toISOString() };
   });

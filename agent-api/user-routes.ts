@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Core } from '../cloud/core';
+import { userTokenCredential } from '../cloud/credentials';
 import { NotFoundError } from '../cloud/errors';
 import { isJobId } from '../cloud/job-id';
 import type { UserRow } from '../cloud/store/users';
@@ -42,7 +43,7 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const user = await authUser(core, guard, ctx);
     const body = validate(jobAddBody, messageInput(ctx));
     ctx.status = 201;
-    ctx.body = await core.jobs.pushText(user.id, body.message, { source: 'api', callback: body.callback || null });
+    ctx.body = await core.jobs.pushText(user.id, body.message, { source: 'api', callback: body.callback || null, pushedBy: userTokenCredential(user) });
   };
   router.post('/job/add', addJob);
   router.get('/job/add', addJob);
@@ -66,12 +67,12 @@ export function userRoutes(core: Core, guard: Guard): Router {
   });
 
   // Approval through the API is for jobs pushed through the API (CI flows); a job asked for in chat needs another
-  // person's chat account.
+  // person's chat account. The token that pushed a job, or one handed to the same person, cannot approve it.
   router.post('/jobs/:id/approve', async (ctx) => {
     const user = await authUser(core, guard, ctx);
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
-    ctx.body = jobJson(await core.jobs.approve(id, { userId: user.id, identity: null, via: 'api', label: `api (${user.name})` }));
+    ctx.body = jobJson(await core.jobs.approve(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }));
   });
 
   router.post('/jobs/:id/deny', async (ctx) => {
@@ -79,7 +80,7 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
     const { reason } = validate(denyBody, ctx.request.body ?? {});
-    ctx.body = jobJson(await core.jobs.deny(id, { userId: user.id, identity: null, via: 'api', label: `api (${user.name})` }, reason));
+    ctx.body = jobJson(await core.jobs.deny(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }, reason));
   });
 
   for (const kind of MESSAGE_KINDS) {

@@ -1,6 +1,7 @@
 /** `skadi job …` and `skadi jobs`: push jobs (optionally waiting for the result, as a CI step) and look at them. */
 import type { Command } from 'commander';
 import { parseDuration } from '../config';
+import { CLI_CREDENTIAL, identityCredential } from '../cloud/credentials';
 import { BadRequestError, NotFoundError } from '../cloud/errors';
 import { identityKey, parseIdentityKey } from '../cloud/identities';
 import { isTerminal, type Approver } from '../cloud/jobs';
@@ -40,7 +41,7 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
         if (timeoutMs === null) throw new BadRequestError(`--timeout "${opts.timeout}" is not a duration (e.g. 30s, 15m).`);
         const owner = await core.users.byName(opts.user!);
         const agent = await core.agents.byName(owner.id, agentName);
-        const pushed = await core.jobs.push(agent, words.join(' '), { source: 'cli' });
+        const pushed = await core.jobs.push(agent, words.join(' '), { source: 'cli', pushedBy: CLI_CREDENTIAL });
         if (!opts.wait) {
           emit(!!opts.json, pushed, () => console.log(PUSHED[pushed.status](agent.name, pushed.id)));
           if (pushed.status === 'expired') process.exitCode = 1;
@@ -76,7 +77,7 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
           const identity = await core.identityRepo.find(channel, tenant, externalId);
           if (!identity) throw new NotFoundError(`${opts.as} is not linked to any user (skadi identity list).`, 'IdentityNotFound');
           const key = identityKey(channel, tenant, externalId);
-          const approver: Approver = { userId: identity.userId, identity: key, via: 'cli', label: `cli (as ${key})` };
+          const approver: Approver = { userId: identity.userId, credential: identityCredential(identity.id), via: 'cli', label: `cli (as ${key})` };
           const jobId = await core.jobs.findAwaiting(identity.userId, id);
           const decided = verb === 'approve' ? await core.jobs.approve(jobId, approver) : await core.jobs.deny(jobId, approver, opts.reason ?? '');
           emit(!!opts.json, jobJson(decided), () => printJob(decided));

@@ -57,8 +57,8 @@ export class AgentService {
 
   constructor(private readonly deps: AgentServiceDeps) {}
 
-  /** Creates an agent for a user; returns it with its token (shown only now). */
-  async create(userId: number, name: string, alias: string | null = null): Promise<{ agent: AgentRow; token: string }> {
+  /** Creates an agent for a user; returns it with its token (shown only now, to the chat account `issuedTo` if any). */
+  async create(userId: number, name: string, alias: string | null = null, issuedTo: number | null = null): Promise<{ agent: AgentRow; token: string }> {
     checkAgentName(name);
     if (alias !== null) checkAgentName(alias, 'An alias');
     for (const taken of [name, alias]) {
@@ -69,7 +69,7 @@ export class AgentService {
     const token = newToken('agent');
     const now = new Date();
     try {
-      const id = await this.deps.agents.insert(userId, name, alias, hashToken(token), now);
+      const id = await this.deps.agents.insert(userId, name, alias, hashToken(token), now, issuedTo);
       return { agent: (await this.deps.agents.findById(id))!, token };
     } catch (err) {
       if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`You already have an agent named "${name}".`, 'NameTaken');
@@ -128,13 +128,13 @@ export class AgentService {
     return agent;
   }
 
-  /** Replaces an agent's token; the old one stops working at once. */
-  async rotateToken(userId: number, name: string): Promise<{ agent: AgentRow; token: string }> {
+  /** Replaces an agent's token (handed to the chat account `issuedTo`, null for an admin); the old one stops working at once. */
+  async rotateToken(userId: number, name: string, issuedTo: number | null = null): Promise<{ agent: AgentRow; token: string }> {
     const agent = await this.byName(userId, name);
     const token = newToken('agent');
-    await this.deps.agents.setTokenHash(agent.id, hashToken(token));
+    await this.deps.agents.setTokenHash(agent.id, hashToken(token), issuedTo);
     await this.forgetToken(agent.tokenHash, userId);
-    return { agent, token };
+    return { agent: { ...agent, tokenIssuedTo: issuedTo }, token };
   }
 
   /** Replaces an agent's approval patterns (an empty list clears them); every node sees the change at once. */
@@ -145,6 +145,19 @@ export class AgentService {
     await this.deps.agents.setApprovalPatterns(agent.id, clean);
     await this.forgetToken(agent.tokenHash, userId);
     return { ...agent, approvalPatterns: clean };
+  }
+
+  /**
+   * Clearing an agent's patterns from chat needs two people: the first request waits (until `until`), and a request
+   * by another account of the same user within that time clears them. Loosening a gate is as gated as a job.
+   */
+  async requestClearPatterns(userId: number, name: string, identityId: number, until: Date): Promise<{ agent: AgentRow; cleared: boolean }> {
+    const agent = await this.byName(userId, name);
+    if (agent.approvalPatterns.length === 0) return { agent, cleared: true };
+    const outcome = await this.deps.agents.requestClearPatterns(agent.id, identityId, new Date(), until);
+    if (outcome === 'requested') return { agent, cleared: false };
+    await this.forgetToken(agent.tokenHash, userId);
+    return { agent: { ...agent, approvalPatterns: [] }, cleared: true };
   }
 
   /** Enables or disables an agent; a disabled agent's polls and reports are refused (403) and no job is queued for it. */

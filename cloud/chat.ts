@@ -36,8 +36,8 @@ export async function sendWithRetries<T>(send: () => Promise<T>, baseDelayMs = 5
   }
 }
 
-/** The conversation an inbound message came from, answered through its adapter. */
-function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conversation {
+/** The conversation an inbound message came from, answered through its adapter; `identityId` is the sender's row. */
+function conversationOf(adapter: ChannelAdapter, message: InboundMessage, identityId: number): Conversation {
   return {
     channel: message.channel,
     replyTo: message.replyTo,
@@ -45,6 +45,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage): Conve
     canEdit: adapter.canEdit !== false,
     threads: adapter.threads !== false,
     identity: identityKey(message.channel, message.tenant, message.senderId),
+    identityId,
     buttonMessage: message.decides,
     reply: (out: OutboundMessage) => sendWithRetries(() => adapter.send(message.replyTo, out)),
     replyPrivately: (out: OutboundMessage) => sendWithRetries(() => adapter.sendPrivate(message.tenant, message.senderId, out)),
@@ -59,13 +60,13 @@ export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): Inbo
       log.info('duplicate delivery ignored');
       return;
     }
-    const convo = conversationOf(adapter, message);
     const check = await deps.identities.check(message, adapter.access);
     if ('refusal' in check) {
       log.info('refused an unknown sender');
-      await convo.reply({ text: check.refusal });
+      await sendWithRetries(() => adapter.send(message.replyTo, { text: check.refusal }));
       return;
     }
+    const convo = conversationOf(adapter, message, check.identity.id);
     const command = parseCommand(message.text);
     log.info({ userId: check.user.id, command: command.kind }, 'chat command');
     try {

@@ -154,7 +154,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, jobs, identities: identityRepo, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
+  const port = createCommandPort({ users, agents, jobs, identities: identityRepo, approvalTimeoutMs: config.approvalTimeoutMs, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
   const adapterServices = createAdapterServices({ redis, keys, connect: (name) => connectRedisOrExplain(config, name), log: log.child({ part: 'adapter-services' }) });

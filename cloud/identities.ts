@@ -11,7 +11,13 @@ export type SenderCheck = { user: UserRow; identity: IdentityRow } | { refusal: 
 
 const CHANNELS: ReadonlySet<string> = new Set(['slack', 'teams', 'wechat', 'email']);
 
-/** Parses "channel:tenant:externalId" (e-mail: the domain, then the address: "email:example.com:ops@example.com"). */
+/** An identity as it is stored and compared: e-mail domains and addresses lower-case and NFC, other ids as they are. */
+export function normalIdentity(channel: string, tenant: string, externalId: string): { tenant: string; externalId: string } {
+  if (channel !== 'email') return { tenant, externalId };
+  return { tenant: tenant.normalize('NFC').toLowerCase(), externalId: externalId.normalize('NFC').toLowerCase() };
+}
+
+/** Parses "channel:tenant:externalId" (e-mail: the domain, then the address: "email:example.com:ops@example.com"), normalized. */
 export function parseIdentityKey(key: string): { channel: ChannelName; tenant: string; externalId: string } {
   const first = key.indexOf(':');
   const second = key.indexOf(':', first + 1);
@@ -21,7 +27,7 @@ export function parseIdentityKey(key: string): { channel: ChannelName; tenant: s
   const externalId = key.slice(second + 1);
   if (!CHANNELS.has(channel)) throw new BadRequestError(`Unknown channel "${channel}" (slack, teams, wechat, email).`);
   if (!externalId) throw new BadRequestError(`"${key}" has no account id after the second colon.`);
-  return { channel: channel as ChannelName, tenant, externalId };
+  return { channel: channel as ChannelName, ...normalIdentity(channel, tenant, externalId) };
 }
 
 /** The identity key of an inbound message's sender. */
@@ -63,8 +69,10 @@ export class IdentityService {
   }
 
   /** The user a sender acts as under the channel's access policy, or the refusal to show them. */
-  async check(message: InboundMessage, access: { mode: AccessMode; tenants: string[] }): Promise<SenderCheck> {
+  async check(inbound: InboundMessage, access: { mode: AccessMode; tenants: string[] }): Promise<SenderCheck> {
     const now = new Date();
+    const { tenant, externalId } = normalIdentity(inbound.channel, inbound.tenant, inbound.senderId);
+    const message = { ...inbound, tenant, senderId: externalId };
     const key = identityKey(message.channel, message.tenant, message.senderId);
     const refusal = policyRefusal(message.tenant, key, access);
     const linked = await this.repo.find(message.channel, message.tenant, message.senderId);

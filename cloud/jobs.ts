@@ -16,6 +16,7 @@ import type { DelayedJobRepo } from './store/delayed';
 import { TERMINAL_STATUSES, type ApprovalOutcome, type JobRepo, type JobRow, type JobStatus, type NewJob } from './store/jobs';
 import { matchingPattern } from './approval-patterns';
 import { formatDuration } from '../config/duration';
+import { sameHolder, type Credential } from './credentials';
 
 /** Longest accepted delay of a delayed job. */
 export const MAX_DELAY_MS = 366 * 86_400_000;
@@ -30,15 +31,20 @@ export interface JobOrigin {
   origin?: string | null;
   /** URL receiving every status change, `disable` for silence, null for the default. */
   callback?: string | null;
-  /** The identity key of the chat account that asked (it may not approve its own job). */
+  /** The identity key of the chat account that asked (shown in approval requests). */
   requester?: string | null;
+  /**
+   * The credential that pushes the job: neither it nor the person behind it may approve the job. Every route and
+   * command sets it; only in-process callers without one (benchmarks, tests) leave it out.
+   */
+  pushedBy?: Credential;
 }
 
 /** Who decides on a job awaiting approval. */
 export interface Approver {
   userId: number;
-  /** The deciding chat account's identity key; null for the API and the CLI. */
-  identity: string | null;
+  /** The deciding credential: a chat account, a user token, or an admin acting as an account (`job approve --as`). */
+  credential: Credential;
   /** How the decision came: from chat, the user API, or an admin's CLI. */
   via: 'chat' | 'api' | 'cli';
   /** What is recorded as approved_by / denied_by. */
@@ -86,6 +92,7 @@ function newJob(agent: AgentRow, message: string, from: JobOrigin, now: Date, fi
     callback: from.callback ?? null,
     createdAt: now,
     requester: from.requester ?? null,
+    pushedBy: from.pushedBy ?? null,
     ...first,
   };
 }
@@ -386,8 +393,8 @@ export class JobService {
     if (approver.via === 'api' && job.requester) {
       throw new ForbiddenError(`Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`, 'NotApprover');
     }
-    if (approving && approver.identity && approver.identity === job.requester) {
-      throw new ForbiddenError('You asked for this job yourself: another person linked to the same user must approve it.', 'SelfApproval');
+    if (approving && job.pushedBy && sameHolder(approver.credential, job.pushedBy)) {
+      throw new ForbiddenError('You pushed this job yourself, or with a token handed to you: another person linked to the same user must approve it.', 'SelfApproval');
     }
   }
 
@@ -444,7 +451,7 @@ export class JobService {
     const id = newJobId();
     await this.deps.delayed.insert({
       id, userId: agent.userId, agentId: agent.id, message: text, source: from.source,
-      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now, requester: from.requester ?? null,
+      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now, requester: from.requester ?? null, pushedBy: from.pushedBy ?? null,
     });
     await this.deps.queue.scheduleDelayed([{ id, at: dueAt.getTime() }]).catch((err) => {
       this.deps.log.warn({ jobId: id, err }, 'delayed job stored but not scheduled in Redis; the reconciler will release it');
@@ -469,7 +476,7 @@ export class JobService {
           id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
           message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
           status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired', reason: online ? null : agent ? 'agent offline' : 'agent removed', createdAt: now,
-          requester: delayed.requester, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
+          requester: delayed.requester, pushedBy: delayed.pushedBy, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
         };
         await this.deps.jobs.insert([job], conn);
         return job;

@@ -37,7 +37,7 @@ export class UserService {
     const now = new Date();
     try {
       const id = await this.users.insert(name, hashToken(token), salt, now);
-      return { user: { id, name, tokenHash: hashToken(token), callbackSalt: salt, createdAt: now }, token };
+      return { user: { id, name, tokenHash: hashToken(token), callbackSalt: salt, tokenIssuedTo: null, createdAt: now }, token };
     } catch (err) {
       if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
       throw err;
@@ -79,11 +79,14 @@ export class UserService {
     return (await this.users.count()) > 0;
   }
 
-  /** Replaces a user's token; returns the new one (the old one stops working at once). */
-  async rotateToken(name: string): Promise<string> {
+  /**
+   * Replaces a user's token; returns the new one (the old one stops working at once). `issuedTo` is the chat account
+   * it is handed to (null for an admin's CLI): that person may not approve the jobs the token pushes.
+   */
+  async rotateToken(name: string, issuedTo: number | null = null): Promise<string> {
     const user = await this.byName(name);
     const token = newToken('user');
-    await this.users.setTokenHash(user.id, hashToken(token));
+    await this.users.setTokenHash(user.id, hashToken(token), issuedTo);
     this.invalidateCached(user.tokenHash);
     await this.onTokenChange(user.tokenHash);
     return token;

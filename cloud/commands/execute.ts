@@ -5,6 +5,7 @@ import { ago, jobHeadline, quote } from '../chat-format';
 import { formatDuration } from '../../config/duration';
 import { newJobId } from '../job-id';
 import { checkMessage } from '../job-text';
+import { identityCredential } from '../credentials';
 import type { Approver, JobOrigin, PushResult } from '../jobs';
 import type { AgentRow } from '../store/agents';
 import type { JobRow } from '../store/jobs';
@@ -23,6 +24,8 @@ export interface Conversation {
   readonly threads: boolean;
   /** The identity key of the sender (channel:tenant:id). */
   readonly identity: string;
+  /** The sender's identity row: the credential of what they push and decide. */
+  readonly identityId: number;
   /** When the command came from a button: the message it was on, which the answer replaces. */
   readonly buttonMessage?: string;
   /** Posts in this conversation/thread; returns the posted message's reference. */
@@ -44,10 +47,13 @@ export interface CommandPort {
   deny(jobId: string, approver: Approver, reason: string): Promise<JobRow>;
   setApprovalPatterns(userId: number, agentName: string, patterns: string[]): Promise<AgentRow>;
   recentJobs(userId: number, agentId: number | null, limit: number): Promise<JobRow[]>;
-  createAgent(userId: number, name: string, alias: string | null): Promise<{ agent: AgentRow; token: string }>;
+  /** Clears an agent's patterns when another account of the user asked for it too; else records this request. */
+  requestClearPatterns(userId: number, agentName: string, identityId: number): Promise<{ agent: AgentRow; cleared: boolean; until: Date }>;
+  /** Tokens made here are handed to `issuedTo`, the sender's identity row. */
+  createAgent(userId: number, name: string, alias: string | null, issuedTo: number): Promise<{ agent: AgentRow; token: string }>;
   removeAgent(userId: number, name: string): Promise<AgentRow>;
-  rotateAgentToken(userId: number, name: string): Promise<{ agent: AgentRow; token: string }>;
-  rotateUserToken(user: UserRow): Promise<string>;
+  rotateAgentToken(userId: number, name: string, issuedTo: number): Promise<{ agent: AgentRow; token: string }>;
+  rotateUserToken(user: UserRow, issuedTo: number): Promise<string>;
   setNotifyTarget(userId: number, channel: ChannelName, replyTo: string): Promise<void>;
 }
 
@@ -99,7 +105,7 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
   const id = newJobId();
   const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
   try {
-    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack), requester: convo.identity });
+    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack), requester: convo.identity, pushedBy: identityCredential(convo.identityId) });
   } catch (err) {
     await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: convo.canEdit ? ack : undefined });
     throw err;
@@ -119,6 +125,17 @@ async function jobsText(port: CommandPort, user: UserRow, agentName: string | nu
   const jobs = await port.recentJobs(user.id, agent?.id ?? null, 10);
   if (jobs.length === 0) return { text: agent ? `No jobs for ${agent.name} yet.` : 'No jobs yet.' };
   return { text: jobs.map((j) => `${jobHeadline(j)} · ${ago(j.createdAt)}`).join('\n') };
+}
+
+/** `agent approval <agent> clear`: loosening a gate from chat takes a second person, as a gated job does. */
+async function clearPatterns(port: CommandPort, user: UserRow, convo: Conversation, current: AgentRow): Promise<void> {
+  if (current.approvalPatterns.length === 0) return void (await convo.reply({ text: `Jobs of ${current.name} need no approval; there is nothing to clear.` }));
+  const { agent, cleared, until } = await port.requestClearPatterns(user.id, current.name, convo.identityId);
+  if (cleared) return void (await convo.reply({ text: `🔓 Jobs of ${agent.name} no longer need approval (a second person agreed).` }));
+  const list = current.approvalPatterns.map((p) => quote(p)).join(', ');
+  await convo.reply({
+    text: `🔐 Clearing the approval patterns of ${agent.name} (${list}) needs a second person: another account linked to ${user.name} sends \`agent approval ${agent.name} clear\` before ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC. Until then nothing changes.`,
+  });
 }
 
 /** Runs a command; expected errors are answered in the conversation, unexpected ones are rethrown after a short answer. */
@@ -148,7 +165,9 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       if (!agent) return void (await convo.reply(await unknownAgent(port, user, command.agent)));
       const message = checkMessage(command.text);
       const ref = await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
-      const { id, dueAt } = await port.delay(agent, message, command.delayMs, { source: convo.channel, origin: encodeOrigin(convo.channel, ref), requester: convo.identity });
+      const { id, dueAt } = await port.delay(agent, message, command.delayMs, {
+        source: convo.channel, origin: encodeOrigin(convo.channel, ref), requester: convo.identity, pushedBy: identityCredential(convo.identityId),
+      });
       await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: convo.canEdit ? ref : undefined });
       return;
     }
@@ -160,7 +179,7 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
     case 'approve':
     case 'deny': {
       const jobId = await port.findAwaiting(user.id, command.jobId);
-      const approver: Approver = { userId: user.id, identity: convo.identity, via: 'chat', label: convo.identity };
+      const approver: Approver = { userId: user.id, credential: identityCredential(convo.identityId), via: 'chat', label: convo.identity };
       const job = command.kind === 'approve' ? await port.approve(jobId, approver) : await port.deny(jobId, approver, command.reason);
       const verdict = command.kind === 'approve' ? `✅ Approved: ${job.status === 'queuing' ? 'queued for' : 'but it expired at once:'} ${job.agentName}` : `🚫 Denied: ${job.agentName}`;
       const text = `${verdict} ${quote(job.message)} · job ${job.id}${job.status === 'expired' ? ` (${job.reason})` : ''}`;
@@ -171,14 +190,14 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
     case 'agent-approval': {
       const current = await port.findAgent(user.id, command.name);
       if (!current) return void (await convo.reply(await unknownAgent(port, user, command.name)));
-      const patterns = command.pattern === null ? [] : [...current.approvalPatterns, command.pattern];
-      const agent = await port.setApprovalPatterns(user.id, current.name, patterns);
+      if (command.pattern === null) return clearPatterns(port, user, convo, current);
+      const agent = await port.setApprovalPatterns(user.id, current.name, [...current.approvalPatterns, command.pattern]);
       const list = agent.approvalPatterns.map((p) => quote(p)).join(', ');
       await convo.reply({ text: list ? `🔐 Jobs of ${agent.name} matching ${list} now need another person's approval.` : `Jobs of ${agent.name} no longer need approval.` });
       return;
     }
     case 'agent-add': {
-      const { agent, token } = await port.createAgent(user.id, command.name, command.alias);
+      const { agent, token } = await port.createAgent(user.id, command.name, command.alias, convo.identityId);
       const setup = `Agent ${agent.name} created. Its token (shown only now): \`${token}\`\nPut it in the agent's /etc/skadi/skadi.yml (token: …) or SKADI_AGENT_TOKEN.`;
       await answerPrivately(convo, { text: setup }, `Agent ${agent.name} created. I sent you its token in a private message.`);
       return;
@@ -189,12 +208,12 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       return;
     }
     case 'agent-token': {
-      const { agent, token } = await port.rotateAgentToken(user.id, command.name);
+      const { agent, token } = await port.rotateAgentToken(user.id, command.name, convo.identityId);
       await answerPrivately(convo, { text: `New token of ${agent.name} (the old one stopped working): \`${token}\`` }, `${agent.name} has a new token; I sent it to you in a private message.`);
       return;
     }
     case 'token': {
-      const token = await port.rotateUserToken(user);
+      const token = await port.rotateUserToken(user, convo.identityId);
       const text = `Your new user token (the old one stopped working): \`${token}\`\nUse it as \`Authorization: Bearer <token>\`, or \`?token=\` in the GET one-liners.`;
       await answerPrivately(convo, { text }, 'I sent you a new user token in a private message (tokens never go to a shared conversation).');
       return;

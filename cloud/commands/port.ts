@@ -11,6 +11,8 @@ export function createCommandPort(deps: {
   agents: AgentService;
   jobs: JobService;
   identities: IdentityRepo;
+  /** How long a chat request to clear an agent's patterns waits for a second person (the approval timeout). */
+  approvalTimeoutMs: number;
   /** Tells every node that a user's settings changed (their cached notification route is dropped). */
   announceUserChange: (userId: number) => Promise<void>;
 }): CommandPort {
@@ -26,10 +28,14 @@ export function createCommandPort(deps: {
     deny: (jobId, approver, reason) => jobs.deny(jobId, approver, reason),
     setApprovalPatterns: (userId, name, patterns) => agents.setApprovalPatterns(userId, name, patterns),
     recentJobs: (userId, agentId, limit) => jobs.list(userId, agentId, limit),
-    createAgent: (userId, name, alias) => agents.create(userId, name, alias),
+    async requestClearPatterns(userId, name, identityId) {
+      const until = new Date(Date.now() + deps.approvalTimeoutMs);
+      return { ...(await agents.requestClearPatterns(userId, name, identityId, until)), until };
+    },
+    createAgent: (userId, name, alias, issuedTo) => agents.create(userId, name, alias, issuedTo),
     removeAgent: (userId, name) => agents.remove(userId, name),
-    rotateAgentToken: (userId, name) => agents.rotateToken(userId, name),
-    rotateUserToken: (user) => users.rotateToken(user.name),
+    rotateAgentToken: (userId, name, issuedTo) => agents.rotateToken(userId, name, issuedTo),
+    rotateUserToken: (user, issuedTo) => users.rotateToken(user.name, issuedTo),
     async setNotifyTarget(userId, channel, replyTo) {
       await identities.setNotifyTarget(userId, channel, replyTo);
       await deps.announceUserChange(userId);

@@ -2,7 +2,6 @@
 import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
 import { jobHeadline, quote, shortJobId } from '../chat-format';
-import { identityKey } from '../identities';
 import { decodeOrigin } from '../commands/execute';
 import type { JobStatusEvent, MessageEvent } from '../events';
 import { isTerminal } from '../jobs';
@@ -117,7 +116,8 @@ async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: Delive
   progress.requestedFrom ??= new Set();
   for (const identity of await deps.identities.list(job.userId)) {
     const adapter = deps.adapters.get(identity.channel);
-    if (!adapter || identityKey(identity.channel, identity.tenant, identity.externalId) === job.requester || progress.requestedFrom.has(identity.id)) continue;
+    // The person who pushed the job (in chat, or with a token handed to them) cannot approve it: not asked.
+    if (!adapter || identity.id === job.pushedBy?.identityId || progress.requestedFrom.has(identity.id)) continue;
     await sendPrivately(deps, adapter, identity, message);
     progress.requestedFrom.add(identity.id);
   }

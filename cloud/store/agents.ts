@@ -16,6 +16,8 @@ export interface AgentRow {
   createdAt: Date;
   /** Glob patterns of job texts that need a second person's approval (`deploy *`, `*`). */
   approvalPatterns: string[];
+  /** The chat account the token was handed to; null when an admin's CLI made it. */
+  tokenIssuedTo: number | null;
 }
 
 function toAgent(row: RowDataPacket): AgentRow {
@@ -31,6 +33,7 @@ function toAgent(row: RowDataPacket): AgentRow {
     lastSeenAt: row.last_seen_at,
     createdAt: row.created_at,
     approvalPatterns: row.approval_patterns ? (JSON.parse(row.approval_patterns) as string[]) : [],
+    tokenIssuedTo: row.token_issued_to == null ? null : Number(row.token_issued_to),
   };
 }
 
@@ -39,17 +42,41 @@ export class AgentRepo {
   constructor(private readonly sql: Sql) {}
 
   /** Inserts an agent and returns its id. */
-  async insert(userId: number, name: string, alias: string | null, tokenHash: string, now: Date): Promise<number> {
+  async insert(userId: number, name: string, alias: string | null, tokenHash: string, now: Date, issuedTo: number | null = null): Promise<number> {
     const [res] = await this.sql.query<ResultSetHeader>(
-      'INSERT INTO agents (user_id, name, alias, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
-      [userId, name, alias, tokenHash, now],
+      'INSERT INTO agents (user_id, name, alias, token_hash, created_at, token_issued_to) VALUES (?, ?, ?, ?, ?, ?)',
+      [userId, name, alias, tokenHash, now, issuedTo],
     );
     return res.insertId;
   }
 
-  /** Replaces an agent's approval patterns (none: no approval needed). */
+  /** Replaces an agent's approval patterns (none: no approval needed); a request to clear them waiting in chat is dropped. */
   async setApprovalPatterns(id: number, patterns: string[]): Promise<void> {
-    await this.sql.query('UPDATE agents SET approval_patterns = ? WHERE id = ?', [patterns.length ? JSON.stringify(patterns) : null, id]);
+    await this.sql.query('UPDATE agents SET approval_patterns = ?, approval_clear_by = NULL, approval_clear_until = NULL WHERE id = ?', [
+      patterns.length ? JSON.stringify(patterns) : null,
+      id,
+    ]);
+  }
+
+  /**
+   * A request from chat to clear an agent's patterns: clears them when another person's request is waiting (and not
+   * past its time), else records this person's request. Each step is one conditional UPDATE, so two people at once
+   * clear them once, and one person alone never does.
+   */
+  async requestClearPatterns(id: number, identityId: number, now: Date, until: Date): Promise<'cleared' | 'requested'> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [cleared] = await this.sql.query<ResultSetHeader>(
+        'UPDATE agents SET approval_patterns = NULL, approval_clear_by = NULL, approval_clear_until = NULL WHERE id = ? AND approval_clear_by IS NOT NULL AND approval_clear_by <> ? AND approval_clear_until > ?',
+        [id, identityId, now],
+      );
+      if (cleared.affectedRows > 0) return 'cleared';
+      const [requested] = await this.sql.query<ResultSetHeader>(
+        'UPDATE agents SET approval_clear_by = ?, approval_clear_until = ? WHERE id = ? AND (approval_clear_by IS NULL OR approval_clear_by = ? OR approval_clear_until <= ?)',
+        [identityId, until, id, identityId, now],
+      );
+      if (requested.affectedRows > 0) return 'requested';
+    }
+    throw new Error(`the request to clear the patterns of agent ${id} kept changing`);
   }
 
   /** The agent whose token has this hash, if any. */
@@ -97,9 +124,9 @@ export class AgentRepo {
     await this.sql.query('UPDATE agents SET available = ? WHERE id = ?', [available, id]);
   }
 
-  /** Replaces the token hash of an agent. */
-  async setTokenHash(id: number, hash: string): Promise<void> {
-    await this.sql.query('UPDATE agents SET token_hash = ? WHERE id = ?', [hash, id]);
+  /** Replaces the token hash of an agent, recording the chat account the new token is handed to (null: an admin). */
+  async setTokenHash(id: number, hash: string, issuedTo: number | null = null): Promise<void> {
+    await this.sql.query('UPDATE agents SET token_hash = ?, token_issued_to = ? WHERE id = ?', [hash, issuedTo, id]);
   }
 
   /** Locks an agent row inside a transaction and returns it (null when it is gone). Use the transaction's connection only. */

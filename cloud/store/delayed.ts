@@ -1,5 +1,7 @@
 /** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
 import type { Db, RowDataPacket, Sql } from './db';
+import type { Credential } from '../credentials';
+import { credentialOf } from './jobs';
 
 /** A delayed job row. */
 export interface DelayedJobRow {
@@ -15,6 +17,8 @@ export interface DelayedJobRow {
   createdAt: Date;
   /** The chat account that asked; the job keeps it when it is released (it may not approve its own job). */
   requester: string | null;
+  /** The credential that asked for it; the job keeps it. */
+  pushedBy: Credential | null;
 }
 
 function toDelayed(row: RowDataPacket): DelayedJobRow {
@@ -30,6 +34,7 @@ function toDelayed(row: RowDataPacket): DelayedJobRow {
     releasedAt: row.released_at,
     createdAt: row.created_at,
     requester: row.requester ?? null,
+    pushedBy: credentialOf(row),
   };
 }
 
@@ -40,8 +45,8 @@ export class DelayedJobRepo {
   /** Stores a delayed job. */
   async insert(job: Omit<DelayedJobRow, 'releasedAt'>): Promise<void> {
     await this.db.pool.query(
-      'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt, job.requester],
+      'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester, pushed_by, pushed_by_identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt, job.requester, job.pushedBy?.id ?? null, job.pushedBy?.identityId ?? null],
     );
   }
 

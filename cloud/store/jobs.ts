@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
 import { Batcher } from './batcher';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
+import type { Credential } from '../credentials';
 
 /** Every job status; see the lifecycle in DESIGN.md. */
 export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
@@ -30,6 +31,8 @@ export interface JobRow {
   updatedAt: Date;
   /** The identity key of the chat account that asked for the job (null: the API, the CLI, a delayed job). */
   requester: string | null;
+  /** The credential that pushed the job, and the person behind it (null for jobs from before it was recorded). */
+  pushedBy: Credential | null;
   approval: JobApproval | null;
 }
 
@@ -50,6 +53,7 @@ export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'm
   /** The lease of a job inserted as sent. */
   leaseUntil?: Date | null;
   requester?: string | null;
+  pushedBy?: Credential | null;
   /** Set when the job awaits approval: when it expires. */
   approvalUntil?: Date | null;
 };
@@ -60,6 +64,12 @@ export interface ApprovalOutcome {
   changed: boolean;
   /** The approval came after the job's approval time: it was not approved (the sweep expires it). */
   late?: boolean;
+}
+
+/** The pushing credential of a job or delayed job row (pushed_by, pushed_by_identity). */
+export function credentialOf(row: RowDataPacket): Credential | null {
+  if (!row.pushed_by) return null;
+  return { id: row.pushed_by, identityId: row.pushed_by_identity == null ? null : Number(row.pushed_by_identity) };
 }
 
 function toJob(row: RowDataPacket): JobRow {
@@ -81,6 +91,7 @@ function toJob(row: RowDataPacket): JobRow {
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
     requester: row.requester ?? null,
+    pushedBy: credentialOf(row),
     approval: row.approval_required
       ? { until: row.approval_until ?? null, approvedBy: row.approved_by ?? null, approvedAt: row.approved_at ?? null, deniedBy: row.denied_by ?? null }
       : null,
@@ -179,7 +190,7 @@ export class JobRepo {
       rows.set(id, {
         id, userId: job.userId, agentId: job.agentId, agentName: job.agentName, message: job.message, source: job.source, origin: job.origin,
         callback: job.callback, status: 'sent', result: null, reason: job.reason, leaseUntil, createdAt: job.createdAt, sentAt: now,
-        finishedAt: null, updatedAt: now, requester: job.requester ?? null, approval: null,
+        finishedAt: null, updatedAt: now, requester: job.requester ?? null, pushedBy: job.pushedBy ?? null, approval: null,
       });
     }
     return rows;
@@ -189,10 +200,10 @@ export class JobRepo {
     const rows = jobs.map((j) => [
       j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
       j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt, j.requester ?? null, j.approvalUntil ? 1 : 0, j.approvalUntil ?? null,
-      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null,
+      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null, j.pushedBy?.id ?? null, j.pushedBy?.identityId ?? null,
     ]);
     await sql.query(
-      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until) VALUES ?',
+      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until, pushed_by, pushed_by_identity) VALUES ?',
       [rows],
     );
   }

@@ -8,11 +8,13 @@ export interface UserRow {
   tokenHash: string;
   /** Random salt of the callback secret; null until the user has one (created before callback secrets). */
   callbackSalt: string | null;
+  /** The chat account the current token was handed to; null when an admin's CLI made it, or nobody saw it. */
+  tokenIssuedTo: number | null;
   createdAt: Date;
 }
 
 function toUser(row: RowDataPacket): UserRow {
-  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, callbackSalt: row.callback_salt ?? null, createdAt: row.created_at };
+  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, callbackSalt: row.callback_salt ?? null, tokenIssuedTo: row.token_issued_to == null ? null : Number(row.token_issued_to), createdAt: row.created_at };
 }
 
 /** Users: create, find, list, rotate the token. */
@@ -60,9 +62,9 @@ export class UserRepo {
     return Number(rows[0].n);
   }
 
-  /** Replaces the token hash of a user. */
-  async setTokenHash(id: number, hash: string): Promise<void> {
-    await this.sql.query('UPDATE users SET token_hash = ? WHERE id = ?', [hash, id]);
+  /** Replaces the token hash of a user, recording the chat account the new token is handed to (null: an admin). */
+  async setTokenHash(id: number, hash: string, issuedTo: number | null = null): Promise<void> {
+    await this.sql.query('UPDATE users SET token_hash = ?, token_issued_to = ? WHERE id = ?', [hash, issuedTo, id]);
   }
 
   /** Replaces the callback salt of a user (a new callback secret). */

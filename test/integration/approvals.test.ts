@@ -2,7 +2,9 @@
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
-import type { Approver } from '../../cloud/jobs';
+import { identityCredential } from '../../cloud/credentials';
+import { parseIdentityKey } from '../../cloud/identities';
+import type { Approver, JobOrigin } from '../../cloud/jobs';
 import type { AgentRow } from '../../cloud/store/agents';
 import { formatDuration } from '../../config/duration';
 import { dropNamespace, eventually, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -16,6 +18,7 @@ let core: Core;
 const ALICE = 'slack:T1:UALICE';
 const BOB = 'slack:T1:UBOB';
 const CAROL = 'teams:T2:UCAROL';
+const MALLORY = 'slack:T1:UMALLORY';
 
 beforeAll(async () => {
   core = await openCore(config);
@@ -30,15 +33,36 @@ let seq = 0;
 async function gatedAgent(patterns: string[] = ['deploy *'], online = true): Promise<{ agent: AgentRow; userId: number }> {
   seq++;
   const { user, agent } = await userWithAgent(core, `u${seq}`, `a${seq}`);
+  await linkPeople(user.id);
   const gated = await core.agents.setApprovalPatterns(user.id, agent.name, patterns);
   expect(gated.approvalPatterns).toEqual(patterns);
   if (online) await core.agents.recordPoll(gated, '127.0.0.1');
   return { agent: gated, userId: user.id };
 }
 
+/** Identity rows of the people in these tests, per user (identity keys are unique, so each user's carry its id). */
+const people = new Map<string, number>();
+async function linkPeople(userId: number, on: Core = core): Promise<void> {
+  for (const key of [ALICE, BOB, CAROL, MALLORY]) {
+    const { channel, tenant, externalId } = parseIdentityKey(key);
+    await on.identityRepo.link(channel, `${tenant}-${userId}`, externalId, userId, null, new Date());
+    people.set(`${userId} ${key}`, (await on.identityRepo.find(channel, `${tenant}-${userId}`, externalId))!.id);
+  }
+}
+function personId(userId: number, key: string): number {
+  const id = people.get(`${userId} ${key}`);
+  if (id === undefined) throw new Error(`${key} is not linked to user ${userId}`);
+  return id;
+}
+
 /** A chat account of the user deciding on a job. */
 function chat(userId: number, identity: string): Approver {
-  return { userId, identity, via: 'chat', label: identity };
+  return { userId, credential: identityCredential(personId(userId, identity)), via: 'chat', label: identity };
+}
+
+/** A job asked for in chat by one of the user's accounts. */
+function asked(userId: number, key: string): JobOrigin {
+  return { source: 'slack', requester: key, pushedBy: identityCredential(personId(userId, key)) };
 }
 
 async function statusEvents(jobId: string, on: Core = core): Promise<string[]> {
@@ -71,9 +95,9 @@ async function expectUntouched(agent: AgentRow, jobId: string): Promise<void> {
 
 describe('gating', () => {
   it('holds a matching job as awaiting_approval (not queued, deadline set, event appended) and queues others as before', async () => {
-    const { agent } = await gatedAgent();
+    const { agent, userId } = await gatedAgent();
     const before = Date.now();
-    const pushed = await core.jobs.push(agent, 'deploy web v2', { source: 'slack', requester: ALICE });
+    const pushed = await core.jobs.push(agent, 'deploy web v2', asked(userId, ALICE));
     const after = Date.now();
     expect(pushed).toEqual({ id: pushed.id, status: 'awaiting_approval' });
 
@@ -102,7 +126,7 @@ describe('gating', () => {
 
   it('holds a matching job even for an offline agent; approving it then expires it as offline', async () => {
     const { agent, userId } = await gatedAgent(['deploy *'], false);
-    const { id, status } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const { id, status } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     expect(status).toBe('awaiting_approval');
     const job = await core.jobs.approve(id, chat(userId, BOB));
     expect(job).toMatchObject({ status: 'expired', reason: 'agent offline' });
@@ -114,7 +138,7 @@ describe('gating', () => {
 describe('decisions', () => {
   it('queues the job when another account of the same user approves; the agent then gets it', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy web v3', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy web v3', asked(userId, ALICE));
     const before = Date.now();
     const job = await core.jobs.approve(id, chat(userId, BOB));
     const after = Date.now();
@@ -135,7 +159,7 @@ describe('decisions', () => {
 
   it('cancels a denied job with the reason and never hands it out', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy db', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
     const job = await core.jobs.deny(id, chat(userId, BOB), '  not during the freeze ');
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze` });
     const r = await row(id);
@@ -153,7 +177,7 @@ describe('decisions', () => {
 
   it('lets the requester withdraw (deny) her own job; an empty reason names only who denied', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy api', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy api', asked(userId, ALICE));
     const job = await core.jobs.deny(id, chat(userId, ALICE), '   ');
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${ALICE}` });
     expect(await core.jobs.take(agent, 5)).toEqual([]);
@@ -161,7 +185,7 @@ describe('decisions', () => {
 
   it('refuses self-approval (SelfApproval) and changes nothing', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     const err = await failure(core.jobs.approve(id, chat(userId, ALICE)));
     expect(err).toBeInstanceOf(ForbiddenError);
     expect(err).toMatchObject({ status: 403, code: 'SelfApproval' });
@@ -174,11 +198,11 @@ describe('decisions', () => {
     const { agent, userId } = await gatedAgent();
     const stranger = await gatedAgent();
     expect(stranger.userId).not.toBe(userId);
-    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     for (const attempt of [
-      core.jobs.approve(id, chat(stranger.userId, 'slack:T1:UMALLORY')),
-      core.jobs.deny(id, chat(stranger.userId, 'slack:T1:UMALLORY'), 'mine now'),
-      core.jobs.approve(id, { userId: stranger.userId, identity: null, via: 'api', label: 'api (mallory)' }),
+      core.jobs.approve(id, chat(stranger.userId, MALLORY)),
+      core.jobs.deny(id, chat(stranger.userId, MALLORY), 'mine now'),
+      core.jobs.approve(id, { userId: stranger.userId, credential: { id: 'user-token:0000', identityId: null }, via: 'api', label: 'api (mallory)' }),
     ]) {
       const err = await failure(attempt);
       expect(err).toBeInstanceOf(ForbiddenError);
@@ -189,7 +213,7 @@ describe('decisions', () => {
 
   it('answers a second approval with a conflict naming who approved first, and queues once', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     await core.jobs.approve(id, chat(userId, BOB));
     const again = await failure(core.jobs.approve(id, chat(userId, CAROL)));
     expect(again).toBeInstanceOf(ConflictError);
@@ -205,7 +229,7 @@ describe('decisions', () => {
 
   it('answers a job that needs no approval with NoApproval', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'uptime', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'uptime', asked(userId, ALICE));
     const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ code: 'NoApproval' });
@@ -217,7 +241,7 @@ describe('short ids', () => {
   it('finds a job awaiting approval by the last 4 characters of its id, and only the user’s own', async () => {
     const { agent, userId } = await gatedAgent();
     const other = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     const short = id.slice(-4);
     expect(await core.jobs.findAwaiting(userId, short)).toBe(id);
     expect(await core.jobs.findAwaiting(userId, ` ${short.toLowerCase()} `)).toBe(id);
@@ -241,8 +265,8 @@ describe('short ids', () => {
 describe('delayed jobs', () => {
   it('releases a matching delayed job as awaiting_approval, keeping its requester', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.delay(agent, 'deploy nightly', 200, { source: 'slack', requester: ALICE });
-    const plain = await core.jobs.delay(agent, 'backup', 200, { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.delay(agent, 'deploy nightly', 200, asked(userId, ALICE));
+    const plain = await core.jobs.delay(agent, 'backup', 200, asked(userId, ALICE));
     await new Promise((r) => setTimeout(r, 400));
     const report = await core.sweeper.sweepOnce();
     expect(report.released).toBeGreaterThanOrEqual(2);
@@ -270,7 +294,7 @@ describe('timeout', () => {
     const [n1, n2] = await Promise.all([openCore(fastConfig), openCore(fastConfig)]);
     try {
       const { agent, userId } = await gatedAgent();
-      const { id } = await n1.jobs.push(agent, 'deploy web', { source: 'slack', requester: ALICE });
+      const { id } = await n1.jobs.push(agent, 'deploy web', asked(userId, ALICE));
       const r = await row(id);
       expect((r.approval_until as Date).getTime() - (r.created_at as Date).getTime()).toBe(300);
 
@@ -304,7 +328,7 @@ describe('several nodes', () => {
     try {
       for (let round = 0; round < 5; round++) {
         const { agent, userId } = await gatedAgent();
-        const { id } = await core.jobs.push(agent, `deploy race ${round}`, { source: 'slack', requester: ALICE });
+        const { id } = await core.jobs.push(agent, `deploy race ${round}`, asked(userId, ALICE));
         const outcomes = await Promise.allSettled([core.jobs.approve(id, chat(userId, BOB)), other.jobs.approve(id, chat(userId, CAROL))]);
         const won = outcomes.filter((o) => o.status === 'fulfilled');
         const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -325,7 +349,7 @@ describe('several nodes', () => {
 
   it('keeps a job awaiting approval across a restart; a new core approves and queues it', async () => {
     const { agent, userId } = await gatedAgent();
-    const { id } = await core.jobs.push(agent, 'deploy after restart', { source: 'slack', requester: ALICE });
+    const { id } = await core.jobs.push(agent, 'deploy after restart', asked(userId, ALICE));
     await core.close();
     core = await openCore(config);
     expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
@@ -345,10 +369,13 @@ describe('user API', () => {
   let agentToken: string;
   let strangerToken: string;
   let agent: AgentRow;
+  let opsId: number;
 
   beforeAll(async () => {
     server = await openServer(testConfig(apiName));
     const ops = await userWithAgent(server.core, 'ops', 'web1');
+    opsId = ops.user.id;
+    await linkPeople(opsId, server.core);
     userToken = ops.userToken;
     agentToken = ops.agentToken;
     strangerToken = (await userWithAgent(server.core, 'stranger', 'web1')).userToken;
@@ -379,6 +406,14 @@ describe('user API', () => {
 
     const poll = call(server.base, 'GET', '/agent/job?wait=10', { token: agentToken });
     await eventually(() => server.core.dispatcher.waiting > 0, 5000, 'the poll to wait');
+    // The token that pushed the job cannot approve it.
+    const self = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
+    expect(self.status).toBe(403);
+    expect(self.body.error).toBe('SelfApproval');
+    expect((await server.core.jobs.get(id, null)).status).toBe('awaiting_approval');
+
+    // A second token (an admin's `skadi user token`, handed to nobody in chat) may.
+    userToken = await server.core.users.rotateToken('ops');
     const before = Date.now();
     const approved = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
     expect(approved.status).toBe(200);
@@ -396,7 +431,7 @@ describe('user API', () => {
   });
 
   it('refuses the API for a job asked for in chat (403), and another user (403)', async () => {
-    const { id } = await server.core.jobs.push(agent, 'deploy from chat', { source: 'slack', requester: ALICE });
+    const { id } = await server.core.jobs.push(agent, 'deploy from chat', asked(opsId, ALICE));
     for (const path of [`/jobs/${id}/approve`, `/jobs/${id}/deny`]) {
       const res = await call(server.base, 'POST', path, { token: userToken, body: {} });
       expect(res.status).toBe(403);
@@ -411,9 +446,39 @@ describe('user API', () => {
     for (const target of [id, api]) expect((await server.core.jobs.get(target, null)).status).toBe('awaiting_approval');
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
     // Chat approval by another account still works.
-    const user = await server.core.users.byName('ops');
-    expect((await server.core.jobs.approve(id, chat(user.id, BOB))).status).toBe('queuing');
+    expect((await server.core.jobs.approve(id, chat(opsId, BOB))).status).toBe('queuing');
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id, message: 'deploy from chat' });
+  });
+
+  it('refuses the person a pushing token was handed to in chat, through a rotated token and in chat; another person approves', async () => {
+    const alice = personId(opsId, ALICE);
+    // Alice asks for a user token in chat, pushes with it, asks for another one and approves with that.
+    const first = await server.core.users.rotateToken('ops', alice);
+    const res = await call(server.base, 'POST', '/job/add', { token: first, body: { message: 'web1 deploy by token' } });
+    expect(res.body.status).toBe('awaiting_approval');
+    userToken = await server.core.users.rotateToken('ops', alice);
+    const rotated = await call(server.base, 'POST', `/jobs/${res.body.id}/approve`, { token: userToken });
+    expect({ status: rotated.status, error: rotated.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
+    expect((await failure(server.core.jobs.approve(res.body.id, chat(opsId, ALICE))))).toMatchObject({ status: 403, code: 'SelfApproval' });
+    expect((await server.core.jobs.get(res.body.id, null)).status).toBe('awaiting_approval');
+    expect((await server.core.jobs.approve(res.body.id, chat(opsId, BOB))).approval?.approvedBy).toBe(BOB);
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: res.body.id, message: 'deploy by token' });
+  });
+
+  it('refuses the agent token that pushed a job, and the person it was handed to, as approvers', async () => {
+    const alice = personId(opsId, ALICE);
+    const { token: web2 } = await server.core.agents.create(opsId, 'web2', null, alice);
+    const res = await call(server.base, 'POST', '/agent/job/add', { token: web2, body: { message: 'web1 deploy by agent' } });
+    expect(res.status).toBe(201);
+    const job = await server.core.jobs.get(res.body.id, null);
+    expect(job).toMatchObject({ status: 'awaiting_approval', pushedBy: { id: expect.stringMatching(/^agent:\d+$/), identityId: alice } });
+    expect(await failure(server.core.jobs.approve(job.id, chat(opsId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    userToken = await server.core.users.rotateToken('ops', alice);
+    const api = await call(server.base, 'POST', `/jobs/${job.id}/approve`, { token: userToken });
+    expect({ status: api.status, error: api.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
+    expect((await server.core.jobs.get(job.id, null)).status).toBe('awaiting_approval');
+    expect((await server.core.jobs.approve(job.id, chat(opsId, CAROL))).status).toBe('queuing');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: job.id, message: 'deploy by agent' });
   });
 
   it('denies with POST /jobs/:id/deny {"reason"} and refuses malformed bodies with 400, never 500', async () => {

@@ -1,6 +1,8 @@
 /** Access policies and identity links on the real database. */
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
+import { identityCredential } from '../../cloud/credentials';
+import { parseIdentityKey } from '../../cloud/identities';
 import { dropNamespace, openCore, testConfig, uniqueName } from '../helpers/env';
 
 const name = uniqueName();
@@ -65,5 +67,50 @@ describe('access policies', () => {
     await expect(core.identities.link('irc:x:y', 'ops')).rejects.toThrow(/Unknown channel/);
     await expect(core.identities.link('email::ops@example.com', 'nobody')).rejects.toMatchObject({ status: 404 });
     expect((await core.identities.link('email::ops@example.com', 'ops')).tenant).toBe('');
+  });
+});
+
+describe('identity keys', () => {
+  const closed = { mode: 'closed' as const, tenants: [] };
+  const mail = (tenant: string, sender: string): InboundMessage => ({ ...from(tenant, sender), channel: 'email' });
+
+  it('stores an e-mail identity lower-cased, so any spelling of the same address finds the same row', async () => {
+    const linked = await core.identities.link('email:EXAMPLE.COM:Alice@Example.com', 'ops');
+    expect(linked).toMatchObject({ tenant: 'example.com', externalId: 'alice@example.com' });
+    const found = await core.identities.check(mail('Example.Com', 'ALICE@example.COM'), closed);
+    expect('identity' in found && found.identity.id).toBe(linked.id);
+    const { channel, tenant, externalId } = parseIdentityKey('email:example.COM:alice@EXAMPLE.com');
+    expect((await core.identityRepo.find(channel, tenant, externalId))?.id).toBe(linked.id);
+  });
+
+  it('compares keys byte for byte: an accented or differently cased id is another account', async () => {
+    const alice = await core.identities.link('email:example.org:alice@example.org', 'ops');
+    for (const other of ['alicé@example.org', 'alice\u0301@example.org', 'ålice@example.org']) {
+      expect(await core.identityRepo.find('email', 'example.org', other)).toBeNull();
+      expect(await core.identities.check(mail('example.org', other), closed)).toEqual({ refusal: expect.stringContaining('not linked') });
+    }
+    // The two spellings of é (one code point, or e and a combining accent) are one address.
+    const composed = await core.identities.link('email:example.org:bé@example.org', 'ops');
+    expect((await core.identities.link('email:example.org:be\u0301@example.org', 'ops')).id).toBe(composed.id);
+    // Chat ids keep their case: U1 and u1 are two Slack accounts.
+    const upper = await core.identities.link('slack:TCASE:UCASE', 'ops');
+    expect(await core.identityRepo.find('slack', 'TCASE', 'ucase')).toBeNull();
+    expect(await core.identityRepo.find('slack', 'tcase', 'UCASE')).toBeNull();
+    expect(alice.id).not.toBe(upper.id);
+  });
+
+  it('refuses an approval by the asker under another spelling of her address (row ids are compared)', async () => {
+    const owner = await core.users.create('mailers');
+    const alice = await core.identities.link('email:mail.example:alice@mail.example', 'mailers');
+    const { agent } = await core.agents.create(owner.user.id, 'web1');
+    await core.agents.setApprovalPatterns(owner.user.id, 'web1', ['deploy *']);
+    const { id } = await core.jobs.push((await core.agents.find(owner.user.id, 'web1'))!, 'deploy prod', { source: 'email', pushedBy: identityCredential(alice.id) });
+    expect(agent.name).toBe('web1');
+    // As `skadi job approve --as` resolves an account:
+    const key = parseIdentityKey('email:MAIL.EXAMPLE:Alice@Mail.Example');
+    const as = (await core.identityRepo.find(key.channel, key.tenant, key.externalId))!;
+    expect(as.id).toBe(alice.id);
+    await expect(core.jobs.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' })).rejects.toMatchObject({ code: 'SelfApproval' });
+    expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
   });
 });

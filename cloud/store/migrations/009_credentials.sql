@@ -1,0 +1,28 @@
+-- Who pushed a job: the credential (it may not approve the job) and the chat account of the person behind it.
+ALTER TABLE jobs
+  ADD COLUMN pushed_by VARCHAR(64) CHARACTER SET ascii NULL,
+  ADD COLUMN pushed_by_identity BIGINT UNSIGNED NULL;
+ALTER TABLE delayed_jobs
+  ADD COLUMN pushed_by VARCHAR(64) CHARACTER SET ascii NULL,
+  ADD COLUMN pushed_by_identity BIGINT UNSIGNED NULL;
+
+-- The chat account a token was last handed to (NULL: made by an admin's CLI, or never shown).
+ALTER TABLE users ADD COLUMN token_issued_to BIGINT UNSIGNED NULL;
+-- A request from chat to clear an agent's approval patterns, waiting for a second person.
+ALTER TABLE agents
+  ADD COLUMN token_issued_to BIGINT UNSIGNED NULL,
+  ADD COLUMN approval_clear_by BIGINT UNSIGNED NULL,
+  ADD COLUMN approval_clear_until DATETIME(3) NULL;
+
+-- Identity keys compare byte for byte: an e-mail address is lower-cased once, when it enters, and "alicé" is not "alice".
+UPDATE identities SET tenant = LOWER(tenant), external_id = LOWER(external_id) WHERE channel = 'email';
+ALTER TABLE identities
+  MODIFY tenant VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  MODIFY external_id VARCHAR(190) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+
+-- Jobs awaiting approval from before: the person who asked in chat is found by the identity key they stored.
+UPDATE jobs j JOIN identities i ON j.requester = CONCAT(i.channel, ':', i.tenant, ':', i.external_id)
+  SET j.pushed_by = CONCAT('identity:', i.id), j.pushed_by_identity = i.id
+  WHERE j.status = 'awaiting_approval';
+UPDATE delayed_jobs d JOIN identities i ON d.requester = CONCAT(i.channel, ':', i.tenant, ':', i.external_id)
+  SET d.pushed_by = CONCAT('identity:', i.id), d.pushed_by_identity = i.id;
