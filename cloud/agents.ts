@@ -9,6 +9,9 @@ import type { Db } from './store/db';
 import type { JobRepo } from './store/jobs';
 import { TtlCache } from './ttl-cache';
 
+/** The prefix of an announced change to an agent's row that leaves its credential valid (its polls go on). */
+export const ROW_CHANGE = 'row:';
+
 /** Words that are chat commands and so cannot be agent names. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'all', 'job', 'me', 'here', 'approve', 'deny',
@@ -143,7 +146,7 @@ export class AgentService {
     const clean = [...new Set(patterns.map((p) => p.trim().replace(/\s+/g, ' ')).filter(Boolean))];
     if (clean.some((p) => p.length > 200) || clean.length > 50) throw new BadRequestError('At most 50 patterns of at most 200 characters each.', 'InvalidPattern');
     await this.deps.agents.setApprovalPatterns(agent.id, clean);
-    await this.forgetToken(agent.tokenHash, userId);
+    await this.forgetToken(agent.tokenHash, userId, true);
     return { ...agent, approvalPatterns: clean };
   }
 
@@ -156,7 +159,7 @@ export class AgentService {
     if (agent.approvalPatterns.length === 0) return { agent, cleared: true };
     const outcome = await this.deps.agents.requestClearPatterns(agent.id, identityId, new Date(), until);
     if (outcome === 'requested') return { agent, cleared: false };
-    await this.forgetToken(agent.tokenHash, userId);
+    await this.forgetToken(agent.tokenHash, userId, true);
     return { agent: { ...agent, approvalPatterns: [] }, cleared: true };
   }
 
@@ -168,10 +171,14 @@ export class AgentService {
     return { ...agent, available };
   }
 
-  /** Forgets cached credentials and names of an agent on every node (it was rotated, removed, enabled or disabled). */
-  private async forgetToken(tokenHash: string, userId?: number): Promise<void> {
-    this.invalidateCached(tokenHash);
-    await this.deps.queue.publishAuthChange(tokenHash);
+  /**
+   * Forgets cached credentials and names of an agent on every node (it was rotated, removed, enabled or disabled),
+   * which also ends the polls made with the old credential; `rowOnly` (its approval patterns changed) keeps them.
+   */
+  private async forgetToken(tokenHash: string, userId?: number, rowOnly = false): Promise<void> {
+    const key = rowOnly ? `${ROW_CHANGE}${tokenHash}` : tokenHash;
+    this.invalidateCached(key);
+    await this.deps.queue.publishAuthChange(key);
     if (userId !== undefined) {
       this.invalidateCached(`user:${userId}`);
       await this.deps.queue.publishAuthChange(`user:${userId}`);
@@ -180,7 +187,9 @@ export class AgentService {
 
   /** Drops a cached credential (a token hash) or a user's cached agent names (`user:<id>`), after a change on any node. */
   invalidateCached(key: string): void {
-    if (key.startsWith('user:')) {
+    if (key.startsWith(ROW_CHANGE)) {
+      this.authCache.delete(key.slice(ROW_CHANGE.length));
+    } else if (key.startsWith('user:')) {
       const prefix = `${key.slice(5)}:`;
       this.nameCache.deleteWhere((k) => k.startsWith(prefix));
     } else {

@@ -1,7 +1,7 @@
 /** Wires the core together: MySQL, Redis, the services, and (for `serve`) the background loops. */
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { AgentService } from './agents';
+import { AgentService, ROW_CHANGE } from './agents';
 import { Dispatcher } from './dispatcher';
 import { EventLog } from './events';
 import { JobService } from './jobs';
@@ -199,7 +199,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       signals.onAuthChange((key) => {
         agents.invalidateCached(key);
         users.invalidateCached(key);
-        dispatcher.endPollsOf(key);
+        if (!key.startsWith(ROW_CHANGE)) dispatcher.endPollsOf(key);
         callbackKeys.clear(); // a user's token or callback secret changed on some node
         if (key.startsWith('user:')) notifyRoutes.delete(Number(key.slice(5))); // e.g. `notify here`
       });

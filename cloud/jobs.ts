@@ -394,7 +394,7 @@ export class JobService {
       throw new ForbiddenError(`Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`, 'NotApprover');
     }
     if (approving && job.pushedBy && sameHolder(approver.credential, job.pushedBy)) {
-      throw new ForbiddenError('You pushed this job yourself, or with a token handed to you: another person linked to the same user must approve it.', 'SelfApproval');
+      throw new ForbiddenError('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.', 'SelfApproval');
     }
   }
 

@@ -3,6 +3,7 @@ import { eventually } from '../helpers/env';
 import { eventBody, postToSlackEndpoint, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
 import { gateWeb1 } from '../helpers/approvals';
+import { call } from '../helpers/http';
 
 const SECRET = 'test-signing-secret';
 const TEAM = 'T0APPR';
@@ -145,4 +146,51 @@ it('sets patterns from chat', async () => {
   await eventually(async () => (await gw.core.agents.byName(owner.id, 'web1')).approvalPatterns.includes('restart *'), 5000, 'the pattern stored');
   await mention('UALICE', 'C4', 'web1 restart nginx');
   await requestIn('C4', 'restart nginx');
+}, 30_000);
+
+it('quoting or escaping the first word does not get around a pattern', async () => {
+  for (const [i, text] of ['"deploy" v50', "de'ploy' v51", 'd\\eploy v52'].entries()) {
+    await mention('UALICE', 'C5', `web1 ${text}`);
+    const { jobId } = await requestIn('C5', `v5${i}`);
+    expect((await gw.core.jobs.get(jobId, null)).status).toBe('awaiting_approval');
+  }
+  // A later command that runs proves the gated ones were not handed out meanwhile.
+  const thread = await mention('UALICE', 'C5', 'web1 uptime');
+  await eventually(() => postsIn('C5').some((p) => p.args.thread_ts === thread && String(p.args.text).includes('uptime` — succeeded')), 15_000, 'the sentinel result');
+  expect(ran.filter((m) => /v5[012]/.test(m))).toEqual([]);
+}, 30_000);
+
+it('clearing the patterns from chat needs a second person; until then gated jobs still wait', async () => {
+  const owner = await gw.core.users.byName('ops');
+  await mention('UALICE', 'C6', 'agent approval web1 clear');
+  await eventually(() => textsIn('C6').some((t) => t.includes('needs a second person')), 10_000, 'the request to clear');
+  await mention('UALICE', 'C6', 'agent approval web1 clear');
+  await eventually(() => textsIn('C6').filter((t) => t.includes('needs a second person')).length === 2, 10_000, 'the second answer to alice');
+  expect((await gw.core.agents.byName(owner.id, 'web1')).approvalPatterns).toContain('deploy *');
+  // Neither answer cleared anything.
+  await mention('UALICE', 'C6', 'web1 deploy v60');
+  await requestIn('C6', 'deploy v60');
+
+  await mention('UBOB', 'C6', 'agent approval web1 clear');
+  await eventually(() => textsIn('C6').some((t) => t.includes('no longer need approval (a second person agreed)')), 10_000, 'the patterns cleared');
+  const [rows] = await gw.core.db.pool.query('SELECT approval_patterns, approval_clear_by FROM agents WHERE user_id = ? AND name = ?', [owner.id, 'web1']);
+  expect(rows).toEqual([{ approval_patterns: null, approval_clear_by: null }]);
+  // Tightening again takes one person.
+  await mention('UALICE', 'C6', 'agent approval web1 deploy *');
+  await eventually(async () => (await gw.core.agents.byName(owner.id, 'web1')).approvalPatterns.includes('deploy *'), 10_000, 'the pattern set again');
+}, 30_000);
+
+it('a user token handed to alice in chat pushes a gated job that neither it nor alice can approve; bob can', async () => {
+  await mention('UALICE', 'DUALICE', 'token');
+  const dm = await eventually(() => textsIn('DUALICE').find((t) => t.includes('Your new user token')), 10_000, 'the token in the DM');
+  const token = /`(sku_[A-Za-z0-9_-]+)`/.exec(dm)![1];
+  const pushed = await call(gw.base, 'POST', '/job/add', { token, body: { message: 'web1 deploy v70' } });
+  expect(pushed.body.status).toBe('awaiting_approval');
+  const self = await call(gw.base, 'POST', `/jobs/${pushed.body.id}/approve`, { token });
+  expect({ status: self.status, error: self.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
+  await mention('UALICE', 'C7', `approve ${pushed.body.id}`);
+  await eventually(() => textsIn('C7').some((t) => t.includes('You asked for this job yourself')), 10_000, 'the refusal in chat');
+  expect((await gw.core.jobs.get(pushed.body.id, null)).status).toBe('awaiting_approval');
+  await mention('UBOB', 'C7', `approve ${pushed.body.id}`);
+  await eventually(() => ran.includes('deploy v70'), 15_000, 'the job to run after bob approved');
 }, 30_000);
