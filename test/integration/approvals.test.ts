@@ -516,3 +516,31 @@ describe('user API', () => {
     expect(shown.body.approval).toEqual({ required: false, approved_by: '', approved_at: '', denied_by: '', reason: '' });
   });
 });
+
+describe('clearing patterns from chat', () => {
+  it('needs two different accounts of the user: one alone never clears them, two at once clear them once', async () => {
+    const { agent, userId } = await gatedAgent(['deploy *', 'db *']);
+    const until = new Date(Date.now() + 60_000);
+    for (let i = 0; i < 3; i++) expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), until)).cleared).toBe(false);
+    expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'db *']);
+    const bob = await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), until);
+    expect(bob).toMatchObject({ cleared: true, agent: { approvalPatterns: [] } });
+    const [r] = (await core.db.pool.query('SELECT approval_patterns, approval_clear_by FROM agents WHERE id = ?', [agent.id]))[0] as any[];
+    expect(r).toEqual({ approval_patterns: null, approval_clear_by: null });
+
+    // Two people asking at the same moment: one request waits, the other clears; never both "waiting".
+    const again = await gatedAgent();
+    const outcomes = await Promise.all([ALICE, BOB].map((who) => core.agents.requestClearPatterns(again.userId, again.agent.name, personId(again.userId, who), until)));
+    expect(outcomes.map((o) => o.cleared).sort()).toEqual([false, true]);
+  });
+
+  it('forgets a request that is past its time, or that a new pattern overtook', async () => {
+    const { agent, userId } = await gatedAgent();
+    await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() - 1));
+    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    // Bob's request now waits; a new pattern drops it, so Alice's later request cannot complete it.
+    await core.agents.setApprovalPatterns(userId, agent.name, ['deploy *', 'restart *']);
+    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'restart *']);
+  });
+});
