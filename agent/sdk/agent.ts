@@ -1,5 +1,6 @@
 /** The embeddable agent: long-polls for jobs, runs a handler, reports the result; nothing beyond Node's built-ins. */
 import { Backoff, sleep, type BackoffOptions } from './backoff';
+import { splitWords } from '../words';
 import { AgentClient, InvalidTokenError, ServerError, type JobPayload } from './client';
 
 /** Where the agent's log lines go; defaults to nowhere. Each method takes a message and optional fields. */
@@ -36,6 +37,11 @@ export interface AgentOptions {
 export interface Job {
   readonly id: string;
   readonly message: string;
+  /**
+   * The message split into words as the skadi-agent daemon splits it, and as approval patterns see it (throws
+   * RefusedMessage for text with unquoted shell operators or open quotes). Run these words, not your own split.
+   */
+  words(): string[];
   /** Aborted when stop() gives up waiting for the handler. */
   readonly signal: AbortSignal;
   /** Reports progress (partial output) and renews the lease; rejects if the job is no longer running on the server. */
@@ -207,6 +213,7 @@ export class Agent {
     const job: Job = {
       id: payload.id,
       message: payload.message,
+      words: () => splitWords(payload.message),
       signal: this.jobAbort.signal,
       running: async (output: string) => {
         latest = output;

@@ -40,6 +40,22 @@ function recordingLogger(): AgentLogger & { lines: { level: string; msg: string;
 }
 
 describe('Agent SDK', () => {
+  it('splits a job into the words approval patterns see, and refuses text that has no such words', async () => {
+    const a = await freshAgent();
+    const agent = new Agent({ server: gw.base, token: a.token, waitSeconds: 20 });
+    const running = agent.start(async (job) => JSON.stringify(job.words()));
+    try {
+      await online(a.id);
+      const quoted = await gw.push(`"deploy" 'prod env' d\\b`, a.name);
+      const operator = await gw.push('uptime; reboot', a.name);
+      expect(await gw.waitJob(quoted)).toMatchObject({ status: 'succeeded', result: '["deploy","prod env","db"]' });
+      expect(await gw.waitJob(operator)).toMatchObject({ status: 'failed', result: expect.stringContaining('shell operator') });
+    } finally {
+      await agent.stop();
+      await running;
+    }
+  });
+
   it('receives pushed jobs through the long poll and reports success and failure', async () => {
     const a = await freshAgent();
     const agent = new Agent({ server: gw.base, token: a.token, waitSeconds: 20, renewIntervalMs: 250 });
