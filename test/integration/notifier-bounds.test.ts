@@ -1,0 +1,83 @@
+/**
+ * The notifier holds a bounded number of events, in total and per conversation, on real Redis streams and MariaDB:
+ * while a platform holds deliveries back it stops reading, the rest waits in the stream, and nothing is lost.
+ */
+import type { Core } from '../../cloud/core';
+import type { Notifier, NotifierLoad } from '../../cloud/notifier/notifier';
+import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import { createHeldAdapter, type HeldAdapter } from '../helpers/held-adapter';
+
+const CAP = 20;
+const PER_CONVERSATION = 5;
+const EVENTS = 5 * CAP;
+/** Conversation of event i: three of every five go to one flooded conversation, the others to two quiet ones. */
+const CONVERSATIONS = ['conv-a', 'conv-a', 'conv-a', 'conv-b', 'conv-c'];
+const conversationOf = (i: number) => CONVERSATIONS[i % CONVERSATIONS.length];
+
+const name = uniqueName();
+let core: Core;
+let adapter: HeldAdapter;
+let notifier: Notifier | null = null;
+
+beforeAll(async () => {
+  core = await openCore(testConfig(name, { notifyMaxInFlight: CAP, notifyMaxInFlightPerConversation: PER_CONVERSATION, notifyPaceMs: 1 }));
+});
+afterEach(async () => {
+  adapter?.release();
+  await notifier?.stop();
+  notifier = null;
+});
+afterAll(async () => {
+  await core.close();
+  await dropNamespace(name);
+});
+
+/** Pending (read, not acknowledged) and lag (not read yet) of the notifier group on the message stream, from Redis. */
+async function groupCounts(group: string): Promise<{ pending: number; lag: number }> {
+  const groups = (await core.redis.xinfo('GROUPS', core.keys.messageStream)) as (string | number)[][];
+  const info = groups.map((fields) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]])))).find((g) => g.name === group);
+  return { pending: Number(info?.pending), lag: Number(info?.lag) };
+}
+
+/** Users notified in each conversation, by conversation. */
+async function usersByConversation(): Promise<Map<string, number>> {
+  const users = new Map<string, number>();
+  for (const conversation of new Set(CONVERSATIONS)) {
+    const { user } = await userWithAgent(core, `u-${conversation}`, `a-${conversation}`);
+    await core.identityRepo.setNotifyTarget(user.id, 'teams', conversation);
+    users.set(conversation, user.id);
+  }
+  return users;
+}
+
+describe('notifier bounds', () => {
+  it('stops reading at its cap while sends are held, keeps each conversation within its cap, then delivers everything once, in order', async () => {
+    const users = await usersByConversation();
+    for (let i = 0; i < EVENTS; i++) await core.events.message({ kind: 'text', user_id: users.get(conversationOf(i))!, message: `m${i}` });
+    expect(await core.redis.xlen(core.keys.messageStream)).toBe(EVENTS);
+
+    adapter = createHeldAdapter();
+    const samples: NotifierLoad[] = [];
+    const started = (notifier = await core.startNotifier([adapter]));
+    adapter.onSend = () => samples.push(started.load());
+
+    // The first CAP events are read: conv-a gets 12 of them, 5 under way and 7 waiting their turn; conv-b and conv-c 4 each.
+    const firstRead = Array.from({ length: CAP }, (_, i) => conversationOf(i));
+    const heldBack = firstRead.filter((c) => c === 'conv-a').length - PER_CONVERSATION;
+    await eventually(() => started.load().inFlight === CAP && started.load().held === heldBack && adapter.waiting === 3, 10_000, 'the notifier to fill its cap').catch((e) => { console.log(started.load(), adapter.waiting, samples.length); throw e; });
+    expect(await groupCounts(started.group)).toEqual({ pending: CAP, lag: EVENTS - CAP }); // the rest stayed unread in Redis
+    expect(started.load()).toMatchObject({ inFlightHighWater: CAP, conversationHighWater: PER_CONVERSATION });
+
+    adapter.release();
+    await eventually(async () => adapter.sent.length >= EVENTS && (await groupCounts(started.group)).pending === 0, 15_000, 'every event to be delivered');
+    expect(await groupCounts(started.group)).toEqual({ pending: 0, lag: 0 });
+    expect(adapter.sent).toHaveLength(EVENTS); // once each
+    for (const conversation of new Set(CONVERSATIONS)) {
+      const expected = Array.from({ length: EVENTS }, (_, i) => i).filter((i) => conversationOf(i) === conversation).map((i) => `m${i}`);
+      expect(adapter.sent.filter((s) => s.ref === conversation).map((s) => s.text)).toEqual(expected);
+    }
+    expect(Math.max(...samples.map((s) => s.inFlight))).toBeLessThanOrEqual(CAP);
+    expect(started.load()).toMatchObject({ inFlight: 0, held: 0, inFlightHighWater: CAP, conversationHighWater: PER_CONVERSATION });
+    expect(await core.redis.xlen(`${core.keys.messageStream}:dead`)).toBe(0);
+  });
+});
