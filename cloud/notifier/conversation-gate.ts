@@ -23,9 +23,11 @@ export class ConversationGate {
     });
   }
 
-  /** Runs under way for a key (admitted, not waiting). */
-  runningFor(key: string): number {
-    return this.running.get(key) ?? 0;
+  /** Runs under way (admitted, not waiting), all keys together. */
+  get underWay(): number {
+    let n = 0;
+    for (const count of this.running.values()) n += count;
+    return n;
   }
 
   /** Runs waiting for their turn, all keys together. */

@@ -31,6 +31,8 @@ export interface NotifierLoad {
   inFlight: number;
   /** Of those, deliveries waiting because their conversation has its most deliveries under way. */
   held: number;
+  /** Deliveries to a conversation under way: waiting for its pace, or sending. */
+  underWay: number;
   /** The highest inFlight so far. */
   inFlightHighWater: number;
   /** The most deliveries that were ever under way at once for one conversation. */
@@ -110,7 +112,7 @@ export class Notifier {
   /** How many entries are in flight and held now, and the highest counts so far. */
   load(): NotifierLoad {
     const gate = this.deps.gate;
-    return { inFlight: this.inFlight.size, held: gate.held, inFlightHighWater: this.inFlightHighWater, conversationHighWater: gate.highWater };
+    return { inFlight: this.inFlight.size, held: gate.held, underWay: gate.underWay, inFlightHighWater: this.inFlightHighWater, conversationHighWater: gate.highWater };
   }
 
   /** Creates the consumer group of a stream, reading from its first entry; a group that exists is kept. */
