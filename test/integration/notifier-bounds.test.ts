@@ -10,6 +10,8 @@ import { createHeldAdapter, type HeldAdapter } from '../helpers/held-adapter';
 const CAP = 20;
 const PER_CONVERSATION = 5;
 const EVENTS = 5 * CAP;
+/** Short, so that holding events longer than it takes a moment. */
+const RECLAIM_IDLE_MS = 600;
 /** Conversation of event i: three of every five go to one flooded conversation, the others to two quiet ones. */
 const CONVERSATIONS = ['conv-a', 'conv-a', 'conv-a', 'conv-b', 'conv-c'];
 const conversationOf = (i: number) => CONVERSATIONS[i % CONVERSATIONS.length];
@@ -17,15 +19,15 @@ const conversationOf = (i: number) => CONVERSATIONS[i % CONVERSATIONS.length];
 const name = uniqueName();
 let core: Core;
 let adapter: HeldAdapter;
-let notifier: Notifier | null = null;
+let running: Notifier[] = [];
 
 beforeAll(async () => {
-  core = await openCore(testConfig(name, { notifyMaxInFlight: CAP, notifyMaxInFlightPerConversation: PER_CONVERSATION, notifyPaceMs: 1 }));
+  core = await openCore(testConfig(name, { notifyMaxInFlight: CAP, notifyMaxInFlightPerConversation: PER_CONVERSATION, notifyPaceMs: 1, notifyReclaimIdleMs: RECLAIM_IDLE_MS }));
 });
 afterEach(async () => {
   adapter?.release();
-  await notifier?.stop();
-  notifier = null;
+  await Promise.all(running.map((n) => n.stop()));
+  running = [];
 });
 afterAll(async () => {
   await core.close();
@@ -39,10 +41,23 @@ async function groupCounts(group: string): Promise<{ pending: number; lag: numbe
   return { pending: Number(info?.pending), lag: Number(info?.lag) };
 }
 
+/** Starts a notifier that the test stops afterwards. */
+async function startNotifier(through: HeldAdapter): Promise<Notifier> {
+  const notifier = await core.startNotifier([through]);
+  running.push(notifier);
+  return notifier;
+}
+
+/** The longest time any entry of the message stream has been pending without being claimed (Redis' idle time). */
+async function longestIdleMs(group: string): Promise<number> {
+  const entries = (await core.redis.xpending(core.keys.messageStream, group, '-', '+', 1000)) as [string, string, number, number][];
+  return Math.max(...entries.map(([, , idle]) => idle));
+}
+
 /** Users notified in each conversation, by conversation. */
-async function usersByConversation(): Promise<Map<string, number>> {
+async function usersByConversation(conversations: Iterable<string> = new Set(CONVERSATIONS)): Promise<Map<string, number>> {
   const users = new Map<string, number>();
-  for (const conversation of new Set(CONVERSATIONS)) {
+  for (const conversation of conversations) {
     const { user } = await userWithAgent(core, `u-${conversation}`, `a-${conversation}`);
     await core.identityRepo.setNotifyTarget(user.id, 'teams', conversation);
     users.set(conversation, user.id);
@@ -58,7 +73,7 @@ describe('notifier bounds', () => {
 
     adapter = createHeldAdapter();
     const samples: NotifierLoad[] = [];
-    const started = (notifier = await core.startNotifier([adapter]));
+    const started = await startNotifier(adapter);
     adapter.onSend = () => samples.push(started.load());
 
     // The first CAP events are read: conv-a gets 12 of them, 5 under way and 7 waiting their turn; conv-b and conv-c 4 each.
@@ -81,5 +96,25 @@ describe('notifier bounds', () => {
     expect(Math.max(...samples.map((s) => s.inFlight))).toBeLessThanOrEqual(CAP);
     expect(started.load()).toMatchObject({ inFlight: 0, held: 0, underWay: 0, inFlightHighWater: CAP, conversationHighWater: PER_CONVERSATION });
     expect(await core.redis.xlen(`${core.keys.messageStream}:dead`)).toBe(0);
+  });
+
+  it('keeps the events it holds for longer than the reclaim idle time: another notifier does not take them', async () => {
+    const userId = (await usersByConversation(['conv-k'])).get('conv-k')!;
+    const count = 5;
+    adapter = createHeldAdapter();
+    const holder = await startNotifier(adapter);
+    for (let i = 0; i < count; i++) await core.events.message({ kind: 'text', user_id: userId, message: `k${i}` });
+    await eventually(() => holder.load().inFlight === count, 10_000, 'the holder to read every event');
+    const other = createHeldAdapter();
+    other.release();
+    await startNotifier(other); // reclaims what has been idle for RECLAIM_IDLE_MS, every half of it
+    const readAt = Date.now();
+    // Held for twice the reclaim idle time, yet Redis counts every entry as idle for less: the holder claimed them again.
+    await eventually(async () => Date.now() - readAt > 2 * RECLAIM_IDLE_MS && (await longestIdleMs(holder.group)) < RECLAIM_IDLE_MS, 10_000, 'the entries to stay claimed');
+    expect(other.sent).toEqual([]);
+    adapter.release();
+    await eventually(async () => adapter.sent.length >= count && (await groupCounts(holder.group)).pending === 0, 10_000, 'the deliveries');
+    expect(adapter.sent.map((s) => s.text)).toEqual(Array.from({ length: count }, (_, i) => `k${i}`));
+    expect(other.sent).toEqual([]);
   });
 });
