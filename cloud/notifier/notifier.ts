@@ -226,8 +226,9 @@ export class Notifier {
   async reclaim(): Promise<number> {
     let count = 0;
     for (const loop of this.streams) {
+      if (this.stopping) break;
       const room = this.slots.takeFree(100);
-      if (room === 0 || this.stopping) break;
+      if (room === 0) break;
       try {
         const [, entries] = (await this.redis.xautoclaim(loop.stream, this.group, this.consumer, this.options.reclaimIdleMs, '0-0', 'COUNT', room)) as [string, [string, string[] | null][]];
         for (const [id, fields] of entries) {
