@@ -66,6 +66,14 @@ export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = 
       this.set(core.dispatcher.waiting);
     },
   });
+  new client.Gauge({
+    name: 'skadi_notifier_in_flight',
+    help: 'Events the notifier has read and not finished (delivering, waiting for their pace or turn, retrying); it stops reading at notify_max_in_flight',
+    registers: [registry],
+    collect() {
+      this.set(core.notifierInFlight());
+    },
+  });
 
   new client.Gauge({
     name: 'skadi_channel_up',

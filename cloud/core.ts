@@ -24,6 +24,7 @@ import { createChatHandler } from './chat';
 import { createCommandPort } from './commands/port';
 import { IdentityService } from './identities';
 import { Notifier } from './notifier/notifier';
+import { ConversationGate } from './notifier/conversation-gate';
 import type { UserRoute } from './notifier/deliver';
 import { Pacer } from '../adapters/pacer';
 import { IdentityRepo } from './store/identities';
@@ -62,6 +63,8 @@ export interface Core {
   chatHandler(adapter: ChannelAdapter): InboundHandler;
   /** Starts delivering events (chat answers, notifications, callbacks) through these adapters. */
   startNotifier(adapters: ChannelAdapter[]): Promise<Notifier>;
+  /** Events read by this process's notifiers and not finished yet (the metric skadi_notifier_in_flight). */
+  notifierInFlight(): number;
   /** Starts pub/sub, the sweeper and the reconciler (only `serve` needs them). */
   startBackground(): Promise<void>;
   /** Checks that MySQL and Redis answer; throws otherwise. */
@@ -142,7 +145,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const callbackGuard = new CallbackGuard(config.callbackAllow, options.resolveHost);
   const callbackKeys = new TtlCache<number, CallbackKeys | null>(10_000);
   /** Where each user's notifications go, shared by this node's notifiers; dropped when a user's settings change anywhere. */
-  const notifyRoutes = new TtlCache<number, UserRoute>(5000);
+  const notifyRoutes = new TtlCache<number, Promise<UserRoute>>(5000);
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, log });
@@ -176,6 +179,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           identities: identityRepo,
           adapters: new Map(adapters.map((a) => [a.name, a])),
           pacer: new Pacer(config.notifyPaceMs),
+          gate: new ConversationGate(config.notifyMaxInFlightPerConversation),
           log,
           routes: notifyRoutes,
           callbackKeys,
@@ -183,7 +187,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           callbackTimeoutMs: config.callbackTimeoutMs,
           serverSecret: config.secret,
         },
-        { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs },
+        { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs, maxInFlight: config.notifyMaxInFlight },
         log.child({ part: 'notifier' }),
       );
       if (!config.secret) log.warn(NO_SECRET_WARNING);
@@ -191,6 +195,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
       notifiers.push(notifier);
       return notifier;
     },
+    notifierInFlight: () => notifiers.reduce((n, notifier) => n + notifier.load().inFlight, 0),
     async startBackground() {
       subscriber = await connectRedisOrExplain(config, 'skadi-sub');
       const signals = new Signals(subscriber, keys);

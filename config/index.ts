@@ -33,6 +33,10 @@ export interface Config {
   notifyRetryBaseMs: number;
   notifyReclaimIdleMs: number;
   notifyPaceMs: number;
+  /** Most events one notifier holds; it stops reading at it. */
+  notifyMaxInFlight: number;
+  /** Most deliveries under way at once to one conversation; the others wait in order. */
+  notifyMaxInFlightPerConversation: number;
   /** CIDRs and host names that job callbacks may reach although they are not public. */
   callbackAllow: string[];
   callbackTimeoutMs: number;

@@ -119,6 +119,8 @@ export const SETTINGS = [
   setting('notifyRetryBaseMs', 'notify_retry_base', duration, '1s', 'first delay before retrying a failed delivery (doubles, with jitter)'),
   setting('notifyReclaimIdleMs', 'notify_reclaim_idle', duration, '60s', 'events pending this long on a notifier that died are delivered by another'),
   setting('notifyPaceMs', 'notify_pace', duration, '1s', 'least time between two messages to one conversation'),
+  setting('notifyMaxInFlight', 'notify_max_in_flight', z.coerce.number().int().min(1).max(100_000), 1000, 'most events a notifier holds at once (being delivered, waiting for their pace or turn, retrying); it stops reading the streams at it'),
+  setting('notifyMaxInFlightPerConversation', 'notify_max_in_flight_per_conversation', z.coerce.number().int().min(1).max(100_000), 100, 'most deliveries under way at once to one conversation; the next ones wait their turn, in order'),
   setting('callbackAllow', 'callback_allow', callbackAllow, '', 'internal receivers job callbacks may reach: CIDRs and host names, comma-separated (empty: only public addresses)'),
   setting('callbackTimeoutMs', 'callback_timeout', duration, '10s', 'longest time one callback POST may take, from connecting to the answer'),
   setting('secret', 'secret', serverSecret, '', 'server-side key from which the per-user callback secrets are derived; the same on every node (32+ characters)', true),

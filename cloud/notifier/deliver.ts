@@ -13,6 +13,7 @@ import type { CallbackGuard } from '../callback-guard';
 import { callbackKeysOf, type CallbackKeys } from '../callback-secret';
 import { postCallback } from './callback';
 import type { Pacer } from '../../adapters/pacer';
+import type { ConversationGate } from './conversation-gate';
 
 /** Where a user's notifications go: the chosen conversation, else their identities (most recently used first). */
 export interface UserRoute {
@@ -27,9 +28,14 @@ export interface DeliveryDeps {
   identities: IdentityRepo;
   adapters: ReadonlyMap<string, ChannelAdapter>;
   pacer: Pacer;
+  /** At most a few deliveries per conversation under way at once (waiting for their pace or sending); the others wait in order. */
+  gate: ConversationGate;
   log: Logger;
-  /** A few seconds of memory for notification routes and callback keys (each event would look them up again). */
-  routes: TtlCache<number, UserRoute>;
+  /**
+   * A few seconds of memory for notification routes (as promises: the events of one user that wait for one lookup go
+   * on in the order they came) and callback keys (each event would look them up again).
+   */
+  routes: TtlCache<number, Promise<UserRoute>>;
   callbackKeys: TtlCache<number, CallbackKeys | null>;
   /** Where callbacks may go, and the address each delivery connects to. */
   callbackGuard: CallbackGuard;
@@ -46,9 +52,14 @@ function callbackKeys(userId: number, deps: DeliveryDeps): Promise<CallbackKeys 
   });
 }
 
-/** The notification route of a user, cached briefly. */
+/** The notification route of a user, cached briefly; concurrent events of the user share one lookup, so they keep their order. */
 function routeOf(userId: number, deps: DeliveryDeps): Promise<UserRoute> {
-  return deps.routes.getOrLoad(userId, async () => ({ target: await deps.identities.notifyTarget(userId), identities: await deps.identities.list(userId) }));
+  const cached = deps.routes.get(userId);
+  if (cached) return cached;
+  const route = (async () => ({ target: await deps.identities.notifyTarget(userId), identities: await deps.identities.list(userId) }))();
+  deps.routes.set(userId, route);
+  route.catch(() => deps.routes.get(userId) === route && deps.routes.delete(userId)); // a failed lookup is not kept
+  return route;
 }
 
 const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
@@ -62,13 +73,15 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
 
 /** Sends in a private conversation with one account, paced like its other private messages. */
 function sendPrivately(deps: DeliveryDeps, adapter: ChannelAdapter, identity: IdentityRow, message: OutboundMessage): Promise<string> {
-  return deps.pacer.run(`${adapter.name}:private:${identity.tenant}:${identity.externalId}`, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits);
+  const conversation = `${adapter.name}:private:${identity.tenant}:${identity.externalId}`;
+  return deps.gate.run(conversation, () => deps.pacer.run(conversation, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits));
 }
 
 /** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
   const kind = message.replaces ? 'edit' : 'post';
-  return deps.pacer.run(`${adapter.name}:${adapter.conversationKey(replyTo)}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits);
+  const conversation = `${adapter.name}:${adapter.conversationKey(replyTo)}`;
+  return deps.gate.run(conversation, () => deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits));
 }
 
 /** The JSON a callback receives for a job status change. */

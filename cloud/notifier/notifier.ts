@@ -8,6 +8,7 @@ import type { RedisClient } from '../queue/redis';
 import type { JobRow } from '../store/jobs';
 import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';
 import { Batcher } from '../store/batcher';
+import { InFlightSlots } from './in-flight-slots';
 
 /** Tuning of a notifier (the configuration provides them). */
 export interface NotifierOptions {
@@ -17,9 +18,32 @@ export interface NotifierOptions {
   retryBaseMs: number;
   /** Pending entries idle this long (their notifier died) are taken over by another. */
   reclaimIdleMs: number;
+  /** Most entries read and not yet finished (sending, waiting for their pace or their conversation's turn, retrying); reading stops at it. */
+  maxInFlight: number;
   group?: string;
   consumer?: string;
   blockMs?: number;
+}
+
+/** How busy a notifier is (the metric skadi_notifier_in_flight shows inFlight). */
+export interface NotifierLoad {
+  /** Entries read and not yet acknowledged or dead-lettered. */
+  inFlight: number;
+  /** Of those, deliveries waiting because their conversation has its most deliveries under way. */
+  held: number;
+  /** Deliveries to a conversation under way: waiting for its pace, or sending. */
+  underWay: number;
+  /** The highest inFlight so far. */
+  inFlightHighWater: number;
+  /** The most deliveries that were ever under way at once for one conversation. */
+  conversationHighWater: number;
+}
+
+/** An entry read and not finished yet. */
+interface InFlightEntry {
+  stream: string;
+  id: string;
+  work: Promise<void>;
 }
 
 /** The stream and connection a loop reads. */
@@ -30,6 +54,8 @@ interface StreamLoop {
 }
 
 const BATCH = 50;
+/** Entries claimed again per XCLAIM by keepOurs(). */
+const KEEP_CHUNK = 500;
 /** Approximate length cap of each dead-letter stream (`<stream>:dead`): the newest failures are kept. */
 export const DEAD_LETTER_MAXLEN = 10_000;
 /**
@@ -39,10 +65,20 @@ export const DEAD_LETTER_MAXLEN = 10_000;
  */
 const LINGER_MS = 15;
 
+/** The key of an entry in flight: two streams may hold the same id. */
+function entryKey(stream: string, id: string): string {
+  return `${stream} ${id}`;
+}
+
 /** Delivers events from `…event:job:status` and `…event:message`; any number may run, each event goes to one. */
 export class Notifier {
   private stopping = false;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Entries read and not finished, by `<stream> <id>` (two streams may hold the same id). */
+  private readonly inFlight = new Map<string, InFlightEntry>();
+  /** One per entry in flight, taken before reading, so that the loops and reclaiming together never pass maxInFlight. */
+  private readonly slots: InFlightSlots;
+  private inFlightHighWater = 0;
+  private keepTimer: NodeJS.Timeout | null = null;
   private readonly timers = new Map<NodeJS.Timeout, () => void>();
   private loops: Promise<void>[] = [];
   private reclaimTimer: NodeJS.Timeout | null = null;
@@ -60,6 +96,7 @@ export class Notifier {
   ) {
     this.group = options.group ?? 'notifier';
     this.consumer = options.consumer ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+    this.slots = new InFlightSlots(options.maxInFlight, () => this.inFlight.size);
   }
 
   /** Creates the consumer groups (from the start of each stream) and starts reading and reclaiming. */
@@ -68,6 +105,14 @@ export class Notifier {
     this.loops = this.streams.map((loop) => this.read(loop));
     this.reclaimTimer = setInterval(() => void this.reclaim(), Math.max(100, this.options.reclaimIdleMs / 2));
     this.reclaimTimer.unref();
+    this.keepTimer = setInterval(() => void this.keepOurs(), Math.max(100, this.options.reclaimIdleMs / 3));
+    this.keepTimer.unref();
+  }
+
+  /** How many entries are in flight and held now, and the highest counts so far. */
+  load(): NotifierLoad {
+    const gate = this.deps.gate;
+    return { inFlight: this.inFlight.size, held: gate.held, underWay: gate.underWay, inFlightHighWater: this.inFlightHighWater, conversationHighWater: gate.highWater };
   }
 
   /** Creates the consumer group of a stream, reading from its first entry; a group that exists is kept. */
@@ -81,49 +126,87 @@ export class Notifier {
 
   /** Stops reading; waits (up to timeoutMs) for deliveries in progress. Pending entries stay for another notifier. */
   async stop(timeoutMs = 5000): Promise<void> {
-    this.stopping = true;
-    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    this.halt();
     for (const [timer, wake] of this.timers) (clearTimeout(timer), wake()); // retries waiting: give up now, the entries stay pending
-    for (const { conn } of this.streams) conn.disconnect();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.loops, ...this.inFlight.values()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    const work = [...this.inFlight.values()].map((e) => e.work);
+    await Promise.race([Promise.all([...this.loops, ...work]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
   }
 
   /** Stops at once without waiting or acknowledging anything, as a crash would (for tests). */
   abandon(): void {
-    this.stopping = true;
-    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    this.halt();
     for (const timer of this.timers.keys()) clearTimeout(timer);
-    for (const { conn } of this.streams) conn.disconnect();
   }
 
+  /** Stops the timers and the reading loops (a loop waiting for a free slot wakes and ends). */
+  private halt(): void {
+    this.stopping = true;
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    if (this.keepTimer) clearInterval(this.keepTimer);
+    for (const { conn } of this.streams) conn.disconnect();
+    this.slots.close();
+  }
+
+  /** Reads a stream while there are free slots: with none it stops reading, and the unread entries wait in Redis. */
   private async read(loop: StreamLoop): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
+      const taken = { count: await this.slots.take(BATCH) };
+      if (taken.count === 0) break; // stopping
+      let linger = false;
       try {
-        const reply = (await loop.conn.xreadgroup(
-          'GROUP', this.group, this.consumer, 'COUNT', BATCH, 'BLOCK', this.options.blockMs ?? 1000, 'STREAMS', loop.stream, '>',
-        )) as [string, [string, string[]][]][] | null;
+        linger = await this.readBatch(loop, taken);
         failures = 0;
-        const entries = (reply ?? []).flatMap(([, e]) => e);
-        const jobs = loop.kind === 'job:status' ? await this.prefetchJobs(entries) : new Map<string, JobRow>();
-        for (const [id, fields] of entries) this.process(loop, id, fields, jobs);
-        if (entries.length > 0 && entries.length < BATCH && !this.stopping) await new Promise((r) => setTimeout(r, LINGER_MS));
       } catch (err) {
         if (this.stopping) break;
-        if (/NOGROUP/.test((err as Error).message)) {
-          // Redis lost its data (restarted empty): the stream and its group are new. Every entry of the new stream
-          // was written after the loss and is delivered; what the old stream held is gone with it.
-          this.log.warn({ stream: loop.stream }, 'the consumer group is gone (Redis lost its data); creating it again');
-          await this.createGroup(loop.stream).catch(() => undefined);
-          continue;
-        }
-        failures++;
-        this.log.warn({ err, stream: loop.stream }, 'reading events failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures, 5))));
+        await this.readFailed(loop, err, ++failures);
+      } finally {
+        this.slots.give(taken.count); // what was read is in flight now
       }
+      if (linger && !this.stopping) await new Promise((r) => setTimeout(r, LINGER_MS));
     }
+  }
+
+  /**
+   * Reads up to `taken.count` new entries at once and starts delivering them. With none there, it keeps one slot,
+   * gives back the others, and waits (blockMs) for one entry: a quiet stream holds no more than one slot. True when
+   * the batch was not full (the loop lingers a moment so that events arriving one by one are read together).
+   */
+  private async readBatch(loop: StreamLoop, taken: { count: number }): Promise<boolean> {
+    let entries = await this.readEntries(loop, taken.count, false);
+    if (entries.length === 0) {
+      this.slots.give(taken.count - 1);
+      taken.count = 1;
+      entries = await this.readEntries(loop, 1, true);
+    }
+    const jobs = loop.kind === 'job:status' ? await this.prefetchJobs(entries) : new Map<string, JobRow>();
+    for (const [id, fields] of entries) this.process(loop, id, fields, jobs);
+    return entries.length > 0 && entries.length < BATCH;
+  }
+
+  /** New entries of a stream for this consumer, at most count; with block, waits up to blockMs for the first. */
+  private async readEntries(loop: StreamLoop, count: number, block: boolean): Promise<[string, string[]][]> {
+    const reply = (
+      block
+        ? await loop.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', count, 'BLOCK', this.options.blockMs ?? 1000, 'STREAMS', loop.stream, '>')
+        : await loop.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', count, 'STREAMS', loop.stream, '>')
+    ) as [string, [string, string[]][]][] | null;
+    return (reply ?? []).flatMap(([, e]) => e);
+  }
+
+  /** After a failed read: creates the group again if Redis lost it, else waits a little longer after each failure. */
+  private async readFailed(loop: StreamLoop, err: unknown, failures: number): Promise<void> {
+    if (/NOGROUP/.test((err as Error).message)) {
+      // Redis lost its data (restarted empty): the stream and its group are new. Every entry of the new stream
+      // was written after the loss and is delivered; what the old stream held is gone with it.
+      this.log.warn({ stream: loop.stream }, 'the consumer group is gone (Redis lost its data); creating it again');
+      await this.createGroup(loop.stream).catch(() => undefined);
+      return;
+    }
+    this.log.warn({ err, stream: loop.stream }, 'reading events failed; retrying');
+    await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures, 5))));
   }
 
   /** Loads the jobs of a batch of status events in one query (each event would otherwise load its job alone). */
@@ -139,28 +222,56 @@ export class Notifier {
     return this.deps.jobs.getMany([...ids]).catch(() => new Map<string, JobRow>());
   }
 
-  /** Takes over entries another notifier left pending (it crashed) and delivers them. */
+  /** Takes over entries another notifier left pending (it crashed) and delivers them, as many as there is room for. */
   async reclaim(): Promise<number> {
     let count = 0;
     for (const loop of this.streams) {
+      if (this.stopping) break;
+      const room = this.slots.takeFree(100);
+      if (room === 0) break;
       try {
-        const [, entries] = (await this.redis.xautoclaim(loop.stream, this.group, this.consumer, this.options.reclaimIdleMs, '0-0', 'COUNT', 100)) as [string, [string, string[] | null][]];
+        const [, entries] = (await this.redis.xautoclaim(loop.stream, this.group, this.consumer, this.options.reclaimIdleMs, '0-0', 'COUNT', room)) as [string, [string, string[] | null][]];
         for (const [id, fields] of entries) {
-          if (!fields || this.inFlight.has(id)) continue;
+          if (!fields || this.inFlight.has(entryKey(loop.stream, id))) continue;
           count++;
           this.process(loop, id, fields);
         }
       } catch (err) {
         if (!this.stopping) this.log.warn({ err, stream: loop.stream }, 'reclaiming pending events failed');
+      } finally {
+        this.slots.give(room);
       }
     }
     return count;
   }
 
+  /**
+   * Claims again every entry in flight, which resets its idle time: an entry waiting here for its pace or its
+   * conversation's turn longer than reclaimIdleMs is not taken for a dead notifier's and delivered by another.
+   */
+  private async keepOurs(): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const { stream, id } of this.inFlight.values()) {
+      const ids = byStream.get(stream);
+      if (ids) ids.push(id);
+      else byStream.set(stream, [id]);
+    }
+    for (const [stream, ids] of byStream) {
+      for (let i = 0; i < ids.length && !this.stopping; i += KEEP_CHUNK) {
+        await this.redis.xclaim(stream, this.group, this.consumer, 0, ...ids.slice(i, i + KEEP_CHUNK), 'JUSTID').catch(() => undefined);
+      }
+    }
+  }
+
   private process(loop: StreamLoop, id: string, fields: string[], prefetched?: Map<string, JobRow>): void {
-    if (this.inFlight.has(id)) return;
-    const work = this.deliver(loop, id, fields, prefetched).finally(() => this.inFlight.delete(id));
-    this.inFlight.set(id, work);
+    const key = entryKey(loop.stream, id);
+    if (this.inFlight.has(key)) return;
+    const work = this.deliver(loop, id, fields, prefetched).finally(() => {
+      this.inFlight.delete(key);
+      this.slots.wake();
+    });
+    this.inFlight.set(key, { stream: loop.stream, id, work });
+    this.inFlightHighWater = Math.max(this.inFlightHighWater, this.inFlight.size);
   }
 
   /** Delivers one entry, retrying with backoff (or the platform's Retry-After), then acknowledges or dead-letters it. */
@@ -187,11 +298,7 @@ export class Notifier {
         const backoff = this.options.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         const delay = err instanceof AdapterError && err.retryAfterMs !== undefined ? err.retryAfterMs : backoff;
         log.warn({ err: String(err), retryInMs: Math.round(delay) }, 'delivery failed; will retry');
-        for (let left = delay; left > 0 && !this.stopping; left -= this.options.reclaimIdleMs / 3) {
-          await this.sleep(Math.min(left, this.options.reclaimIdleMs / 3));
-          // Keep the entry ours while waiting: claiming it again resets its idle time, so no other notifier reclaims it.
-          if (!this.stopping) await this.redis.xclaim(loop.stream, this.group, this.consumer, 0, id, 'JUSTID').catch(() => undefined);
-        }
+        await this.sleep(delay); // keepOurs() keeps the entry ours meanwhile
         if (this.stopping) return;
       }
     }
