@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { AccessMode, ChannelName, InboundMessage } from '../adapters/contract';
 import { BadRequestError, NotFoundError } from './errors';
+import { COLUMN_CHARS, fitKey } from './store/column-text';
 import type { IdentityRepo, IdentityRow } from './store/identities';
 import type { UserRow } from './store/users';
 import type { UserService } from './users';
@@ -24,9 +25,9 @@ export function parseIdentityKey(key: string): { channel: ChannelName; tenant: s
   return { channel: channel as ChannelName, tenant, externalId };
 }
 
-/** The identity key of an inbound message's sender. */
+/** The identity key of an inbound message's sender, as stored (a tenant or id too long for its column is fitted to it). */
 export function identityKey(channel: string, tenant: string, externalId: string): string {
-  return `${channel}:${tenant}:${externalId}`;
+  return `${channel}:${fitKey(tenant, COLUMN_CHARS.identityTenant)}:${fitKey(externalId, COLUMN_CHARS.identityExternalId)}`;
 }
 
 /** A user name derived from platform ids (letters, digits, . _ @ -; at most 64 characters). */

@@ -1,4 +1,5 @@
 /** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
+import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, RowDataPacket, Sql } from './db';
 
 /** A delayed job row. */
@@ -41,7 +42,10 @@ export class DelayedJobRepo {
   async insert(job: Omit<DelayedJobRow, 'releasedAt'>): Promise<void> {
     await this.db.pool.query(
       'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt, job.requester],
+      [
+        job.id, job.userId, job.agentId, job.message, fitText(job.source, COLUMN_CHARS.jobSource), job.origin, job.callback, job.dueAt, job.createdAt,
+        fitNullable(job.requester, COLUMN_CHARS.jobPerson),
+      ],
     );
   }
 
