@@ -85,10 +85,13 @@ export class IdentityService {
   }
 }
 
-/** Why the access policy would not let an unlinked sender in (null when it would). */
+/** Why the access policy would not let an unlinked sender in (null when it would); a sender of no known tenant never gets in unlinked. */
 function policyRefusal(tenant: string, key: string, access: { mode: AccessMode; tenants: string[] }): string | null {
   if (access.mode === 'closed') {
     return `You are not linked to a Skadi user yet. Ask your Skadi admin to run: skadi identity link ${key} --user <name>`;
+  }
+  if (!tenant) {
+    return `Skadi could not tell which organization you belong to, so only an account your Skadi admin linked may use it. Ask them to run: skadi identity link ${key} --user <name>`;
   }
   if (access.mode === 'workspace' && access.tenants.length > 0 && !access.tenants.includes(tenant)) {
     return `This workspace (${tenant}) is not allowed to use Skadi. Ask your Skadi admin to add it, or to run: skadi identity link ${key} --user <name>`;
