@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { AdapterError, type ChannelAdapter, type InboundMessage, type OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
-import { authOutcomes, createTeamsAuthentication, type AuthOutcome } from './auth';
+import { authOutcomes, createTeamsAuthentication, emulatorRefusal, type AuthOutcome } from './auth';
 import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from './config';
 import { conversationTenantOf, needsRosterLookup, normalizeActivity, rosterOf, senderTenantOf, type RosterAccount } from './inbound';
 import { renderActivity, translateTeamsError } from './outbound';
@@ -94,8 +94,8 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
   /** The turn of a verified activity: normalize it, remember where its tenant is served, hand it on. */
   const onTurn = async (turn: TurnContext) => {
     const activity = turn.activity;
-    const emulator = config.insecureNoAuth && activity.channelId === 'emulator';
-    if (activity.channelId !== 'msteams' && !emulator) {
+    const accepted = config.insecureNoAuth ? emulatorRefusal(activity) === null : activity.channelId === 'msteams';
+    if (!accepted) {
       log.info({ channelId: activity.channelId }, 'activity from a channel other than Teams ignored');
       return;
     }
@@ -118,6 +118,13 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
 
   /** POST /api/messages: botbuilder authenticates and parses; every failure to authenticate is a 401. */
   const handle = async (ctx: Context) => {
+    const insecure = config.insecureNoAuth ? emulatorRefusal(ctx.request.body) : null;
+    if (insecure) {
+      log.warn({ reason: insecure }, 'unauthenticated Teams request refused (SKADI_TEAMS_INSECURE_NO_AUTH is on)');
+      ctx.status = 401;
+      ctx.body = { error: 'Unauthorized', message: `SKADI_TEAMS_INSECURE_NO_AUTH is on: ${insecure}.` };
+      return;
+    }
     const { req, res, answer } = processShims(ctx);
     const outcome: AuthOutcome = {};
     try {
