@@ -11,7 +11,7 @@ export type ActivityVerdict = { message: InboundMessage } | { ignored: string };
 /** The tenant of the conversation (Teams puts it in two places; '' when they disagree). It is the host's, not always the sender's. */
 export function conversationTenantOf(activity: Partial<Activity>): string {
   const named = [activity.conversation?.tenantId, activity.channelData?.tenant?.id].filter((t): t is string => typeof t === 'string' && t !== '');
-  return named.every((t) => t === named[0]) ? (named[0] ?? '') : '';
+  return new Set(named).size === 1 ? named[0] : '';
 }
 
 /** What the Bot Connector's roster says of the sender (a TeamsChannelAccount), as far as it is read. */
