@@ -1,6 +1,7 @@
 /**
  * A local fake of the Microsoft side of a Teams bot: the OpenID metadata and signing keys of the Bot Framework
- * (an RSA key made here, tokens signed with node:crypto), the Entra token endpoint, and the Bot Connector.
+ * (an RSA key made here, tokens signed with node:crypto), the Entra token endpoint, and the Bot Connector (its
+ * activities, conversations and roster: TeamsChannelAccounts with their tenantId).
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
