@@ -22,6 +22,7 @@ beforeAll(async () => {
   [hostOnly, everyTenant] = await Promise.all([startGateway({ ...settings, SKADI_TEAMS_ALLOWED_TENANTS: TENANT }), startGateway(settings)]);
   teams.members.set('29:teams-aad-pat', { tenantId: PARTNER }); // Pat works for the partner organization
   teams.members.set('29:teams-aad-ghost', null); // the roster does not know Gus
+  teams.members.set('29:teams-aad-gert', null); // nor Gert
   teams.members.set('29:teams-aad-flaky', 403); // the roster refuses to answer about Fay
 }, 60_000);
 
@@ -106,5 +107,15 @@ describe('the Teams sender\'s own tenant', () => {
     await everyTenant.core.users.create(`linked-${person}`);
     await everyTenant.core.identities.link(`teams::${person}`, `linked-${person}`);
     expect(await say(everyTenant, person, 'status', 'no agents yet')).toContain('You have no agents yet');
+  });
+
+  it('never opens a personal chat for a sender of unknown tenant: asked for a token in the channel, says why and shows none', async () => {
+    await everyTenant.core.users.create('gert');
+    await everyTenant.core.identities.link('teams::aad-gert', 'gert');
+    const opened = teams.calls.filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations').length;
+    const answer = await say(everyTenant, 'aad-gert', 'token', 'could not send you a private message');
+    expect(answer).toContain("the person's organization is not known");
+    expect(answer).not.toMatch(/sku_/);
+    expect(teams.calls.filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations').length).toBe(opened);
   });
 });
