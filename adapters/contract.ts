@@ -10,7 +10,8 @@ export interface InboundMessage {
   /**
    * The sender's own organization, never the one that received the message: Slack the sender's team (`user_team`, so
    * a Slack Connect guest from another company is not taken for a member of the host workspace), Teams the tenant of
-   * the sender, e-mail the sender's domain, WeChat the bot id. Access policies and identity keys use it.
+   * the sender, e-mail the sender's domain, WeChat the bot id. Access policies and identity keys use it. '' when the
+   * adapter cannot establish it (a Teams roster that does not answer): only an identity an admin linked may then act.
    */
   tenant: string;
   senderId: string;

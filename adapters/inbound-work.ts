@@ -22,15 +22,19 @@ export class InboundWork {
 
   /**
    * Hands one message on in the background; never throws into the platform's SDK. Messages with the same orderKey
-   * (a conversation) are handled one after the other, so that their answers come in the order they were sent.
+   * (a conversation) are handled one after the other, so that their answers come in the order they were sent. A
+   * message still being completed (a promise, which must not reject) is handed on once it is.
    */
-  deliver(message: InboundMessage, orderKey?: string): void {
+  deliver(message: InboundMessage | Promise<InboundMessage>, orderKey?: string): void {
     const handler = this.handler;
     if (!handler || this.stopped) return;
     const previous = (orderKey && this.tails.get(orderKey)) || Promise.resolve();
     const work = previous
-      .then(() => handler(message))
-      .catch((err) => this.log.error({ err, messageId: message.messageId }, `handling a ${this.channel} message failed`))
+      .then(async () => {
+        const complete = await message;
+        await handler(complete).catch((err) => this.log.error({ err, messageId: complete.messageId }, `handling a ${this.channel} message failed`));
+      })
+      .catch((err) => this.log.error({ err }, `reading a ${this.channel} message failed`))
       .finally(() => {
         this.inFlight.delete(work);
         if (orderKey && this.tails.get(orderKey) === work) this.tails.delete(orderKey);

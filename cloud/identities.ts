@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { AccessMode, ChannelName, InboundMessage } from '../adapters/contract';
 import { BadRequestError, NotFoundError } from './errors';
+import { COLUMN_CHARS, fitKey } from './store/column-text';
 import type { IdentityRepo, IdentityRow } from './store/identities';
 import type { UserRow } from './store/users';
 import type { UserService } from './users';
@@ -30,9 +31,9 @@ export function parseIdentityKey(key: string): { channel: ChannelName; tenant: s
   return { channel: channel as ChannelName, ...normalIdentity(channel, tenant, externalId) };
 }
 
-/** The identity key of an inbound message's sender. */
+/** The identity key of an inbound message's sender, as stored (a tenant or id too long for its column is fitted to it). */
 export function identityKey(channel: string, tenant: string, externalId: string): string {
-  return `${channel}:${tenant}:${externalId}`;
+  return `${channel}:${fitKey(tenant, COLUMN_CHARS.identityTenant)}:${fitKey(externalId, COLUMN_CHARS.identityExternalId)}`;
 }
 
 /** A user name derived from platform ids (letters, digits, . _ @ -; at most 64 characters). */
@@ -92,10 +93,13 @@ export class IdentityService {
   }
 }
 
-/** Why the access policy would not let an unlinked sender in (null when it would). */
+/** Why the access policy would not let an unlinked sender in (null when it would); a sender of no known tenant never gets in unlinked. */
 function policyRefusal(tenant: string, key: string, access: { mode: AccessMode; tenants: string[] }): string | null {
   if (access.mode === 'closed') {
     return `You are not linked to a Skadi user yet. Ask your Skadi admin to run: skadi identity link ${key} --user <name>`;
+  }
+  if (!tenant) {
+    return `Skadi could not tell which organization you belong to, so only an account your Skadi admin linked may use it. Ask them to run: skadi identity link ${key} --user <name>`;
   }
   if (access.mode === 'workspace' && access.tenants.length > 0 && !access.tenants.includes(tenant)) {
     return `This workspace (${tenant}) is not allowed to use Skadi. Ask your Skadi admin to add it, or to run: skadi identity link ${key} --user <name>`;

@@ -4,6 +4,7 @@
  * configurable login URL. Every failure to authenticate a request becomes an AuthenticationError (401).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { BlockList, isIP } from 'node:net';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { ConfigurationBotFrameworkAuthentication } from 'botbuilder';
 import {
@@ -25,6 +26,38 @@ export interface AuthOutcome {
   /** Why the request was refused (401), or why it could not be checked (503). */
   refused?: string;
   unavailable?: string;
+}
+
+/** Loopback addresses: the only place an unauthenticated (Emulator) activity may have the answers sent to. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/** True when a service URL is http(s) on a loopback address (or localhost). */
+export function isLoopbackServiceUrl(serviceUrl: unknown): boolean {
+  let url: URL;
+  try {
+    url = new URL(String(serviceUrl));
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Why the Emulator mode (no authentication) refuses an activity, or null: only the Bot Framework Emulator's own
+ * activities (channelId `emulator`) whose answers go to a loopback service URL; anything else could be anyone.
+ */
+export function emulatorRefusal(body: unknown): string | null {
+  const activity = (body ?? {}) as { channelId?: unknown; serviceUrl?: unknown };
+  if (activity.channelId !== 'emulator') return 'without authentication only Bot Framework Emulator activities (channelId emulator) are accepted';
+  if (!isLoopbackServiceUrl(activity.serviceUrl)) return 'without authentication answers go only to a loopback serviceUrl (the Emulator on this machine)';
+  return null;
 }
 
 /** Per request, the outcome of its authentication (botbuilder itself reports every failure as the same 401). */

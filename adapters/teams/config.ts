@@ -31,6 +31,9 @@ export function teamsEnabled(config: TeamsAdapterConfig): boolean {
 
 /** Why the settings cannot work (one line for the start-up error), or null. */
 export function teamsConfigProblem(config: TeamsAdapterConfig): string | null {
+  if (config.insecureNoAuth && (config.appId !== '' || config.appPassword !== '')) {
+    return 'SKADI_TEAMS_INSECURE_NO_AUTH=true (the Bot Framework Emulator, without authentication) cannot be used with SKADI_TEAMS_APP_ID or SKADI_TEAMS_APP_PASSWORD: unset the app credentials, or the insecure setting';
+  }
   if (config.insecureNoAuth) return null;
   if (config.appType !== 'UserAssignedMSI' && config.appPassword === '') {
     return 'SKADI_TEAMS_APP_ID is set but SKADI_TEAMS_APP_PASSWORD is not: give the client secret of the bot, or set SKADI_TEAMS_APP_TYPE=UserAssignedMSI';

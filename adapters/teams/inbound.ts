@@ -8,9 +8,63 @@ import { encodeRef } from './reply-ref';
 /** A message for the core, or why the activity is not one. */
 export type ActivityVerdict = { message: InboundMessage } | { ignored: string };
 
-/** The tenant of the conversation (Teams puts it in two places). */
-export function tenantOf(activity: Partial<Activity>): string {
-  return String(activity.conversation?.tenantId || activity.channelData?.tenant?.id || '');
+/** The tenant of the conversation (Teams puts it in two places; '' when they disagree). It is the host's, not always the sender's. */
+export function conversationTenantOf(activity: Partial<Activity>): string {
+  const named = [activity.conversation?.tenantId, activity.channelData?.tenant?.id].filter((t): t is string => typeof t === 'string' && t !== '');
+  return new Set(named).size === 1 ? named[0] : '';
+}
+
+/** What the Bot Connector's roster says of the sender (a TeamsChannelAccount), as far as it is read. */
+export interface RosterAccount {
+  id?: string;
+  aadObjectId?: string;
+  objectId?: string;
+  tenantId?: string;
+  userRole?: string;
+}
+
+/**
+ * True when the sender's own tenant must be asked of the roster: in a channel or a group chat the conversation is the
+ * host's, and a shared channel or a chat with another organization has members of other tenants. A personal chat
+ * with the bot is always in the sender's own tenant.
+ */
+export function needsRosterLookup(activity: Partial<Activity>): boolean {
+  return activity.conversation?.conversationType !== 'personal';
+}
+
+/** True for a Teams Connect shared channel (the Bot Connector says `type`, Graph `membershipType`). */
+function isSharedChannel(activity: Partial<Activity>): boolean {
+  const channel = activity.channelData?.channel as { type?: unknown; membershipType?: unknown } | undefined;
+  return channel?.type === 'shared' || channel?.membershipType === 'shared';
+}
+
+/**
+ * The conversation whose roster knows the sender: a shared channel's own (its members from other teams and
+ * organizations are not in the host team's roster), the team's for its other channels (as TeamsInfo.getMember
+ * asks), else the conversation itself.
+ */
+export function rosterOf(activity: Partial<Activity>): string {
+  const channelData = activity.channelData as { channel?: { id?: unknown }; team?: { id?: unknown } } | undefined;
+  const conversation = String(activity.conversation?.id ?? '').split(';')[0];
+  if (activity.conversation?.conversationType !== 'channel') return conversation;
+  const channel = typeof channelData?.channel?.id === 'string' ? channelData.channel.id : conversation;
+  if (isSharedChannel(activity)) return channel;
+  return typeof channelData?.team?.id === 'string' ? channelData.team.id : channel;
+}
+
+/**
+ * The sender's own tenant, never the host's: a personal chat's, else the tenant the roster gives for the sender's
+ * account (when the account is the sender's and not anonymous). '' when it cannot be established: the core then lets
+ * only an identity an admin linked act.
+ */
+export function senderTenantOf(activity: Partial<Activity>, account?: RosterAccount | null): string {
+  if (!needsRosterLookup(activity)) return conversationTenantOf(activity);
+  if (!account || typeof account.tenantId !== 'string' || account.userRole === 'anonymous') return '';
+  const aad = account.aadObjectId ?? account.objectId;
+  const sameId = account.id !== undefined && account.id === activity.from?.id;
+  const sameAad = aad !== undefined && aad === activity.from?.aadObjectId;
+  const contradicts = (account.id !== undefined && !sameId) || (aad !== undefined && activity.from?.aadObjectId !== undefined && !sameAad);
+  return !contradicts && (sameId || sameAad) ? account.tenantId : '';
 }
 
 /** True when the activity @mentions its recipient (the bot). */
@@ -51,7 +105,10 @@ const messageShape = z.object({
   channelData: z.object({ tenant: z.object({ id: z.string() }).optional() }).passthrough().optional(),
 });
 
-/** Normalizes a verified activity; personal chats always, group chats and channels only when they @mention the bot. */
+/**
+ * Normalizes a verified activity; personal chats always, group chats and channels only when they @mention the bot.
+ * The tenant of a group chat's or channel's sender is '' until the roster names it (see senderTenantOf).
+ */
 export function normalizeActivity(input: Partial<Activity>, receivedAt = new Date()): ActivityVerdict {
   if (input.type !== 'message') return { ignored: `a ${typeof input.type === 'string' ? input.type : 'typeless'} activity` };
   const parsed = messageShape.safeParse(input);
@@ -64,18 +121,17 @@ export function normalizeActivity(input: Partial<Activity>, receivedAt = new Dat
   if (!decision && !isPrivate && !mentionsBot(activity)) return { ignored: 'a group message without a mention of the bot' };
   const text = decision ? decision.text : commandText(activity);
   if (!text) return { ignored: 'no text' };
-  const tenant = tenantOf(activity);
   const conversation = threadOf(activity);
-  const where = { s: activity.serviceUrl, c: conversation, k: kind, tn: tenant, b: activity.recipient.id };
+  const where = { s: activity.serviceUrl, c: conversation, k: kind, tn: conversationTenantOf(activity), b: activity.recipient.id };
   return {
     message: {
       channel: 'teams',
-      tenant,
+      tenant: senderTenantOf(activity),
       senderId: String(activity.from.aadObjectId || activity.from.id),
       senderName: String(activity.from.name ?? ''),
       text,
       isPrivate,
-      replyTo: encodeRef({ s: activity.serviceUrl, c: conversation, k: kind, tn: tenant, b: activity.recipient.id }),
+      replyTo: encodeRef(where),
       messageId: `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id ?? ''}`).digest('hex').slice(0, 40)}`,
       receivedAt,
       ...(decision?.card ? { decides: encodeRef({ ...where, m: decision.card }) } : {}),

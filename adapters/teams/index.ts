@@ -4,14 +4,14 @@
  */
 import type Router from '@koa/router';
 import { CloudAdapter, type Activity, type TurnContext } from 'botbuilder';
-import { AuthenticationConstants } from 'botframework-connector';
+import { AuthenticationConstants, type ConnectorClient } from 'botframework-connector';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
-import type { ChannelAdapter, OutboundMessage } from '../contract';
+import { AdapterError, type ChannelAdapter, type InboundMessage, type OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
-import { authOutcomes, createTeamsAuthentication, type AuthOutcome } from './auth';
+import { authOutcomes, createTeamsAuthentication, emulatorRefusal, type AuthOutcome } from './auth';
 import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from './config';
-import { normalizeActivity } from './inbound';
+import { conversationTenantOf, needsRosterLookup, normalizeActivity, rosterOf, senderTenantOf, type RosterAccount } from './inbound';
 import { renderActivity, translateTeamsError } from './outbound';
 import { conversationReference, decodeRef, encodeRef, postedRef, type TeamsRef } from './reply-ref';
 import { withSdkLogger } from './sdk-console';
@@ -25,6 +25,38 @@ const TEAMS_RATE_LIMITS = [
   { count: 60, windowMs: 30_000 },
   { count: 1800, windowMs: 3_600_000 },
 ];
+
+/** How long the roster may take to name a sender's tenant; past it the tenant is unknown. */
+const ROSTER_TIMEOUT_MS = 10_000;
+
+/**
+ * The sender's account in the roster of the conversation (rosterOf), through the turn's Bot Connector client;
+ * null when the roster does not know them, cannot be reached in time, or answers anything else.
+ */
+async function rosterAccount(turn: TurnContext, log: Logger): Promise<RosterAccount | null> {
+  const activity = turn.activity;
+  const client = turn.turnState.get<ConnectorClient>(turn.adapter.ConnectorClientKey);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (!client) throw new Error('the turn has no Bot Connector client');
+    const asked = client.conversations.getConversationMember(rosterOf(activity), activity.from.id);
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the roster did not answer in time')), ROSTER_TIMEOUT_MS)));
+    const answer = await Promise.race([asked, timeout]);
+    const body = answer._response?.parsedBody ?? answer;
+    return body && typeof body === 'object' ? (body as RosterAccount) : null;
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    log.info({ status, reason: String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200), activityId: activity.id }, "the roster did not name the Teams sender's tenant; the sender counts as unknown");
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The message with its sender's own tenant, from the roster when the conversation may hold people of other tenants. */
+async function withSenderTenant(turn: TurnContext, message: InboundMessage, log: Logger): Promise<InboundMessage> {
+  return { ...message, tenant: senderTenantOf(turn.activity, await rosterAccount(turn, log)) };
+}
 
 /** The express-like request and response botbuilder's CloudAdapter.process reads and writes, over a Koa context. */
 function processShims(ctx: Context) {
@@ -62,8 +94,8 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
   /** The turn of a verified activity: normalize it, remember where its tenant is served, hand it on. */
   const onTurn = async (turn: TurnContext) => {
     const activity = turn.activity;
-    const emulator = config.insecureNoAuth && activity.channelId === 'emulator';
-    if (activity.channelId !== 'msteams' && !emulator) {
+    const accepted = config.insecureNoAuth ? emulatorRefusal(activity) === null : activity.channelId === 'msteams';
+    if (!accepted) {
       log.info({ channelId: activity.channelId }, 'activity from a channel other than Teams ignored');
       return;
     }
@@ -78,12 +110,21 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
       log.debug({ activityId: activity.id, reason: verdict.ignored }, 'Teams activity ignored');
       return;
     }
-    seen.set(verdict.message.tenant, { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
-    work.deliver(verdict.message); // after the HTTP answer
+    const hostTenant = conversationTenantOf(activity);
+    if (hostTenant) seen.set(hostTenant, { serviceUrl: activity.serviceUrl, botId: activity.recipient.id });
+    // After the HTTP answer; in a channel or group chat, once the roster has named the sender's own tenant.
+    work.deliver(needsRosterLookup(activity) ? withSenderTenant(turn, verdict.message, log) : verdict.message);
   };
 
   /** POST /api/messages: botbuilder authenticates and parses; every failure to authenticate is a 401. */
   const handle = async (ctx: Context) => {
+    const insecure = config.insecureNoAuth ? emulatorRefusal(ctx.request.body) : null;
+    if (insecure) {
+      log.warn({ reason: insecure }, 'unauthenticated Teams request refused (SKADI_TEAMS_INSECURE_NO_AUTH is on)');
+      ctx.status = 401;
+      ctx.body = { error: 'Unauthorized', message: `SKADI_TEAMS_INSECURE_NO_AUTH is on: ${insecure}.` };
+      return;
+    }
     const { req, res, answer } = processShims(ctx);
     const outcome: AuthOutcome = {};
     try {
@@ -146,6 +187,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
 
   /** Opens (or finds) the personal chat with a person and posts there; Teams refuses when the bot is not installed for them. */
   const sendPrivate = async (tenant: string, personId: string, message: OutboundMessage): Promise<string> => {
+    if (!tenant) throw new AdapterError('invalid', "the person's organization is not known, so no personal chat can be opened with them");
     const known = seen.get(tenant);
     const serviceUrl = known?.serviceUrl ?? config.serviceUrl;
     const botId = known?.botId ?? `28:${config.appId}`;

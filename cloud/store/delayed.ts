@@ -1,4 +1,5 @@
 /** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
+import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, RowDataPacket, Sql } from './db';
 import type { Credential } from '../credentials';
 import { credentialOf } from './jobs';
@@ -46,7 +47,10 @@ export class DelayedJobRepo {
   async insert(job: Omit<DelayedJobRow, 'releasedAt'>): Promise<void> {
     await this.db.pool.query(
       'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester, pushed_by, pushed_by_identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [job.id, job.userId, job.agentId, job.message, job.source, job.origin, job.callback, job.dueAt, job.createdAt, job.requester, job.pushedBy?.id ?? null, job.pushedBy?.identityId ?? null],
+      [
+        job.id, job.userId, job.agentId, job.message, fitText(job.source, COLUMN_CHARS.jobSource), job.origin, job.callback, job.dueAt, job.createdAt,
+        fitNullable(job.requester, COLUMN_CHARS.jobPerson), job.pushedBy?.id ?? null, job.pushedBy?.identityId ?? null,
+      ],
     );
   }
 

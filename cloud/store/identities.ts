@@ -1,4 +1,5 @@
 /** MySQL repository of identities (chat and mail accounts linked to users) and of processed inbound message ids. */
+import { COLUMN_CHARS, fitKey, fitNullable } from './column-text';
 import type { ResultSetHeader, RowDataPacket, Sql } from './db';
 
 /** An identity row. */
@@ -14,6 +15,12 @@ export interface IdentityRow {
   createdAt: Date;
   lastSeenAt: Date | null;
 }
+
+/** The stored form of an identity's key and display name: each fitted to its column, the same for writes and lookups. */
+function stored(tenant: string, externalId: string): [string, string] {
+  return [fitKey(tenant, COLUMN_CHARS.identityTenant), fitKey(externalId, COLUMN_CHARS.identityExternalId)];
+}
+const displayed = (name: string | null): string | null => fitNullable(name, COLUMN_CHARS.identityDisplayName);
 
 function toIdentity(row: RowDataPacket): IdentityRow {
   return {
@@ -37,19 +44,19 @@ export class IdentityRepo {
   async link(channel: string, tenant: string, externalId: string, userId: number, displayName: string | null, now: Date, automatic = false): Promise<void> {
     await this.sql.query(
       'INSERT INTO identities (channel, tenant, external_id, user_id, display_name, automatic, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), display_name = COALESCE(VALUES(display_name), display_name), automatic = VALUES(automatic)',
-      [channel, tenant, externalId, userId, displayName, automatic ? 1 : 0, now, null],
+      [channel, ...stored(tenant, externalId), userId, displayed(displayName), automatic ? 1 : 0, now, null],
     );
   }
 
   /** Removes a link; false when there was none. */
   async unlink(channel: string, tenant: string, externalId: string): Promise<boolean> {
-    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, tenant, externalId]);
+    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, ...stored(tenant, externalId)]);
     return res.affectedRows > 0;
   }
 
   /** The identity, if linked. */
   async find(channel: string, tenant: string, externalId: string): Promise<IdentityRow | null> {
-    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, tenant, externalId]);
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, ...stored(tenant, externalId)]);
     return rows[0] ? toIdentity(rows[0]) : null;
   }
 
@@ -63,12 +70,12 @@ export class IdentityRepo {
 
   /** Records that an identity was just used. */
   async touch(id: number, now: Date, displayName: string | null = null): Promise<void> {
-    await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [now, displayName, id]);
+    await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [now, displayed(displayName), id]);
   }
 
   /** Records an inbound message id; false when it was seen before (a platform retry). */
   async markProcessed(channel: string, messageId: string, now: Date): Promise<boolean> {
-    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES (?, ?, ?)', [channel, messageId, now]);
+    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES (?, ?, ?)', [channel, fitKey(messageId, COLUMN_CHARS.processedMessageId, true), now]);
     return res.affectedRows === 1;
   }
 

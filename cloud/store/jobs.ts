@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
 import { Batcher } from './batcher';
+import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
 import type { Credential } from '../credentials';
 
@@ -119,6 +120,16 @@ function ownerCheck(pairs: { id: string; agentId: number }[]): { sql: string; ar
   return { sql: `agent_id = CASE id ${pairs.map(() => 'WHEN ? THEN ?').join(' ')} END`, args: pairs.flatMap((p) => [p.id, p.agentId]) };
 }
 
+/** A new job with its platform texts (who asked, where from, why) fitted to their columns. */
+function fittedJob(job: NewJob): NewJob {
+  return {
+    ...job,
+    source: fitText(job.source, COLUMN_CHARS.jobSource),
+    reason: fitNullable(job.reason, COLUMN_CHARS.jobReason),
+    requester: fitNullable(job.requester, COLUMN_CHARS.jobPerson),
+  };
+}
+
 /** Most jobs a node remembers having queued (a take of them skips reading the rows back). */
 const QUEUED_HERE_MAX = 10_000;
 /** Most characters of job text those jobs may hold together (about 2 MB of strings). */
@@ -157,8 +168,9 @@ export class JobRepo {
   }
 
   /** Inserts new jobs: in a transaction when given its connection, else grouped with concurrent inserts. */
-  async insert(jobs: NewJob[], sql?: Sql): Promise<void> {
-    if (jobs.length === 0) return;
+  async insert(given: NewJob[], sql?: Sql): Promise<void> {
+    if (given.length === 0) return;
+    const jobs = given.map(fittedJob);
     if (sql) return this.insertNow(jobs, sql);
     await this.inserts.submit(jobs);
     for (const job of jobs) if (job.status === 'queuing' && !job.approvalUntil) this.remember(job);
@@ -380,7 +392,8 @@ export class JobRepo {
    * Approves a job awaiting approval: it is queued (or expires at once when `online` says its agent is offline). Returns
    * the job as it is after the attempt; `changed` is false when it was no longer awaiting approval.
    */
-  async approve(id: string, by: string, now: Date, online: (agentId: number) => Promise<boolean>): Promise<ApprovalOutcome | null> {
+  async approve(id: string, approver: string, now: Date, online: (agentId: number) => Promise<boolean>): Promise<ApprovalOutcome | null> {
+    const by = fitText(approver, COLUMN_CHARS.jobPerson);
     return this.db.transaction(async (conn) => {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? FOR UPDATE', [id]);
       if (!rows[0]) return null;
@@ -399,15 +412,17 @@ export class JobRepo {
   }
 
   /** Denies a job awaiting approval: it is canceled with the reason. */
-  async deny(id: string, by: string, reason: string, now: Date): Promise<ApprovalOutcome | null> {
+  async deny(id: string, denier: string, why: string, now: Date): Promise<ApprovalOutcome | null> {
+    const by = fitText(denier, COLUMN_CHARS.jobPerson);
+    const reason = fitText(why, COLUMN_CHARS.jobReason);
     return this.db.transaction(async (conn) => {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT * FROM jobs WHERE id = ? FOR UPDATE', [id]);
       if (!rows[0]) return null;
       const job = toJob(rows[0]);
       if (job.status !== 'awaiting_approval') return { job, changed: false };
-      await conn.query("UPDATE jobs SET status = 'canceled', reason = ?, denied_by = ?, finished_at = ?, updated_at = ? WHERE id = ?", [reason.slice(0, 255), by, now, now, id]);
+      await conn.query("UPDATE jobs SET status = 'canceled', reason = ?, denied_by = ?, finished_at = ?, updated_at = ? WHERE id = ?", [reason, by, now, now, id]);
       const approval = { ...job.approval!, deniedBy: by };
-      return { job: { ...job, status: 'canceled' as const, reason: reason.slice(0, 255), approval, finishedAt: now, updatedAt: now }, changed: true };
+      return { job: { ...job, status: 'canceled' as const, reason, approval, finishedAt: now, updatedAt: now }, changed: true };
     });
   }
 

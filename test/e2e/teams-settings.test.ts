@@ -1,4 +1,7 @@
 /** Teams settings end to end: workspace access per tenant, start-up refusals of settings that cannot work, the Emulator mode. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { eventually } from '../helpers/env';
 import { messageActivity, postActivity, startFakeTeams, TENANT, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway } from '../helpers/gateway';
@@ -49,6 +52,57 @@ describe('Teams settings', () => {
     const run = skadi(['serve'], { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('SKADI_TEAMS_TENANT_ID');
+  });
+
+  it('refuses to start the Emulator mode beside app credentials, in one line, like other settings errors', () => {
+    const env = { SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' };
+    const missingPassword = skadi(['serve'], { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_TENANT_ID: TENANT, SKADI_MYSQL_URL: env.SKADI_MYSQL_URL });
+    for (const credentials of [{ SKADI_TEAMS_APP_ID: 'some-app' }, { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_TENANT_ID: TENANT }]) {
+      const run = skadi(['serve'], { ...env, ...credentials });
+      expect(run.status).not.toBe(0);
+      expect(run.status).toBe(missingPassword.status);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toContain('SKADI_TEAMS_INSECURE_NO_AUTH=true');
+      expect(run.stderr).toContain('cannot be used with SKADI_TEAMS_APP_ID or SKADI_TEAMS_APP_PASSWORD');
+      expect(run.stderr).not.toContain('secret');
+    }
+  });
+
+  it('Emulator mode refuses Teams activities and answers to anywhere but loopback, and never calls them', async () => {
+    const gw = await gatewayWith({ SKADI_TEAMS_APP_ID: '', SKADI_TEAMS_APP_PASSWORD: '', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' });
+    await gw.core.identities.link(`teams:${TENANT}:aad-emu2`, 'ops', 'emu2');
+    // A receiver on this machine's own network address stands for an internal service the request names.
+    const reached: string[] = [];
+    const internal = http.createServer((req, res) => {
+      reached.push(`${req.method} ${req.url}`);
+      res.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"x"}');
+    });
+    const address = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    await new Promise<void>((resolve) => internal.listen(0, address ?? '127.0.0.1', resolve));
+    const internalUrl = `http://${address ?? '192.0.2.1'}:${(internal.address() as AddressInfo).port}/teams/`;
+    teams.requireToken = false;
+    try {
+      const jobs = (await gw.core.jobs.list(null, null, 1000)).length;
+      const asTeams = { ...messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }), serviceUrl: internalUrl };
+      const refused = await postActivity(gw.base, asTeams, null);
+      expect(refused.status).toBe(401);
+      expect(refused.body.message).toContain('channelId emulator');
+      const teamsLoopback = await postActivity(gw.base, messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }), null);
+      expect(teamsLoopback.status).toBe(401);
+      const elsewhere = await postActivity(gw.base, { ...asTeams, channelId: 'emulator' }, null);
+      expect(elsewhere.status).toBe(401);
+      expect(elsewhere.body.message).toContain('loopback');
+      // A later Emulator activity is answered: by then the refused ones would have been too.
+      const sentinel = { ...messageActivity(teams, { text: 'status', from: 'aad-emu2' }), channelId: 'emulator', conversation: { id: 'a:emulator-sentinel', conversationType: 'personal', tenantId: TENANT } };
+      expect((await postActivity(gw.base, sentinel, null)).status).toBe(200);
+      await eventually(() => teams.calls.find((c) => c.conversationId === 'a:emulator-sentinel' && c.method === 'POST'), 15_000, 'the answer to the Emulator');
+      expect(reached).toEqual([]);
+      expect(teams.calls.filter((c) => c.conversationId === asTeams.conversation.id && String(c.body.text ?? '').includes('uptime'))).toEqual([]);
+      expect((await gw.core.jobs.list(null, null, 1000)).length).toBe(jobs);
+    } finally {
+      teams.requireToken = true;
+      await new Promise((resolve) => internal.close(resolve));
+    }
   });
 
   it('Emulator mode accepts requests without a token and says so loudly at start', async () => {

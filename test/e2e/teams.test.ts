@@ -56,6 +56,16 @@ describe('Teams', () => {
     expect(new Set(edits.map((u) => u.activityId))).toEqual(new Set([teams.postedIds.get(ack)]));
   });
 
+  it('runs and answers the command of a linked person whose display name is longer than its column (Entra allows 256)', async () => {
+    const longName = Array.from({ length: 256 }, (_, i) => (i % 3 ? 'a' : '😀')).join(''); // 256 characters, 342 UTF-16 units
+    const activity = messageActivity(teams, { text: 'web1 long-name', from: 'aad-alice', fromName: longName, conversationId: 'a:personal-long-name' });
+    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    await eventually(() => posts(activity.conversation.id, '`long-name` — succeeded').length >= 1, 15_000, 'the answer');
+    const alice = (await gw.core.identities.list(null)).find((i) => i.externalId === 'aad-alice')!;
+    expect([...String(alice.displayName)]).toHaveLength(190);
+    expect(String(alice.displayName)).toBe([...longName].slice(0, 190).join(''));
+  });
+
   it('sends every connector call with a bearer token from the login endpoint', async () => {
     expect(teams.calls.length).toBeGreaterThan(0);
     expect(teams.issuedTokens.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 /**
  * A local fake of the Microsoft side of a Teams bot: the OpenID metadata and signing keys of the Bot Framework
- * (an RSA key made here, tokens signed with node:crypto), the Entra token endpoint, and the Bot Connector.
+ * (an RSA key made here, tokens signed with node:crypto), the Entra token endpoint, and the Bot Connector (its
+ * activities, conversations and roster: TeamsChannelAccounts with their tenantId).
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
@@ -50,6 +51,13 @@ export interface FakeTeams {
   failNext(count: number, status: number, retryAfterSeconds?: number): void;
   /** Connector calls answered with an injected failure so far. */
   failedCalls: number;
+  /**
+   * The roster (GET /v3/conversations/{id}/members/{userId}), by Teams user id (`29:teams-<aad>`): an account given
+   * here (null: 404, a number: that status), else `29:teams-<aad>` of TENANT.
+   */
+  members: Map<string, Record<string, unknown> | null | number>;
+  /** Roster lookups so far: the conversation asked and the user id. */
+  memberLookups: { conversationId: string; userId: string; authorization: string }[];
   /** A channel token: the right claims unless overridden; `key` signs with another key (a forged token). */
   token(claims?: Record<string, unknown>, options?: { key?: KeyObject; kid?: string }): string;
   close(): Promise<void>;
@@ -113,6 +121,8 @@ export async function startFakeTeams(): Promise<FakeTeams> {
       issuedTokens.push(accessToken);
       return json(res, 200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: accessToken });
     }
+    const member = /^\/teams\/v3\/conversations\/([^/]+)\/members\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && member) return answerMember(res, decodeURIComponent(member[1]), decodeURIComponent(member[2]), String(req.headers.authorization ?? ''));
     const connector = /^\/teams\/v3\/conversations(?:\/([^/]+)\/activities(?:\/([^/]+))?)?$/.exec(path);
     if (connector) {
       const call: ConnectorCall = {
@@ -142,6 +152,18 @@ export async function startFakeTeams(): Promise<FakeTeams> {
     }
     json(res, 404, { error: 'not found' });
   });
+  /** The roster's answer about one member: a TeamsChannelAccount as the Bot Connector gives it. */
+  function answerMember(res: http.ServerResponse, conversationId: string, userId: string, authorization: string) {
+    fake.memberLookups.push({ conversationId, userId, authorization });
+    if (fake.requireToken && !issuedTokens.some((t) => authorization === `Bearer ${t}`)) return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
+    const given = fake.members.get(userId);
+    if (given === null) return json(res, 404, { error: { code: 'NotFound', message: 'The user is not a member of the conversation' } });
+    if (typeof given === 'number') return json(res, given, { error: { code: 'Failure', message: 'injected failure' } });
+    const aad = /^29:teams-(.+)$/.exec(userId)?.[1] ?? '';
+    const account = { id: userId, name: aad, aadObjectId: aad, objectId: aad, userPrincipalName: `${aad}@example.com`, tenantId: TENANT, userRole: 'user' };
+    return json(res, 200, { ...account, ...(given ?? {}) });
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const serviceUrl = `${url}/teams/`;
@@ -167,6 +189,8 @@ export async function startFakeTeams(): Promise<FakeTeams> {
     requireToken: true,
     refuseNewConversations: false,
     failedCalls: 0,
+    members: new Map(),
+    memberLookups: [],
     failNext(count, status, retryAfterSeconds) {
       failures = { count, status, retryAfter: retryAfterSeconds };
     },
@@ -181,10 +205,20 @@ export async function startFakeTeams(): Promise<FakeTeams> {
   return fake;
 }
 
+/** The channel and team of a channel message: a shared channel says so in its `type` (and `membershipType`). */
+function channelOf(shared: boolean): Record<string, unknown> {
+  if (!shared) return { channel: { id: '19:channel-general@thread.tacv2' }, team: { id: '19:team@thread.tacv2' } };
+  return { channel: { id: '19:shared-partners@thread.tacv2', type: 'shared', membershipType: 'shared', name: 'Partners' }, team: { id: '19:team@thread.tacv2' } };
+}
+
 /** The activity Teams sends for a message; `kind` chooses a personal chat, a group chat or a channel. */
 export function messageActivity(
   fake: Pick<FakeTeams, 'serviceUrl'>,
-  options: { kind?: 'personal' | 'groupChat' | 'channel'; text: string; from?: string; fromName?: string; id?: string; conversationId?: string; mention?: boolean; tenant?: string },
+  options: {
+    kind?: 'personal' | 'groupChat' | 'channel'; text: string; from?: string; fromName?: string; id?: string; conversationId?: string; mention?: boolean; tenant?: string;
+    /** A Teams Connect shared channel (kind channel): the conversation and channelData name the host's tenant. */
+    shared?: boolean;
+  },
 ): Record<string, any> {
   const kind = options.kind ?? 'personal';
   const id = options.id ?? `${Date.now()}${Math.floor(Math.random() * 1000)}`;
@@ -192,7 +226,8 @@ export function messageActivity(
   const mention = options.mention ?? kind !== 'personal';
   const tenant = options.tenant ?? TENANT;
   const conversationId =
-    options.conversationId ?? (kind === 'personal' ? `a:personal-${from}` : kind === 'groupChat' ? '19:group-chat@thread.v2' : `19:channel-general@thread.tacv2;messageid=${id}`);
+    options.conversationId ??
+    (kind === 'personal' ? `a:personal-${from}` : kind === 'groupChat' ? '19:group-chat@thread.v2' : `${options.shared ? '19:shared-partners' : '19:channel-general'}@thread.tacv2;messageid=${id}`);
   return {
     type: 'message',
     id,
@@ -205,7 +240,7 @@ export function messageActivity(
     text: mention ? `<at>Skadi</at> ${options.text}` : options.text,
     textFormat: 'plain',
     entities: mention ? [{ type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT_ID, name: 'Skadi' } }] : [],
-    channelData: { tenant: { id: tenant }, ...(kind === 'channel' ? { channel: { id: '19:channel-general@thread.tacv2' }, team: { id: '19:team@thread.tacv2' } } : {}) },
+    channelData: { tenant: { id: tenant }, ...(kind === 'channel' ? channelOf(options.shared === true) : {}) },
   };
 }
 

@@ -1,5 +1,6 @@
-/** The Teams adapter's settings: SKADI_TEAMS_* in loadConfig, teamsConfigFrom, teamsEnabled and teamsConfigProblem. */
+/** The Teams adapter's settings: SKADI_TEAMS_* in loadConfig, teamsConfigFrom, teamsEnabled, teamsConfigProblem and the Emulator mode's limits. */
 import { ConfigError, loadConfig, redactConfig } from '../../config';
+import { emulatorRefusal } from '../../adapters/teams/auth';
 import { teamsConfigFrom, teamsConfigProblem, teamsEnabled, type TeamsAdapterConfig } from '../../adapters/teams/config';
 
 const APP_ID = '0b3a6c1e-7a55-4c1f-9d2e-5f1a2b3c4d5e';
@@ -68,8 +69,35 @@ describe('teamsEnabled / teamsConfigProblem', () => {
     expect(teamsConfigProblem(teams({ ...base, SKADI_TEAMS_TENANT_ID: TENANT }))).toBeNull();
   });
 
-  it('has nothing to say in the Emulator mode', () => {
+  it('has nothing to say in the Emulator mode alone, and refuses it beside app credentials', () => {
     expect(teamsConfigProblem(teams({ SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toBeNull();
-    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toBeNull();
+    const both = /SKADI_TEAMS_INSECURE_NO_AUTH.*cannot be used with SKADI_TEAMS_APP_ID or SKADI_TEAMS_APP_PASSWORD/;
+    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
+    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
+    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_TENANT_ID: TENANT, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
+    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))!.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('emulatorRefusal', () => {
+  it('takes only Emulator activities whose answers go to a loopback service URL', () => {
+    expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://localhost:5000/' })).toBeNull();
+    expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://127.0.0.1:5000/' })).toBeNull();
+    expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://127.9.9.9:5000/' })).toBeNull();
+    expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://[::1]:5000/' })).toBeNull();
+    expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://[::ffff:127.0.0.1]:5000/' })).toBeNull();
+  });
+
+  it.each([
+    ['a Teams activity', { channelId: 'msteams', serviceUrl: 'http://127.0.0.1:5000/' }, /channelId emulator/],
+    ['no channel', { serviceUrl: 'http://127.0.0.1:5000/' }, /channelId emulator/],
+    ['an internal service URL', { channelId: 'emulator', serviceUrl: 'http://10.0.0.5:6379/' }, /loopback/],
+    ['the metadata service', { channelId: 'emulator', serviceUrl: 'http://169.254.169.254/latest/' }, /loopback/],
+    ['a public name', { channelId: 'emulator', serviceUrl: 'https://smba.trafficmanager.net/teams/' }, /loopback/],
+    ['a name that merely starts like loopback', { channelId: 'emulator', serviceUrl: 'http://127.0.0.1.evil.example/' }, /loopback/],
+    ['another scheme', { channelId: 'emulator', serviceUrl: 'file:///etc/passwd' }, /loopback/],
+    ['no service URL', { channelId: 'emulator' }, /loopback/],
+  ])('refuses %s', (_what, body, reason) => {
+    expect(emulatorRefusal(body)).toMatch(reason);
   });
 });

@@ -1,7 +1,7 @@
 /** The Teams adapter's normalizeActivity on activity payloads shaped like the ones Microsoft Teams posts. */
 import type { Activity } from 'botbuilder';
 import type { InboundMessage } from '../../adapters/contract';
-import { normalizeActivity, type ActivityVerdict } from '../../adapters/teams/inbound';
+import { conversationTenantOf, needsRosterLookup, normalizeActivity, rosterOf, senderTenantOf, type ActivityVerdict } from '../../adapters/teams/inbound';
 import { decodeRef } from '../../adapters/teams/reply-ref';
 
 const BOT = '28:0b3a6c1e-7a55-4c1f-9d2e-5f1a2b3c4d5e';
@@ -56,7 +56,8 @@ describe('Teams normalizeActivity', () => {
 
   it('normalizes a channel reply that @mentions the bot, answering in its thread', () => {
     const message = messageOf(normalize(channel()));
-    expect(message).toMatchObject({ tenant: TENANT, senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff', senderName: 'Grace Hopper', text: 'web1 restart nginx', isPrivate: false });
+    // The sender's tenant is not the channel's: it stays unknown until the roster names it (senderTenantOf).
+    expect(message).toMatchObject({ tenant: '', senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff', senderName: 'Grace Hopper', text: 'web1 restart nginx', isPrivate: false });
     expect(decodeRef(message.replyTo)).toEqual({ s: SERVICE, c: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000', k: 'channel', tn: TENANT, b: BOT });
   });
 
@@ -116,5 +117,73 @@ describe('Teams normalizeActivity', () => {
     expect(messageOf(normalize({ ...channel(), conversation: { ...channel().conversation, id: '19:other@thread.tacv2;messageid=1732860000000' } })).messageId).not.toBe(first);
     expect(first.length).toBeLessThanOrEqual(190);
     expect(first).toMatch(/^[\x20-\x7e]+$/);
+  });
+});
+
+const PARTNER = '0f8276ea-111b-46af-9512-79ce81d5dea1';
+/** A mention in a Teams Connect shared channel by a person of another organization: every tenant field is the host's. */
+const sharedChannel = (): Record<string, any> => ({
+  ...channel(),
+  id: '1732860444444',
+  from: { id: '29:1PaTnErExTeRnAl', name: 'Pat Partner', aadObjectId: '5e5e5e5e-1111-4222-8333-944445555666' },
+  conversation: { isGroup: true, conversationType: 'channel', tenantId: TENANT, id: '19:shared7777@thread.tacv2;messageid=1732860444444' },
+  channelData: {
+    channel: { id: '19:shared7777@thread.tacv2', type: 'shared', name: 'Partners' },
+    team: { id: '19:hostteam@thread.tacv2' },
+    tenant: { id: TENANT },
+  },
+});
+/** A federated group chat a host user started with a person of another organization. */
+const crossTenantChat = (): Record<string, any> => ({ ...groupChat(), from: sharedChannel().from, conversation: { ...groupChat().conversation, id: '19:fed-chat@thread.v2' } });
+/** The roster's TeamsChannelAccount of Pat, as GET /v3/conversations/{id}/members/{userId} gives it. */
+const patAccount = () => ({
+  id: '29:1PaTnErExTeRnAl', name: 'Pat Partner', aadObjectId: '5e5e5e5e-1111-4222-8333-944445555666', objectId: '5e5e5e5e-1111-4222-8333-944445555666',
+  givenName: 'Pat', surname: 'Partner', email: 'pat@partner.example', userPrincipalName: 'pat@partner.example', tenantId: PARTNER, userRole: 'user',
+});
+
+describe('the sender\'s own tenant', () => {
+  it('is the conversation\'s in a personal chat, where no roster is asked', () => {
+    expect(needsRosterLookup(personal() as Partial<Activity>)).toBe(false);
+    expect(senderTenantOf(personal() as Partial<Activity>)).toBe(TENANT);
+  });
+
+  it('is never the host\'s in a shared channel: unknown without the roster, the partner\'s with it', () => {
+    const activity = sharedChannel() as Partial<Activity>;
+    expect(conversationTenantOf(activity)).toBe(TENANT);
+    expect(needsRosterLookup(activity)).toBe(true);
+    expect(messageOf(normalize(sharedChannel())).tenant).toBe('');
+    expect(senderTenantOf(activity, null)).toBe('');
+    expect(senderTenantOf(activity, patAccount())).toBe(PARTNER);
+    // The answer keeps going to the channel, in the host's tenant.
+    expect(decodeRef(messageOf(normalize(sharedChannel())).replyTo)).toMatchObject({ c: '19:shared7777@thread.tacv2;messageid=1732860444444', tn: TENANT });
+  });
+
+  it('is the partner\'s in a cross-tenant group chat', () => {
+    const activity = crossTenantChat() as Partial<Activity>;
+    expect(needsRosterLookup(activity)).toBe(true);
+    expect(rosterOf(activity)).toBe('19:fed-chat@thread.v2');
+    expect(senderTenantOf(activity, patAccount())).toBe(PARTNER);
+  });
+
+  it('is unknown when the roster\'s account is not the sender, has no tenant, or is anonymous', () => {
+    const activity = sharedChannel() as Partial<Activity>;
+    expect(senderTenantOf(activity, { ...patAccount(), id: '29:someoneElse' })).toBe('');
+    expect(senderTenantOf(activity, { ...patAccount(), aadObjectId: '00000000-0000-4000-8000-000000000000', objectId: undefined })).toBe('');
+    expect(senderTenantOf(activity, { ...patAccount(), tenantId: undefined })).toBe('');
+    expect(senderTenantOf(activity, { ...patAccount(), userRole: 'anonymous' })).toBe('');
+    expect(senderTenantOf(activity, {})).toBe('');
+  });
+
+  it('asks a shared channel\'s own roster (the type or the membershipType says shared), a standard channel\'s team', () => {
+    expect(rosterOf(sharedChannel() as Partial<Activity>)).toBe('19:shared7777@thread.tacv2');
+    const graphShaped = { ...sharedChannel(), channelData: { ...sharedChannel().channelData, channel: { id: '19:shared7777@thread.tacv2', membershipType: 'shared' } } };
+    expect(rosterOf(graphShaped as Partial<Activity>)).toBe('19:shared7777@thread.tacv2');
+    expect(rosterOf(channel() as Partial<Activity>)).toBe('19:team@thread.tacv2');
+  });
+
+  it('is unknown when the conversation names two tenants', () => {
+    const odd = { ...personal(), channelData: { tenant: { id: PARTNER } } } as Partial<Activity>;
+    expect(conversationTenantOf(odd)).toBe('');
+    expect(senderTenantOf(odd)).toBe('');
   });
 });
