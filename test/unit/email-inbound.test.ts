@@ -1,5 +1,6 @@
 /** E-mail inbound and outbound as pure functions: the command of a mail, its key, its normalized form, and the answers. */
 import { simpleParser } from 'mailparser';
+import { emailConfigProblem, type EmailAdapterConfig } from '../../adapters/email/config';
 import { commandOf, firstCommandLine, mailKey, normalizeMail } from '../../adapters/email/inbound';
 import { answerMail, renderBodies, replySubject, translateSmtpError } from '../../adapters/email/outbound';
 import { decodeRef } from '../../adapters/email/reply-ref';
@@ -66,6 +67,14 @@ describe('normalizeMail', () => {
     const d = await simpleParser(raw(['From: a@example.com', 'Subject: x', 'Date: Sun, 29 Nov 2026 06:00:01 +0000']));
     expect(mailKey(c)).toMatch(/^hdr:/);
     expect(mailKey(c)).not.toBe(mailKey(d));
+  });
+});
+
+describe('settings', () => {
+  it('need an authserv-id for RFC 8601 headers, none for Microsoft 365\'s', () => {
+    const settings = { imapUrl: 'imap://x@h', smtpUrl: 'smtp://h', from: 'skadi@ops.example.net', authservId: '', require: 'dkim' } as EmailAdapterConfig;
+    expect(emailConfigProblem({ ...settings, authFormat: 'rfc8601' })).toContain('SKADI_EMAIL_AUTHSERV_ID');
+    expect(emailConfigProblem({ ...settings, authFormat: 'microsoft365' })).toBeNull();
   });
 });
 
