@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEDUP_RETENTION_MS } from '../contract';
-import { dkimDomainOf, type HeaderField, type MethodResult } from './sender-auth';
+import { aligned, dkimDomainOf, type HeaderField, type MethodResult } from './sender-auth';
 
 /** How far a Date: or t= may lie in the future (clock skew); mail dated later is refused. */
 export const MAX_FUTURE_MS = 3_600_000;
@@ -25,21 +25,23 @@ export function dkimTags(value: string): Record<string, string> {
   return tags;
 }
 
-/** The DKIM-Signature headers that the passing results name: same domain, and `b=` starting as header.b says. */
+/** The DKIM-Signature headers that the passing results name: their domain (header.i may be a subdomain of d=), and `b=` starting as header.b says. */
 export function passingSignatures(headers: HeaderField[], passes: MethodResult[]): Record<string, string>[] {
   const signatures = headers.filter((h) => h.key === 'dkim-signature').map((h) => dkimTags(h.value));
   return signatures.filter((tags) =>
     passes.some((p) => {
-      const domain = dkimDomainOf(p);
       const b = p.props['header.b'];
-      return (tags.d ?? '').toLowerCase() === domain && (!b || (tags.b ?? '').toLowerCase().startsWith(b));
+      return aligned(dkimDomainOf(p), (tags.d ?? '').toLowerCase()) && (!b || (tags.b ?? '').toLowerCase().startsWith(b));
     }),
   );
 }
 
-/** De-duplication keys of the signatures: one per distinct `b=`. */
+/**
+ * De-duplication keys of the signatures: one per distinct signature, hashed from its decoded bytes (the unused low
+ * bits of the last base64 character can be changed without changing the signature, the bytes cannot).
+ */
 export function signatureKeys(signatures: Record<string, string>[]): string[] {
-  const keys = signatures.filter((s) => s.b).map((s) => `dkim:${createHash('sha256').update(s.b).digest('hex').slice(0, 40)}`);
+  const keys = signatures.filter((s) => s.b).map((s) => `dkim:${createHash('sha256').update(Buffer.from(s.b, 'base64')).digest('hex').slice(0, 40)}`);
   return [...new Set(keys)];
 }
 

@@ -37,6 +37,16 @@ function plainMail(subject: string, options: { from?: string; messageId?: string
 /** The Message-ID of a raw mail (its first one). */
 const messageIdOf = (raw: string) => /^Message-ID: (.*)$/im.exec(raw)![1].trim();
 
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** The mail with the unused low bit of its signature's last base64 character flipped: other text, the same signature. */
+function withRewrittenSignature(raw: string): string {
+  const match = /( b=[A-Za-z0-9+/\r\n\t ]*?)([A-Za-z0-9+/])(==\r\n(?![ \t]))/.exec(raw);
+  if (!match) throw new Error('no b= ending in == in the mail');
+  const flipped = BASE64[BASE64.indexOf(match[2]) ^ 1];
+  return raw.slice(0, match.index) + match[1] + flipped + match[3] + raw.slice(match.index + match[0].length);
+}
+
 /** The answers to one command mail (by its Message-ID), in order. */
 const answersTo = (messageId: string) => smtp.mails.filter((m) => m.inReplyTo === messageId);
 
@@ -101,8 +111,12 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     const copy = original.replace(/^Message-ID: [^\r\n]*/im, `Message-ID: ${newMessageId()}`);
     const delivered = await mx.deliver(copy, { mailFrom: ALICE });
     expect(delivered).toMatch(/dkim=pass header\.i=@example\.com/); // the signature still verifies on the copy
+    const rewritten = withRewrittenSignature(copy).replace(/^Message-ID: [^\r\n]*/im, `Message-ID: ${newMessageId()}`);
+    expect(rewritten).not.toBe(copy);
+    expect(await mx.deliver(rewritten, { mailFrom: ALICE })).toMatch(/dkim=pass header\.i=@example\.com/);
     await sentinel();
     await expectNotRun(copy, 'replayed-once', 1);
+    await expectNotRun(rewritten, 'replayed-once', 1);
   });
 
   it.each([

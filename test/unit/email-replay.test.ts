@@ -5,7 +5,7 @@
 import { simpleParser } from 'mailparser';
 import { DEDUP_RETENTION_MS } from '../../adapters/contract';
 import { normalizeMail } from '../../adapters/email/inbound';
-import { dkimTags, MAX_AGE_MS, MAX_FUTURE_MS, replayProblem } from '../../adapters/email/replay';
+import { dkimTags, MAX_AGE_MS, MAX_FUTURE_MS, replayProblem, signatureKeys } from '../../adapters/email/replay';
 import { dkimKey, signMail, type DkimKey } from '../helpers/border-mx';
 import { rawMail } from '../helpers/mail';
 
@@ -40,6 +40,22 @@ describe('replays of signed mail', () => {
     expect(b.message.dedupKeys).toEqual(a.message.dedupKeys);
     const other = await verdictOf(await signedMail({ when: new Date(Date.now() - 60_000) })); // another mail (deterministic RSA: only what is signed differs)
     expect('message' in other && other.message.dedupKeys).not.toEqual(a.message.dedupKeys);
+  });
+
+  it('keys a signature by its bytes: changing the unused bits of its last base64 character keeps the key', () => {
+    const b = Buffer.from('a two hundred and fifty-six byte signature, shortened: 31 bytes!').toString('base64');
+    expect(b).toMatch(/Q==$/); // its last character before the padding carries 2 bits and 4 unused ones
+    const last = b.length - 3;
+    const altered = b.slice(0, last) + String.fromCharCode(b.charCodeAt(last) + 1) + b.slice(last + 1);
+    expect(Buffer.from(altered, 'base64')).toEqual(Buffer.from(b, 'base64'));
+    expect(signatureKeys([{ b: altered }])).toEqual(signatureKeys([{ b }]));
+  });
+
+  it('finds the signature when the MX names it by header.i of a subdomain', async () => {
+    const signed = await signedMail();
+    const byI = signed.replace(/header\.d=example\.com/, 'header.i=@mail.example.com');
+    const verdict = await verdictOf(byI);
+    expect('message' in verdict && verdict.message.dedupKeys).toHaveLength(1);
   });
 
   it.each([
