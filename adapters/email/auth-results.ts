@@ -96,6 +96,17 @@ class Reader {
     return this.at >= this.tokens.length;
   }
 
+  /** The text of the token at `offset` when it is a word. */
+  wordAt(offset = 0): string | undefined {
+    const token = this.peek(offset);
+    return token?.kind === 'word' ? token.text : undefined;
+  }
+
+  /** Takes a word and returns its text. */
+  word(): string {
+    return (this.take('word') as { text: string }).text;
+  }
+
   take(kind: Token['kind']): Token {
     const token = this.tokens[this.at];
     if (token?.kind !== kind) throw new AuthResultsSyntaxError(`expected ${kind === 'word' ? 'a word' : `"${kind}"`}, found ${token ? describe(token) : 'the end'}`);
@@ -121,30 +132,31 @@ function describe(token: Token): string {
 
 /** `method[/version]=result` */
 function readMethod(r: Reader): { method: string; result: string } {
-  const name = (r.take('word') as { text: string }).text;
+  const name = r.word();
   const [method, version, ...rest] = name.split('/');
   if (!KEYWORD.test(method) || rest.length || (version !== undefined && !/^\d+$/.test(version))) throw new AuthResultsSyntaxError(`not a method: ${JSON.stringify(name.slice(0, 40))}`);
   r.take('=');
-  const result = (r.take('word') as { text: string }).text;
+  const result = r.word();
   if (!KEYWORD.test(result)) throw new AuthResultsSyntaxError(`not a result: ${JSON.stringify(result.slice(0, 40))}`);
   return { method: method.toLowerCase(), result: result.toLowerCase() };
 }
 
 /** A property value: a value, or `"local part"@domain` (a quoted local part followed by its domain). */
 function readPropertyValue(r: Reader): string {
+  const quotedLocalPart = r.peek()?.kind === 'quoted';
   const first = r.value();
   const next = r.peek();
-  if (next?.kind === 'word' && next.text.startsWith('@') && r.peek(-1)?.kind !== 'word') return first + r.value();
-  return first;
+  return quotedLocalPart && next?.kind === 'word' && next.text.startsWith('@') ? first + r.value() : first;
 }
 
 /** The attributes after a method's result: `reason=…` and `ptype.property=value`; Microsoft's own ones when told. */
 function readProps(r: Reader, format: AuthResultsFormat): Record<string, string> {
   const props: Record<string, string> = {};
-  while (r.peek()?.kind === 'word') {
-    const name = (r.take('word') as { text: string }).text.toLowerCase();
+  while (r.wordAt() !== undefined) {
+    const name = r.word().toLowerCase();
     const known = name === 'reason' || PROPERTY.test(name) || (format === 'microsoft365' && name === 'action');
     if (!known) throw new AuthResultsSyntaxError(`not a property: ${JSON.stringify(name.slice(0, 40))}`);
+    if (name in props) throw new AuthResultsSyntaxError(`${name} given twice`);
     r.take('=');
     props[name] = readPropertyValue(r).toLowerCase();
   }
@@ -157,8 +169,8 @@ function readResults(r: Reader, format: AuthResultsFormat): MethodResult[] {
   while (!r.done()) {
     if (results.length > 0 || format === 'rfc8601') r.take(';');
     if (r.done() && (results.length > 0 || format === 'rfc8601')) break;
-    if (r.peek()?.kind === 'word' && (r.peek() as { text: string }).text.toLowerCase() === 'none' && r.peek(1) === undefined && results.length === 0) {
-      r.take('word');
+    if (results.length === 0 && r.wordAt()?.toLowerCase() === 'none' && r.peek(1) === undefined) {
+      r.word();
       break;
     }
     const { method, result } = readMethod(r);
@@ -188,7 +200,7 @@ export function parseAuthResults(value: string, format: AuthResultsFormat = 'rfc
     return { authservId: '', results: readResults(r, format) };
   }
   const authservId = r.value().toLowerCase();
-  if (r.peek()?.kind === 'word' && /^\d+$/.test((r.peek() as { text: string }).text)) r.take('word'); // authres-version
+  if (/^\d+$/.test(r.wordAt() ?? '')) r.word(); // authres-version
   if (r.done()) throw new AuthResultsSyntaxError('no result after the authserv-id');
   return { authservId, results: readResults(r, format) };
 }

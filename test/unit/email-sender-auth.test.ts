@@ -37,6 +37,10 @@ describe('parseAuthResults', () => {
     ]);
   });
 
+  it('reads a quoted local part with its domain as one value', () => {
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="alice smith"@example.com`).results[0].props).toEqual({ 'smtp.mailfrom': 'alice smith@example.com' });
+  });
+
   it('reads a quoted string with a `;` as one value: it starts no result', () => {
     const parsed = parseAuthResults(`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`);
     expect(parsed.results).toEqual([{ method: 'dkim', result: 'fail', props: { reason: 'x; dkim=pass header.d=example.com' } }]);
@@ -56,6 +60,7 @@ describe('parseAuthResults', () => {
     ['a stray ")"', `${ID}; dkim=pass ) header.d=example.com`],
     ['a result that is no keyword', `${ID}; dkim=pa!ss header.d=example.com`],
     ['a property without a value', `${ID}; dkim=pass header.d=`],
+    ['a property given twice', `${ID}; dkim=pass header.d=evil.example header.d=example.com`],
     ['nothing after the authserv-id', ID],
     ['an empty value', ''],
     ['Microsoft\'s form read as RFC 8601', MS_PASS],
