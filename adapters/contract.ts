@@ -1,6 +1,9 @@
 /** The contract every chat channel implements (Slack, Teams, WeChat, e-mail); the core never imports a chat SDK. */
 import type Router from '@koa/router';
 
+/** The core remembers the keys of handled inbound messages this long: an adapter refuses older messages it cannot tell from replays. */
+export const DEDUP_RETENTION_MS = 24 * 3_600_000;
+
 /** Channels Skadi speaks. */
 export type ChannelName = 'slack' | 'teams' | 'wechat' | 'email';
 
@@ -24,6 +27,8 @@ export interface InboundMessage {
   replyTo: string;
   /** The platform's id of the message, for de-duplicating retries. */
   messageId: string;
+  /** Further keys of the same message (e.g. a mail's DKIM signature): it counts as seen when any of its keys was. */
+  dedupKeys?: string[];
   receivedAt: Date;
   /** A decision made with a button on an earlier message (its reference, as send returned it): the answer edits it. */
   decides?: string;

@@ -56,7 +56,7 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage, identi
 export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): InboundHandler {
   return async (message) => {
     const log = deps.log.child({ channel: message.channel, messageId: message.messageId, tenant: message.tenant, sender: message.senderId });
-    if (!(await deps.identityRepo.markProcessed(message.channel, message.messageId, new Date()))) {
+    if (!(await deps.identityRepo.markProcessed(message.channel, [message.messageId, ...(message.dedupKeys ?? [])], new Date()))) {
       log.info('duplicate delivery ignored');
       return;
     }

@@ -1,5 +1,6 @@
 /** Compares Redis with MySQL (the source of truth) and repairs Redis: after data loss, a crash between two steps, or an outage. */
 import type { Logger } from 'pino';
+import { DEDUP_RETENTION_MS } from '../adapters/contract';
 import { jobStatusEvent, type EventLog } from './events';
 import type { AgentService } from './agents';
 import type { JobService } from './jobs';
@@ -10,8 +11,6 @@ import type { IdentityRepo } from './store/identities';
 import type { JobRepo } from './store/jobs';
 
 const PAGE = 1000;
-/** Inbound message ids are remembered this long: well past every platform's retry window. */
-const PROCESSED_RETENTION_MS = 24 * 3_600_000;
 /** Queued jobs younger than this are left alone (a push may be between its MySQL insert and its Redis push). */
 const QUEUE_GRACE_MS = 5000;
 /**
@@ -110,7 +109,7 @@ export class Reconciler {
     const queues = await this.repairQueues(new Date(now.getTime() - QUEUE_GRACE_MS));
     report.requeued += queues.requeued;
     report.expired += queues.expired;
-    await this.deps.identityRepo.purgeProcessed(new Date(now.getTime() - PROCESSED_RETENTION_MS));
+    await this.deps.identityRepo.purgeProcessed(new Date(now.getTime() - DEDUP_RETENTION_MS));
     if (report.rebuilt || report.requeued || report.expired || report.released || report.offline || report.replayed) {
       this.deps.log.info(report, 'reconciled Redis with MySQL');
     }

@@ -66,6 +66,7 @@ export interface Config {
   emailSmtpUrl: string;
   emailFrom: string;
   emailAuthservId: string;
+  emailAuthFormat: 'rfc8601' | 'microsoft365';
   emailRequire: 'dkim' | 'spf' | 'dkim-or-spf' | 'none';
   emailAccess: 'closed' | 'workspace' | 'open';
   emailAllowedDomains: string[];

@@ -148,6 +148,7 @@ export const SETTINGS = [
   setting('emailSmtpUrl', 'email_smtp_url', url(['smtp:', 'smtps:']).or(z.literal('')), '', 'SMTP server for answers: smtp://user:pass@host:587 or smtps://…:465', true),
   setting('emailFrom', 'email_from', z.string().regex(/^([^<>@\s]+@[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+>)?$/, 'must be an address, e.g. skadi@example.com or "Skadi <skadi@example.com>"'), '', 'the address answers come from'),
   setting('emailAuthservId', 'email_authserv_id', z.string(), '', 'authserv-id of your receiving mail server: only its Authentication-Results headers are trusted'),
+  setting('emailAuthFormat', 'email_auth_format', z.enum(['rfc8601', 'microsoft365'], { error: 'must be rfc8601 or microsoft365' }), 'rfc8601', 'how the receiving server writes Authentication-Results: rfc8601 (with its authserv-id) or microsoft365 (Exchange Online, no authserv-id)'),
   setting('emailRequire', 'email_require', z.enum(['dkim', 'spf', 'dkim-or-spf', 'none'], { error: 'must be dkim, spf, dkim-or-spf or none' }), 'dkim', 'what authenticates a sender: an aligned DKIM pass, SPF pass, either, or nothing (none: trusted writers only)'),
   setting('emailAccess', 'email_access', access, 'closed', 'who may use Skadi by mail: closed (linked addresses), workspace (whole domains), open'),
   setting('emailAllowedDomains', 'email_allowed_domains', list, '', 'workspace mode: allowed sender domains, comma-separated (empty: every authenticated domain)'),

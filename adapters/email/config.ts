@@ -1,5 +1,6 @@
 /** Settings of the e-mail adapter (from the gateway configuration: SKADI_EMAIL_*). */
 import type { AccessMode } from '../contract';
+import type { AuthResultsFormat } from './auth-results';
 
 /** Which authentication result makes a sender trusted. */
 export type EmailRequirement = 'dkim' | 'spf' | 'dkim-or-spf' | 'none';
@@ -15,6 +16,8 @@ export interface EmailAdapterConfig {
   from: string;
   /** The authserv-id of the receiving server: only its Authentication-Results headers are trusted. */
   authservId: string;
+  /** How the receiving server writes its Authentication-Results (Microsoft 365 writes no authserv-id). */
+  authFormat: AuthResultsFormat;
   require: EmailRequirement;
   access: AccessMode;
   /** Workspace mode: allowed sender domains (empty: every authenticated domain). */
@@ -34,7 +37,7 @@ export function emailEnabled(config: EmailAdapterConfig): boolean {
 export function emailConfigProblem(config: EmailAdapterConfig): string | null {
   if (config.smtpUrl === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_SMTP_URL is not: answers are sent over SMTP';
   if (config.from === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_FROM is not: the address answers come from';
-  if (config.require !== 'none' && config.authservId === '') {
+  if (config.require !== 'none' && config.authFormat === 'rfc8601' && config.authservId === '') {
     return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_AUTHSERV_ID is not: without it no sender can be authenticated (see README: E-mail)';
   }
   return null;
@@ -42,7 +45,7 @@ export function emailConfigProblem(config: EmailAdapterConfig): string | null {
 
 /** The adapter settings from the gateway configuration. */
 export function emailConfigFrom(c: {
-  emailImapUrl: string; emailMailbox: string; emailSmtpUrl: string; emailFrom: string; emailAuthservId: string; emailRequire: EmailRequirement;
+  emailImapUrl: string; emailMailbox: string; emailSmtpUrl: string; emailFrom: string; emailAuthservId: string; emailAuthFormat: AuthResultsFormat; emailRequire: EmailRequirement;
   emailAccess: AccessMode; emailAllowedDomains: string[]; emailProcessedFolder: string; emailMaxSizeBytes: number; emailMaxOutputBytes: number;
 }): EmailAdapterConfig {
   return {
@@ -51,6 +54,7 @@ export function emailConfigFrom(c: {
     smtpUrl: c.emailSmtpUrl,
     from: c.emailFrom,
     authservId: c.emailAuthservId.toLowerCase(),
+    authFormat: c.emailAuthFormat,
     require: c.emailRequire,
     access: c.emailAccess,
     allowedDomains: c.emailAllowedDomains.map((d) => d.toLowerCase()),

@@ -3,18 +3,22 @@ import { createHash } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
 import type { InboundMessage } from '../contract';
 import type { EmailAdapterConfig } from './config';
-import { authenticateSender, domainOf } from './sender-auth';
+import { authenticateSender, domainOf, type HeaderField } from './sender-auth';
+import { passingSignatures, replayProblem, signatureKeys } from './replay';
 import { encodeRef } from './reply-ref';
 import { addressOf, APPROVAL_ID_PREFIX } from './outbound';
 
 /** A message for the core, or why the mail is not one (forged senders are refused: they never get an answer). */
 export type MailVerdict = { message: InboundMessage } | { ignored: string } | { refused: string };
 
+/** Every header of a mail in its order, with lower-case names and unfolded values. */
+export function headerFields(mail: Pick<ParsedMail, 'headerLines'>): HeaderField[] {
+  return (mail.headerLines ?? []).map((h) => ({ key: h.key, value: h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim() }));
+}
+
 /** The values of every occurrence of a header, unfolded. */
 export function headerValues(mail: Pick<ParsedMail, 'headerLines'>, name: string): string[] {
-  return (mail.headerLines ?? [])
-    .filter((h) => h.key === name)
-    .map((h) => h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim());
+  return headerFields(mail).filter((h) => h.key === name).map((h) => h.value);
 }
 
 /** The first line of a body that is neither empty nor quoted, before any signature. */
@@ -70,15 +74,38 @@ export function withApprovalJob(command: string, answered: string[]): string {
   return command;
 }
 
+/** Why the From of a mail is ambiguous, or null: verifiers check one From: header and address, mailparser reads another. */
+function fromProblem(mail: ParsedMail): string | null {
+  if (headerValues(mail, 'from').length > 1) return 'more than one From: header';
+  if ((mail.from?.value?.length ?? 0) > 1) return 'more than one From address';
+  return null;
+}
+
+/** The settings normalizeMail uses. */
+export type InboundSettings = Pick<EmailAdapterConfig, 'from' | 'authservId' | 'authFormat' | 'require'>;
+
+/** Authenticates the sender of a mail and checks it is no replay; the extra de-duplication keys, or why it is refused. */
+function checkSender(mail: ParsedMail, address: string, config: InboundSettings, now: Date): { keys: string[] } | { refused: string } {
+  const headers = headerFields(mail);
+  const auth = authenticateSender(headers, address, { authservId: config.authservId, format: config.authFormat, require: config.require });
+  if (!auth.ok) return { refused: auth.reason };
+  if (config.require === 'none') return { keys: [] };
+  const signatures = passingSignatures(headers, auth.dkim);
+  const replay = replayProblem(headerValues(mail, 'date'), signatures, now);
+  return replay ? { refused: replay } : { keys: signatureKeys(signatures) };
+}
+
 /** Normalizes a parsed mail whose sender authentication passes. */
-export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig, 'from' | 'authservId' | 'require'>, receivedAt = new Date()): MailVerdict {
+export function normalizeMail(mail: ParsedMail, config: InboundSettings, receivedAt = new Date()): MailVerdict {
+  const ambiguous = fromProblem(mail);
+  if (ambiguous) return { refused: ambiguous };
   const sender = mail.from?.value?.[0];
   const address = String(sender?.address ?? '').toLowerCase();
   if (!address || !domainOf(address)) return { ignored: 'no From address' };
   if (address === addressOf(config.from).toLowerCase()) return { ignored: 'mail from the gateway itself' };
   if (isAutomatic(mail)) return { ignored: 'an automatic reply or bulk mail' };
-  const auth = authenticateSender(headerValues(mail, 'authentication-results'), address, config.authservId, config.require);
-  if (!auth.ok) return { refused: auth.reason };
+  const auth = checkSender(mail, address, config, receivedAt);
+  if ('refused' in auth) return auth;
   const subject = String(mail.subject ?? '');
   const references = Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
   // The mail answered first (In-Reply-To), then References from the newest: an older request in the chain is not it.
@@ -94,6 +121,7 @@ export function normalizeMail(mail: ParsedMail, config: Pick<EmailAdapterConfig,
       isPrivate: true,
       replyTo: encodeRef({ a: address, s: subject, m: mail.messageId ?? '', r: references }),
       messageId: mailKey(mail),
+      ...(auth.keys.length ? { dedupKeys: auth.keys } : {}),
       receivedAt,
     },
   };

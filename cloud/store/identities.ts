@@ -73,10 +73,12 @@ export class IdentityRepo {
     await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [now, displayed(displayName), id]);
   }
 
-  /** Records an inbound message id; false when it was seen before (a platform retry). */
-  async markProcessed(channel: string, messageId: string, now: Date): Promise<boolean> {
-    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES (?, ?, ?)', [channel, fitKey(messageId, COLUMN_CHARS.processedMessageId, true), now]);
-    return res.affectedRows === 1;
+  /** Records the keys of an inbound message in one statement; false when any was seen before (a retry, or a replay). */
+  async markProcessed(channel: string, messageIds: string | string[], now: Date): Promise<boolean> {
+    const ids = [...new Set(([] as string[]).concat(messageIds).map((id) => fitKey(id, COLUMN_CHARS.processedMessageId, true)))];
+    const rows = ids.map((id) => [channel, id, now]);
+    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES ?', [rows]);
+    return res.affectedRows === ids.length;
   }
 
   /** Forgets processed message ids older than a time (well past every platform's retry window). */

@@ -3,6 +3,7 @@ import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot';
 import { authResults, rawMail } from '../helpers/mail';
+import { borderMx, dkimKey, dropHeaders, signMail, stripPattern } from '../helpers/border-mx';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink';
 
 const NO_DOVECOT = '/usr/sbin/dovecot is missing (apt-get install dovecot-imapd): the Dovecot tests are skipped';
@@ -148,5 +149,37 @@ describe('rawMail', () => {
     );
     expect(authResults('mx.example.net', { dkim: 'none' })).toBe('mx.example.net; dkim=none');
     expect(authResults('mx.example.net', {})).toBe('mx.example.net; none');
+  });
+});
+
+describe('border MX (mailauth)', () => {
+  const mail = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'web1 uptime', text: 'hi\n' });
+
+  it('drops incoming Authentication-Results with its id as the README\'s header_checks line does, folded ones too, and no others', () => {
+    const raw = `Authentication-Results: mx.example.com; dkim=pass\r\nAuthentication-Results:\r\n\tmx.example.com;\r\n dkim=pass header.d=example.com\r\nAuthentication-Results: other.example.net; dkim=pass\r\n${mail}`;
+    const kept = dropHeaders(raw, stripPattern('mx.example.com'));
+    expect(kept).not.toContain('mx.example.com;');
+    expect(kept).toContain('Authentication-Results: other.example.net; dkim=pass\r\nFrom: alice@example.com\r\n');
+    expect(kept.slice(kept.indexOf('\r\n\r\n'))).toBe(mail.slice(mail.indexOf('\r\n\r\n')));
+  });
+
+  withDovecot('delivering', () => {
+    let dovecot: Dovecot;
+    beforeAll(async () => {
+      dovecot = await startDovecot();
+    });
+    afterAll(async () => {
+      await dovecot?.stop();
+    });
+
+    it('stamps dkim=pass on a mail signed with the test key, and no pass once its body or a signed header is changed', async () => {
+      const key = dkimKey('example.com');
+      const mx = borderMx('mx.example.com', [key], dovecot);
+      const signed = await signMail(mail, key);
+      expect(await mx.deliver(signed, { mailFrom: 'alice@example.com' })).toMatch(/^Received: [^]*?\r\nAuthentication-Results: mx\.example\.com;\r\n dkim=pass header\.i=@example\.com header\.s=sel/);
+      expect(await mx.deliver(signed.replace('hi\r\n', 'rm -rf /\r\n'), { mailFrom: 'alice@example.com' })).toMatch(/Authentication-Results: mx\.example\.com;\r\n dkim=neutral \(body hash did not verify\)/);
+      expect(await mx.deliver(signed.replace('Subject: web1 uptime', 'Subject: web1 reboot'), { mailFrom: 'alice@example.com' })).toMatch(/Authentication-Results: mx\.example\.com;\r\n dkim=fail/);
+      expect(await dovecot.messages()).toHaveLength(3);
+    });
   });
 });

@@ -1,11 +1,17 @@
 /** E-mail inbound and outbound as pure functions: the command of a mail, its key, its normalized form, and the answers. */
 import { simpleParser } from 'mailparser';
+import { emailConfigProblem, type EmailAdapterConfig } from '../../adapters/email/config';
 import { commandOf, firstCommandLine, mailKey, normalizeMail } from '../../adapters/email/inbound';
 import { answerMail, renderBodies, replySubject, translateSmtpError } from '../../adapters/email/outbound';
 import { decodeRef } from '../../adapters/email/reply-ref';
+import { mailDate } from '../helpers/mail';
 
-const config = { from: 'skadi@ops.example.net', authservId: 'mx.ops.example.net', require: 'dkim' as const };
-const raw = (headers: string[], body = 'hello\r\n') => [...headers, 'Content-Type: text/plain; charset=utf-8', '', body].join('\r\n');
+const config = { from: 'skadi@ops.example.net', authservId: 'mx.ops.example.net', authFormat: 'rfc8601' as const, require: 'dkim' as const };
+/** A mail of these headers (dated now unless they have a Date:). */
+const raw = (headers: string[], body = 'hello\r\n') => {
+  const dated = headers.some((h) => /^date:/i.test(h)) ? headers : [...headers, `Date: ${mailDate(new Date())}`];
+  return [...dated, 'Content-Type: text/plain; charset=utf-8', '', body].join('\r\n');
+};
 const signed = 'Authentication-Results: mx.ops.example.net; dkim=pass header.d=example.com';
 
 describe('the command of a mail', () => {
@@ -40,8 +46,15 @@ describe('normalizeMail', () => {
     expect(normalizeMail(empty, config)).toHaveProperty('ignored');
   });
 
+  it('refuses a mail with two From: headers or two From addresses (verifiers and parsers may read different ones)', async () => {
+    const twoHeaders = await simpleParser(raw([signed, 'From: alice@example.com', 'From: mallory@evil.example', 'Subject: web1 x']));
+    expect(normalizeMail(twoHeaders, config)).toEqual({ refused: 'more than one From: header' });
+    const twoAddresses = await simpleParser(raw([signed, 'From: alice@example.com, mallory@evil.example', 'Subject: web1 x']));
+    expect(normalizeMail(twoAddresses, config)).toEqual({ refused: 'more than one From address' });
+  });
+
   it('reads an HTML-only mail as text', async () => {
-    const mail = await simpleParser([signed, 'From: alice@example.com', 'Subject: skadi', 'Content-Type: text/html', '', '<p>web1 uptime</p><p>thanks</p>'].join('\r\n'));
+    const mail = await simpleParser([signed, 'From: alice@example.com', 'Subject: skadi', `Date: ${mailDate(new Date())}`, 'Content-Type: text/html', '', '<p>web1 uptime</p><p>thanks</p>'].join('\r\n'));
     const verdict = normalizeMail(mail, config);
     expect('message' in verdict && verdict.message.text).toBe('web1 uptime');
   });
@@ -54,6 +67,14 @@ describe('normalizeMail', () => {
     const d = await simpleParser(raw(['From: a@example.com', 'Subject: x', 'Date: Sun, 29 Nov 2026 06:00:01 +0000']));
     expect(mailKey(c)).toMatch(/^hdr:/);
     expect(mailKey(c)).not.toBe(mailKey(d));
+  });
+});
+
+describe('settings', () => {
+  it('need an authserv-id for RFC 8601 headers, none for Microsoft 365\'s', () => {
+    const settings = { imapUrl: 'imap://x@h', smtpUrl: 'smtp://h', from: 'skadi@ops.example.net', authservId: '', require: 'dkim' } as EmailAdapterConfig;
+    expect(emailConfigProblem({ ...settings, authFormat: 'rfc8601' })).toContain('SKADI_EMAIL_AUTHSERV_ID');
+    expect(emailConfigProblem({ ...settings, authFormat: 'microsoft365' })).toBeNull();
   });
 });
 

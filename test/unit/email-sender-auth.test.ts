@@ -1,22 +1,81 @@
-/** Sender authentication of mail: only the receiving server's Authentication-Results count, with DKIM/SPF aligned to From. */
-import { aligned, authenticateSender, parseAuthResults } from '../../adapters/email/sender-auth';
+/**
+ * Sender authentication of mail: only the receiving server's Authentication-Results count (the topmost header with its
+ * authserv-id), parsed strictly, with DKIM/SPF aligned to From. Header values are as Postfix with OpenDKIM, mailauth
+ * and Microsoft 365 write them.
+ */
+import { parseAuthResults } from '../../adapters/email/auth-results';
+import { aligned, authenticateSender, trustedHeaders, type HeaderField, type SenderAuthSettings } from '../../adapters/email/sender-auth';
 
 const ID = 'mx.ops.example.net';
+const DKIM: SenderAuthSettings = { authservId: ID, format: 'rfc8601', require: 'dkim' };
+const MS: SenderAuthSettings = { authservId: '', format: 'microsoft365', require: 'dkim' };
+const ar = (value: string): HeaderField => ({ key: 'authentication-results', value });
+const received = (by: string): HeaderField => ({ key: 'received', value: `from sender.example.com (sender.example.com [192.0.2.7]) by ${by} (Postfix) with ESMTPS id 4AbC; Tue, 1 Dec 2026 10:00:00 +0000` });
+const check = (headers: HeaderField[], settings = DKIM, from = 'alice@example.com') => authenticateSender(headers, from, settings);
+
+/** What OpenDKIM 2.11 writes (unfolded) for a good signature. */
+const OPENDKIM_PASS = `${ID}; dkim=pass (2048-bit key; unprotected) header.d=example.com header.i=@example.com header.a=rsa-sha256 header.s=sel header.b=AbCdEf12;`;
+/** Microsoft 365 (Exchange Online Protection), exactly as it writes it: no authserv-id. */
+const MS_PASS = 'spf=pass (sender IP is 1.2.3.4) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100';
+const MS_FAIL = 'spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=example.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=example.com;compauth=fail reason=000';
 
 describe('parseAuthResults', () => {
-  it('reads the authserv-id and each method, ignoring comments and version numbers', () => {
-    const parsed = parseAuthResults('MX.ops.example.net 1; dkim=pass (2048-bit key; unprotected) header.d=Example.COM header.s=sel1 header.b=abc; spf=softfail (sender IP is 1.2.3.4) smtp.mailfrom=bounce@example.com; dmarc=pass header.from=example.com');
+  it('reads OpenDKIM\'s header: comments with a `;` in them, the trailing `;`', () => {
+    expect(parseAuthResults(OPENDKIM_PASS)).toEqual({
+      authservId: ID,
+      results: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com', 'header.i': '@example.com', 'header.a': 'rsa-sha256', 'header.s': 'sel', 'header.b': 'abcdef12' } }],
+    });
+  });
+
+  it('reads versions, nested comments, several results and quoted reasons', () => {
+    const parsed = parseAuthResults('MX.ops.example.net 1; dkim=pass (good (really; yes)) header.d=Example.COM header.s=sel1 header.b=abc; spf=softfail (sender IP is 1.2.3.4) smtp.mailfrom=bounce@example.com; dmarc=fail reason="p=reject; yes" header.from=example.com');
     expect(parsed.authservId).toBe('mx.ops.example.net');
     expect(parsed.results).toEqual([
       { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com', 'header.s': 'sel1', 'header.b': 'abc' } },
       { method: 'spf', result: 'softfail', props: { 'smtp.mailfrom': 'bounce@example.com' } },
-      { method: 'dmarc', result: 'pass', props: { 'header.from': 'example.com' } },
+      { method: 'dmarc', result: 'fail', props: { reason: 'p=reject; yes', 'header.from': 'example.com' } },
     ]);
   });
 
-  it('takes `none` results and headers without results', () => {
-    expect(parseAuthResults('mx.ops.example.net; none').results).toEqual([]);
-    expect(parseAuthResults('').authservId).toBe('');
+  it('reads a quoted local part with its domain as one value', () => {
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="alice smith"@example.com`).results[0].props).toEqual({ 'smtp.mailfrom': 'alice smith@example.com' });
+  });
+
+  it('reads a quoted string with a `;` as one value: it starts no result', () => {
+    const parsed = parseAuthResults(`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`);
+    expect(parsed.results).toEqual([{ method: 'dkim', result: 'fail', props: { reason: 'x; dkim=pass header.d=example.com' } }]);
+  });
+
+  it('reads `none`, a folded multi-line form (as unfolded) and mailauth\'s header', () => {
+    expect(parseAuthResults(`${ID}; none`).results).toEqual([]);
+    const mailauth = `${ID}; dkim=pass header.i=@example.com header.s=sel header.a=rsa-sha256 header.b=qPYAjKLP; spf=none (${ID}: example.com does not designate permitted sender hosts) smtp.mailfrom=alice@example.com smtp.helo=x; dmarc=none header.from=example.com`;
+    expect(parseAuthResults(mailauth).results.map((r) => `${r.method}=${r.result}`)).toEqual(['dkim=pass', 'spf=none', 'dmarc=none']);
+  });
+
+  it.each([
+    ['a trailing garbage token', `${ID}; dkim=pass header.d=example.com garbage`],
+    ['garbage after the authserv-id', `${ID} x; dkim=pass header.d=example.com`],
+    ['an unclosed comment', `${ID}; dkim=pass (oops header.d=example.com`],
+    ['an unclosed quoted string', `${ID}; dkim=fail reason="x; dkim=pass header.d=example.com`],
+    ['a stray ")"', `${ID}; dkim=pass ) header.d=example.com`],
+    ['a result that is no keyword', `${ID}; dkim=pa!ss header.d=example.com`],
+    ['a property without a value', `${ID}; dkim=pass header.d=`],
+    ['a property given twice', `${ID}; dkim=pass header.d=evil.example header.d=example.com`],
+    ['nothing after the authserv-id', ID],
+    ['an empty value', ''],
+    ['Microsoft\'s form read as RFC 8601', MS_PASS],
+  ])('refuses %s', (_what, value) => {
+    expect(() => parseAuthResults(value)).toThrow(expect.objectContaining({ code: 'auth_results_syntax' }));
+  });
+
+  it('reads Microsoft 365\'s form, and nothing looser', () => {
+    expect(parseAuthResults(MS_PASS, 'microsoft365').results).toEqual([
+      { method: 'spf', result: 'pass', props: { 'smtp.mailfrom': 'example.com' } },
+      { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } },
+      { method: 'dmarc', result: 'pass', props: { action: 'none', 'header.from': 'example.com' } },
+      { method: 'compauth', result: 'pass', props: { reason: '100' } },
+    ]);
+    expect(() => parseAuthResults(`${MS_PASS} trailing`, 'microsoft365')).toThrow(expect.objectContaining({ code: 'auth_results_syntax' }));
   });
 });
 
@@ -31,13 +90,56 @@ describe('aligned', () => {
   });
 });
 
+describe('which headers are trusted', () => {
+  it('trusts the topmost header with our id, and no forged one below it', () => {
+    const headers = [received(ID), ar(`${ID}; dkim=fail header.d=example.com`), ar(`${ID}; dkim=pass header.d=example.com`)];
+    expect(trustedHeaders(headers, ID, 'rfc8601')).toEqual({ values: [`${ID}; dkim=fail header.d=example.com`] });
+    expect(check(headers).ok).toBe(false);
+  });
+
+  it('trusts only the topmost one in a mail without any Received: header', () => {
+    expect(check([ar(`${ID}; dkim=fail header.d=example.com`), ar(`${ID}; dkim=pass header.d=example.com`)]).ok).toBe(false);
+  });
+
+  it('trusts several headers of ours above the first Received: (one per milter), none below it', () => {
+    const headers = [ar(`${ID}; dmarc=pass header.from=example.com`), ar(`${ID}; dkim=pass header.d=example.com`), received(ID), ar(`${ID}; spf=pass smtp.mailfrom=alice@example.com`)];
+    expect(trustedHeaders(headers, ID, 'rfc8601')).toEqual({ values: [headers[0].value, headers[1].value] });
+    expect(check(headers)).toMatchObject({ ok: true, by: 'dkim' });
+    expect(check(headers, { ...DKIM, require: 'spf' }).ok).toBe(false);
+  });
+
+  it('skips other servers\' headers above ours and reads ours', () => {
+    expect(check([ar('imap.ops.example.net; dkim=fail'), received(ID), ar(OPENDKIM_PASS)])).toMatchObject({ ok: true, by: 'dkim' });
+  });
+
+  it('refuses a mail whose trusted header cannot be fully read', () => {
+    const verdict = check([received(ID), ar(`${ID}; dkim=pass header.d=example.com garbage`)]);
+    expect(verdict).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
+  });
+
+  it.each(['evil-mx.ops.example.net', 'a.mx.ops.example.net', 'mx.ops.example.net.evil', 'mx.ops.example', '"mx.ops.example.net"x'])('counts only our own id, exactly: not %s', (id) => {
+    expect(check([ar(`${id}; dkim=pass header.d=example.com`)]).ok).toBe(false);
+  });
+
+  it('reads the id past a leading comment, so a forged header below is not taken for ours', () => {
+    const headers = [received(ID), ar(`(by the milter) ${ID}; dkim=fail header.d=example.com`), ar(`${ID}; dkim=pass header.d=example.com`)];
+    expect(check(headers).ok).toBe(false);
+    expect(check([ar(`(x) "${ID}"; dkim=pass header.d=example.com`)]).ok).toBe(true);
+  });
+
+  it('compares the authserv-id without regard to case', () => {
+    expect(check([ar(`MX.OPS.EXAMPLE.NET; dkim=pass header.d=EXAMPLE.com`)], DKIM, 'Alice@Example.com').ok).toBe(true);
+  });
+});
+
 describe('authenticateSender', () => {
   const pass = `${ID}; dkim=pass header.d=example.com; spf=pass smtp.mailfrom=alice@example.com`;
 
-  it('accepts an aligned DKIM pass from our authserv-id', () => {
-    expect(authenticateSender([pass], 'alice@example.com', ID, 'dkim')).toEqual({ ok: true, by: 'dkim' });
-    expect(authenticateSender([`${ID}; dkim=pass header.d=mail.example.com`], 'alice@example.com', ID, 'dkim').ok).toBe(true);
-    expect(authenticateSender([`${ID}; dkim=pass header.i=@example.com`], 'alice@example.com', ID, 'dkim').ok).toBe(true);
+  it('accepts an aligned DKIM pass from our authserv-id, and names the results it rests on', () => {
+    expect(check([ar(pass)])).toEqual({ ok: true, by: 'dkim', dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }] });
+    expect(check([ar(`${ID}; dkim=pass header.d=mail.example.com`)]).ok).toBe(true);
+    expect(check([ar(`${ID}; dkim=pass header.i=@example.com`)]).ok).toBe(true);
+    expect(check([received(ID), ar(OPENDKIM_PASS)]).ok).toBe(true);
   });
 
   it.each([
@@ -47,21 +149,33 @@ describe('authenticateSender', () => {
     ['an unaligned pass', [`${ID}; dkim=pass header.d=example.org`]],
     ['a look-alike domain', [`${ID}; dkim=pass header.d=example.com.evil.net`]],
     ['spf only, when dkim is required', [`${ID}; spf=pass smtp.mailfrom=alice@example.com`]],
-  ])('refuses %s, with the reason', (_what, headers) => {
-    const verdict = authenticateSender(headers, 'alice@example.com', ID, 'dkim');
+    ['a pass inside a quoted reason', [`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`]],
+    ['a pass inside a comment', [`${ID}; dkim=fail (; dkim=pass header.d=example.com)`]],
+  ])('refuses %s, with the reason', (_what, values) => {
+    const verdict = check(values.map(ar));
     expect(verdict.ok).toBe(false);
     if (!verdict.ok) expect(verdict.reason.length).toBeGreaterThan(5);
   });
 
   it('lets the requirement choose spf, either, or none', () => {
-    const spfOnly = [`${ID}; dkim=fail header.d=example.com; spf=pass smtp.mailfrom=alice@example.com`];
-    expect(authenticateSender(spfOnly, 'alice@example.com', ID, 'spf')).toEqual({ ok: true, by: 'spf' });
-    expect(authenticateSender(spfOnly, 'alice@example.com', ID, 'dkim-or-spf')).toEqual({ ok: true, by: 'spf' });
-    expect(authenticateSender([`${ID}; spf=pass smtp.mailfrom=bounce@other.net`], 'alice@example.com', ID, 'spf').ok).toBe(false);
-    expect(authenticateSender([], 'alice@example.com', ID, 'none').ok).toBe(true);
+    const spfOnly = [ar(`${ID}; dkim=fail header.d=example.com; spf=pass smtp.mailfrom=alice@example.com`)];
+    expect(check(spfOnly, { ...DKIM, require: 'spf' })).toMatchObject({ ok: true, by: 'spf' });
+    expect(check(spfOnly, { ...DKIM, require: 'dkim-or-spf' })).toMatchObject({ ok: true, by: 'spf' });
+    expect(check([ar(`${ID}; spf=pass smtp.mailfrom=bounce@other.net`)], { ...DKIM, require: 'spf' }).ok).toBe(false);
+    expect(check([], { ...DKIM, require: 'none' }).ok).toBe(true);
+  });
+});
+
+describe('Microsoft 365', () => {
+  it('accepts its topmost header as it writes it', () => {
+    expect(check([received('AM0PR01MB1234.eurprd01.prod.exchangelabs.com'), ar(MS_PASS)], MS)).toMatchObject({ ok: true, by: 'dkim' });
+    expect(check([ar(MS_PASS)], { ...MS, require: 'spf' })).toMatchObject({ ok: true, by: 'spf' });
   });
 
-  it('compares the authserv-id without regard to case', () => {
-    expect(authenticateSender([`MX.OPS.EXAMPLE.NET; dkim=pass header.d=EXAMPLE.com`], 'Alice@Example.com', ID, 'dkim').ok).toBe(true);
+  it('refuses its fail, a forged pass below it, and a header in RFC 8601 form', () => {
+    expect(check([ar(MS_FAIL)], MS).ok).toBe(false);
+    expect(check([ar(MS_FAIL), ar(MS_PASS)], MS).ok).toBe(false);
+    expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], MS)).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
+    expect(check([], MS).ok).toBe(false);
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * Replays of signed mail, on mail signed with a real DKIM key: a copy with a new Message-ID has the same signature
+ * key, and mail too old (Date:, t=), expired (x=) or dated ahead is refused.
+ */
+import { simpleParser } from 'mailparser';
+import { DEDUP_RETENTION_MS } from '../../adapters/contract';
+import { normalizeMail } from '../../adapters/email/inbound';
+import { dkimTags, MAX_AGE_MS, MAX_FUTURE_MS, replayProblem, signatureKeys } from '../../adapters/email/replay';
+import { dkimKey, signMail, type DkimKey } from '../helpers/border-mx';
+import { rawMail } from '../helpers/mail';
+
+const ID = 'mx.ops.example.net';
+const config = { from: 'skadi@ops.example.net', authservId: ID, authFormat: 'rfc8601' as const, require: 'dkim' as const };
+const HOUR_MS = 3_600_000;
+let key: DkimKey;
+
+beforeAll(() => {
+  key = dkimKey('example.com');
+});
+
+/** alice's mail signed at `when`, with the MX's pass (naming the signature by its first 8 b= characters) on top. */
+async function signedMail(options: { when?: Date; messageId?: string; expires?: Date; headerList?: string[] } = {}): Promise<string> {
+  const when = options.when ?? new Date();
+  const raw = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'web1 uptime', text: 'hi\n', date: when, messageId: options.messageId });
+  const signed = await signMail(raw, key, { signTime: when, expires: options.expires, headerList: options.headerList });
+  const b = dkimTags(signed.slice(0, signed.indexOf('\r\n', signed.indexOf(' b=')) + 200)).b.slice(0, 8);
+  return `Authentication-Results: ${ID}; dkim=pass header.d=example.com header.s=sel header.b=${b}\r\n${signed}`;
+}
+
+const verdictOf = async (raw: string, now = new Date()) => normalizeMail(await simpleParser(raw), config, now);
+
+describe('replays of signed mail', () => {
+  it('keys a signed mail by its signature too: a copy with another Message-ID has the same key', async () => {
+    const original = await signedMail({ messageId: '<one@example.com>' });
+    const copy = original.replace('<one@example.com>', '<two@example.com>');
+    const [a, b] = [await verdictOf(original), await verdictOf(copy)];
+    if (!('message' in a) || !('message' in b)) throw new Error(JSON.stringify([a, b]));
+    expect(a.message.messageId).not.toBe(b.message.messageId);
+    expect(a.message.dedupKeys).toEqual([expect.stringMatching(/^dkim:[0-9a-f]{40}$/)]);
+    expect(b.message.dedupKeys).toEqual(a.message.dedupKeys);
+    const other = await verdictOf(await signedMail({ when: new Date(Date.now() - 60_000) })); // another mail (deterministic RSA: only what is signed differs)
+    expect('message' in other && other.message.dedupKeys).not.toEqual(a.message.dedupKeys);
+  });
+
+  it('keys a signature by its bytes: changing the unused bits of its last base64 character keeps the key', () => {
+    const b = Buffer.from('a two hundred and fifty-six byte signature, shortened: 31 bytes!').toString('base64');
+    expect(b).toMatch(/Q==$/); // its last character before the padding carries 2 bits and 4 unused ones
+    const last = b.length - 3;
+    const altered = b.slice(0, last) + String.fromCharCode(b.charCodeAt(last) + 1) + b.slice(last + 1);
+    expect(Buffer.from(altered, 'base64')).toEqual(Buffer.from(b, 'base64'));
+    expect(signatureKeys([{ b: altered }])).toEqual(signatureKeys([{ b }]));
+  });
+
+  it('finds the signature when the MX names it by header.i of a subdomain', async () => {
+    const signed = await signedMail();
+    const byI = signed.replace(/header\.d=example\.com/, 'header.i=@mail.example.com');
+    const verdict = await verdictOf(byI);
+    expect('message' in verdict && verdict.message.dedupKeys).toHaveLength(1);
+  });
+
+  it.each([
+    ['signed and dated 30 days ago', -30 * 24 * HOUR_MS, /older than/],
+    ['signed and dated 24 hours ago', -24 * HOUR_MS, /older than/],
+    ['signed and dated 2 hours ahead', 2 * HOUR_MS, /in the future/],
+  ])('refuses a mail %s', async (_what, offsetMs, reason) => {
+    const verdict = await verdictOf(await signedMail({ when: new Date(Date.now() + offsetMs) }));
+    expect(verdict).toEqual({ refused: expect.stringMatching(reason) });
+  });
+
+  it('accepts one of 22 hours, and 50 minutes ahead (clock skew)', async () => {
+    expect(await verdictOf(await signedMail({ when: new Date(Date.now() - 22 * HOUR_MS) }))).toHaveProperty('message');
+    expect(await verdictOf(await signedMail({ when: new Date(Date.now() + 50 * 60_000) }))).toHaveProperty('message');
+  });
+
+  it('refuses an old signature on a fresh Date: (t=), and an expired one (x=)', async () => {
+    const oldSignature = (await signedMail({ when: new Date(Date.now() - 30 * 24 * HOUR_MS) })).replace(/^Date: [^\r\n]*/m, `Date: ${new Date().toUTCString()}`);
+    expect(await verdictOf(oldSignature)).toEqual({ refused: expect.stringContaining('(t=)') });
+    const expired = await signedMail({ expires: new Date(Date.now() + 60_000) });
+    expect(await verdictOf(expired, new Date(Date.now() + 120_000))).toEqual({ refused: expect.stringContaining('expired (x=)') });
+  });
+
+  it('refuses a mail without a Date:, with two, or with one that cannot be read', async () => {
+    const signed = await signedMail();
+    expect(await verdictOf(signed.replace(/^Date: [^\r\n]*\r\n/m, ''))).toEqual({ refused: 'no Date: header' });
+    expect(await verdictOf(signed.replace(/^(Date: [^\r\n]*\r\n)/m, '$1$1'))).toEqual({ refused: 'more than one Date: header' });
+    expect(await verdictOf(signed.replace(/^Date: [^\r\n]*/m, 'Date: garbage'))).toEqual({ refused: 'an unreadable Date: header' });
+  });
+
+  it('keeps mail only within what the core remembers, with room for clock skew', () => {
+    expect(MAX_AGE_MS + MAX_FUTURE_MS).toBeLessThanOrEqual(DEDUP_RETENTION_MS);
+    const now = new Date();
+    expect(replayProblem([new Date(now.getTime() - MAX_AGE_MS + 1000).toUTCString()], [], now)).toBeNull();
+    expect(replayProblem([new Date(now.getTime() - MAX_AGE_MS - 1000).toUTCString()], [], now)).toMatch(/older than 23 h/);
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', b: 'x', h: 'from:subject' }], now)).toMatch(/no t= and does not sign Date:/);
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', b: 'x', h: 'from:date' }], now)).toBeNull();
+  });
+});
