@@ -62,6 +62,10 @@ export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): Inbo
     const convo = conversationOf(adapter, message);
     const check = await deps.identities.check(message, adapter.access);
     if ('refusal' in check) {
+      if (adapter.refusalAllowed && !(await adapter.refusalAllowed(message))) {
+        log.info('refused an unknown sender, who was told so recently: no answer this time');
+        return;
+      }
       log.info('refused an unknown sender');
       await convo.reply({ text: check.refusal });
       return;
