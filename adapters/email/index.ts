@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import nodemailer from 'nodemailer';
+import { parseConnectionUrl } from 'nodemailer/lib/shared';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, InboundHandler, InboundMessage, OutboundMessage } from '../contract';
 import { formatDuration } from '../../config/duration';
@@ -31,10 +33,16 @@ async function parseMail(source: Buffer): Promise<ParsedMail | null> {
   return simpleParser(source, { skipImageLinks: true, skipTextLinks: true }).catch(() => null);
 }
 
+/** nodemailer's options of an SMTP URL, trusting `ca` too (createTransport drops every option given beside a URL). */
+function smtpOptions(url: string, ca: string | undefined): SMTPConnection.Options {
+  const options = parseConnectionUrl(url);
+  return ca ? { ...options, tls: { ...options.tls, ca } } : options;
+}
+
 /** Creates the e-mail adapter (see emailEnabled for when to, and emailConfigProblem for settings that cannot work). */
 export function createEmailAdapter(config: EmailAdapterConfig, log: Logger): ChannelAdapter {
   const ca = config.tlsCaFile ? fs.readFileSync(config.tlsCaFile, 'utf8') : undefined;
-  const transport = nodemailer.createTransport({ url: config.smtpUrl, ...(ca ? { tls: { ca } } : {}) });
+  const transport = nodemailer.createTransport(smtpOptions(config.smtpUrl, ca));
   let handler: InboundHandler | null = null;
   let limits: SenderLimits | null = null;
 
