@@ -3,6 +3,8 @@ import nodemailer from 'nodemailer';
 import { simpleParser } from 'mailparser';
 import { isAutomatic, normalizeMail } from '../../adapters/email/inbound';
 import { fairOrder } from '../../adapters/email/mailbox';
+import { emailConfigFrom, emailConfigProblem } from '../../adapters/email/config';
+import { loadConfig } from '../../config';
 import { answerMail, mailAddressOf } from '../../adapters/email/outbound';
 
 const config = { from: 'Skadi <skadi@ops.example.net>', authservId: 'mx.ops.example.net', require: 'dkim' as const };
@@ -72,5 +74,21 @@ describe('fair order of waiting mail', () => {
     const order = fairOrder([...flood, { uid: 6, sender: 'alice@example.com' }, { uid: 7, sender: 'bob@example.com' }, { uid: 8, sender: 'alice@example.com' }]);
     expect(order).toEqual([1, 6, 7, 2, 8, 3, 4, 5]);
     expect(fairOrder([])).toEqual([]);
+  });
+});
+
+describe('the flood and TLS settings', () => {
+  const email = { SKADI_EMAIL_IMAP_URL: 'imap://u:p@127.0.0.1:143', SKADI_EMAIL_SMTP_URL: 'smtp://127.0.0.1:25', SKADI_EMAIL_FROM: 'skadi@ops.example.net', SKADI_EMAIL_REQUIRE: 'none' };
+
+  it('default to 30 commands per sender in 10 minutes and the system CAs only', () => {
+    const adapter = emailConfigFrom(loadConfig({ env: email }));
+    expect(adapter).toMatchObject({ senderLimit: 30, senderWindowMs: 600_000, tlsCaFile: '' });
+    expect(emailConfigProblem(adapter)).toBeNull();
+  });
+
+  it('refuse a limit below one, and a CA file that cannot be read', () => {
+    expect(() => loadConfig({ env: { ...email, SKADI_EMAIL_SENDER_LIMIT: '0' } })).toThrow(/email_sender_limit \(SKADI_EMAIL_SENDER_LIMIT\)/);
+    const adapter = emailConfigFrom(loadConfig({ env: { ...email, SKADI_EMAIL_TLS_CA: '/nonexistent/ca.pem' } }));
+    expect(emailConfigProblem(adapter)).toMatch(/^SKADI_EMAIL_TLS_CA=\/nonexistent\/ca\.pem: the file cannot be read/);
   });
 });
