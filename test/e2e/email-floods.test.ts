@@ -122,17 +122,23 @@ run('e-mail floods, loops and retries', () => {
     await startAgent();
   }, 90_000);
 
-  it('answers neither an X-Autoreply auto-responder nor a bounce from the null sender', async () => {
+  it('answers neither an X-Autoreply auto-responder nor a bounce from the null sender, and logs a forged mail by its headers', async () => {
     const autoreply = mailFrom({ subject: 'web1 out of office', headers: { 'X-Autoreply': 'yes' } });
     const bounce = mailFrom({ subject: 'Undelivered Mail Returned to Sender', from: 'MAILER-DAEMON@example.com', headers: { 'Return-Path': '<>' } });
+    const forged = mailFrom({ subject: 'web1 forged-small', from: 'eve@example.com', auth: [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })] });
     const sentinel = mailFrom({ subject: 'web1 sentinel' });
-    for (const mail of [autoreply, bounce, sentinel]) await dovecot.append(mail.raw);
-    // Mail is handled one at a time, the bounce's sender in the first round: once the sentinel is answered, both were handled.
+    for (const mail of [autoreply, bounce, forged, sentinel]) await dovecot.append(mail.raw);
+    // Mail is handled one at a time, each other sender's in the first round: once the sentinel is answered, all were handled.
     await eventually(() => answersTo(sentinel.messageId).length >= 2, 20_000, 'the answers to the sentinel');
     expect(answersTo(autoreply.messageId)).toEqual([]);
     expect(answersTo(bounce.messageId)).toEqual([]);
     expect(mailsTo('mailer-daemon@example.com')).toEqual([]);
     expect(await jobsWith('out of office')).toBe(0);
+    // A refused mail is logged by what it claims, not only by its uid; its sender is never answered.
+    expect(mailsTo('eve@example.com')).toEqual([]);
+    const refused = node.output().split('\n').find((line) => line.includes('unauthenticated sender refused') && line.includes(forged.messageId));
+    expect(refused).toContain('"subject":"web1 forged-small"');
+    expect(refused).toContain('"from":"eve@example.com"');
   }, 40_000);
 
   it('marks answers auto-replied and unrequested notices auto-generated, both with X-Auto-Response-Suppress', async () => {
