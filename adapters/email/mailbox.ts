@@ -58,8 +58,8 @@ export function fairOrder(waiting: Waiting[]): number[] {
   return order;
 }
 
-/** Most unseen mails looked at in one round of a drain (the rest wait for the next round). */
-const ROUND_MAX_MAILS = 1000;
+/** Most envelopes asked for in one IMAP FETCH (a flood of unseen mail is read in several). */
+const ENVELOPES_PER_FETCH = 500;
 /** How long a mail whose handling failed waits before it is tried again. */
 const RETRY_AFTER_MS = 5000;
 const MAX_BACKOFF_MS = 30_000;
@@ -90,6 +90,8 @@ export class MailboxWatcher {
   /** Mails whose handling failed, and when (ms) to try them again. */
   private readonly retryAt = new Map<number, number>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The sender of each unseen mail seen so far, by uid (on the current connection: uids are per mailbox session). */
+  private readonly senders = new Map<number, string>();
   connected = false;
 
   constructor(
@@ -143,6 +145,8 @@ export class MailboxWatcher {
       return;
     }
     this.attempt = 0;
+    this.senders.clear();
+    this.retryAt.clear();
     this.setUp(true);
     this.options.log.info({ host, port, mailbox: this.options.mailbox }, 'IMAP: watching the mailbox');
     await this.drain();
@@ -225,16 +229,26 @@ export class MailboxWatcher {
     this.retryTimer.unref();
   }
 
-  /** The unseen mails not waiting for a retry, with their senders (from the envelope: nothing is downloaded). */
+  /** The unseen mails not waiting for a retry, with their senders (read once per mail from its envelope). */
   private async waitingMail(client: ImapFlow): Promise<Waiting[]> {
+    const unseen = (await client.search({ seen: false }, { uid: true })) || [];
+    await this.learnSenders(client, unseen);
     const now = Date.now();
-    const uids = ((await client.search({ seen: false }, { uid: true })) || []).filter((uid) => (this.retryAt.get(uid) ?? 0) <= now).slice(0, ROUND_MAX_MAILS);
-    if (uids.length === 0) return [];
-    const waiting: Waiting[] = [];
-    for await (const m of client.fetch(uids.join(','), { uid: true, envelope: true }, { uid: true })) {
-      waiting.push({ uid: m.uid, sender: String(m.envelope?.from?.[0]?.address ?? '').toLowerCase() });
+    return unseen.filter((uid) => this.senders.has(uid) && (this.retryAt.get(uid) ?? 0) <= now).map((uid) => ({ uid, sender: this.senders.get(uid)! }));
+  }
+
+  /** Reads the envelope senders of the unseen mails not known yet, and forgets the mails no longer unseen. */
+  private async learnSenders(client: ImapFlow, unseen: number[]): Promise<void> {
+    const live = new Set(unseen);
+    for (const uid of this.senders.keys()) if (!live.has(uid)) this.senders.delete(uid);
+    for (const uid of this.retryAt.keys()) if (!live.has(uid)) this.retryAt.delete(uid);
+    const unknown = unseen.filter((uid) => !this.senders.has(uid));
+    for (let i = 0; i < unknown.length; i += ENVELOPES_PER_FETCH) {
+      const chunk = unknown.slice(i, i + ENVELOPES_PER_FETCH).join(',');
+      for await (const m of client.fetch(chunk, { uid: true, envelope: true }, { uid: true })) {
+        this.senders.set(m.uid, String(m.envelope?.from?.[0]?.address ?? '').toLowerCase());
+      }
     }
-    return waiting;
   }
 
   /** Fetches one mail (only its header when it is too big) and hands it on. */
