@@ -81,6 +81,11 @@ export interface ChannelAdapter {
   sendPrivate(tenant: string, personId: string, message: OutboundMessage): Promise<string>;
   /** A key naming the conversation of a reply address, for pacing messages per conversation. */
   conversationKey(replyTo: string): string;
+  /**
+   * Whether the sender of a message the access policy refuses may be told so now (e.g. once a day per sender, so that
+   * a flood of mail is not answered by a flood of refusals); leave it out to always tell them.
+   */
+  refusalAllowed?(message: InboundMessage): Promise<boolean>;
   /** Whether the channel's own connection is up now (the metric skadi_channel_up); leave it out when there is none (webhooks). */
   up?(): boolean;
   /** Stops receiving and finishes in-flight work. */
@@ -107,10 +112,21 @@ export interface NodeRelay {
   serve(handler: (request: unknown, deadline: number) => Promise<unknown>): () => Promise<void>;
 }
 
+/** Distinct events counted per key in fixed windows, shared by every gateway node (e.g. mails per sender). */
+export interface WindowCounter {
+  /**
+   * Counts the event `eventId` of `key` once, however often and on whichever node it is counted; resolves with the
+   * distinct events of the key's current window and whether this one had been counted before.
+   */
+  hit(key: string, eventId: string): Promise<{ count: number; repeated: boolean }>;
+}
+
 /** What the core lends an adapter at start: coordination between the gateway nodes of one installation. */
 export interface AdapterServices {
   lease(name: string, ttlMs: number): NodeLease;
   relay(name: string): NodeRelay;
+  /** A counter of events per key in windows of windowMs, named so that two uses never share counts. */
+  counter(name: string, windowMs: number): WindowCounter;
 }
 
 /** Stable codes of the typed platform errors. */

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { AdapterServices, NodeLease, NodeRelay } from '../adapters/contract';
+import type { AdapterServices, NodeLease, NodeRelay, WindowCounter } from '../adapters/contract';
 import type { RedisKeys } from './queue/keys';
 import type { RedisClient } from './queue/redis';
 
@@ -49,6 +49,23 @@ class RedisLease implements NodeLease {
 
   async release(): Promise<void> {
     await this.redis.lease_release(this.key, this.owner);
+  }
+}
+
+/** Counts in Redis: a set of event ids per key, created with the window as its time to live (a fixed window). */
+class RedisWindowCounter implements WindowCounter {
+  constructor(
+    private readonly deps: AdapterServiceDeps,
+    private readonly name: string,
+    private readonly windowMs: number,
+  ) {}
+
+  async hit(key: string, eventId: string): Promise<{ count: number; repeated: boolean }> {
+    const redisKey = this.deps.keys.windowCounter(this.name, key);
+    const replies = await this.deps.redis.multi().sadd(redisKey, eventId).pexpire(redisKey, this.windowMs, 'NX').scard(redisKey).exec();
+    const failed = (replies ?? []).find(([err]) => err)?.[0];
+    if (!replies || failed) throw failed ?? new Error('Redis discarded the counting transaction');
+    return { count: Number(replies[2][1]), repeated: Number(replies[0][1]) === 0 };
   }
 }
 
@@ -161,6 +178,7 @@ export function createAdapterServices(deps: AdapterServiceDeps): AdapterServices
   return {
     nodeId,
     lease: (name, ttlMs) => new RedisLease(deps.redis, deps.keys.nodeLease(name), nodeId, ttlMs),
+    counter: (name, windowMs) => new RedisWindowCounter(deps, name, windowMs),
     relay(name) {
       let relay = relays.get(name);
       if (!relay) relays.set(name, (relay = new RedisRelay(deps, name, nodeId)));

@@ -22,7 +22,8 @@ const REPLY_MAX_WAIT_MS = 10_000;
 
 /**
  * Sends an answer, trying again on a retryable platform error: the acknowledgement of a command must get through
- * for its job to be queued, and the message is already marked as processed, so a redelivery would not repeat it.
+ * for its job to be queued (on a channel that cannot edit it, the job is queued anyway), and the message is already
+ * marked as processed, so a redelivery would not repeat it.
  */
 export async function sendWithRetries<T>(send: () => Promise<T>, baseDelayMs = 500): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -62,6 +63,10 @@ export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): Inbo
     }
     const check = await deps.identities.check(message, adapter.access);
     if ('refusal' in check) {
+      if (adapter.refusalAllowed && !(await adapter.refusalAllowed(message))) {
+        log.info('refused an unknown sender, who was told so recently: no answer this time');
+        return;
+      }
       log.info('refused an unknown sender');
       await sendWithRetries(() => adapter.send(message.replyTo, { text: check.refusal }));
       return;

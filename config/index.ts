@@ -73,6 +73,9 @@ export interface Config {
   emailProcessedFolder: string;
   emailMaxSizeBytes: number;
   emailMaxOutputBytes: number;
+  emailSenderLimit: number;
+  emailSenderWindowMs: number;
+  emailTlsCa: string;
   wechatPuppet: string;
   wechatPuppetToken: string;
   wechatPuppetEndpoint: string;

@@ -1,4 +1,5 @@
 /** Settings of the e-mail adapter (from the gateway configuration: SKADI_EMAIL_*). */
+import fs from 'node:fs';
 import type { AccessMode } from '../contract';
 import type { AuthResultsFormat } from './auth-results';
 
@@ -26,6 +27,11 @@ export interface EmailAdapterConfig {
   processedFolder: string;
   maxSizeBytes: number;
   maxOutputBytes: number;
+  /** Command mails one sender may send per senderWindowMs. */
+  senderLimit: number;
+  senderWindowMs: number;
+  /** A PEM file of CA certificates trusted for IMAP and SMTP TLS ('' for the system ones only). */
+  tlsCaFile: string;
 }
 
 /** The e-mail adapter is enabled when an IMAP URL is set. */
@@ -37,16 +43,28 @@ export function emailEnabled(config: EmailAdapterConfig): boolean {
 export function emailConfigProblem(config: EmailAdapterConfig): string | null {
   if (config.smtpUrl === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_SMTP_URL is not: answers are sent over SMTP';
   if (config.from === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_FROM is not: the address answers come from';
+  if (config.tlsCaFile !== '' && !readableFile(config.tlsCaFile)) return `SKADI_EMAIL_TLS_CA=${config.tlsCaFile}: the file cannot be read (a PEM file of CA certificates)`;
   if (config.require !== 'none' && config.authFormat === 'rfc8601' && config.authservId === '') {
     return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_AUTHSERV_ID is not: without it no sender can be authenticated (see README: E-mail)';
   }
   return null;
 }
 
+/** True when the file exists and can be read. */
+function readableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The adapter settings from the gateway configuration. */
 export function emailConfigFrom(c: {
   emailImapUrl: string; emailMailbox: string; emailSmtpUrl: string; emailFrom: string; emailAuthservId: string; emailAuthFormat: AuthResultsFormat; emailRequire: EmailRequirement;
   emailAccess: AccessMode; emailAllowedDomains: string[]; emailProcessedFolder: string; emailMaxSizeBytes: number; emailMaxOutputBytes: number;
+  emailSenderLimit: number; emailSenderWindowMs: number; emailTlsCa: string;
 }): EmailAdapterConfig {
   return {
     imapUrl: c.emailImapUrl,
@@ -61,5 +79,8 @@ export function emailConfigFrom(c: {
     processedFolder: c.emailProcessedFolder,
     maxSizeBytes: c.emailMaxSizeBytes,
     maxOutputBytes: c.emailMaxOutputBytes,
+    senderLimit: c.emailSenderLimit,
+    senderWindowMs: c.emailSenderWindowMs,
+    tlsCaFile: c.emailTlsCa,
   };
 }

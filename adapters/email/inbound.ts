@@ -43,11 +43,23 @@ export function commandOf(subject: string, text: string): string {
   return subjectHasCommand(subject) ? subject.trim() : firstCommandLine(text);
 }
 
-/** True for mail that answers itself: auto-replies, bulk and list mail (answering them could loop). */
-function isAutomatic(mail: Pick<ParsedMail, 'headerLines'>): boolean {
-  const auto = headerValues(mail, 'auto-submitted')[0]?.toLowerCase();
-  const precedence = headerValues(mail, 'precedence')[0]?.toLowerCase();
-  return (auto !== undefined && auto !== 'no') || precedence === 'bulk' || precedence === 'junk' || precedence === 'list' || precedence === 'auto_reply';
+/** Headers that auto-responders set instead of (or besides) Auto-Submitted; any value but `no` marks the mail. */
+const AUTORESPONDER_HEADERS = ['x-autoreply', 'x-autorespond'];
+/** Precedence values of mail that nobody typed. */
+const AUTOMATIC_PRECEDENCE = new Set(['bulk', 'junk', 'list', 'auto_reply']);
+
+/**
+ * True for mail that answers itself, which answering could loop with: auto-replies (RFC 3834 Auto-Submitted, and the
+ * X-Autoreply / X-Autorespond of responders that set nothing else), bounces (the null sender: `Return-Path: <>`),
+ * bulk and list mail.
+ */
+export function isAutomatic(mail: Pick<ParsedMail, 'headerLines'>): boolean {
+  const first = (name: string) => headerValues(mail, name)[0]?.toLowerCase();
+  const auto = first('auto-submitted');
+  if (auto !== undefined && auto !== 'no') return true;
+  if (AUTORESPONDER_HEADERS.some((name) => first(name) !== undefined && first(name) !== 'no')) return true;
+  if (headerValues(mail, 'return-path').some((path) => /^<\s*>$/.test(path))) return true;
+  return AUTOMATIC_PRECEDENCE.has(first('precedence') ?? '');
 }
 
 /** The de-duplication key: the Message-ID, else a hash of the headers that identify a mail. */

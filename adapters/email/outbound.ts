@@ -34,18 +34,38 @@ export function replySubject(subject: string): string {
 /** How the Message-ID of an approval request starts (then the job id and a dot). */
 export const APPROVAL_ID_PREFIX = 'skadi-approval.';
 
+/** An address as nodemailer takes it without parsing it again: a From such as `"a@x,b"@y` stays one recipient. */
+export interface MailAddress {
+  name: string;
+  address: string;
+}
+
+/** The name and address of `Name <address>`, `"Name" <address>` or `address`. */
+export function mailAddressOf(text: string): MailAddress {
+  const address = addressOf(text);
+  const angle = text.lastIndexOf('<');
+  const name = angle > 0 ? text.slice(0, angle).trim().replace(/^"(.*)"$/, '$1') : '';
+  return { name, address };
+}
+
+/**
+ * What a mail of the gateway is (RFC 3834): an answer to a command (`auto-replied`), or a notice nobody asked for in
+ * that mail (`auto-generated`). Either way, mail servers and Outlook are asked not to answer it automatically.
+ */
+export type AutoSubmitted = 'auto-replied' | 'auto-generated';
+
 /** A reply in the thread of the command's mail, with its own Message-ID on the From domain. */
-export function answerMail(ref: EmailRef, message: OutboundMessage, from: string, maxOutputBytes: number): SendMailOptions & { messageId: string } {
+export function answerMail(ref: EmailRef, message: OutboundMessage, from: string, maxOutputBytes: number, kind: AutoSubmitted = 'auto-replied'): SendMailOptions & { messageId: string } {
   // An approval request's Message-ID names its job, so that a reply saying only `approve` or `deny` decides on it.
   const local = message.approval ? `${APPROVAL_ID_PREFIX}${message.approval.jobId}.${randomUUID()}` : randomUUID();
   const messageId = `<${local}@${domainOf(addressOf(from)) || 'skadi.invalid'}>`;
   return {
-    from,
-    to: ref.a,
+    from: mailAddressOf(from),
+    to: { name: '', address: ref.a },
     subject: ref.m ? replySubject(ref.s) : ref.s || 'Skadi',
     messageId,
     ...(ref.m ? { inReplyTo: ref.m, references: [...ref.r, ref.m] } : {}),
-    headers: { 'Auto-Submitted': 'auto-replied' },
+    headers: { 'Auto-Submitted': kind, 'X-Auto-Response-Suppress': 'All' },
     ...renderBodies(message, maxOutputBytes),
   };
 }

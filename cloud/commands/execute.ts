@@ -98,12 +98,26 @@ async function unknownAgent(port: CommandPort, user: UserRow, name: string): Pro
   return { text: `There is no agent named "${name}". ${known}` };
 }
 
+/**
+ * Sends the acknowledgement of a job and returns its reference. On a channel that never edits it (e-mail), a passing
+ * failure to send it does not stop the job: the conversation itself is then its reference, and the job's answers go
+ * there (the notifier retries them), so a command is not lost to a mail server that says "try again later".
+ */
+async function acknowledge(convo: Conversation, message: OutboundMessage): Promise<string> {
+  try {
+    return await convo.reply(message);
+  } catch (err) {
+    if (convo.canEdit || !(err instanceof AdapterError) || !err.retryable) throw err;
+    return convo.replyTo;
+  }
+}
+
 async function runJob(port: CommandPort, user: UserRow, convo: Conversation, agentName: string, text: string): Promise<void> {
   const agent = await port.findAgent(user.id, agentName);
   if (!agent) return void (await convo.reply(await unknownAgent(port, user, agentName)));
   const message = checkMessage(text);
   const id = newJobId();
-  const ack = await convo.reply({ text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
+  const ack = await acknowledge(convo, { text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
   try {
     await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack), requester: convo.identity, pushedBy: identityCredential(convo.identityId) });
   } catch (err) {
@@ -164,7 +178,7 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       const agent = await port.findAgent(user.id, command.agent);
       if (!agent) return void (await convo.reply(await unknownAgent(port, user, command.agent)));
       const message = checkMessage(command.text);
-      const ref = await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
+      const ref = await acknowledge(convo, { text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
       const { id, dueAt } = await port.delay(agent, message, command.delayMs, {
         source: convo.channel, origin: encodeOrigin(convo.channel, ref), requester: convo.identity, pushedBy: identityCredential(convo.identityId),
       });

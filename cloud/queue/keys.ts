@@ -59,6 +59,11 @@ export class RedisKeys {
     return `${this.prefix}meta:rebuild`;
   }
 
+  /** Set of one key's event ids in the current window of the adapter counter `name`. */
+  windowCounter(name: string, key: string): string {
+    return `${this.prefix}count:${name}:${key}`;
+  }
+
   /** Counter key of the failed-authentication limiter for one client address. */
   authFailures(address: string): string {
     return `${this.prefix}authfail:${address}`;

@@ -66,6 +66,8 @@ export interface Dovecot {
 export interface DovecotOptions {
   /** Users and their plain passwords; the first is the main one. Default `{ skadi: 'secret' }`. */
   users?: Record<string, string>;
+  /** PEM files of a certificate and its key: STARTTLS is then offered (the helpers' own sessions stay plain). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /** True when the Dovecot binary is installed. */
@@ -123,7 +125,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, stop: (
 }
 
 /** dovecot.conf for one instance in `dir` on `port`. */
-function config(dir: string, port: number, owner: { uid: number; gid: number }): string {
+function config(dir: string, port: number, owner: { uid: number; gid: number }, tls?: DovecotOptions['tls']): string {
   return `# Written by test/helpers/dovecot.ts for one test instance.
 protocols = imap
 listen = 127.0.0.1
@@ -133,7 +135,7 @@ state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 auth_verbose = yes
 auth_failure_delay = 0
-ssl = no
+${tls ? `ssl = yes\nssl_cert = <${tls.certFile}\nssl_key = <${tls.keyFile}` : 'ssl = no'}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = dovenull
@@ -168,7 +170,7 @@ service imap-login {
 }
 
 /** The temp dir with config and passwd-file, owned by the mail user. */
-function prepareDir(port: number, users: Record<string, string>): string {
+function prepareDir(port: number, users: Record<string, string>, tls?: DovecotOptions['tls']): string {
   const dir = fs.mkdtempSync('/tmp/skadi-dovecot-'); // not os.tmpdir(): see the socket path trap above
   const owner = mailOwner();
   for (const sub of ['run', 'state', 'home']) fs.mkdirSync(path.join(dir, sub));
@@ -177,13 +179,13 @@ function prepareDir(port: number, users: Record<string, string>): string {
   fs.chmodSync(dir, 0o755);
   const lines = Object.entries(users).map(([user, password]) => `${user}:{PLAIN}${password}\n`);
   fs.writeFileSync(path.join(dir, 'passwd'), lines.join(''), { mode: 0o644 });
-  fs.writeFileSync(path.join(dir, 'dovecot.conf'), config(dir, port, owner));
+  fs.writeFileSync(path.join(dir, 'dovecot.conf'), config(dir, port, owner, tls));
   return dir;
 }
 
 /** Runs `fn` on a logged-in IMAP session of the user, logging out afterwards. */
 async function withClient<T>(port: number, user: string, pass: string, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
-  const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass }, logger: false, connectionTimeout: 5000, greetingTimeout: 3000 });
+  const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, doSTARTTLS: false, auth: { user, pass }, logger: false, connectionTimeout: 5000, greetingTimeout: 3000 });
   client.on('error', () => undefined); // the awaited calls reject anyway; an unheard 'error' event would crash the worker
   await client.connect();
   try {
@@ -265,10 +267,10 @@ function fileLog(dir: string): string {
 }
 
 /** A temp dir and a running Dovecot on a free port; tries another port if someone took it between lookup and bind. */
-async function launchOnFreePort(users: Record<string, string>, user: string, pass: string): Promise<{ dir: string; port: number; instance: Instance }> {
+async function launchOnFreePort(users: Record<string, string>, user: string, pass: string, tls?: DovecotOptions['tls']): Promise<{ dir: string; port: number; instance: Instance }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const dir = prepareDir(port, users);
+    const dir = prepareDir(port, users, tls);
     try {
       return { dir, port, instance: await launch(dir, port, user, pass) };
     } catch (err) {
@@ -284,7 +286,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   if (process.getuid?.() !== 0) throw new Error('startDovecot() needs root: it chowns the mail to the dovecot user');
   const users = options.users ?? { skadi: 'secret' };
   const [user, password] = Object.entries(users)[0];
-  const started = await launchOnFreePort(users, user, password);
+  const started = await launchOnFreePort(users, user, password, options.tls);
   const { dir, port } = started;
   let instance = started.instance;
   let finalLog: string | null = null; // kept by stop(), which removes the file

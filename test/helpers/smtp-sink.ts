@@ -68,8 +68,8 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
-/** Starts a sink on 127.0.0.1 and a free port; no auth, no STARTTLS. */
-export async function startSmtpSink(): Promise<SmtpSink> {
+/** Starts a sink on 127.0.0.1 and a free port; no auth, and STARTTLS only when given a key and certificate. */
+export async function startSmtpSink(options: { tls?: { key: string; cert: string } } = {}): Promise<SmtpSink> {
   const mails: SinkMail[] = [];
   const failures = { count: 0, code: 451 };
   const onData = async (stream: SMTPServerDataStream, session: SMTPServerSession): Promise<void> => {
@@ -82,7 +82,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   };
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS'],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : { disabledCommands: ['STARTTLS'] }),
     logger: false,
     disableReverseLookup: true, // no reverse DNS lookup of 127.0.0.1 per connection (smtp-server still waits 100 ms to greet)
     closeTimeout: 500, // close() would otherwise wait 30 s for pooled client connections

@@ -81,7 +81,7 @@ describe('settings', () => {
 describe('answers', () => {
   it('are threaded replies with their own Message-ID on the From domain', () => {
     const mail = answerMail({ a: 'alice@example.com', s: 'web1 uptime', m: '<m1@example.com>', r: ['<a@x>'] }, { text: '✅ done' }, 'Skadi <skadi@ops.example.net>', 1000);
-    expect(mail).toMatchObject({ to: 'alice@example.com', subject: 'Re: web1 uptime', inReplyTo: '<m1@example.com>', references: ['<a@x>', '<m1@example.com>'] });
+    expect(mail).toMatchObject({ to: { name: '', address: 'alice@example.com' }, subject: 'Re: web1 uptime', inReplyTo: '<m1@example.com>', references: ['<a@x>', '<m1@example.com>'] });
     expect(mail.messageId).toMatch(/^<[0-9a-f-]{36}@ops\.example\.net>$/);
     expect(replySubject('RE: x')).toBe('RE: x');
   });
