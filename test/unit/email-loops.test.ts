@@ -9,7 +9,8 @@ import { answerMail, mailAddressOf } from '../../adapters/email/outbound';
 
 const config = { from: 'Skadi <skadi@ops.example.net>', authservId: 'mx.ops.example.net', require: 'dkim' as const };
 const signed = 'Authentication-Results: mx.ops.example.net; dkim=pass header.d=example.com';
-const parse = (headers: string[]) => simpleParser([signed, 'From: alice@example.com', 'Subject: web1 uptime', ...headers, '', 'hello', ''].join('\r\n'));
+const parse = (headers: string[]) =>
+  simpleParser([signed, 'From: alice@example.com', 'Subject: web1 uptime', `Date: ${new Date().toUTCString()}`, ...headers, '', 'hello', ''].join('\r\n'));
 
 /** The raw mail nodemailer would send (headers and envelope), without a server. */
 async function rendered(mail: ReturnType<typeof answerMail>): Promise<{ head: string; to: string[] }> {
@@ -52,7 +53,7 @@ describe("the gateway's own mail", () => {
   });
 
   it('sends to the one sender whose quoted local part holds a comma, not to the addresses inside it', async () => {
-    const mail = await simpleParser([signed, 'From: "mallory@evil.example,alice"@example.com', 'Subject: web1 uptime', '', 'x', ''].join('\r\n'));
+    const mail = await simpleParser([signed, 'From: "mallory@evil.example,alice"@example.com', 'Subject: web1 uptime', `Date: ${new Date().toUTCString()}`, '', 'x', ''].join('\r\n'));
     const verdict = normalizeMail(mail, config);
     if (!('message' in verdict)) throw new Error(JSON.stringify(verdict));
     const out = await rendered(answerMail(JSON.parse(verdict.message.replyTo), { text: 'no' }, config.from, 1000));
