@@ -4,7 +4,7 @@ import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMes
 import { executeCommand, type CommandPort, type Conversation } from './commands/execute';
 import { parseCommand } from './commands/parse';
 import { toSkadiError } from './errors';
-import { identityKey, type IdentityService } from './identities';
+import { identityKey, type IdentityService, type SenderCheck } from './identities';
 import type { IdentityRepo } from './store/identities';
 
 /** Collaborators of the chat pipeline. */
@@ -57,11 +57,20 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage, identi
 export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): InboundHandler {
   return async (message) => {
     const log = deps.log.child({ channel: message.channel, messageId: message.messageId, tenant: message.tenant, sender: message.senderId });
-    if (!(await deps.identityRepo.markProcessed(message.channel, [message.messageId, ...(message.dedupKeys ?? [])], new Date()))) {
+    const keys = [message.messageId, ...(message.dedupKeys ?? [])];
+    if (!(await deps.identityRepo.markProcessed(message.channel, keys, new Date()))) {
       log.info('duplicate delivery ignored');
       return;
     }
-    const check = await deps.identities.check(message, adapter.access);
+    let check: SenderCheck;
+    try {
+      check = await deps.identities.check(message, adapter.access);
+    } catch (err) {
+      // Nothing was done for it yet (e.g. MySQL failed): forget it, so that the platform's redelivery or the mailbox's
+      // next look is handled instead of being ignored as a duplicate.
+      await deps.identityRepo.forgetProcessed(message.channel, keys).catch((e) => log.warn({ err: e }, 'could not forget a message that failed; a redelivery will be ignored'));
+      throw err;
+    }
     if ('refusal' in check) {
       if (adapter.refusalAllowed && !(await adapter.refusalAllowed(message))) {
         log.info('refused an unknown sender, who was told so recently: no answer this time');

@@ -36,6 +36,11 @@ function toIdentity(row: RowDataPacket): IdentityRow {
   };
 }
 
+/** The distinct keys of an inbound message, each as processed_messages stores it. */
+function storedMessageKeys(messageIds: string | string[]): string[] {
+  return [...new Set(([] as string[]).concat(messageIds).map((id) => fitKey(id, COLUMN_CHARS.processedMessageId, true)))];
+}
+
 /** Identities: link, unlink, find, list; plus inbound de-duplication. */
 export class IdentityRepo {
   constructor(private readonly sql: Sql) {}
@@ -75,10 +80,15 @@ export class IdentityRepo {
 
   /** Records the keys of an inbound message in one statement; false when any was seen before (a retry, or a replay). */
   async markProcessed(channel: string, messageIds: string | string[], now: Date): Promise<boolean> {
-    const ids = [...new Set(([] as string[]).concat(messageIds).map((id) => fitKey(id, COLUMN_CHARS.processedMessageId, true)))];
+    const ids = storedMessageKeys(messageIds);
     const rows = ids.map((id) => [channel, id, now]);
     const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES ?', [rows]);
     return res.affectedRows === ids.length;
+  }
+
+  /** Forgets the keys that markProcessed just recorded, when the message could not be handled: a redelivery is then new. */
+  async forgetProcessed(channel: string, messageIds: string | string[]): Promise<void> {
+    await this.sql.query('DELETE FROM processed_messages WHERE channel = ? AND message_id IN (?)', [channel, storedMessageKeys(messageIds)]);
   }
 
   /** Forgets processed message ids older than a time (well past every platform's retry window). */

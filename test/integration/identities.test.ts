@@ -3,6 +3,7 @@ import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
 import { identityCredential } from '../../cloud/credentials';
 import { parseIdentityKey } from '../../cloud/identities';
+import { createHeldAdapter } from '../helpers/held-adapter';
 import { dropNamespace, openCore, testConfig, uniqueName } from '../helpers/env';
 
 const name = uniqueName();
@@ -112,5 +113,34 @@ describe('identity keys', () => {
     expect(as.id).toBe(alice.id);
     await expect(core.jobs.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' })).rejects.toMatchObject({ code: 'SelfApproval' });
     expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
+  });
+});
+
+describe('inbound de-duplication', () => {
+  it('handles a message again when checking its sender failed (it is not left recorded as processed), and only once after that', async () => {
+    await core.users.create('carols');
+    await core.identities.link('email:example.net:carol@example.net', 'carols');
+    const adapter = createHeldAdapter('email');
+    adapter.release();
+    const handle = core.chatHandler(adapter);
+    const message: InboundMessage = {
+      channel: 'email', tenant: 'example.net', senderId: 'carol@example.net', senderName: 'Carol', text: 'status', isPrivate: true,
+      replyTo: 'carol-thread', messageId: `mid-${Math.random()}`, dedupKeys: [`sig-${Math.random()}`], receivedAt: new Date(),
+    };
+    const check = core.identities.check;
+    core.identities.check = async () => {
+      throw new Error('MySQL went away');
+    };
+    try {
+      await expect(handle(message)).rejects.toThrow('MySQL went away');
+    } finally {
+      core.identities.check = check;
+    }
+    expect(adapter.sent).toEqual([]);
+    await handle(message);
+    expect(adapter.sent).toEqual([{ ref: 'carol-thread', text: expect.stringContaining('You have no agents yet') }]);
+    await handle(message);
+    await handle({ ...message, messageId: `mid-${Math.random()}` }); // a copy with a new Message-ID but the same signature
+    expect(adapter.sent).toHaveLength(1);
   });
 });
