@@ -1,7 +1,6 @@
 /** A real gateway allowing 127.0.0.1/32: callbacks are delivered, signed with the user's callback secret, and answers are never read. */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyCallback } from '../../cloud/notifier/callback';
-import { hashToken } from '../../cloud/tokens';
 import { startCallbackSink, type CallbackSink, type SinkMode } from '../helpers/callback-sink';
 import { eventually } from '../helpers/env';
 import { startGateway, type Gateway } from '../helpers/gateway';
@@ -53,6 +52,18 @@ async function deadErrors(): Promise<string[]> {
   return entries.map(([, fields]) => fields[fields.indexOf('error') + 1]);
 }
 
+// The README's recipe, computed here by hand (not with the gateway's own functions), so a change to it shows.
+const SIGNATURE_HEADER = 'x-skadi-signature';
+const LEGACY_SIGNATURE_HEADER = 'x-skadi-signature-legacy';
+const TIMESTAMP_HEADER = 'x-skadi-timestamp';
+/** `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed by the given key. */
+const signature = (key: string, timestamp: string, body: string) => `sha256=${crypto.createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex')}`;
+/** The legacy key: the hex SHA-256 of the user token. */
+const legacyKey = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
+/** A user's callback secret: `whsec_` and the base64url HMAC-SHA256 of "skadi-callback-secret:<user id>:<salt>" keyed by SKADI_SECRET. */
+const callbackSecret = (serverSecret: string, userId: number, salt: string) =>
+  `whsec_${crypto.createHmac('sha256', serverSecret).update(`skadi-callback-secret:${userId}:${salt}`).digest('base64url')}`;
+
 /** Runs `skadi <args>` on the gateway's installation; returns stdout, or throws with stderr. */
 function cli(args: string[], env: Record<string, string> = gw.env): string {
   const run = skadi(args, env);
@@ -69,12 +80,23 @@ describe('callback signing', () => {
     await eventually(() => receiver.requests.length === 1, 10_000, 'the callback');
     const verify = (key: string, header: string) => {
       const r = receiver.requests.at(-1)!;
-      return verifyCallback(key, Number(r.headers[TIMESTAMP_HEADER]), r.body, String(r.headers[header]));
+      return r.headers[header] === signature(key, String(r.headers[TIMESTAMP_HEADER]), r.body);
     };
+    // A changed timestamp does not verify.
+    const first = receiver.requests[0];
+    expect(first.headers[SIGNATURE_HEADER]).not.toBe(signature(secret, String(Number(first.headers[TIMESTAMP_HEADER]) + 1), first.body));
+    // The secret is the README's derivation from SKADI_SECRET and the salt in MySQL, and another SKADI_SECRET gives another.
+    const owner = await gw.core.users.byName('ops');
+    expect(secret).toBe(callbackSecret(gw.env.SKADI_SECRET, owner.id, owner.callbackSalt!));
+    expect(callbackSecret(`${gw.env.SKADI_SECRET}x`, owner.id, owner.callbackSalt!)).not.toBe(secret);
+    const elsewhere = skadi(['user', 'callback-secret', 'ops'], { ...gw.env, SKADI_SECRET: `${gw.env.SKADI_SECRET.slice(1)}0` });
+    expect(elsewhere.status).toBe(0);
+    expect(elsewhere.stdout.trim()).not.toBe(secret);
+    expect(elsewhere.stdout.trim()).toBe(callbackSecret(`${gw.env.SKADI_SECRET.slice(1)}0`, owner.id, owner.callbackSalt!));
     expect(JSON.parse(receiver.requests[0].body)).toMatchObject({ status: 'expired', agent: 'web1', message: 'deploy' });
     expect(verify(secret, SIGNATURE_HEADER)).toBe(true);
-    expect(verify(hashToken(userToken), SIGNATURE_HEADER)).toBe(false); // what the database holds cannot sign
-    expect(verify(hashToken(userToken), LEGACY_SIGNATURE_HEADER)).toBe(true);
+    expect(verify(legacyKey(userToken), SIGNATURE_HEADER)).toBe(false); // what the database holds cannot sign
+    expect(verify(legacyKey(userToken), LEGACY_SIGNATURE_HEADER)).toBe(true);
 
     const rotated = JSON.parse(cli(['user', 'token', 'ops', '--json']));
     userToken = rotated.token;
@@ -85,7 +107,7 @@ describe('callback signing', () => {
     await eventually(() => receiver.requests.length === 2, 10_000, 'the second callback');
     expect(verify(rotated.callback_secret, SIGNATURE_HEADER)).toBe(true);
     expect(verify(secret, SIGNATURE_HEADER)).toBe(false);
-    expect(verify(hashToken(rotated.token), LEGACY_SIGNATURE_HEADER)).toBe(true);
+    expect(verify(legacyKey(rotated.token), LEGACY_SIGNATURE_HEADER)).toBe(true);
   });
 
   it('`skadi user callback-secret` explains itself, and needs SKADI_SECRET', () => {
