@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { eventually } from '../helpers/env';
-import { messageActivity, postActivity, startFakeTeams, TENANT, type FakeTeams } from '../helpers/fake-teams';
+import { messageActivity, otherKey, postActivity, startFakeTeams, TENANT, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { skadi } from '../helpers/process';
 
@@ -39,6 +39,21 @@ describe('Teams settings', () => {
     expect(await statusAs(gw, 'other-tenant', 'aad-eve')).toContain('This workspace (other-tenant) is not allowed to use Skadi');
     const linked = (await gw.core.identities.list(null)).filter((i) => i.channel === 'teams');
     expect(linked.map((i) => `${i.tenant}:${i.externalId}`)).toEqual([`${TENANT}:aad-ann`]);
+  });
+
+  it('answers 503, not 401, while the signing keys cannot be fetched (OpenID metadata at a closed port), and creates nothing', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const gw = await gatewayWith({ SKADI_TEAMS_OPENID_METADATA_URL: `http://127.0.0.1:${port}/openid` });
+    const activity = messageActivity(teams, { text: 'status', from: 'keyless', tenant: TENANT });
+    const answer = await postActivity(gw.base, activity, teams.token());
+    expect(answer.status).toBe(503);
+    // A forged token is still 401 once the keys can be had: the 503 is about the keys, not a softer refusal.
+    const good = await gatewayWith({});
+    expect((await postActivity(good.base, messageActivity(teams, { text: 'status', from: 'forger', tenant: TENANT }), teams.token({}, { key: otherKey() }))).status).toBe(401);
+    expect(teams.calls.some((c) => c.conversationId === activity.conversation.id)).toBe(false);
   });
 
   it('refuses to start with an app id but no password, in one line', () => {
