@@ -1,4 +1,5 @@
 /** Every HTTP route of the agent and user APIs, every error status, on a real server over MariaDB and Redis. */
+import nodeHttp from 'node:http';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { dropNamespace, eventually, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -113,6 +114,37 @@ describe('agent API', () => {
     expect((await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: '[1,2]', headers: { 'content-type': 'application/json' } })).status).toBe(400);
     const big = await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'x'.repeat(10_000) } });
     expect(big).toMatchObject({ status: 413, body: { error: 'TooLarge' } });
+    expect((await core.jobs.get(id, null)).status).toBe('sent');
+  });
+
+  it('answers 413 to a chunked body past the limit that declares no length, without reading it all', async () => {
+    const id = await takenJob();
+    const answer = await new Promise<{ status: number; body: string; sent: number }>((resolve, reject) => {
+      const req = nodeHttp.request(`${base}/agent/jobs/${id}/succeed`, { method: 'PUT', headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' } });
+      let sent = 0;
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, sent }));
+      });
+      req.on('error', (err) => (answered ? undefined : reject(err)));
+      expect(req.getHeader('content-length')).toBeUndefined();
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const more = () => {
+        // Up to 10 MB, one chunk at a time; stop once the server has answered.
+        while (!answered && sent < 10 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', more);
+        }
+        req.end();
+      };
+      req.write('{"result":"');
+      more();
+    });
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'TooLarge' });
     expect((await core.jobs.get(id, null)).status).toBe('sent');
   });
 
