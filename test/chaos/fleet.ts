@@ -1,5 +1,6 @@
 /** What the chaos tests share: their setup and teardown, a free port, a callback sink, and a fleet of SDK agents that record every job they run. */
 import http from 'node:http';
+import { signedWith } from '../helpers/callback-recipe';
 import net from 'node:net';
 import { Agent } from '../../agent/sdk';
 import { Namespace, type Served } from '../../bench/harness';
@@ -88,8 +89,12 @@ export async function startFleet(core: Core, userId: number, prefix: string, cou
 /** An HTTP endpoint receiving job callbacks: it records, per job, how many final status callbacks arrived. */
 export interface CallbackSink {
   url: string;
-  /** job id -> final (terminal status) callbacks received; more than one is allowed (at least once). */
+  /** job id -> final (terminal status) callbacks received and signed with the trusted secret; more than one is allowed (at least once). */
   finals: Map<string, number>;
+  /** Callbacks whose signature did not match the trusted secret (never counted in finals). */
+  forged(): number;
+  /** The callback secret whose signatures count (the README's recipe, checked by hand); none count before. */
+  trust(secret: string): void;
   /** While held, callbacks are not answered (a notifier that reads them keeps them pending); release() answers them all. */
   hold(): void;
   release(): void;
@@ -105,9 +110,12 @@ const SINK_HOST = '127.0.0.1';
 /** Starts a callback sink on a free loopback port. */
 export async function startCallbackSink(): Promise<CallbackSink> {
   const finals = new Map<string, number>();
+  let secret: string | null = null;
+  let forged = 0;
   let holding = false;
   const waiting: (() => void)[] = [];
   const server = http.createServer((req, res) => {
+    const signed = (body: string) => secret !== null && signedWith({ headers: req.headers, body }, secret);
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (d) => (body += d));
@@ -115,7 +123,8 @@ export async function startCallbackSink(): Promise<CallbackSink> {
       const answer = () => {
         if (res.destroyed) return; // the caller died while we held its callback: it was not delivered
         const event = JSON.parse(body) as { id: string; status: string };
-        if (FINAL.has(event.status)) finals.set(event.id, (finals.get(event.id) ?? 0) + 1);
+        if (!signed(body)) forged++;
+        else if (FINAL.has(event.status)) finals.set(event.id, (finals.get(event.id) ?? 0) + 1);
         res.end('ok');
       };
       if (holding) waiting.push(answer);
@@ -127,6 +136,8 @@ export async function startCallbackSink(): Promise<CallbackSink> {
   return {
     url: `http://${SINK_HOST}:${(server.address() as net.AddressInfo).port}/callback`,
     finals,
+    forged: () => forged,
+    trust: (key) => void (secret = key),
     hold: () => void (holding = true),
     release() {
       holding = false;

@@ -1,11 +1,12 @@
 /** MariaDB unreachable for 10 s while jobs flow through two nodes: 503 for pushes (never a 201 for an unstored job), polls answered, no crash, quick recovery, nothing lost. */
 import pino from 'pino';
-import { KeepAliveClient, MYSQL_ROOT, serve } from '../../bench/harness';
+import { BENCH_SECRET, KeepAliveClient, MYSQL_ROOT, serve } from '../../bench/harness';
 import { loadConfig } from '../../config';
 import { createCore, type Core } from '../../cloud/core';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
+import { callbackSecretOf } from '../helpers/callback-recipe';
 
 const JOBS = 800;
 const OUTAGE_MS = 10_000;
@@ -26,6 +27,7 @@ describe('MySQL outage', () => {
     nodes.push(await serve(env), await serve(env));
     const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
+    sink.trust(callbackSecretOf(BENCH_SECRET, user.id, user.callbackSalt!));
     const { token: probeToken } = await core.agents.create(user.id, 'probe');
     const fleet = await startFleet(core, user.id, 'm', 10, nodes.map((n) => n.base));
     const { names, executed } = fleet;
@@ -83,6 +85,7 @@ describe('MySQL outage', () => {
     });
     expect(summary.lost).toBe(0);
     expect(summary.executed_twice).toBe(0);
+    expect(summary.callbacks_badly_signed).toBe(0);
     expect(summary.events_delivered).toBe(accepted.length);
     await fleet.stop();
     for (const c of clients) c.close();

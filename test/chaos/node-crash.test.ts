@@ -1,7 +1,8 @@
 /** A gateway node killed with SIGKILL while jobs flow through two nodes: no accepted job lost, none run twice, every final event delivered. */
-import { KeepAliveClient, serve, type Served } from '../../bench/harness';
+import { BENCH_SECRET, KeepAliveClient, serve, type Served } from '../../bench/harness';
 import { chaosRun, freePort, FULL, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
+import { callbackSecretOf } from '../helpers/callback-recipe';
 
 const JOBS = FULL ? 5000 : 2000;
 const run = chaosRun();
@@ -17,6 +18,7 @@ describe('node crash', () => {
     const core = (run.core = await ns.core());
     const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
+    sink.trust(callbackSecretOf(BENCH_SECRET, user.id, user.callbackSalt!));
     const fleet = await startFleet(core, user.id, 'c', 10, [`http://127.0.0.1:${portA}`, nodeB.base]);
     const { names, executed } = fleet;
 
@@ -69,6 +71,7 @@ describe('node crash', () => {
     );
     expect(summary.executed_twice).toBe(0);
     expect(summary.lost).toBe(0);
+    expect(summary.callbacks_badly_signed).toBe(0);
     expect(summary.events_delivered).toBe(accepted.length);
     expect(succeeded).toBeGreaterThan(accepted.length * 0.9);
 

@@ -1,9 +1,10 @@
 /** A gateway node (and so its notifier) killed with SIGKILL while it holds undelivered events: the other node's notifier delivers them. */
-import { KeepAliveClient, serve } from '../../bench/harness';
+import { BENCH_SECRET, KeepAliveClient, serve } from '../../bench/harness';
 import type { Core } from '../../cloud/core';
 import { eventually } from '../helpers/env';
 import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
+import { callbackSecretOf } from '../helpers/callback-recipe';
 
 const JOBS = 300;
 const run = chaosRun();
@@ -24,6 +25,7 @@ describe('notifier crash', () => {
     core = run.core = await ns.core();
     const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
+    sink.trust(callbackSecretOf(BENCH_SECRET, user.id, user.callbackSalt!));
     const fleet = await startFleet(core, user.id, 'n', 5, [b.base]);
     const { names, executed } = fleet;
 
@@ -44,6 +46,7 @@ describe('notifier crash', () => {
     const summary = await recordChaos('notifier-crash', core, { pushes: JOBS, accepted, terminal, executed, statuses, sink, extra: { pending_on_killed_notifier: pendingOnA } });
     process.stdout.write(`notifier crash (${summary.redis}): ${pendingOnA} events pending on the killed notifier; ${summary.events_delivered} of ${summary.terminal} final events delivered\n`);
     expect(pendingOnA).toBeGreaterThan(0);
+    expect(summary.callbacks_badly_signed).toBe(0);
     expect(summary.events_delivered).toBe(accepted.length);
     expect(await pendingOf(a.child.pid!)).toBe(0); // everything it held was taken over
     await fleet.stop();

@@ -2,11 +2,12 @@
 import pino from 'pino';
 import { loadConfig } from '../../config';
 import { createCore } from '../../cloud/core';
-import { KeepAliveClient, serve } from '../../bench/harness';
+import { BENCH_SECRET, KeepAliveClient, serve } from '../../bench/harness';
 import { eventually } from '../helpers/env';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
+import { callbackSecretOf } from '../helpers/callback-recipe';
 
 const JOBS = 600;
 
@@ -23,6 +24,7 @@ describe('Redis loss', () => {
     const core = (run.core = await createCore({ config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }), log: pino({ level: 'silent' }) }));
     const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
+    sink.trust(callbackSecretOf(BENCH_SECRET, user.id, user.callbackSalt!));
     const fleet = await startFleet(core, user.id, 'r', 10, nodes.map((n) => n.base));
     const { names, executed } = fleet;
 
@@ -62,6 +64,7 @@ describe('Redis loss', () => {
     // Every final event is delivered: those written after the loss (the notifiers create their consumer groups
     // again), and those lost with the stream (the node that rebuilt Redis appended the recent ones again).
     expect(acceptedAfterRestart.filter((id) => !sink.finals.has(id))).toEqual([]);
+    expect(summary.callbacks_badly_signed).toBe(0);
     expect(summary.events_delivered).toBe(accepted.length);
     expect(acceptedAfterRestart.length).toBeGreaterThan(JOBS / 3); // recovered: pushes accepted again
     // A job handed out while Redis failed is still answered (MySQL decided), and presence missing from the empty

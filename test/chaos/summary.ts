@@ -20,6 +20,8 @@ export interface ChaosSummary {
   final_events_in_stream: number;
   /** Accepted jobs whose final status event a notifier delivered (a signed callback reached the sink). */
   events_delivered: number;
+  /** Callbacks whose signature did not match the user's callback secret by the README's recipe (must be 0). */
+  callbacks_badly_signed: number;
   statuses: Record<string, number>;
   other_5xx: number;
   /** How the accepted jobs ended: "succeeded", "expired: <reason>", ... -> count. */
@@ -97,6 +99,7 @@ export async function recordChaos(run: string, core: Core, seen: ChaosObservatio
     executed_twice: [...seen.executed.values()].filter((n) => n > 1).length,
     final_events_in_stream: await finalEvents(core, seen.accepted),
     events_delivered: terminal.filter((id) => seen.sink.finals.has(id)).length,
+    callbacks_badly_signed: seen.sink.forged(),
     statuses: Object.fromEntries(seen.statuses),
     other_5xx: [...seen.statuses].filter(([status]) => status >= 500 && status !== 503).reduce((n, [, count]) => n + count, 0),
     outcomes: seen.accepted.length ? await outcomes(core, seen.accepted) : {},

@@ -1,6 +1,6 @@
 /** A real gateway allowing 127.0.0.1/32: callbacks are delivered, signed with the user's callback secret, and answers are never read. */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { callbackSecretOf as callbackSecret, legacyKeyOf as legacyKey, signatureOf as signature, SIGNATURE_HEADER, LEGACY_SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../helpers/callback-recipe';
 import { startCallbackSink, type CallbackSink, type SinkMode } from '../helpers/callback-sink';
 import { eventually } from '../helpers/env';
 import { startGateway, type Gateway } from '../helpers/gateway';
@@ -51,18 +51,6 @@ async function deadErrors(): Promise<string[]> {
   const entries = await gw.core.redis.xrange(`${gw.core.keys.jobStatusStream}:dead`, '-', '+');
   return entries.map(([, fields]) => fields[fields.indexOf('error') + 1]);
 }
-
-// The README's recipe, computed here by hand (not with the gateway's own functions), so a change to it shows.
-const SIGNATURE_HEADER = 'x-skadi-signature';
-const LEGACY_SIGNATURE_HEADER = 'x-skadi-signature-legacy';
-const TIMESTAMP_HEADER = 'x-skadi-timestamp';
-/** `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed by the given key. */
-const signature = (key: string, timestamp: string, body: string) => `sha256=${crypto.createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex')}`;
-/** The legacy key: the hex SHA-256 of the user token. */
-const legacyKey = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
-/** A user's callback secret: `whsec_` and the base64url HMAC-SHA256 of "skadi-callback-secret:<user id>:<salt>" keyed by SKADI_SECRET. */
-const callbackSecret = (serverSecret: string, userId: number, salt: string) =>
-  `whsec_${crypto.createHmac('sha256', serverSecret).update(`skadi-callback-secret:${userId}:${salt}`).digest('base64url')}`;
 
 /** Runs `skadi <args>` on the gateway's installation; returns stdout, or throws with stderr. */
 function cli(args: string[], env: Record<string, string> = gw.env): string {

@@ -3,8 +3,7 @@ import http from 'node:http';
 import type { SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
-import { verifyCallback, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../cloud/notifier/callback';
-import { hashToken } from '../../cloud/tokens';
+import { legacyKeyOf, LEGACY_SIGNATURE_HEADER, signedWith } from '../helpers/callback-recipe';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 
@@ -143,9 +142,8 @@ describe('notifier', () => {
       const statuses = received.map((r) => JSON.parse(r.body).status).sort();
       expect(statuses).toEqual(['queuing', 'sent', 'succeeded']);
       for (const r of received) {
-        const ts = Number(r.headers[TIMESTAMP_HEADER]);
-        expect(verifyCallback(secret, ts, r.body, String(r.headers[SIGNATURE_HEADER]))).toBe(true);
-        expect(verifyCallback(hashToken(userToken), ts, r.body, String(r.headers[LEGACY_SIGNATURE_HEADER]))).toBe(true);
+        expect(signedWith(r, secret)).toBe(true);
+        expect(signedWith(r, legacyKeyOf(userToken), LEGACY_SIGNATURE_HEADER)).toBe(true);
         expect(JSON.parse(r.body)).toMatchObject({ id, agent: agent.name, message: 'deploy v2' });
       }
       expect(JSON.parse(received.find((r) => r.body.includes('succeeded'))!.body).result).toBe('deployed');
