@@ -9,9 +9,15 @@ import type { UserRow } from './store/users';
 export interface Credential {
   /** `identity:<id>` (a chat account), `user-token:<hash prefix>`, `agent:<id>`, or `cli`. */
   id: string;
-  /** The identity row of the person behind it; null when unknown (a token made by an admin's CLI). */
+  /**
+   * The identity row of the person behind it; null for a token an admin's CLI made (handed to nobody in chat);
+   * UNKNOWN_HOLDER for a token handed out before holders were recorded.
+   */
   identityId: number | null;
 }
+
+/** The holder of a token from before holders were recorded: it could be anyone, so it decides nothing. */
+export const UNKNOWN_HOLDER = 0;
 
 /** A chat or mail account, by its identity row. */
 export function identityCredential(identityId: number): Credential {
@@ -30,6 +36,11 @@ export function agentCredential(agent: Pick<AgentRow, 'id' | 'tokenIssuedTo'>): 
 
 /** An admin's command line. */
 export const CLI_CREDENTIAL: Credential = { id: 'cli', identityId: null };
+
+/** True when the person behind a credential cannot be known (a token older than the record of holders). */
+export function holderUnknown(credential: Credential): boolean {
+  return credential.identityId === UNKNOWN_HOLDER;
+}
 
 /** True when two credentials are the same, or are held by the same known person. */
 export function sameHolder(a: Credential, b: Credential): boolean {

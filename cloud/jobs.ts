@@ -16,7 +16,7 @@ import type { DelayedJobRepo } from './store/delayed';
 import { TERMINAL_STATUSES, type ApprovalOutcome, type JobRepo, type JobRow, type JobStatus, type NewJob } from './store/jobs';
 import { matchingPattern } from './approval-patterns';
 import { formatDuration } from '../config/duration';
-import { sameHolder, type Credential } from './credentials';
+import { holderUnknown, sameHolder, type Credential } from './credentials';
 
 /** Longest accepted delay of a delayed job. */
 export const MAX_DELAY_MS = 366 * 86_400_000;
@@ -393,7 +393,18 @@ export class JobService {
     if (approver.via === 'api' && job.requester) {
       throw new ForbiddenError(`Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`, 'NotApprover');
     }
-    if (approving && job.pushedBy && sameHolder(approver.credential, job.pushedBy)) {
+    if (!approving) return;
+    if (!job.pushedBy) {
+      throw new ForbiddenError(`Job ${jobId} was asked for before Skadi recorded who pushes jobs, so nobody can tell who may approve it: ask for it again.`, 'Unattributed');
+    }
+    if (holderUnknown(job.pushedBy) || holderUnknown(approver.credential)) {
+      const which = holderUnknown(job.pushedBy) ? `Job ${jobId} was pushed with a token` : 'Your token was';
+      throw new ForbiddenError(
+        `${which} handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (\`token\` in chat, \`skadi user token\` or \`skadi agent token\`) and try again.`,
+        'HolderUnknown',
+      );
+    }
+    if (sameHolder(approver.credential, job.pushedBy)) {
       throw new ForbiddenError('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.', 'SelfApproval');
     }
   }

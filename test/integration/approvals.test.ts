@@ -481,6 +481,28 @@ describe('user API', () => {
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: job.id, message: 'deploy by agent' });
   });
 
+  it('refuses approvals around a token from before holders were recorded, and a job from before pushers were', async () => {
+    // What migration 009 leaves on tokens that existed before it: holder unknown.
+    await server.core.db.pool.query('UPDATE users SET token_issued_to = 0 WHERE id = ?', [opsId]);
+    server.core.users.invalidateCached((await server.core.users.byName('ops')).tokenHash);
+    const old = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy old token' } });
+    expect(old.body.status).toBe('awaiting_approval');
+    expect(await failure(server.core.jobs.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'HolderUnknown' });
+    // Alice asks in chat; the old token cannot approve it either.
+    const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', { ...asked(opsId, ALICE), source: 'api', requester: null });
+    const viaOld = await call(server.base, 'POST', `/jobs/${byAlice}/approve`, { token: userToken });
+    expect({ status: viaOld.status, error: viaOld.body.error }).toEqual({ status: 403, error: 'HolderUnknown' });
+    // A job whose pusher was never recorded is decided by nobody's approval.
+    await server.core.db.pool.query('UPDATE jobs SET pushed_by = NULL, pushed_by_identity = NULL WHERE id = ?', [byAlice]);
+    expect(await failure(server.core.jobs.approve(byAlice, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'Unattributed' });
+    for (const id of [old.body.id, byAlice]) expect((await server.core.jobs.get(id, null)).status).toBe('awaiting_approval');
+    // Once rotated, the token is held by somebody known (here: an admin's CLI) and things work again.
+    userToken = await server.core.users.rotateToken('ops');
+    const fresh = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy new token' } });
+    expect((await server.core.jobs.approve(fresh.body.id, chat(opsId, BOB))).status).toBe('queuing');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: fresh.body.id, message: 'deploy new token' });
+  });
+
   it('denies with POST /jobs/:id/deny {"reason"} and refuses malformed bodies with 400, never 500', async () => {
     const id = await pushed('deploy v4');
     for (const body of ['{"reason": 5}', '{"reason": ["x"]}', '{"reason": null}', `{"reason": "${'x'.repeat(201)}"}`, '[1]', 'not json', '"text"']) {

@@ -13,6 +13,10 @@ ALTER TABLE agents
   ADD COLUMN token_issued_to BIGINT UNSIGNED NULL,
   ADD COLUMN approval_clear_by BIGINT UNSIGNED NULL,
   ADD COLUMN approval_clear_until DATETIME(3) NULL;
+-- Tokens handed out before this was recorded: 0, their holder is unknown (they can neither approve nor push a job
+-- that another person's approval could let through, until they are rotated).
+UPDATE users SET token_issued_to = 0;
+UPDATE agents SET token_issued_to = 0;
 
 -- Identity keys compare byte for byte: an e-mail address is lower-cased once, when it enters, and "alicé" is not "alice".
 UPDATE identities SET tenant = LOWER(tenant), external_id = LOWER(external_id) WHERE channel = 'email';
