@@ -22,7 +22,8 @@ function patternRegex(pattern: string): RegExp {
 /** The job's text as the agent's words joined by single spaces; null when the agent could not split it. */
 function wordsOf(text: string): string | null {
   try {
-    return splitWords(text).join(' ');
+    // Empty words ("") are words the agent gets too, but they must not push the rest past a pattern's end.
+    return splitWords(text).filter((w) => w !== '').join(' ');
   } catch {
     return null;
   }

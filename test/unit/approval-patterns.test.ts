@@ -34,6 +34,8 @@ describe('matchingPattern', () => {
     ['deploy\\ prod'],
     ['""deploy   prod'],
     ["'DEPLOY' prod"],
+    ['deploy prod ""'],
+    ["'' deploy prod"],
   ])('the words of %s match deploy *', (text) => {
     expect(matchingPattern(['deploy *'], text)).toBe('deploy *');
   });
@@ -41,6 +43,10 @@ describe('matchingPattern', () => {
   it.each([['"deploy" prod; uptime'], ['"deploy" "prod'], ['de\u0001ploy prod'], ['uptime | sh']])('%j cannot be split, so it is gated while patterns exist', (text) => {
     expect(matchingPattern(['deploy *'], text)).toBe(UNSPLITTABLE);
     expect(matchingPattern([], text)).toBeNull();
+  });
+
+  it('matches an exact pattern with empty words around or between the words', () => {
+    for (const text of ['restart nginx ""', "'' restart nginx", 'restart "" nginx']) expect(matchingPattern(['restart nginx'], text)).toBe('restart nginx');
   });
 
   it('lets through words that match no pattern', () => {
