@@ -23,6 +23,14 @@ function smtpOptions(url: string, ca: string | undefined): SMTPConnection.Option
   return ca ? { ...options, tls: { ...options.tls, ca } } : options;
 }
 
+/**
+ * The subject of a private message: its first line without what it quotes (`…`), so that a token or code shown in
+ * the message never reaches a subject line, which mail servers log and mail readers list.
+ */
+export function privateSubject(text: string): string {
+  return `Skadi: ${text.split('\n')[0].replace(/`[^`]*`?/g, '…').slice(0, 60)}`;
+}
+
 /** Creates the e-mail adapter (see emailEnabled for when to, and emailConfigProblem for settings that cannot work). */
 export function createEmailAdapter(config: EmailAdapterConfig, log: Logger): ChannelAdapter {
   const ca = config.tlsCaFile ? fs.readFileSync(config.tlsCaFile, 'utf8') : undefined;
@@ -70,7 +78,7 @@ export function createEmailAdapter(config: EmailAdapterConfig, log: Logger): Cha
       if (message.replaces) return message.replaces; // mail has no edits; the core sends what matters as new messages
       return sendTo(decodeRef(replyTo), message);
     },
-    sendPrivate: (_tenant, address, message) => sendTo({ a: address, s: `Skadi: ${message.text.split('\n')[0].slice(0, 60)}`, m: '', r: [] }, message, 'auto-generated'),
+    sendPrivate: (_tenant, address, message) => sendTo({ a: address, s: privateSubject(message.text), m: '', r: [] }, message, 'auto-generated'),
     conversationKey: (replyTo) => decodeRef(replyTo).a,
     up: () => watcher.connected,
     async stop() {

@@ -3,6 +3,7 @@ import nodemailer from 'nodemailer';
 import { simpleParser } from 'mailparser';
 import { isAutomatic, normalizeMail } from '../../adapters/email/inbound';
 import { fairOrder } from '../../adapters/email/mailbox';
+import { privateSubject } from '../../adapters/email';
 import { emailConfigFrom, emailConfigProblem } from '../../adapters/email/config';
 import { loadConfig } from '../../config';
 import { answerMail, mailAddressOf } from '../../adapters/email/outbound';
@@ -91,5 +92,15 @@ describe('the flood and TLS settings', () => {
     expect(() => loadConfig({ env: { ...email, SKADI_EMAIL_SENDER_LIMIT: '0' } })).toThrow(/email_sender_limit \(SKADI_EMAIL_SENDER_LIMIT\)/);
     const adapter = emailConfigFrom(loadConfig({ env: { ...email, SKADI_EMAIL_TLS_CA: '/nonexistent/ca.pem' } }));
     expect(emailConfigProblem(adapter)).toMatch(/^SKADI_EMAIL_TLS_CA=\/nonexistent\/ca\.pem: the file cannot be read/);
+  });
+});
+
+describe('private mail subjects', () => {
+  it('never carry what the message quotes, such as a token', () => {
+    const token = 'ska_0123456789abcdefghijklmnopqrstuvwx';
+    expect(privateSubject(`Agent web1 created. Its token (shown only now): \`${token}\`\nPut it in …`)).toBe('Skadi: Agent web1 created. Its token (shown only now): …');
+    expect(privateSubject(`New token of web1 (the old one stopped working): \`${token}\``)).not.toContain('ska_');
+    expect(privateSubject('Your new user token: `sku_abc')).toBe('Skadi: Your new user token: …');
+    expect(privateSubject('🔐 Approval needed: web1 to run x')).toBe('Skadi: 🔐 Approval needed: web1 to run x');
   });
 });
