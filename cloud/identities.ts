@@ -12,10 +12,15 @@ export type SenderCheck = { user: UserRow; identity: IdentityRow } | { refusal: 
 
 const CHANNELS: ReadonlySet<string> = new Set(['slack', 'teams', 'wechat', 'email']);
 
-/** An identity as it is stored and compared: e-mail domains and addresses lower-case and NFC, other ids as they are. */
+/**
+ * An identity as it is stored and compared (byte for byte): e-mail domains and addresses lower-case and NFC, Teams
+ * ids (GUIDs) lower-case, Slack ids upper-case, as their platforms write them; WeChat ids as they are.
+ */
 export function normalIdentity(channel: string, tenant: string, externalId: string): { tenant: string; externalId: string } {
-  if (channel !== 'email') return { tenant, externalId };
-  return { tenant: tenant.normalize('NFC').toLowerCase(), externalId: externalId.normalize('NFC').toLowerCase() };
+  if (channel === 'email') return { tenant: tenant.normalize('NFC').toLowerCase(), externalId: externalId.normalize('NFC').toLowerCase() };
+  if (channel === 'teams') return { tenant: tenant.toLowerCase(), externalId: externalId.toLowerCase() };
+  if (channel === 'slack') return { tenant: tenant.toUpperCase(), externalId: externalId.toUpperCase() };
+  return { tenant, externalId };
 }
 
 /** Parses "channel:tenant:externalId" (e-mail: the domain, then the address: "email:example.com:ops@example.com"), normalized. */

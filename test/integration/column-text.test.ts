@@ -4,6 +4,7 @@
  */
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
+import { identityCredential } from '../../cloud/credentials';
 import { identityKey } from '../../cloud/identities';
 import { IdentityRepo } from '../../cloud/store/identities';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -72,15 +73,15 @@ describe('platform texts longer than their columns', () => {
     const gated = await core.agents.setApprovalPatterns(user.id, agent.name, ['deploy *']);
     await core.agents.recordPoll(gated, '127.0.0.1');
     const requester = `teams:${'t'.repeat(20)}:${emojis(500)}`;
-    const first = await core.jobs.push(gated, 'deploy web', { source: emojis(100), requester });
+    const first = await core.jobs.push(gated, 'deploy web', { source: emojis(100), requester, pushedBy: identityCredential(1) });
     const asked = await jobRow(first.id);
     expect([...asked.source]).toHaveLength(64);
     expect([...asked.requester]).toHaveLength(400);
     const approver = `slack:T1:${'b'.repeat(600)}`;
-    await core.jobs.approve(first.id, { userId: user.id, identity: approver, via: 'chat', label: approver });
+    await core.jobs.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
     expect((await jobRow(first.id)).approved_by).toBe(approver.slice(0, 400));
-    const second = await core.jobs.push(gated, 'deploy db', { source: 'teams', requester });
-    await core.jobs.deny(second.id, { userId: user.id, identity: approver, via: 'chat', label: approver }, emojis(1000));
+    const second = await core.jobs.push(gated, 'deploy db', { source: 'teams', requester, pushedBy: identityCredential(1) });
+    await core.jobs.deny(second.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver }, emojis(1000));
     const denied = await jobRow(second.id);
     expect(denied.status).toBe('canceled');
     expect(denied.denied_by).toBe(approver.slice(0, 400));

@@ -18,15 +18,19 @@ ALTER TABLE agents
 UPDATE users SET token_issued_to = 0;
 UPDATE agents SET token_issued_to = 0;
 
--- Identity keys compare byte for byte: an e-mail address is lower-cased once, when it enters, and "alicé" is not "alice".
-UPDATE identities SET tenant = LOWER(tenant), external_id = LOWER(external_id) WHERE channel = 'email';
-ALTER TABLE identities
-  MODIFY tenant VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  MODIFY external_id VARCHAR(190) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
-
--- Jobs awaiting approval from before: the person who asked in chat is found by the identity key they stored.
+-- Jobs awaiting approval from before: the person who asked in chat is found by the identity key they stored, matched
+-- as lookups matched it until now (case-insensitively), before the keys are normalized below.
 UPDATE jobs j JOIN identities i ON j.requester = CONCAT(i.channel, ':', i.tenant, ':', i.external_id)
   SET j.pushed_by = CONCAT('identity:', i.id), j.pushed_by_identity = i.id
   WHERE j.status = 'awaiting_approval';
 UPDATE delayed_jobs d JOIN identities i ON d.requester = CONCAT(i.channel, ':', i.tenant, ':', i.external_id)
-  SET d.pushed_by = CONCAT('identity:', i.id), d.pushed_by_identity = i.id;
+  SET d.pushed_by = CONCAT('identity:', i.id), d.pushed_by_identity = i.id
+  WHERE d.released_at IS NULL;
+
+-- Identity keys compare byte for byte. Each channel's ids are put in one case once, here and whenever they enter:
+-- e-mail addresses and Teams ids (GUIDs) lower-case, Slack ids upper-case. So "alicé" is not "alice".
+UPDATE identities SET tenant = LOWER(tenant), external_id = LOWER(external_id) WHERE channel IN ('email', 'teams');
+UPDATE identities SET tenant = UPPER(tenant), external_id = UPPER(external_id) WHERE channel = 'slack';
+ALTER TABLE identities
+  MODIFY tenant VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  MODIFY external_id VARCHAR(190) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
