@@ -103,6 +103,8 @@ function checkSender(mail: ParsedMail, address: string, config: InboundSettings,
   if (!auth.ok) return { refused: auth.reason };
   if (config.require === 'none') return { keys: [] };
   const signatures = passingSignatures(headers, auth.dkim);
+  // Without the signature that passed, a copy resent with a new Message-ID could not be told from the first.
+  if (auth.by === 'dkim' && signatures.length === 0) return { refused: 'the DKIM signature that passed is not among the mail\'s DKIM-Signature headers' };
   const replay = replayProblem(headerValues(mail, 'date'), signatures, now);
   return replay ? { refused: replay } : { keys: signatureKeys(signatures) };
 }

@@ -51,6 +51,15 @@ describe('replays of signed mail', () => {
     expect(signatureKeys([{ b: altered }])).toEqual(signatureKeys([{ b }]));
   });
 
+  it('refuses a DKIM pass whose signature is not in the mail (its copies could not be told apart)', async () => {
+    const signed = await signedMail();
+    const elsewhere = signed.replace(/header\.b=[^\s;]+/, 'header.b=ZZZZZZZZ');
+    expect(await verdictOf(elsewhere)).toEqual({ refused: expect.stringContaining('DKIM signature that passed is not among') });
+    const stripped = signed.replace(/DKIM-Signature:[^]*?\r\n(?=[^ \t])/i, '');
+    expect(stripped).not.toMatch(/DKIM-Signature/i);
+    expect(await verdictOf(stripped)).toEqual({ refused: expect.stringContaining('DKIM signature that passed is not among') });
+  });
+
   it('finds the signature when the MX names it by header.i of a subdomain', async () => {
     const signed = await signedMail();
     const byI = signed.replace(/header\.d=example\.com/, 'header.i=@mail.example.com');
