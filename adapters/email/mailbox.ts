@@ -190,6 +190,7 @@ export class MailboxWatcher {
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.draining = null;
+      this.armRetry();
       // Wait for news in IDLE at once (imapflow would wait 15 s before entering it); a later command breaks it.
       if (this.client && !this.stopped) void this.client.idle().catch(() => undefined);
     });
@@ -221,11 +222,20 @@ export class MailboxWatcher {
   /** Leaves a mail unseen and tries it again later (e.g. the database is down); the other mails go on meanwhile. */
   private retryLater(uid: number): void {
     this.retryAt.set(uid, Date.now() + RETRY_AFTER_MS);
-    if (this.retryTimer) return;
+    this.armRetry();
+  }
+
+  /**
+   * Drains again when the earliest mail waiting for a retry is due. Called after every drain too: a drain that ran
+   * before some retry was due leaves it waiting, and without a new timer it would wait for the next new mail.
+   */
+  private armRetry(): void {
+    if (this.retryTimer || this.stopped || this.retryAt.size === 0) return;
+    const due = Math.min(...this.retryAt.values());
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.drain();
-    }, RETRY_AFTER_MS);
+    }, Math.max(0, due - Date.now()) + 10);
     this.retryTimer.unref();
   }
 
