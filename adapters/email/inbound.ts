@@ -96,17 +96,25 @@ function fromProblem(mail: ParsedMail): string | null {
 /** The settings normalizeMail uses. */
 export type InboundSettings = Pick<EmailAdapterConfig, 'from' | 'authservId' | 'authFormat' | 'require'>;
 
-/** Authenticates the sender of a mail and checks it is no replay; the extra de-duplication keys, or why it is refused. */
-function checkSender(mail: ParsedMail, address: string, config: InboundSettings, now: Date): { keys: string[] } | { refused: string } {
+/** A sender check that passed: the extra de-duplication keys, and the headers a passing DKIM signature covers (null: no DKIM). */
+interface SenderChecked {
+  keys: string[];
+  signed: Set<string> | null;
+}
+
+/** Authenticates the sender of a mail and checks it is no replay; what it learned, or why the mail is refused. */
+function checkSender(mail: ParsedMail, address: string, config: InboundSettings, now: Date): SenderChecked | { refused: string } {
   const headers = headerFields(mail);
   const auth = authenticateSender(headers, address, { authservId: config.authservId, format: config.authFormat, require: config.require });
   if (!auth.ok) return { refused: auth.reason };
-  if (config.require === 'none') return { keys: [] };
+  if (config.require === 'none') return { keys: [], signed: null };
   const signatures = passingSignatures(headers, auth.dkim);
   // Without the signature that passed, a copy resent with a new Message-ID could not be told from the first.
   if (auth.by === 'dkim' && signatures.length === 0) return { refused: 'the DKIM signature that passed is not among the mail\'s DKIM-Signature headers' };
   const replay = replayProblem(headerValues(mail, 'date'), signatures, now);
-  return replay ? { refused: replay } : { keys: signatureKeys(signatures) };
+  if (replay) return { refused: replay };
+  const signed = auth.by === 'dkim' ? new Set(signatures.flatMap((s) => (s.h ?? '').toLowerCase().split(':').map((h) => h.trim()))) : null;
+  return { keys: signatureKeys(signatures), signed };
 }
 
 /** Normalizes a parsed mail whose sender authentication passes. */
@@ -123,7 +131,10 @@ export function normalizeMail(mail: ParsedMail, config: InboundSettings, receive
   const subject = String(mail.subject ?? '');
   const references = Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
   // The mail answered first (In-Reply-To), then References from the newest: an older request in the chain is not it.
-  const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), [String(mail.inReplyTo ?? ''), ...[...references].reverse()]);
+  // Of a DKIM-signed mail only what the signature covers counts: a copy with an added References header decides nothing.
+  const covers = (header: string) => auth.signed === null || auth.signed.has(header);
+  const answered = [...(covers('in-reply-to') ? [String(mail.inReplyTo ?? '')] : []), ...(covers('references') ? [...references].reverse() : [])];
+  const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), answered);
   if (!text) return { ignored: 'no command in the subject or the first line' };
   return {
     message: {

@@ -68,7 +68,7 @@ export function dkimSignatureFor(authResults: string, date: Date): string | null
   const pass = /dkim=pass header\.d=(\S+) header\.s=(\S+)/.exec(authResults);
   if (!pass) return null;
   const b = crypto.randomBytes(256).toString('base64');
-  return `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=${pass[1]}; s=${pass[2].replace(/;$/, '')}; t=${Math.floor(date.getTime() / 1000)}; h=from:to:subject:date; bh=${crypto.randomBytes(32).toString('base64')}; b=${b}`;
+  return `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=${pass[1]}; s=${pass[2].replace(/;$/, '')}; t=${Math.floor(date.getTime() / 1000)}; h=from:to:cc:subject:date:reply-to:in-reply-to:references:mime-version:content-type; bh=${crypto.randomBytes(32).toString('base64')}; b=${b}`;
 }
 
 /** A raw mail as a CRLF string; a DKIM pass among its Authentication-Results comes with its DKIM-Signature. */

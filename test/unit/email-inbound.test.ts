@@ -12,7 +12,7 @@ const raw = (headers: string[], body = 'hello\r\n') => {
   const dated = headers.some((h) => /^date:/i.test(h)) ? headers : [...headers, `Date: ${mailDate(new Date())}`];
   return [...dated, 'Content-Type: text/plain; charset=utf-8', '', body].join('\r\n');
 };
-const signed = `Authentication-Results: mx.ops.example.net; dkim=pass header.d=example.com\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; t=${Math.floor(Date.now() / 1000)}; h=from:subject:date; bh=AAAA; b=${'QUJD'.repeat(40)}`;
+const signed = `Authentication-Results: mx.ops.example.net; dkim=pass header.d=example.com\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; t=${Math.floor(Date.now() / 1000)}; h=from:subject:date:in-reply-to:references; bh=AAAA; b=${'QUJD'.repeat(40)}`;
 
 describe('the command of a mail', () => {
   it('is the subject, else the first unquoted line before the signature', () => {

@@ -60,6 +60,22 @@ describe('replays of signed mail', () => {
     expect(await verdictOf(stripped)).toEqual({ refused: expect.stringContaining('DKIM signature that passed is not among') });
   });
 
+  it('takes the job an approve reply answers only from headers its signature covers', async () => {
+    const request = '<skadi-approval.01KAAAAAAAAAAAAAAAAAAAAAAA.3f2c@ops.example.net>';
+    const reply = async (headerList: string[]) => {
+      const raw = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'Re: approval', text: 'approve\n', inReplyTo: request, references: [request] });
+      const signed = await signMail(raw, key, { signTime: new Date(), headerList });
+      const b = dkimTags(signed.slice(0, signed.indexOf('\r\n', signed.indexOf(' b=')) + 200)).b.slice(0, 8);
+      const verdict = await verdictOf(`Authentication-Results: ${ID}; dkim=pass header.d=example.com header.s=sel header.b=${b}\r\n${signed}`);
+      if (!('message' in verdict)) throw new Error(JSON.stringify(verdict));
+      return verdict.message.text;
+    };
+    expect(await reply(['From', 'To', 'Subject', 'Date', 'In-Reply-To', 'References'])).toBe('approve 01KAAAAAAAAAAAAAAAAAAAAAAA');
+    expect(await reply(['From', 'To', 'Subject', 'Date', 'References'])).toBe('approve 01KAAAAAAAAAAAAAAAAAAAAAAA');
+    // Neither header signed: whoever added them could aim the reply at any job, so it names none.
+    expect(await reply(['From', 'To', 'Subject', 'Date'])).toBe('approve');
+  });
+
   it('finds the signature when the MX names it by header.i of a subdomain', async () => {
     const signed = await signedMail();
     const byI = signed.replace(/header\.d=example\.com/, 'header.i=@mail.example.com');
