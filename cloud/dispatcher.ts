@@ -99,6 +99,12 @@ export class Dispatcher {
     }
   }
 
+  /** True while a long poll of the agent waits idle on this node: registered, its take over, nothing handed to it. */
+  hasIdlePoll(agentId: number): boolean {
+    const entry = this.byAgent.get(agentId);
+    return !!entry && !entry.running && entry.waiters.some((w) => !w.claimed && !w.done);
+  }
+
   /** Number of long polls waiting on this node. */
   get waiting(): number {
     let n = 0;

@@ -80,7 +80,7 @@ describe('job lifecycle', () => {
   it('delivers a job pushed during a long poll without waiting for the poll to end', async () => {
     const { agent } = await onlineAgent();
     const poll = core.dispatcher.poll(agent, 20_000);
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
     const { id } = await core.jobs.push(agent, 'now', { source: 'test' });
     const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
     expect(outcome).toEqual({ id, message: 'now' });
@@ -245,7 +245,7 @@ describe('a job pushed on the node where its agent waits', () => {
   it('is handed straight to the waiting poll: committed as sent with its lease, events queuing then sent, no queue', async () => {
     const { agent } = await onlineAgent();
     const poll = core.dispatcher.poll(agent, 10_000);
-    await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+    await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
     const wakes: number[] = [];
     const wake = core.dispatcher.wake.bind(core.dispatcher);
     core.dispatcher.wake = (agentId) => (wakes.push(agentId), wake(agentId));
@@ -283,7 +283,7 @@ describe('a job pushed on the node where its agent waits', () => {
     try {
       const { agent } = await onlineAgent();
       const poll = core.dispatcher.poll(agent, 10_000);
-      await new Promise((r) => setTimeout(r, 100));
+      await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
       core.dispatcher.wake = () => undefined; // the wake-up for the first job is late
       const first = await other.jobs.push(agent, 'first', { source: 'test' });
       const second = await core.jobs.push(agent, 'second', { source: 'test' });
@@ -316,7 +316,7 @@ describe('a job pushed on the node where its agent waits', () => {
     const { agent } = await onlineAgent();
     let gone = false;
     const poll = core.dispatcher.poll(agent, 10_000, { closed: () => gone, onClose: () => undefined });
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
     const pushing = core.jobs.push(agent, 'lost answer', { source: 'test' });
     await new Promise((r) => setImmediate(r)); // the poll is claimed; the insert is on its way to MySQL
     gone = true;
@@ -373,7 +373,7 @@ describe('a node that stops while it hands out a job', () => {
     try {
       const { agent } = await onlineAgent();
       const poll = node.dispatcher.poll(agent, 10_000);
-      await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+      await eventually(() => node.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
       const held = hold(node, 'insert');
       const pushing = node.jobs.push(agent, 'handed over during the stop', { source: 'test' });
       await held.entered;
@@ -409,7 +409,7 @@ describe("a poll whose agent's credential changes while a job is on its way to i
   it('gets nothing when the job was being handed straight to it, and the job is queued', async () => {
     const { agent } = await onlineAgent();
     const poll = core.dispatcher.poll(agent, 10_000);
-    await new Promise((r) => setTimeout(r, 100)); // the poll's first look at the (empty) queue is over
+    await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
     const held = hold(core, 'insert');
     try {
       const pushing = core.jobs.push(agent, 'handed to a revoked poll', { source: 'test' });
@@ -479,7 +479,7 @@ describe('several nodes and Redis loss', () => {
     try {
       const { agent } = await onlineAgent();
       const poll = core.dispatcher.poll(agent, 20_000);
-      await new Promise((r) => setTimeout(r, 100));
+      await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
       const { id } = await other.jobs.push(agent, 'cross-node', { source: 'test' });
       const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
       expect(outcome).toEqual({ id, message: 'cross-node' });
