@@ -54,7 +54,7 @@ export const MODULES = {
   'teams-auth': {
     keeps: "a Teams activity counts only with the Bot Connector's valid token, and its tenant comes from the sender",
     mutate: ['adapters/teams/auth.ts', 'adapters/teams/inbound.ts'],
-    tests: ['test/unit/teams-config.test.ts', 'test/unit/teams-inbound.test.ts'],
+    tests: ['test/integration/teams-auth.test.ts', 'test/unit/teams-config.test.ts', 'test/unit/teams-inbound.test.ts'],
   },
   'email-auth': {
     keeps: "a mail counts only when our own MX's authentication results vouch for its sender, once",
@@ -92,7 +92,8 @@ function strykerOptions(name, module, opts) {
   return {
     mutate: module.mutate,
     testRunner: 'jest',
-    plugins: ['@stryker-mutator/jest-runner', '@stryker-mutator/typescript-checker'],
+    plugins: ['@stryker-mutator/jest-runner', '@stryker-mutator/typescript-checker', path.join(ROOT, 'scripts/mutation-ignorers.mjs')],
+    ignorers: ['log-statements'],
     checkers: ['typescript'],
     tsconfigFile: 'tsconfig.json',
     coverageAnalysis: 'perTest',
