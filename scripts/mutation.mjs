@@ -23,7 +23,8 @@ export const MODULES = {
   },
   lifecycle: {
     keeps: 'leases, renewals, offline expiry, the reconciler and the sweeper',
-    mutate: ['cloud/jobs.ts', 'cloud/reconciler.ts', 'cloud/sweeper.ts', 'cloud/queue/queue.ts'],
+    // cloud/jobs.ts without its approval methods (approve … findAwaiting), which the approvals module mutates.
+    mutate: ['cloud/jobs.ts:1-350', 'cloud/jobs.ts:454-518', 'cloud/reconciler.ts', 'cloud/sweeper.ts', 'cloud/queue/queue.ts'],
     tests: ['test/integration/lifecycle-guards.test.ts', 'test/integration/lifecycle.test.ts', 'test/integration/guarantees-redis.test.ts', 'test/integration/guarantees-mysql.test.ts'],
   },
   'long-polls': {
@@ -33,8 +34,8 @@ export const MODULES = {
   },
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
-    mutate: ['cloud/approval-patterns.ts', 'cloud/credentials.ts', 'agent/words.ts'],
-    tests: ['test/unit/approval-patterns.test.ts', 'test/integration/approvals.test.ts'],
+    mutate: ['cloud/approval-patterns.ts', 'cloud/credentials.ts', 'cloud/jobs.ts:351-453'],
+    tests: ['test/unit/approval-patterns.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
   },
   notifier: {
     keeps: 'answers and callbacks are delivered, signed, bounded, and never to private addresses',
@@ -44,7 +45,7 @@ export const MODULES = {
   tokens: {
     keeps: 'tokens are hashed at rest and compared in constant time; repeated failures are throttled',
     mutate: ['cloud/tokens.ts', 'agent-api/auth.ts', 'agent-api/auth-limiter.ts'],
-    tests: ['test/integration/auth-limit.test.ts', 'test/integration/http-api.test.ts'],
+    tests: ['test/unit/tokens.test.ts', 'test/integration/auth-limiter.test.ts', 'test/integration/auth-limit.test.ts'],
   },
   'slack-verification': {
     keeps: 'a Slack request counts only with a valid, fresh signature',

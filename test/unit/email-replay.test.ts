@@ -5,7 +5,7 @@
 import { simpleParser } from 'mailparser';
 import { DEDUP_RETENTION_MS } from '../../adapters/contract';
 import { normalizeMail } from '../../adapters/email/inbound';
-import { dkimTags, MAX_AGE_MS, MAX_FUTURE_MS, replayProblem, signatureKeys } from '../../adapters/email/replay';
+import { dkimTags, MAX_AGE_MS, MAX_FUTURE_MS, passingSignatures, replayProblem, signatureKeys } from '../../adapters/email/replay';
 import { dkimKey, signMail, type DkimKey } from '../helpers/border-mx';
 import { rawMail } from '../helpers/mail';
 
@@ -118,5 +118,71 @@ describe('replays of signed mail', () => {
     expect(replayProblem([new Date(now.getTime() - MAX_AGE_MS - 1000).toUTCString()], [], now)).toMatch(/older than 23 h/);
     expect(replayProblem([now.toUTCString()], [{ d: 'example.com', b: 'x', h: 'from:subject' }], now)).toMatch(/no t= and does not sign Date:/);
     expect(replayProblem([now.toUTCString()], [{ d: 'example.com', b: 'x', h: 'from:date' }], now)).toBeNull();
+  });
+});
+
+describe('the parts of replay protection', () => {
+  const pass = (props: Record<string, string>) => ({ method: 'dkim', result: 'pass', props });
+
+  it('reads a DKIM tag list: names lower-cased, white space dropped from values, the first of a repeated tag kept', () => {
+    expect(dkimTags(' v=1; A=rsa-sha256;\r\n\td=Example.com; b=abc\r\n\t def ==; h=From : Date; b=second; junk; =x; t= 12 ')).toEqual({
+      v: '1', a: 'rsa-sha256', d: 'Example.com', b: 'abcdef==', h: 'From:Date', t: '12',
+    });
+    expect(dkimTags('')).toEqual({});
+    expect(dkimTags('novalue;;')).toEqual({});
+  });
+
+  it('picks the DKIM-Signature headers a pass names: by domain (or a subdomain in header.i), and by the start of b=', () => {
+    const headers = [
+      { key: 'received', value: 'd=example.com; b=AAAA' },
+      { key: 'dkim-signature', value: 'd=example.com; b=AbCd1234' },
+      { key: 'dkim-signature', value: 'd=example.com; b=ZZZZ9999' },
+      { key: 'dkim-signature', value: 'd=other.example; b=AbCd0000' },
+      { key: 'dkim-signature', value: 'b=AbCd5555' },
+    ];
+    expect(passingSignatures(headers, [pass({ 'header.d': 'example.com', 'header.b': 'abcd' })]).map((t) => t.b)).toEqual(['AbCd1234']);
+    expect(passingSignatures(headers, [pass({ 'header.d': 'EXAMPLE.com' })]).map((t) => t.b)).toEqual(['AbCd1234', 'ZZZZ9999']);
+    expect(passingSignatures(headers, [pass({ 'header.i': '@mail.example.com' })]).map((t) => t.b)).toEqual(['AbCd1234', 'ZZZZ9999']);
+    expect(passingSignatures(headers, [pass({ 'header.d': 'ample.com' })])).toEqual([]);
+    expect(passingSignatures(headers, [pass({ 'header.i': 'alice@example.com', 'header.b': 'zzzz' })]).map((t) => t.b)).toEqual(['ZZZZ9999']);
+    // Two passes: a signature counts when any one of them names it.
+    expect(passingSignatures(headers, [pass({ 'header.d': 'other.example' }), pass({ 'header.d': 'example.com', 'header.b': 'zzzz' })]).map((t) => t.b)).toEqual(['ZZZZ9999', 'AbCd0000']);
+    expect(passingSignatures(headers, [])).toEqual([]);
+  });
+
+  it('keys each distinct signature once, and a signature without b= not at all', () => {
+    const keys = signatureKeys([{ b: 'AAAA' }, { b: 'AAAA' }, { b: 'BBBB' }, { d: 'example.com' }, { b: '' }]);
+    expect(keys).toHaveLength(2);
+    expect(keys.every((k) => /^dkim:[0-9a-f]{40}$/.test(k))).toBe(true);
+    expect(signatureKeys([{ d: 'example.com' }])).toEqual([]);
+  });
+
+  it('draws the window at its edges: MAX_FUTURE_MS ahead and MAX_AGE_MS back still count', () => {
+    const now = new Date(Date.UTC(2026, 5, 1, 12));
+    const at = (ms: number) => [new Date(now.getTime() + ms).toUTCString()];
+    expect(replayProblem(at(MAX_FUTURE_MS), [], now)).toBeNull();
+    expect(replayProblem(at(MAX_FUTURE_MS + 1000), [], now)).toBe('the mail (Date:) lies in the future');
+    expect(replayProblem(at(-MAX_AGE_MS), [], now)).toBeNull();
+    expect(replayProblem(at(-MAX_AGE_MS - 1000), [], now)).toBe('the mail (Date:) is older than 23 h (a replay is not told apart after that)');
+    const t = (ms: number) => String((now.getTime() + ms) / 1000);
+    expect(replayProblem(at(0), [{ d: 'example.com', t: t(MAX_FUTURE_MS) }], now)).toBeNull();
+    expect(replayProblem(at(0), [{ d: 'example.com', t: t(MAX_FUTURE_MS + 1000) }], now)).toBe('the DKIM signature of example.com (t=) lies in the future');
+    expect(replayProblem(at(0), [{ d: 'example.com', t: t(-MAX_AGE_MS) }], now)).toBeNull();
+    expect(replayProblem(at(0), [{ d: 'example.com', t: t(-MAX_AGE_MS - 1000) }], now)).toMatch(/^the DKIM signature of example.com \(t=\) is older than 23 h/);
+  });
+
+  it('reads t= and x= only as whole seconds', () => {
+    const now = new Date(Date.UTC(2026, 5, 1, 12));
+    const s = String(now.getTime() / 1000);
+    for (const bad of [`${s}x`, `x${s}`, `-${s}`, `${s}.5`, '', '1234567890123']) {
+      expect(replayProblem([now.toUTCString()], [{ d: 'example.com', t: bad, h: 'date' }], now)).toBe('the DKIM signature of example.com has an unreadable t=');
+      expect(replayProblem([now.toUTCString()], [{ d: 'example.com', t: s, x: bad }], now)).toBe('the DKIM signature of example.com has expired (x=)');
+    }
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', t: s, x: String(now.getTime() / 1000 + 60) }], now)).toBeNull();
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', t: s, x: String(now.getTime() / 1000 - 1) }], now)).toBe('the DKIM signature of example.com has expired (x=)');
+    // Without t=, Date: must be among the signed headers (any case), or the signature's age is unknown.
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', h: 'From:DATE' }], now)).toBeNull();
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com', h: 'from:dated' }], now)).toBe('the DKIM signature of example.com has no t= and does not sign Date:');
+    expect(replayProblem([now.toUTCString()], [{ d: 'example.com' }], now)).toBe('the DKIM signature of example.com has no t= and does not sign Date:');
   });
 });
