@@ -3,7 +3,7 @@
  * authserv-id), parsed strictly, with DKIM/SPF aligned to From. Header values are as Postfix with OpenDKIM, mailauth
  * and Microsoft 365 write them.
  */
-import { parseAuthResults } from '../../adapters/email/auth-results';
+import { leadingAuthservId, parseAuthResults } from '../../adapters/email/auth-results';
 import { aligned, authenticateSender, trustedHeaders, type HeaderField, type SenderAuthSettings } from '../../adapters/email/sender-auth';
 
 const ID = 'mx.ops.example.net';
@@ -177,5 +177,88 @@ describe('Microsoft 365', () => {
     expect(check([ar(MS_FAIL), ar(MS_PASS)], MS).ok).toBe(false);
     expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], MS)).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
     expect(check([], MS).ok).toBe(false);
+  });
+});
+
+describe('parseAuthResults refusals', () => {
+  const long = 'x'.repeat(60);
+  it.each([
+    [`${ID}; dkim=pass header.d=example.com garbage`, 'not a property: "garbage"'],
+    [`${ID} x; dkim=pass header.d=example.com`, 'expected ";", found "x"'],
+    [`${ID}; dkim=pass (oops header.d=example.com`, 'a comment is not closed'],
+    [`${ID}; dkim=pass (a (b) header.d=example.com`, 'a comment is not closed'],
+    [`${ID}; dkim=fail reason="x; dkim=pass`, 'a quoted string is not closed'],
+    [`${ID}; dkim=fail reason="x\\`, 'a quoted string is not closed'],
+    [`${ID}; dkim=pass ) header.d=example.com`, 'a ")" without its "("'],
+    [`${ID}; dkim=pa!ss header.d=example.com`, 'not a result: "pa!ss"'],
+    [`${ID}; dkim=pass header.d=`, 'expected a value, found the end'],
+    [`${ID}; dkim=pass header.d==`, 'expected a value, found "="'],
+    [`${ID}; dkim=pass header.d=evil.example header.d=example.com`, 'header.d given twice'],
+    [ID, 'no result after the authserv-id'],
+    ['', 'expected a value, found the end'],
+    [`${ID}; dkim/x=pass`, 'not a method: "dkim/x"'],
+    [`${ID}; dkim/1/2=pass`, 'not a method: "dkim/1/2"'],
+    [`${ID}; -dkim=pass`, 'not a method: "-dkim"'],
+    [`${ID}; dkim- =pass`, 'not a method: "dkim-"'],
+    [`${ID}; dkim pass`, 'expected "=", found "pass"'],
+    [`${ID}; dkim=pass headerd=example.com`, 'not a property: "headerd"'],
+    [`${ID}; dkim=pass header.=example.com`, 'not a property: "header."'],
+    [`${ID}; dkim=pass .d=example.com`, 'not a property: ".d"'],
+    [`${ID}; dmarc=pass action=none`, 'not a property: "action"'],
+    [`${ID} dkim=pass`, 'expected ";", found "dkim"'],
+    [`${ID}; dkim=pass header.d=a\\b`, 'an unexpected "\\\\"'],
+    [`${ID}; none; dkim=pass`, 'expected "=", found ";"'],
+    [`${ID};; dkim=pass`, 'expected a word, found ";"'],
+    [`${ID}; dkim="pass"`, 'expected a word, found "pass"'],
+    [`${ID}; dkim=pass "quoted"=x`, 'unexpected "quoted" after the dkim result'],
+    [`${ID}; ${long}!=pass`, `not a method: "${'x'.repeat(40)}"`],
+    [`${ID}; dkim=${long}!`, `not a result: "${'x'.repeat(40)}"`],
+    [`${ID}; dkim=pass ${long}=1`, `not a property: "${'x'.repeat(40)}"`],
+    [`${ID} "${long}"`, `expected ";", found "${'x'.repeat(40)}"`],
+  ])('refuses %j: %s', (value, message) => {
+    expect(() => parseAuthResults(value)).toThrow(expect.objectContaining({ name: 'AuthResultsSyntaxError', code: 'auth_results_syntax', message }));
+  });
+
+  it('refuses an empty Microsoft header, and trailing words after its results', () => {
+    expect(() => parseAuthResults('', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
+    expect(() => parseAuthResults('  (only a comment) ', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
+    expect(() => parseAuthResults('; dkim=pass', 'microsoft365')).toThrow(expect.objectContaining({ message: 'expected a word, found ";"' }));
+  });
+});
+
+describe('parseAuthResults readings', () => {
+  it('reads a method version, an authres-version, case, comments anywhere, and a trailing ";"', () => {
+    expect(parseAuthResults(`(first) "MX.Ops.Example.NET" 1 (v); DKIM/1 = PASS (c) Header.D = "Example.COM" ;`)).toEqual({
+      authservId: ID,
+      results: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }],
+    });
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom=a@b.example; `).results).toHaveLength(1);
+    expect(parseAuthResults(`${ID} 2; none`)).toEqual({ authservId: ID, results: [] });
+    expect(parseAuthResults(`${ID};none`).results).toEqual([]);
+    expect(parseAuthResults(`${ID}; none=pass`).results).toEqual([{ method: 'none', result: 'pass', props: {} }]);
+    expect(parseAuthResults(`${ID}; dkim=pass header.d=example.com;`).results).toEqual([{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }]);
+  });
+
+  it('takes a quoted local part and its domain together only when the domain follows at once', () => {
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="a b"@example.com`).results[0].props['smtp.mailfrom']).toBe('a b@example.com');
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom=a@example.com`).results[0].props['smtp.mailfrom']).toBe('a@example.com');
+    expect(() => parseAuthResults(`${ID}; spf=pass smtp.mailfrom=x @example.com`)).toThrow(expect.objectContaining({ message: 'not a property: "@example.com"' }));
+    expect(parseAuthResults(`${ID}; dkim=fail reason="a\\"b" header.d="x.example"`).results[0].props).toEqual({ reason: 'a"b', 'header.d': 'x.example' });
+  });
+
+  it('reads Microsoft\'s form with a trailing ";" and its action property', () => {
+    expect(parseAuthResults('dkim=pass header.d=example.com;', 'microsoft365').results).toEqual([{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }]);
+    expect(parseAuthResults('none', 'microsoft365').results).toEqual([]);
+    expect(parseAuthResults('dmarc=pass action=none', 'microsoft365').results[0].props).toEqual({ action: 'none' });
+  });
+
+  it('finds the authserv-id of a header it cannot parse, past leading comments', () => {
+    expect(leadingAuthservId('  (c (n)) "Quoted ID"; x')).toBe('quoted id');
+    expect(leadingAuthservId(' MX.Example.COM; dkim=pass')).toBe('mx.example.com');
+    expect(leadingAuthservId('mx.example.com(comment); dkim=pass')).toBe('mx.example.com');
+    expect(leadingAuthservId('a\\b;')).toBe('a');
+    expect(leadingAuthservId('(unclosed')).toBe('');
+    expect(leadingAuthservId('"unclosed')).toBe('');
+    expect(leadingAuthservId('')).toBe('');
   });
 });
