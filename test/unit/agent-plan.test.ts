@@ -1,5 +1,5 @@
 import { parseAgentConfig } from '../../agent/daemon/config';
-import { planMessage } from '../../agent/daemon/plan';
+import { helpText, planMessage } from '../../agent/daemon/plan';
 import { compileTemplate, TemplateSyntaxError } from '../../agent/daemon/template';
 import { RefusedMessage, splitWords } from '../../agent/words';
 
@@ -48,6 +48,45 @@ describe('splitWords', () => {
     expect(() => splitWords('free\nreboot')).toThrow(RefusedMessage);
     expect(() => splitWords('free\u0000x')).toThrow(RefusedMessage);
     expect(() => splitWords("free 'x")).toThrow(/unterminated/);
+  });
+});
+
+describe('splitWords, character by character', () => {
+  it('refuses every unquoted shell operator, with the same message, and takes each quoted', () => {
+    for (const op of [';', '&', '|', '<', '>', '`', '$', '(', ')', '{', '}', '*', '?', '[', ']', '~', '!', '#']) {
+      expect(() => splitWords(`a${op}b`)).toThrow(new RefusedMessage(`"${op}" is a shell operator, and this agent runs no shell; quote it if you mean it literally`));
+      expect(splitWords(`'a${op}b'`)).toEqual([`a${op}b`]);
+      expect(splitWords(`"a${op}b"`)).toEqual([`a${op}b`]);
+      expect(splitWords(`a\\${op}b`)).toEqual([`a${op}b`]);
+    }
+  });
+
+  it('separates on spaces and tabs only, and keeps empty quoted words', () => {
+    expect(splitWords('a\tb  c\t')).toEqual(['a', 'b', 'c']);
+    expect(splitWords(`'' "" x`)).toEqual(['', '', 'x']);
+    expect(splitWords(`a'b'"c"\\d`)).toEqual(['abcd']);
+    expect(splitWords(`"it's" 'say "hi"'`)).toEqual(["it's", 'say "hi"']);
+    expect(splitWords('a=b,c:d@e%f+g/h.i-j_k')).toEqual(['a=b,c:d@e%f+g/h.i-j_k']);
+  });
+
+  it('escapes only a quote and a backslash inside double quotes, anything outside them', () => {
+    expect(splitWords('"a\\"b"')).toEqual(['a"b']);
+    expect(splitWords('"a\\\\b"')).toEqual(['a\\b']);
+    expect(splitWords('"a\\nb"')).toEqual(['a\\nb']);
+    expect(splitWords('"a\\$b"')).toEqual(['a\\$b']);
+    expect(splitWords('a\\ b')).toEqual(['a b']);
+    expect(splitWords('\\"')).toEqual(['"']);
+  });
+
+  it('refuses control characters other than tab, DEL, and what is left open', () => {
+    for (const ch of ['\n', '\r', '\u0000', '\u001b', '\u007f']) {
+      expect(() => splitWords(`a${ch}b`)).toThrow(new RefusedMessage('control characters (such as newlines) are not allowed in a command'));
+    }
+    expect(() => splitWords("a 'b")).toThrow(new RefusedMessage('unterminated single quote'));
+    expect(() => splitWords('a "b')).toThrow(new RefusedMessage('unterminated double quote'));
+    expect(() => splitWords('a "b\\"')).toThrow(new RefusedMessage('unterminated double quote'));
+    expect(() => splitWords('a\\')).toThrow(new RefusedMessage('a backslash at the end escapes nothing'));
+    expect(splitWords('\u00a0é 中')).toEqual(['\u00a0é', '中']);
   });
 });
 
@@ -153,5 +192,48 @@ describe('compileTemplate', () => {
 
   it('refuses an unterminated quote', () => {
     expect(() => compileTemplate('echo "%s')).toThrow(new TemplateSyntaxError('unterminated double quote'));
+  });
+});
+
+describe('plans in detail', () => {
+  const c = parseAgentConfig(
+    'token: t\ntimeout: 1m\nshortcuts:\n  - {short: disk, cmd: df -h, dir: /tmp, timeout: 5s}\ncommands:\n  - {prefix: free, options: true, dir: /var}\n  - {prefix: git log, timeout: 2m}\ntemplates:\n  - {name: restart, temp: "systemctl restart %s", dir: /etc, timeout: 3s}\n  - {name: grep, temp: "grep %s x", options: true}\n',
+    'x.yml',
+    {},
+  );
+
+  it('lists everything the agent allows, with directories and options', () => {
+    expect(helpText(c)).toBe(
+      [
+        'Shortcuts (the exact message runs the command):',
+        '  disk  →  df -h  (in /tmp)',
+        'Commands (your words become arguments; none may start with "-" unless options are allowed):',
+        '  free [arguments…]  (options allowed)  (in /var)',
+        '  git log [arguments…]',
+        'Templates (each of your words fills one %s, as a single value):',
+        '  restart <word>  →  systemctl restart %s  (in /etc)',
+        '  grep <word>  →  grep %s x',
+      ].join('\n'),
+    );
+    expect(helpText(parseAgentConfig('token: t\n', 'y.yml', {}))).toBe('This agent allows nothing yet: add shortcuts, commands or templates to its config file.');
+  });
+
+  it('carries each entry\'s directory and timeout, else the agent\'s', () => {
+    expect(planMessage(c, '  disk  ')).toEqual({ kind: 'shell', label: 'disk', command: 'df -h', args: [], dir: '/tmp', timeoutMs: 5000 });
+    expect(planMessage(c, 'free -m')).toEqual({ kind: 'exec', label: 'free', argv: ['free', '-m'], dir: '/var', timeoutMs: 60000 });
+    expect(planMessage(c, 'git log main')).toEqual({ kind: 'exec', label: 'git log', argv: ['git', 'log', 'main'], dir: undefined, timeoutMs: 120000 });
+    expect(planMessage(c, 'restart x')).toEqual({ kind: 'shell', label: 'restart', command: 'systemctl restart "$1"', args: ['x'], dir: '/etc', timeoutMs: 3000 });
+    expect(planMessage(c, 'grep -v')).toEqual({ kind: 'shell', label: 'grep', command: 'grep "$1" x', args: ['-v'], dir: undefined, timeoutMs: 60000 });
+  });
+
+  it('explains each refusal', () => {
+    expect(planMessage(c, 'git log -1')).toEqual({ kind: 'refuse', reason: 'refused: "git log" takes no options (arguments starting with "-")' });
+    expect(planMessage(c, 'restart -x')).toEqual({ kind: 'refuse', reason: 'refused: "restart" takes values, not options (arguments starting with "-")' });
+    expect(planMessage(c, 'git')).toEqual({ kind: 'refuse', reason: 'unknown command "git"; send "help" for what this agent allows' });
+    expect(planMessage(c, 'grep -v x')).toEqual({ kind: 'refuse', reason: 'usage: grep <word>' });
+    expect(planMessage(c, '   ')).toEqual({ kind: 'refuse', reason: 'empty command; send "help" for what this agent allows' });
+    expect(planMessage(c, '""')).toEqual({ kind: 'refuse', reason: 'unknown command ""; send "help" for what this agent allows' });
+    expect(planMessage(c, 'free;reboot')).toEqual({ kind: 'refuse', reason: 'refused: ";" is a shell operator, and this agent runs no shell; quote it if you mean it literally' });
+    expect(planMessage(c, 'disk x')).toMatchObject({ kind: 'refuse' });
   });
 });
