@@ -35,7 +35,7 @@ export const MODULES = {
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
     mutate: ['cloud/approval-patterns.ts', 'cloud/credentials.ts', 'cloud/jobs.ts:351-453'],
-    tests: ['test/unit/approval-patterns.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
+    tests: ['test/unit/approval-patterns.test.ts', 'test/unit/credentials.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
   },
   notifier: {
     keeps: 'answers and callbacks are delivered, signed, bounded, and never to private addresses',
