@@ -135,6 +135,33 @@ describe('gating', () => {
   });
 });
 
+describe('short job ids', () => {
+  it('finds a job awaiting approval by the end of its id, and explains what it cannot find', async () => {
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
+    expect(await core.jobs.findAwaiting(userId, id)).toBe(id);
+    expect(await core.jobs.findAwaiting(userId, ` ${id.slice(-6).toLowerCase()} `)).toBe(id);
+    expect(await core.jobs.findAwaiting(userId, id.slice(-3))).toBe(id);
+    expect(await failure(core.jobs.findAwaiting(userId, id.slice(-2)))).toMatchObject({ code: 'InvalidJobId', message: `"${id.slice(-2)}" is not a job id.` });
+    expect(await failure(core.jobs.findAwaiting(userId, 'ab%cd'))).toMatchObject({ code: 'InvalidJobId' });
+    expect(await failure(core.jobs.findAwaiting(userId, 'x'.repeat(50)))).toMatchObject({ code: 'InvalidJobId', message: `"${'x'.repeat(40)}" is not a job id.` });
+    // Another user's job is not found by its end, nor is a job of this user that is no longer waiting.
+    const other = await gatedAgent();
+    expect(await failure(core.jobs.findAwaiting(other.userId, id.slice(-6)))).toMatchObject({ code: 'JobNotFound', message: `No job of yours awaiting approval ends with ${id.slice(-6)}.` });
+    const plain = await core.jobs.push(agent, 'uptime', { source: 'test' });
+    expect(await failure(core.jobs.findAwaiting(userId, plain.id.slice(-6)))).toMatchObject({ code: 'JobNotFound' });
+
+    // Two waiting jobs ending alike (made so in MySQL: ids are random) need more of the id.
+    const second = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
+    const alike = `${second.id.slice(0, -4)}${id.slice(-4)}`;
+    await core.db.pool.query('UPDATE jobs SET id = ? WHERE id = ?', [alike, second.id]);
+    const ambiguous = await failure(core.jobs.findAwaiting(userId, id.slice(-4)));
+    expect(ambiguous).toMatchObject({ code: 'AmbiguousJobId' });
+    expect(ambiguous.message).toBe(`${id.slice(-4)} fits 2 jobs awaiting approval (${[id, alike].sort().reverse().join(', ')}): give more of the id.`);
+    expect(await core.jobs.findAwaiting(userId, id.slice(-12))).toBe(id);
+  });
+});
+
 describe('decisions', () => {
   it('queues the job when another account of the same user approves; the agent then gets it', async () => {
     const { agent, userId } = await gatedAgent();
