@@ -143,18 +143,51 @@ describe('authenticateSender', () => {
   });
 
   it.each([
-    ['dkim=fail', [`${ID}; dkim=fail header.d=example.com`]],
-    ['a pass claimed by another server', ['mx.attacker.example; dkim=pass header.d=example.com']],
-    ['no header', []],
-    ['an unaligned pass', [`${ID}; dkim=pass header.d=example.org`]],
-    ['a look-alike domain', [`${ID}; dkim=pass header.d=example.com.evil.net`]],
-    ['spf only, when dkim is required', [`${ID}; spf=pass smtp.mailfrom=alice@example.com`]],
-    ['a pass inside a quoted reason', [`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`]],
-    ['a pass inside a comment', [`${ID}; dkim=fail (; dkim=pass header.d=example.com)`]],
-  ])('refuses %s, with the reason', (_what, values) => {
-    const verdict = check(values.map(ar));
-    expect(verdict.ok).toBe(false);
-    if (!verdict.ok) expect(verdict.reason.length).toBeGreaterThan(5);
+    ['dkim=fail', [`${ID}; dkim=fail header.d=example.com`], 'no aligned dkim pass for example.com (dkim=fail header.d=example.com)'],
+    ['a pass claimed by another server', ['mx.attacker.example; dkim=pass header.d=example.com'], `no Authentication-Results header from ${ID}`],
+    ['no header', [], `no Authentication-Results header from ${ID}`],
+    ['an unaligned pass', [`${ID}; dkim=pass header.d=example.org`], 'no aligned dkim pass for example.com (dkim=pass header.d=example.org)'],
+    ['a look-alike domain', [`${ID}; dkim=pass header.d=example.com.evil.net`], 'no aligned dkim pass for example.com (dkim=pass header.d=example.com.evil.net)'],
+    ['spf only, when dkim is required', [`${ID}; spf=pass smtp.mailfrom=alice@example.com`], 'no aligned dkim pass for example.com (spf=pass smtp.mailfrom=alice@example.com)'],
+    ['a pass inside a quoted reason', [`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`], 'no aligned dkim pass for example.com (dkim=fail)'],
+    ['a pass inside a comment', [`${ID}; dkim=fail (; dkim=pass header.d=example.com)`], 'no aligned dkim pass for example.com (dkim=fail)'],
+    ['another method\'s pass naming the domain', [`${ID}; dmarc=pass header.d=example.com header.from=example.com; arc=pass header.d=example.com`], 'no aligned dkim pass for example.com (no dkim or spf result)'],
+    ['an unreadable trusted header', [`${ID}; dkim=pass header.d=example.com junk`], 'the trusted Authentication-Results header cannot be read (not a property: "junk")'],
+  ])('refuses %s, with the reason', (_what, values, reason) => {
+    expect(check(values.map(ar))).toEqual({ ok: false, reason });
+  });
+
+  it('refuses a mail without a From address, or with one that has no domain', () => {
+    expect(check([ar(pass)], DKIM, '')).toEqual({ ok: false, reason: 'no From address' });
+    expect(check([ar(`${ID}; dkim=pass header.d=alice`)], DKIM, 'alice')).toEqual({ ok: false, reason: 'no From address' });
+  });
+
+  it('reads a pass for the From domain written with a final dot, and header.i of a subdomain', () => {
+    expect(check([ar(`${ID}; dkim=pass header.d=example.com.`)]).ok).toBe(true);
+    expect(check([ar(`${ID}; dkim=pass header.i=bob@mail.EXAMPLE.com`)]).ok).toBe(true);
+    expect(check([ar(`${ID}; dkim=pass header.i=@example.org`)])).toEqual({ ok: false, reason: 'no aligned dkim pass for example.com (dkim=pass)' });
+  });
+
+  it('takes SPF only as a pass, only for the From domain, with smtp.mailfrom as an address or a domain', () => {
+    const spf = { ...DKIM, require: 'spf' as const };
+    expect(check([ar(`${ID}; spf=fail smtp.mailfrom=alice@example.com`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (spf=fail smtp.mailfrom=alice@example.com)' });
+    expect(check([ar(`${ID}; spf=softfail smtp.mailfrom=example.com`)], spf).ok).toBe(false);
+    expect(check([ar(`${ID}; dkim=pass smtp.mailfrom=alice@example.com`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (dkim=pass smtp.mailfrom=alice@example.com)' });
+    expect(check([ar(`${ID}; spf=pass smtp.mailfrom=example.com`)], spf)).toEqual({ ok: true, by: 'spf', dkim: [] });
+    expect(check([ar(`${ID}; spf=pass smtp.mailfrom=bounce@mail.example.com`)], spf)).toEqual({ ok: true, by: 'spf', dkim: [] });
+    expect(check([ar(`${ID}; spf=pass`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (spf=pass)' });
+    // DKIM does not stand in for SPF when SPF is required.
+    expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], spf).ok).toBe(false);
+  });
+
+  it('takes either when told, DKIM first', () => {
+    const either = { ...DKIM, require: 'dkim-or-spf' as const };
+    expect(check([ar(pass)], either)).toEqual({ ok: true, by: 'dkim', dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }] });
+    expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], either)).toMatchObject({ ok: true, by: 'dkim' });
+    expect(check([ar(`${ID}; dkim=fail header.d=example.com; spf=fail smtp.mailfrom=alice@example.com`)], either)).toEqual({
+      ok: false, reason: 'no aligned dkim or spf pass for example.com (dkim=fail header.d=example.com, spf=fail smtp.mailfrom=alice@example.com)',
+    });
+    expect(check([], { ...DKIM, require: 'none' })).toEqual({ ok: true, by: 'none (SKADI_EMAIL_REQUIRE=none)', dkim: [] });
   });
 
   it('lets the requirement choose spf, either, or none', () => {
@@ -176,7 +209,7 @@ describe('Microsoft 365', () => {
     expect(check([ar(MS_FAIL)], MS).ok).toBe(false);
     expect(check([ar(MS_FAIL), ar(MS_PASS)], MS).ok).toBe(false);
     expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], MS)).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
-    expect(check([], MS).ok).toBe(false);
+    expect(check([], MS)).toEqual({ ok: false, reason: 'no Authentication-Results header (Microsoft 365 form)' });
   });
 });
 
