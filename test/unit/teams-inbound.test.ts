@@ -187,3 +187,79 @@ describe('the sender\'s own tenant', () => {
     expect(senderTenantOf(odd)).toBe('');
   });
 });
+
+describe('the roster account that names the sender\'s tenant', () => {
+  const activity = sharedChannel() as Partial<Activity>;
+  const pat = patAccount();
+  const withoutAad = { ...activity, from: { ...activity.from!, aadObjectId: undefined } } as Partial<Activity>;
+
+  it('matches the sender by its id, or by its Entra object id, either one alone', () => {
+    expect(senderTenantOf(activity, { id: pat.id, tenantId: PARTNER })).toBe(PARTNER);
+    expect(senderTenantOf(activity, { aadObjectId: pat.aadObjectId, tenantId: PARTNER })).toBe(PARTNER);
+    expect(senderTenantOf(activity, { objectId: pat.objectId, tenantId: PARTNER })).toBe(PARTNER);
+    expect(senderTenantOf(withoutAad, { id: pat.id, aadObjectId: pat.aadObjectId, tenantId: PARTNER })).toBe(PARTNER);
+    expect(senderTenantOf(withoutAad, { aadObjectId: pat.aadObjectId, tenantId: PARTNER })).toBe('');
+    expect(senderTenantOf(activity, { tenantId: PARTNER })).toBe('');
+  });
+
+  it('is refused when one of the two contradicts the sender, even if the other matches', () => {
+    expect(senderTenantOf(activity, { id: '29:other', aadObjectId: pat.aadObjectId, tenantId: PARTNER })).toBe('');
+    expect(senderTenantOf(activity, { id: pat.id, aadObjectId: '00000000-0000-4000-8000-000000000000', tenantId: PARTNER })).toBe('');
+    expect(senderTenantOf(activity, { id: pat.id, objectId: '00000000-0000-4000-8000-000000000000', tenantId: PARTNER })).toBe('');
+    expect(senderTenantOf(activity, { ...pat, tenantId: 42 as unknown as string })).toBe('');
+    expect(senderTenantOf(activity, { ...pat, userRole: 'guest' })).toBe(PARTNER);
+  });
+
+  it('takes the conversation\'s tenant from either place when only one names it', () => {
+    expect(conversationTenantOf({ conversation: { tenantId: TENANT } } as Partial<Activity>)).toBe(TENANT);
+    expect(conversationTenantOf({ conversation: { tenantId: '' }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>)).toBe(TENANT);
+    expect(conversationTenantOf({ conversation: { tenantId: 7 }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>)).toBe(TENANT);
+    expect(conversationTenantOf({ channelData: {} } as unknown as Partial<Activity>)).toBe('');
+    expect(conversationTenantOf({} as Partial<Activity>)).toBe('');
+  });
+
+  it('asks a group chat\'s own conversation even when its channel data names a team', () => {
+    const chat = { ...groupChat(), channelData: { ...groupChat().channelData, channel: { id: '19:c@thread.tacv2' }, team: { id: '19:t@thread.tacv2' } } };
+    expect(rosterOf(chat as Partial<Activity>)).toBe('19:meeting_abc123@thread.v2');
+    const bare = { ...channel(), channelData: { tenant: { id: TENANT } } };
+    expect(rosterOf(bare as Partial<Activity>)).toBe('19:ops0123456789abcdef@thread.tacv2');
+  });
+});
+
+describe('what normalizeActivity ignores, and why', () => {
+  it('names the reason', () => {
+    expect(normalize({ ...personal(), type: 'conversationUpdate' })).toEqual({ ignored: 'a conversationUpdate activity' });
+    expect(normalize({ ...personal(), type: 7 })).toEqual({ ignored: 'a typeless activity' });
+    expect(normalize({ ...personal(), from: { name: 'x' } })).toEqual({ ignored: 'a malformed message activity (from.id)' });
+    expect(normalize({ ...personal(), serviceUrl: 5 })).toEqual({ ignored: 'a malformed message activity (serviceUrl)' });
+    expect(normalize({ ...personal(), from: { id: BOT } })).toEqual({ ignored: "the bot's own message" });
+    expect(normalize({ ...personal(), text: '   ' })).toEqual({ ignored: 'no text' });
+    expect(normalize({ ...channel(), entities: [] })).toEqual({ ignored: 'a group message without a mention of the bot' });
+  });
+
+  it('counts only a mention entity of the bot itself as a mention', () => {
+    const other = { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob', name: 'Bob' } };
+    expect(normalize({ ...channel(), entities: [other] })).toEqual({ ignored: 'a group message without a mention of the bot' });
+    expect(normalize({ ...channel(), entities: [{ type: 'clientInfo', mentioned: { id: BOT } }] })).toEqual({ ignored: 'a group message without a mention of the bot' });
+  });
+
+  it('removes the bot\'s mention, also when its entity lacks the text, and keeps other mentions', () => {
+    expect(messageOf(normalize({ ...channel(), entities: [{ type: 'mention', mentioned: { id: BOT } }] })).text).toBe('web1 restart nginx');
+    const two = { ...channel(), text: '<at>Skadi</at> ping <at>Bob</at>', entities: [{ type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT } }, { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob' } }] };
+    expect(messageOf(normalize(two)).text).toBe('ping <at>Bob</at>');
+    expect(messageOf(normalize({ ...personal(), text: 'web1&nbsp;uptime\u00a0now' })).text).toBe('web1 uptime now');
+  });
+
+  it('takes Approve and Deny on a card as the command, remembering the card, only with a job id', () => {
+    const job = '01KABCDEFGHJKMNPQRSTVWXYZ0';
+    const card = (value: unknown) => ({ ...channel(), text: undefined, entities: [], replyToId: '1732860999999', value });
+    const approved = messageOf(normalize(card({ skadi: 'approve', job })));
+    expect(approved.text).toBe(`approve ${job}`);
+    expect(decodeRef(approved.decides!)).toMatchObject({ m: '1732860999999' });
+    expect(messageOf(normalize(card({ skadi: 'deny', job }))).text).toBe(`deny ${job}`);
+    for (const value of [{ skadi: 'cancel', job }, { skadi: 'approve', job: job.toLowerCase() }, { skadi: 'approve', job: `${job}0` }, { skadi: 'approve', job: `x${job.slice(1)}!` }, { skadi: 'approve' }, null]) {
+      expect(normalize(card(value))).toEqual({ ignored: 'a group message without a mention of the bot' });
+    }
+    expect(messageOf(normalize({ ...personal(), text: 'web1 uptime' })).decides).toBeUndefined();
+  });
+});
