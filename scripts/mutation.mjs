@@ -91,11 +91,14 @@ export function score(results) {
 /** Written before each module's run: the checker's program is the module's files and what they import. */
 const CHECKER_TSCONFIG = 'tsconfig.mutation.json';
 
+const AUGMENTING = ['agent-api/body.ts', 'cloud/queue/cluster-key-slot.d.ts'];
+
 function writeCheckerTsconfig(module) {
   const files = [...new Set(module.mutate.map((m) => m.replace(/:\d+-\d+$/, '')))].flatMap((m) =>
     m.includes('*') ? fs.readdirSync(path.join(ROOT, path.dirname(m))).filter((f) => f.endsWith('.ts')).map((f) => path.join(path.dirname(m), f)) : [m],
   );
-  const config = { extends: './tsconfig.json', include: [], files };
+  // Plus the files that add to other modules' types (declare module), which nothing imports for their types.
+  const config = { extends: './tsconfig.json', include: [], files: [...new Set([...files, ...AUGMENTING])] };
   fs.writeFileSync(path.join(ROOT, CHECKER_TSCONFIG), `${JSON.stringify(config, null, 2)}\n`);
 }
 
