@@ -223,10 +223,14 @@ run('e-mail', () => {
     await new Promise((r) => gw.child.once('exit', r));
     // Whether or not the flag got there before the kill, make the mail unseen again: the state of a kill just before it.
     const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
+    client.on('error', () => undefined);
     await client.connect();
-    await client.mailboxOpen('INBOX');
-    await client.messageFlagsRemove({ header: { 'message-id': mail.messageId } }, ['\\Seen']);
-    await client.logout();
+    try {
+      await client.mailboxOpen('INBOX');
+      await client.messageFlagsRemove({ header: { 'message-id': mail.messageId } }, ['\\Seen']);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
     expect((await dovecot.messages()).find((m) => m.messageId === mail.messageId)?.flags).not.toContain('\\Seen');
     const restarted = await startServe(gw.env);
     try {

@@ -147,8 +147,9 @@ describe('Slack', () => {
     });
     await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
     const apiUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}/api/`;
-    const offline = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: apiUrl, SKADI_SLACK_BOT_USER_ID: 'UBOT' });
+    let offline: Gateway | undefined;
     try {
+      offline = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-test-token', SKADI_SLACK_API_URL: apiUrl, SKADI_SLACK_BOT_USER_ID: 'UBOT' });
       expect((await fetch(`${offline.base}/healthz`)).status).toBe(200);
       const before = calls;
       expect((await postToSlackEndpoint(offline.base, SECRET, eventBody(TEAM, { type: 'app_mention', user: 'U1', text: 'hi', ts: '1.1', channel: 'C9' }), 'application/json')).status).toBe(200);
@@ -157,7 +158,7 @@ describe('Slack', () => {
       expect(offline.child.exitCode).toBeNull();
       expect((await fetch(`${offline.base}/healthz`)).status).toBe(200);
     } finally {
-      await offline.stop();
+      await offline?.stop();
       down.close();
     }
   });
