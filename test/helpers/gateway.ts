@@ -72,7 +72,7 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     if (!found) throw new Error(`no agent ${name}`);
     return found;
   };
-  return {
+  const gateway: Gateway = {
     base,
     env,
     output: serve.output,
@@ -95,7 +95,7 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
       let target = { id: agent.id, name: agent.name, token: agentToken };
       if (agentName !== agent.name) {
         const existing = (await core.agents.list(agent.userId)).find((a) => a.name === agentName);
-        target = existing ? { id: existing.id, name: existing.name, token: (await core.agents.rotateToken(agent.userId, agentName)).token } : await this.addAgent(agentName);
+        target = existing ? { id: existing.id, name: existing.name, token: (await core.agents.rotateToken(agent.userId, agentName)).token } : await gateway.addAgent(agentName);
       }
       const sdk = new Agent({ server: base, token: target.token });
       const loop = sdk.start(handler);
@@ -123,8 +123,8 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
       return (await core.jobs.list(null, target.id, 100_000)).length;
     },
     async drainQueue(agentName = agent.name) {
-      const id = await this.push(`drain-${Math.random().toString(36).slice(2, 8)}`, agentName);
-      const job = await this.waitJob(id);
+      const id = await gateway.push(`drain-${Math.random().toString(36).slice(2, 8)}`, agentName);
+      const job = await gateway.waitJob(id);
       if (job.status !== 'succeeded') throw new Error(`the queue's sentinel job ${id} ended ${job.status}`);
     },
     async notifierIdle() {
@@ -138,4 +138,5 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
       await dropNamespace(name);
     },
   };
+  return gateway;
 }
