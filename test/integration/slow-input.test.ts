@@ -42,14 +42,20 @@ function fastest(fn: () => unknown, reps: number): number {
 /**
  * How many times longer a parser takes on an input of length 4n than on one of length n: about 4 (or less, where a
  * fixed cost counts) when it is linear, 16 when it is quadratic. Each timing repeats the call until it lasts 10 ms,
- * so that the clock's resolution does not count.
+ * so that the clock's resolution does not count. The CPU time of a process counts its other threads too (a garbage
+ * collection marking in the background): a measure above the bound is taken again, up to three times in all, and
+ * the smallest counts. A quadratic parser is above the bound every time.
  */
-function growth(make: (n: number) => string, parse: (input: string) => unknown, n: number): number {
+function growth(make: (n: number) => string, parse: (input: string) => unknown, n: number, bound: number): number {
   const small = make(n);
   const large = make(4 * n);
-  let reps = 1;
-  while (timed(() => parse(small), reps) < 10 && reps < 1 << 16) reps *= 2; // warms the code up, too
-  return fastest(() => parse(large), reps) / fastest(() => parse(small), reps);
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3 && best >= bound; attempt++) {
+    let reps = 1;
+    while (timed(() => parse(small), reps) < 10 && reps < 1 << 16) reps *= 2; // warms the code up, too
+    best = Math.min(best, fastest(() => parse(large), reps) / fastest(() => parse(small), reps));
+  }
+  return best;
 }
 
 describe('parsers of user text run in linear time', () => {
@@ -64,7 +70,7 @@ describe('parsers of user text run in linear time', () => {
     ['Slack mention stripping', (n) => '<@U1|' + 'a'.repeat(n), stripMentions, 25_000],
     ['Slack mention stripping with spaces', (n) => '<@U1>' + ' '.repeat(n) + 'x', stripMentions, 25_000],
   ])('%s', (_, make, parse, n) => {
-    expect(growth(make, parse, n)).toBeLessThan(8);
+    expect(growth(make, parse, n, 8)).toBeLessThan(8);
   });
 
   it('still parses what it should', () => {
