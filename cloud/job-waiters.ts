@@ -5,8 +5,15 @@ import type { JobRow } from './store/jobs';
 /** In-process waiters for job completion on this node. */
 export class JobWaiters {
   private readonly waiting = new Map<string, Set<() => void>>();
+  /** How many waiters of each job have read it unfinished and wait to be woken. */
+  private readonly asleep = new Map<string, number>();
 
   constructor(private readonly jobs: JobService) {}
+
+  /** True while a waiter of the job on this node has read it unfinished and waits to be woken (for tests and checks). */
+  isWaiting(jobId: string): boolean {
+    return (this.asleep.get(jobId) ?? 0) > 0;
+  }
 
   /** Wakes the waiters of a job (it reached a terminal status on some node). */
   notify(jobId: string): void {
@@ -30,7 +37,14 @@ export class JobWaiters {
         const onAbort = () => wake();
         abort?.addEventListener('abort', onAbort, { once: true });
         // Re-read at least every 5 s as well, in case a completion was published while Redis was unreachable.
-        await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(left, 5000))))]);
+        this.asleep.set(jobId, (this.asleep.get(jobId) ?? 0) + 1);
+        try {
+          await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(left, 5000))))]);
+        } finally {
+          const n = (this.asleep.get(jobId) ?? 1) - 1;
+          if (n > 0) this.asleep.set(jobId, n);
+          else this.asleep.delete(jobId);
+        }
         clearTimeout(timer);
         abort?.removeEventListener('abort', onAbort);
       } finally {

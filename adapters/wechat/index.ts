@@ -49,6 +49,7 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
     return paced(ref.c, async () => {
       if (!connection) throw new AdapterError('transient', 'WeChat is not logged in on this node');
       if (Date.now() > deadline) throw new AdapterError('transient', 'the relaying node gave up waiting; it sends again');
+      log.debug({ conversation: ref.c }, 'WeChat send starts'); // when the pacing let it go
       try {
         await connection.say(ref, renderText(message));
       } catch (err) {

@@ -259,6 +259,11 @@ export class Agent {
           this.log.error('the server refused the report', { jobId, verb, error: describe(err) });
           return null;
         }
+        if (this.client.isClosed) {
+          // A job that stop() left behind: no retry timers outlive the agent (the job expires after its lease).
+          this.log.warn('could not report a job left behind at stop; not retrying', { jobId, verb, error: describe(err) });
+          return null;
+        }
         const delay = backoff.next();
         this.log.warn('report failed; retrying', { jobId, attempt, retryInMs: delay, error: describe(err) });
         await sleep(delay);

@@ -38,6 +38,7 @@ export class AgentClient {
   private readonly base: URL;
   private readonly transport: typeof http | typeof https;
   private readonly pool: http.Agent;
+  private closed = false;
 
   constructor(
     server: string,
@@ -58,7 +59,9 @@ export class AgentClient {
         url,
         {
           method,
-          agent: this.pool,
+          // Once closed (the agent stopped), a late request (the report of a job left behind) gets a connection of its
+          // own that closes after the answer: nothing is kept alive after stop.
+          agent: this.closed ? false : this.pool,
           signal,
           headers: {
             authorization: `Bearer ${this.token}`,
@@ -88,9 +91,15 @@ export class AgentClient {
     return { status, body: parsed };
   }
 
-  /** Closes the kept-alive connections. */
+  /** Closes the kept-alive connections; later requests keep none open. */
   close(): void {
+    this.closed = true;
     this.pool.destroy();
+  }
+
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Takes a job, waiting up to waitSeconds for one (0: answer at once); null when there is none. */

@@ -69,6 +69,16 @@ const handled = (messageId: string) =>
 
 const status = async (jobId: string) => (await gw.core.jobs.get(jobId, null)).status;
 
+/**
+ * Mails a command of `from` for web1 and waits for its result. The mailbox hands one sender's mails on one at a time,
+ * in the order they arrived, and the answers to one address go out in the order of their events: once the result is
+ * in, every mail `from` sent before it has been handled, and every answer to that address before it has been sent.
+ */
+async function sentinel(from: string): Promise<void> {
+  const command = await deliver({ from, subject: `web1 sentinel-${Math.random().toString(36).slice(2, 8)}` });
+  await eventually(() => answersTo(command).some((m) => m.text.includes('— succeeded')), 20_000, 'the result of the sentinel');
+}
+
 beforeAll(async () => {
   if (!dovecotAvailable()) return;
   dovecot = await startDovecot();
@@ -114,6 +124,7 @@ run('e-mail approvals', () => {
     expect(bobRequest.text).toContain(`job ${jobId}`);
     expect(bobRequest.references).toEqual([]);
     expect(bobRequest.messageId).not.toBe(request.messageId);
+    await gw.notifierIdle(); // the request's delivery is over: a private copy to alice would have been sent by now
     expect(smtp.mails.filter((m) => m.to.includes(ALICE) && m.text.includes('Approval needed') && m.text.includes(jobId))).toEqual([request]);
     expect(ran).not.toContain('deploy v1');
 
@@ -122,8 +133,9 @@ run('e-mail approvals', () => {
     const refusal = await eventually(() => answersTo(selfReply)[0], 20_000, 'the answer to alice\'s own approval');
     expect(refusal.to).toEqual([ALICE]);
     expect(refusal.text).toContain('You asked for this job yourself');
+    // The refusal is the last thing the gateway does with alice's reply, and a job still awaiting approval was never
+    // handed out.
     expect(await status(jobId)).toBe('awaiting_approval');
-    await new Promise((r) => setTimeout(r, 300));
     expect(ran).not.toContain('deploy v1');
 
     // Bob answers `approve` to his request mail: approved, answered in his thread, and the job runs.
@@ -169,7 +181,7 @@ run('e-mail approvals', () => {
     // Alice hears of it in her thread.
     const ended = await eventually(() => answersTo(command).find((m) => m.text.includes('— canceled')), 20_000, 'the cancellation in alice\'s thread');
     expect(ended.text).toContain('not now');
-    await new Promise((r) => setTimeout(r, 500));
+    await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
     expect(ran).not.toContain('deploy v2');
   }, 60_000);
 
@@ -183,7 +195,7 @@ run('e-mail approvals', () => {
     const job = await gw.core.jobs.get(jobId, null);
     expect(job.status).toBe('canceled');
     expect(job.reason).toContain('not now');
-    await new Promise((r) => setTimeout(r, 500));
+    await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
     expect(ran).not.toContain('deploy v3');
   }, 60_000);
 
@@ -199,7 +211,7 @@ run('e-mail approvals', () => {
     const bobRequest = await privateRequest(BOB, jobId);
     const forged = await deliver(replyTo(bobRequest, BOB, 'approve', auth as string[]));
     await handled(forged);
-    await new Promise((r) => setTimeout(r, 500));
+    await sentinel(BOB); // handled after the forged reply, with every answer to bob before its own
     expect(answersTo(forged)).toEqual([]);
     const job = await gw.core.jobs.get(jobId, null);
     expect(job.status).toBe('awaiting_approval');

@@ -62,8 +62,11 @@ describe('e-mail settings', () => {
       const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
       client.on('error', () => undefined);
       await client.connect();
-      await client.mailboxCreate('Done');
-      await client.logout();
+      try {
+        await client.mailboxCreate('Done');
+      } finally {
+        await client.logout().catch(() => client.close());
+      }
       // At the next reconnect the folder is there: the waiting mail is handled and moved.
       await eventually(async () => (await dovecot!.messages('Done')).some((m) => m.messageId === '<waiting@example.com>'), 20_000, 'the mail moved to Done');
       expect(await dovecot.messages()).toEqual([]);

@@ -92,9 +92,12 @@ describe('skadi serve end to end', () => {
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       const exited = new Promise((resolve) => child.once('close', resolve)); // after its last output
-      await eventually(() => /listening/.test(out), 20_000, 'serve to listen');
-      child.kill('SIGTERM');
-      await exited;
+      try {
+        await eventually(() => /listening/.test(out), 20_000, 'serve to listen');
+      } finally {
+        child.kill('SIGTERM'); // also when it never listened: no process outlives the test
+        await exited;
+      }
       return out;
     };
     const readable = await onTerminal('');

@@ -49,7 +49,7 @@ const postsIn = (channel: string): SlackCall[] => slack.posts().filter((c) => c.
 const updatesIn = (channel: string): SlackCall[] => slack.calls.filter((c) => c.method === 'chat.update' && c.args.channel === channel);
 /** Waits for a post in a channel whose text contains all the parts; returns it. */
 const postWith = (channel: string, ...parts: string[]) =>
-  eventually(() => postsIn(channel).find((p) => parts.every((part) => String(p.args.text).includes(part))), 15_000, `a post in ${channel} with ${parts.join(', ')}`);
+  parts.length === 0 ? Promise.reject(new Error('postWith needs the text to look for')) : eventually(() => postsIn(channel).find((p) => parts.every((part) => String(p.args.text).includes(part))), 15_000, `a post in ${channel} with ${parts.join(', ')}`);
 /** The direct message channel the fake opens with the user. */
 const DM = 'DUALICE';
 

@@ -22,7 +22,9 @@ const identityOf = (person: string) => `teams:${TENANT}:${person}`;
 
 beforeAll(async () => {
   teams = await startFakeTeams();
-  gw = await startGateway({ ...teams.settings(), SKADI_NOTIFY_PACE: '20ms', SKADI_NOTIFY_RETRY_BASE: '100ms' });
+  // At debug level the gateway logs every activity it drops ("Teams activity ignored", with its id): the signal that
+  // a card submit was judged and left, since Teams activities are handled concurrently and no later one proves it.
+  gw = await startGateway({ ...teams.settings(), SKADI_NOTIFY_PACE: '20ms', SKADI_NOTIFY_RETRY_BASE: '100ms', SKADI_LOG_LEVEL: 'debug' });
   await gw.core.users.create('other');
   await gw.core.identities.link(identityOf(EVE), 'other', 'eve');
   ({ agent, ran } = await gateWeb1(gw, { alice: identityOf(ALICE), bob: identityOf(BOB) }));
@@ -106,7 +108,14 @@ function cardButtons(call: ConnectorCall): unknown[] {
 }
 
 const status = async (jobId: string) => (await gw.core.jobs.get(jobId, null)).status;
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Posts a card submit and waits for the gateway to log that it dropped it (judged before its HTTP answer). */
+async function submitIgnored(from: string, conversationId: string, cardId: string, value: unknown): Promise<void> {
+  const activity = submitActivity(from, conversationId, cardId, value);
+  expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+  const ignored = (line: string) => line.includes('Teams activity ignored') && line.includes(`"activityId":"${activity.id}"`);
+  await eventually(() => gw.output().split('\n').some(ignored), 10_000, `the submit ${JSON.stringify(value)} dropped`);
+}
 
 describe('Teams approvals', () => {
   it("a matching command waits; the request with its card goes to alice's chat, and privately to bob", async () => {
@@ -128,7 +137,7 @@ describe('Teams approvals', () => {
     // Bob, the other account of ops, got the same request in a personal conversation the bot opened with him.
     expect(String(toBob.call.body.text)).toBe(text);
     expect(cardButtons(toBob.call)).toEqual(buttons);
-    await pause(300);
+    await gw.notifierIdle(); // the request's delivery is over: any other conversation it would open is opened by now
     const opened = teams.calls.slice(since).filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations');
     expect(opened.map((c) => [c.body.members?.[0]?.id, c.body.tenantId])).toEqual([[BOB, TENANT]]);
     // Alice asked: she gets it once, where she asked, never also privately; eve (another user) never.
@@ -150,7 +159,7 @@ describe('Teams approvals', () => {
     // Eve belongs to another user: even with the job's id in a forged submit, she may not decide.
     expect(await submit(EVE, chatOf(EVE), 'act-999999', { skadi: 'approve', job: jobId })).toBe(200);
     await eventually(() => postsIn(chatOf(EVE), 'only the accounts linked to the user who owns it').length >= 1, 10_000, 'the refusal of another user');
-    await pause(300);
+    // Each refusal is the last thing the gateway does with its submit: both are handled.
     expect(await status(jobId)).toBe('awaiting_approval');
     expect((await gw.core.jobs.get(jobId, null)).approval?.approvedBy ?? null).toBeNull();
     // A refused decision leaves the card (and its buttons) as it was.
@@ -179,7 +188,7 @@ describe('Teams approvals', () => {
     // Pressing Approve again: told it is decided already, and nothing runs twice.
     expect(await submit(BOB, chatOf(BOB), toBob.cardId, { skadi: 'approve', job: jobId })).toBe(200);
     await eventually(() => postsIn(chatOf(BOB), `already approved by ${identityOf(BOB)}`).length >= 1, 10_000, 'the answer to a second approval');
-    await pause(300);
+    await gw.drainQueue(); // a later job of web1 has run: a second copy of deploy v3 would have been handed out before it
     expect(ran.filter((m) => m === 'deploy v3')).toHaveLength(1);
   }, 45_000);
 
@@ -200,7 +209,7 @@ describe('Teams approvals', () => {
     expect(String(edit.body.text)).toContain('🚫 Denied: web1 `deploy v4`');
     expect(edit.body.attachments ?? []).toEqual([]);
     await eventually(() => postsIn(conversation, '`deploy v4` — canceled').length >= 1, 10_000, 'the end of the job in the thread');
-    await pause(500);
+    await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
     expect(ran).not.toContain('deploy v4');
   }, 30_000);
 
@@ -212,7 +221,7 @@ describe('Teams approvals', () => {
     expect(job.status).toBe('canceled');
     expect(job.reason).toBe(`denied by ${identityOf(BOB)}: not during the freeze`);
     expect(putsOf(chatOf(BOB), toBob.cardId)).toEqual([]); // a typed decision does not touch the card
-    await pause(500);
+    await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
     expect(ran).not.toContain('deploy v5');
   }, 30_000);
 
@@ -234,8 +243,8 @@ describe('Teams approvals', () => {
       `approve ${jobId}`,
       null,
     ];
-    for (const value of malformed) expect(await submit(BOB, chatOf(BOB), toBob.cardId, value)).toBe(200);
-    await pause(800);
+    // Each one is dropped before its HTTP answer, and the gateway logs so: none was handed on.
+    for (const value of malformed) await submitIgnored(BOB, chatOf(BOB), toBob.cardId, value);
     expect(await jobCount()).toBe(before);
     expect(await status(jobId)).toBe('awaiting_approval');
     expect(callsIn(chatOf(BOB)).slice(callsBefore)).toEqual([]); // no answer, no edit of the card

@@ -107,7 +107,9 @@ describe('Teams settings', () => {
       const elsewhere = await postActivity(gw.base, { ...asTeams, channelId: 'emulator' }, null);
       expect(elsewhere.status).toBe(401);
       expect(elsewhere.body.message).toContain('loopback');
-      // A later Emulator activity is answered: by then the refused ones would have been too.
+      // Each refusal is decided before anything is handed on (the 401 is the whole answer), so nothing of them is
+      // under way; a later Emulator activity is answered, so the channel works and the counts below are not empty
+      // for want of it.
       const sentinel = { ...messageActivity(teams, { text: 'status', from: 'aad-emu2' }), channelId: 'emulator', conversation: { id: 'a:emulator-sentinel', conversationType: 'personal', tenantId: TENANT } };
       expect((await postActivity(gw.base, sentinel, null)).status).toBe(200);
       await eventually(() => teams.calls.find((c) => c.conversationId === 'a:emulator-sentinel' && c.method === 'POST'), 15_000, 'the answer to the Emulator');

@@ -2,6 +2,7 @@
  * Teams end to end: a real `skadi serve` with botbuilder, a real SDK agent, and a local fake of the Microsoft side
  * (OpenID metadata and keys, the token endpoint, the Bot Connector). Tokens are signed here with node:crypto.
  */
+import { createHash } from 'node:crypto';
 import { eventually } from '../helpers/env';
 import { messageActivity, otherKey, postActivity, startFakeTeams, TENANT, type ConnectorCall, type FakeTeams } from '../helpers/fake-teams';
 import { startGateway, type Gateway, type RunningAgent } from '../helpers/gateway';
@@ -32,9 +33,35 @@ const callsIn = (conversationId: string, about: string): ConnectorCall[] =>
 const posts = (conversationId: string, about: string) => callsIn(conversationId, about).filter((c) => c.method === 'POST');
 const updates = (conversationId: string, about: string) => callsIn(conversationId, about).filter((c) => c.method === 'PUT');
 
-async function jobCount(): Promise<number> {
-  return (await gw.core.jobs.list(null, null, 1000)).length;
+/**
+ * A test's own agent, which nothing polls for: a test counts the jobs of its agent alone, so that a job another test
+ * left behind (one that failed half-way) never shifts its count.
+ */
+let agents = 0;
+async function ownAgent(): Promise<string> {
+  const { name } = await gw.addAgent(`own${++agents}`);
+  return name;
 }
+
+/** The jobs of an agent, by message. */
+const jobsOf = async (name: string) => (await gw.core.jobs.list(null, (await gw.core.agents.list(null)).find((a) => a.name === name)!.id, 100)).map((j) => j.message);
+
+/**
+ * Sends a command for a test's agent in a conversation, and waits for its acknowledgement and its job (queued as the
+ * last step of handling it). The Teams adapter hands activities on concurrently, not in order, so this proves no
+ * earlier handed-on activity done; it is sent after activities refused before being handed on, and shows that the
+ * conversation still takes commands: its job is then the one to expect.
+ */
+async function sentinel(conversationId: string, agentName: string): Promise<void> {
+  const mark = `sentinel-${Math.random().toString(36).slice(2, 8)}`;
+  const activity = messageActivity(teams, { text: `${agentName} ${mark}`, conversationId });
+  expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+  await eventually(() => posts(conversationId, `${agentName}: \`${mark}\``).length >= 1, 15_000, `the acknowledgement of ${mark}`);
+  await eventually(async () => (await jobsOf(agentName)).includes(mark), 10_000, `the job of ${mark}`);
+}
+
+/** The gateway's id of a Teams activity (what its log lines name). */
+const messageIdOf = (activity: Record<string, any>) => `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id}`).digest('hex').slice(0, 40)}`;
 
 describe('Teams', () => {
   it('runs a personal message: acknowledgement, updated in place, and the output in that conversation', async () => {
@@ -85,17 +112,20 @@ describe('Teams', () => {
   });
 
   it('handles a group chat only when the bot is mentioned; other activities get 200 and no job', async () => {
-    const before = await jobCount();
-    const unmentioned = messageActivity(teams, { kind: 'groupChat', text: 'web1 uptime', mention: false });
+    const name = await ownAgent();
+    const unmentioned = messageActivity(teams, { kind: 'groupChat', text: `${name} uptime`, mention: false });
     expect((await postActivity(gw.base, unmentioned, teams.token())).status).toBe(200);
     const update = { ...messageActivity(teams, { text: '' }), type: 'conversationUpdate', membersAdded: [{ id: 'x' }] };
     expect((await postActivity(gw.base, update, teams.token())).status).toBe(200);
     const reaction = { ...messageActivity(teams, { text: '' }), type: 'messageReaction', reactionsAdded: [{ type: 'like' }] };
     expect((await postActivity(gw.base, reaction, teams.token())).status).toBe(200);
-    const mentioned = messageActivity(teams, { kind: 'groupChat', text: 'web1 group-check' });
+    // The activities above are judged (and these dropped) before their HTTP answer, so nothing of them is left under
+    // way; the mentioned command shows that the chat takes commands.
+    const mentioned = messageActivity(teams, { kind: 'groupChat', text: `${name} group-check` });
     expect((await postActivity(gw.base, mentioned, teams.token())).status).toBe(200);
-    await eventually(() => posts(mentioned.conversation.id, 'group-check').length >= 2, 15_000, 'the mentioned command answered');
-    expect(await jobCount()).toBe(before + 1);
+    await eventually(() => posts(mentioned.conversation.id, 'group-check').length >= 1, 15_000, 'the mentioned command acknowledged');
+    await eventually(async () => (await jobsOf(name)).length >= 1, 10_000, 'its job');
+    expect(await jobsOf(name)).toEqual(['group-check']);
   });
 
   it.each([
@@ -109,14 +139,18 @@ describe('Teams', () => {
     ['a foreign serviceurl', () => teams.token({ serviceurl: 'https://evil.example/teams/' })],
     ['a token that is not a JWT', () => 'not-a-jwt'],
   ])('refuses %s with 401 and creates nothing', async (_what, token) => {
-    const before = await jobCount();
+    const name = await ownAgent();
     const before429 = teams.calls.length;
-    const activity = messageActivity(teams, { text: 'web1 must-not-run' });
+    const conversationId = `a:personal-refused-${name}`;
+    const activity = messageActivity(teams, { text: `${name} must-not-run`, conversationId });
     const res = await postActivity(gw.base, activity, token());
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('Unauthorized');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await jobCount()).toBe(before);
+    // botbuilder calls the turn handler, which hands the activity on, only for an authenticated request and before it
+    // answers: after a 401 nothing of this activity is under way. A sentinel then shows that the same conversation
+    // still takes commands, so that the counts below are not empty for want of a working channel.
+    await sentinel(conversationId, name);
+    expect(await jobsOf(name)).toEqual([expect.stringMatching(/^sentinel-/)]);
     expect(teams.calls.slice(before429).filter((c) => String(c.body.text ?? '').includes('must-not-run'))).toEqual([]);
   });
 
@@ -137,23 +171,31 @@ describe('Teams', () => {
   });
 
   it('refuses an unlinked user in closed mode, naming the command that links them', async () => {
-    const before = await jobCount();
-    const activity = messageActivity(teams, { text: 'web1 uptime', from: 'aad-mallory', fromName: 'Mallory' });
+    const name = await ownAgent();
+    const activity = messageActivity(teams, { text: `${name} uptime`, from: 'aad-mallory', fromName: 'Mallory' });
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+    // The refusal is the last thing the gateway does with the activity: once it is posted, the activity is handled.
     const [refusal] = await eventually(() => posts(activity.conversation.id, 'not linked').length >= 1 && posts(activity.conversation.id, 'not linked'), 10_000, 'the refusal');
     expect(refusal.body.text).toContain(`skadi identity link teams:${TENANT}:aad-mallory --user <name>`);
-    expect(await jobCount()).toBe(before);
+    expect(await jobsOf(name)).toEqual([]);
   });
 
   it('gives one job for the same activity delivered twice', async () => {
-    const before = await jobCount();
-    const activity = messageActivity(teams, { text: 'web1 once-only', id: 'dup-1' });
-    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
-    expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
-    await eventually(() => posts(activity.conversation.id, 'once-only').length >= 2, 15_000, 'the answer');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await jobCount()).toBe(before + 1);
-    expect(posts(activity.conversation.id, 'once-only')).toHaveLength(2);
+    const own = await gw.startAgent(async (job) => `output of ${job.message}`, 'dup1');
+    try {
+      const activity = messageActivity(teams, { text: `${own.name} once-only`, id: 'dup-1' });
+      expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+      expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
+      await eventually(() => posts(activity.conversation.id, 'once-only').length >= 2, 15_000, 'the answer');
+      // Teams activities are handled concurrently, so no later activity proves the copy handled: its own log line
+      // does (whichever of the two came second is the one ignored).
+      const id = messageIdOf(activity);
+      await eventually(() => gw.output().split('\n').some((line) => line.includes('duplicate delivery ignored') && line.includes(id)), 10_000, 'the copy to be ignored');
+      expect(await jobsOf(own.name)).toEqual(['once-only']);
+      expect(posts(activity.conversation.id, 'once-only')).toHaveLength(2);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('retries a 429 from the connector, after its Retry-After', async () => {

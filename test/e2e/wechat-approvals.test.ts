@@ -61,6 +61,7 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
   // Bob, the other account of ops, gets the request by direct message; alice gets it only once.
   const bobs = await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId), 15_000, 'the request to bob');
   expect(bobs.text).toBe(text);
+  await gw.notifierIdle(); // the request's delivery is over: whatever else it would send is sent by now
   expect(dmsTo('alice').filter((a) => a.text.includes('Approval needed') && a.text.includes(jobId))).toHaveLength(1);
   expect(wechat.answers.some((a) => a.to === CONTACTS.carol || inRoom(a))).toBe(false);
 
@@ -69,8 +70,9 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
   wechat.say('alice', `approve ${shortId}`);
   const refusal = await answerMatching(wechat, (a) => wechat.answers.indexOf(a) >= before && dmTo('alice')(a), 15_000, 'the answer to alice\'s approval');
   expect(refusal.text).toContain('You asked for this job yourself');
+  // The refusal is the last thing the gateway does with alice's message, and a job still awaiting approval was never
+  // handed out.
   expect(await status(jobId)).toBe('awaiting_approval');
-  await new Promise((r) => setTimeout(r, 300));
   expect(ran).not.toContain('deploy v1');
 
   // Bob approves: answered to him, and the job runs.
@@ -107,7 +109,7 @@ it('bob\'s `deny <short id> <reason>` cancels the job with his reason; it never 
   // Alice hears of the end, under the job's short id.
   const ended = await answerMatching(wechat, (a) => dmTo('alice')(a) && a.text.startsWith(`web1 #${shortId} 🚫 canceled`), 15_000, 'the end to alice');
   expect(ended.text).toContain('not during the freeze');
-  await new Promise((r) => setTimeout(r, 500));
+  await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
   expect(ran).not.toContain('deploy v2');
 }, 60_000);
 
@@ -131,8 +133,8 @@ it('a command in the room gets its request in the room; bob approves there and t
   const { text, shortId, jobId } = await request(inRoom, '`deploy v4`');
   expect(text).toMatch(/^@Alice\s+🔐 Approval needed/);
   await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId), 15_000, 'the request to bob');
-  // Alice is the requester: no private copy to her.
-  await new Promise((r) => setTimeout(r, 300));
+  // Alice is the requester: no private copy to her (the request's delivery is over once the notifier is idle).
+  await gw.notifierIdle();
   expect(dmsTo('alice').some((a) => a.text.includes(jobId))).toBe(false);
 
   wechat.say('bob', `approve ${shortId}`, { room: true, mention: true });

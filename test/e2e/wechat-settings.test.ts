@@ -63,8 +63,9 @@ describe('WeChat settings', () => {
       expect(await gw.push('uptime')).toMatch(/^[0-9A-Z]{26}$/);
       expect(await wechatUp(gw.base)).toBe(false);
       expect(gw.output()).toContain('SKADI_WECHAT_PUPPET_TLS=false');
-      // wechaty alone would never try again after a start against a service that is down.
-      await new Promise((r) => setTimeout(r, 3000));
+      // wechaty alone would never try again after a start against a service that is down: the service comes up only
+      // once the gateway has tried to start the puppet again.
+      await eventually(() => gw!.output().includes('starting the WeChat puppet again'), 30_000, 'the gateway to try the puppet again');
       wechat = await startFakeWechat({ port, token });
       await eventually(() => wechatUp(gw!.base), 40_000, 'the WeChat channel up once the service is');
       await eventually(() => gw!.output().includes('WeChat bot logged in'), 5000, 'the login logged');

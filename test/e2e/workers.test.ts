@@ -121,16 +121,15 @@ describe('serve --workers 2', () => {
         pushWorker = await workerOf(pushPool, gw.base);
       }
       expect(pushWorker).not.toBe(pollWorker);
-      const started = Date.now();
-      const poll = request(pollPool, gw.base, 'GET', '/agent/job?wait=20', gw.agentToken);
+      // The poll waits a minute, longer than this test may take: the job it gets came with the push's wake-up, not at
+      // the end of its wait.
+      const poll = request(pollPool, gw.base, 'GET', '/agent/job?wait=60', gw.agentToken);
       await eventually(async () => (await fetch(`${gw.base}/metrics`)).text().then((t) => /skadi_long_polls_waiting\{worker="\d"\} 1/.test(t)), 10_000, 'the poll to wait');
       const pushed = await request(pushPool, gw.base, 'POST', '/job/add', gw.userToken, { message: `${gw.agentName} uptime` });
       expect(pushed.status).toBe(201);
       const answer = await poll;
       expect(answer.status).toBe(200);
       expect(answer.body).toEqual({ id: pushed.body.id, message: 'uptime' });
-      // Woken by the push, not answered when its 20 s wait ran out.
-      expect(Date.now() - started).toBeLessThan(15_000);
       expect((await request(pollPool, gw.base, 'PUT', `/agent/jobs/${pushed.body.id}/succeed`, gw.agentToken, { result: 'up' })).status).toBe(204);
     } finally {
       pollPool.destroy();

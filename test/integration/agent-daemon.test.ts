@@ -31,9 +31,9 @@ shortcuts:
   - short: big
     cmd: seq 1 100000
   - short: escape
-    cmd: setsid sleep 8 & echo started
+    cmd: setsid sh -c 'echo $$ > ${dir}/escape.pid; sleep 30; touch ${dir}/escape.done' & echo started
   - short: escape-forever
-    cmd: setsid sleep 20 & sleep 20
+    cmd: setsid sh -c 'echo $$ > ${dir}/forever.pid; sleep 30; touch ${dir}/forever.done' & sleep 30
     timeout: 1s
   - short: whereami
     cmd: pwd
@@ -52,18 +52,46 @@ ${extra}`,
   return file;
 }
 
+interface Daemon {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+/** Every daemon started and not known to have exited: afterAll stops those a failed test left running. */
+const daemons = new Set<Daemon>();
+
 /** Starts the daemon binary (it has not necessarily logged or polled yet when this resolves). */
-async function startDaemon(file: string): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+async function startDaemon(file: string): Promise<Daemon> {
   const child = spawn(process.execPath, [DAEMON, '--config', file], { env: { PATH: process.env.PATH, HOME: dir } });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
   // 'close' comes after the last output was read ('exit' may come before it).
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  const started: Daemon = { child, output: () => output, exited };
+  daemons.add(started);
+  void exited.then(() => daemons.delete(started));
+  return started;
 }
 
-let daemon: Awaited<ReturnType<typeof startDaemon>>;
+/** Stops a daemon (SIGTERM) unless it is gone already, and waits for it to exit. */
+async function stopDaemon(d: Daemon): Promise<number | null> {
+  if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
+  return d.exited;
+}
+
+/** Kills the process group of a command that left the daemon's (setsid), by the pid it wrote; true if it was alive. */
+async function killEscaped(pidFile: string): Promise<boolean> {
+  const pid = await eventually(() => fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8')), 10_000, `${pidFile} written`);
+  try {
+    process.kill(-pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let daemon: Daemon;
 
 beforeAll(async () => {
   gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms' });
@@ -75,8 +103,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  daemon?.child.kill('SIGTERM');
-  await daemon?.exited;
+  for (const d of [...daemons]) await stopDaemon(d);
+  for (const file of ['escape.pid', 'forever.pid']) if (dir && fs.existsSync(path.join(dir, file))) await killEscaped(path.join(dir, file));
   await gw?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -118,11 +146,14 @@ describe('skadi-agent runs what its config allows', () => {
   });
 
   it('finishes when the command exits, even if a process that left its group holds the output open', async () => {
-    const started = Date.now();
+    // Each escaped process holds the output open for 30 s and then leaves a file: the job ended before it did.
     expect(await run('escape')).toMatchObject({ status: 'succeeded', result: 'started\n' });
+    expect(fs.existsSync(path.join(dir, 'escape.done'))).toBe(false);
+    expect(await killEscaped(path.join(dir, 'escape.pid'))).toBe(true); // it was still running
     const forever = await run('escape-forever');
     expect(forever).toMatchObject({ status: 'failed', result: expect.stringContaining('killed after the 1 s timeout') });
-    expect(Date.now() - started).toBeLessThan(8000); // neither waited for the escaped sleep (8 s, 20 s)
+    expect(fs.existsSync(path.join(dir, 'forever.done'))).toBe(false);
+    expect(await killEscaped(path.join(dir, 'forever.pid'))).toBe(true);
   });
 
   it('truncates large output, keeping its start and end', async () => {
@@ -186,16 +217,18 @@ describe('chat text never reaches a shell', () => {
 describe('skadi-agent process', () => {
   it('stops gracefully on SIGTERM: the running job finishes and reports, then it exits 0', async () => {
     const second = await startDaemon(writeConfig(gw.agentToken));
-    daemon.child.kill('SIGTERM'); // only the second daemon polls now
-    expect(await daemon.exited).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
-    const id = await gw.push('slow');
-    await eventually(async () => (await gw.core.jobs.get(id, null)).status === 'running', 10_000, 'the job to run');
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
-    expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'succeeded', result: expect.stringContaining('tick 6') });
-    expect(second.output()).toContain('"msg":"agent stopped"');
-    daemon = await startDaemon(writeConfig(gw.agentToken)); // for afterAll
+    try {
+      expect(await stopDaemon(daemon)).toBe(0); // only the second daemon polls now
+      await eventually(() => second.output().includes('"msg":"agent started"'), 10_000, 'the second daemon to start polling');
+      const id = await gw.push('slow');
+      await eventually(async () => (await gw.core.jobs.get(id, null)).status === 'running', 10_000, 'the job to run');
+      expect(await stopDaemon(second)).toBe(0);
+      expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'succeeded', result: expect.stringContaining('tick 6') });
+      expect(second.output()).toContain('"msg":"agent stopped"');
+    } finally {
+      await stopDaemon(second);
+      daemon = await startDaemon(writeConfig(gw.agentToken)); // for the tests after this one
+    }
   });
 
   it('exits 3 with a clear message when the token is refused', async () => {

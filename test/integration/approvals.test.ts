@@ -294,7 +294,7 @@ describe('delayed jobs', () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.delay(agent, 'deploy nightly', 200, asked(userId, ALICE));
     const plain = await core.jobs.delay(agent, 'backup', 200, asked(userId, ALICE));
-    await new Promise((r) => setTimeout(r, 400));
+    await eventually(() => Date.now() > plain.dueAt.getTime(), 10_000, 'both jobs to be due'); // plain's is the later
     const report = await core.sweeper.sweepOnce();
     expect(report.released).toBeGreaterThanOrEqual(2);
 
@@ -329,7 +329,7 @@ describe('timeout', () => {
       expect((await n1.sweeper.sweepOnce()).unapproved).toBe(0);
       expect((await row(id)).status).toBe('awaiting_approval');
 
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await eventually(() => Date.now() > (r.approval_until as Date).getTime(), 10_000, 'the approval deadline to pass');
       const [s1, s2] = await Promise.all([n1.sweeper.sweepOnce(), n2.sweeper.sweepOnce()]);
       expect(s1.unapproved + s2.unapproved).toBe(1);
 

@@ -84,7 +84,7 @@ describe('failed authentication limit', () => {
       valid.push({ status, ms: Number(process.hrtime.bigint() - started) / 1e6 });
     }
     const floodStatuses = (await Promise.all(flood)).map((r) => r.status);
-    expect(valid.every((v) => v.status === 204)).toBe(true);
+    expect(valid.map((v) => v.status)).toEqual(Array.from({ length: 50 }, () => 204));
     expect([...new Set(floodStatuses)].sort()).toEqual([401, 429]);
     // Checks from one address run a few at a time, and one at a time once it is blocked.
     expect(floodStatuses.filter((s) => s === 401).length).toBeLessThan(50);

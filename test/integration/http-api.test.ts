@@ -201,7 +201,8 @@ describe('user API', () => {
     const shown = await call(base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown).toMatchObject({ status: 200, body: { id, status: 'sent', agent: 'web1', message: 'sleep 1' } });
     const waiting = call(base, 'GET', `/jobs/${id}?wait=20`, { token: userToken });
-    await new Promise((r) => setTimeout(r, 200));
+    // Report only once the request has read the job unfinished and waits: the answer must come from the wake-up.
+    await eventually(() => core.waiters.isWaiting(id), 10_000, 'the ?wait request to wait');
     await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'slept' } });
     expect((await waiting).body).toMatchObject({ status: 'succeeded', result: 'slept' });
     expect((await waiting).body.succeeded_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/);

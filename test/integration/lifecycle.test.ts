@@ -27,6 +27,19 @@ async function onlineAgent(): Promise<{ agent: AgentRow; userId: number }> {
   return { agent, userId: user.id };
 }
 
+/**
+ * What a long poll gives within a bound far beyond any wake-up (half a minute), or 'still waiting': the poll waits a
+ * minute, so the job it gets within the bound came from the wake-up, not from the end of its wait.
+ */
+async function pollWithinBound(poll: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([poll, new Promise((r) => (timer = setTimeout(() => r('still waiting'), 30_000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function statusEvents(jobId: string): Promise<string[]> {
   return (await readStream(core, core.keys.jobStatusStream)).filter((e) => e.job_id === jobId).map((e) => e.status);
 }
@@ -79,12 +92,11 @@ describe('job lifecycle', () => {
 
   it('delivers a job pushed during a long poll without waiting for the poll to end', async () => {
     const { agent } = await onlineAgent();
-    const poll = core.dispatcher.poll(agent, 20_000);
+    const poll = core.dispatcher.poll(agent, 60_000);
     await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
     const { id } = await core.jobs.push(agent, 'now', { source: 'test' });
-    const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
-    expect(outcome).toEqual({ id, message: 'now' });
-  });
+    expect(await pollWithinBound(poll)).toEqual({ id, message: 'now' });
+  }, 60_000);
 
   it('puts a job back when the polling client disconnected before it could receive it', async () => {
     const { agent } = await onlineAgent();
@@ -152,7 +164,7 @@ describe('job lifecycle', () => {
     const gotB = await Promise.all(pollsB);
     expect(new Set(gotA).size).toBe(10);
     expect([...gotA].sort()).toEqual([...ids].sort());
-    expect(gotB.every((r) => r === null)).toBe(true);
+    expect(gotB).toEqual(Array.from({ length: 10 }, () => null)); // each of b's ten polls got nothing
   });
 
   it('expires a sent job with no report after the lease, and running renews the lease', async () => {
@@ -160,14 +172,30 @@ describe('job lifecycle', () => {
     const silent = await core.jobs.push(agent, 'silent', { source: 'test' });
     const busy = await core.jobs.push(agent, 'busy', { source: 'test' });
     await core.jobs.take(agent, 2);
-    const renew = setInterval(() => void core.jobs.report(agent, busy.id, 'running', 'still going').catch(() => undefined), 200);
+    // Renewals one after the other; the first that fails stops them, and fails the test.
+    let renewing = true;
+    let renewed = 0;
+    const renewals = (async () => {
+      while (renewing) {
+        await core.jobs.report(agent, busy.id, 'running', 'still going');
+        renewed++;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const renewalError = renewals.then(() => null, (err: unknown) => err);
     try {
+      // Both were taken at once with the same lease: once the silent one has expired, the busy one's first lease is
+      // over too, and only its renewals keep it. A sweep by hand after a renewal made since shows it kept.
       await eventually(async () => (await core.jobs.get(silent.id, null)).status === 'expired', LEASE_MS + 10_000, 'lease expiry');
-      await new Promise((r) => setTimeout(r, LEASE_MS + 500)); // longer than the lease: renewals keep it alive
+      const since = renewed;
+      await eventually(() => renewed > since, 10_000, 'a renewal after the first lease ended');
+      await core.sweeper.sweepOnce();
       expect((await core.jobs.get(busy.id, null)).status).toBe('running');
     } finally {
-      clearInterval(renew);
+      renewing = false;
+      await renewals.catch(() => undefined);
     }
+    expect(await renewalError).toBeNull();
     await core.jobs.report(agent, busy.id, 'succeeded', 'done');
     expect((await core.jobs.get(busy.id, null)).status).toBe('succeeded');
     expect(await statusEvents(silent.id)).toEqual(['queuing', 'sent', 'expired']);
@@ -465,7 +493,10 @@ describe('several nodes and Redis loss', () => {
       clearInterval(keepAlive);
       core.sweeper.stop(); // drive both sweepers by hand, at the same moment
       await core.jobs.take(agent, 30);
-      await new Promise((r) => setTimeout(r, LEASE_MS + 100)); // past the lease
+      // Past the lease, as the sweepers see it: in MySQL and in Redis's lease index.
+      const past = Date.now() - 1000;
+      await core.db.pool.query('UPDATE jobs SET lease_until = ? WHERE id IN (?)', [new Date(past), ids]);
+      await core.redis.zadd(core.keys.leases, ...ids.flatMap((id) => [past, id]));
       const [r1, r2] = await Promise.all([core.sweeper.sweepOnce(), other.sweeper.sweepOnce()]);
       expect(r1.expired + r2.expired).toBeGreaterThanOrEqual(30); // other tests' leftovers may expire too
       for (const id of ids) expect(await statusEvents(id)).toEqual(['queuing', 'sent', 'expired']);
@@ -479,15 +510,14 @@ describe('several nodes and Redis loss', () => {
     const other = await openCore(config);
     try {
       const { agent } = await onlineAgent();
-      const poll = core.dispatcher.poll(agent, 20_000);
+      const poll = core.dispatcher.poll(agent, 60_000);
       await eventually(() => core.dispatcher.hasIdlePoll(agent.id), 5000, 'the poll to wait idle');
       const { id } = await other.jobs.push(agent, 'cross-node', { source: 'test' });
-      const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
-      expect(outcome).toEqual({ id, message: 'cross-node' });
+      expect(await pollWithinBound(poll)).toEqual({ id, message: 'cross-node' });
     } finally {
       await other.close();
     }
-  });
+  }, 60_000);
 
   it('rebuilds queues from MySQL after every Redis key is deleted, and delivers the jobs', async () => {
     const { agent } = await onlineAgent();
@@ -515,7 +545,8 @@ describe('several nodes and Redis loss', () => {
     try {
       const { id } = await core.jobs.push(agent, 'lost', { source: 'test' });
       await core.redis.del(core.keys.agentQueue(agent.id)); // as if a node crashed between pop and record
-      await new Promise((r) => setTimeout(r, 5100)); // older than the reconciler's grace period
+      // Older than the reconciler's grace period (5 s), which spares jobs whose push may still be on its way.
+      await core.db.pool.query('UPDATE jobs SET created_at = ? WHERE id = ?', [new Date(Date.now() - 10_000), id]);
       const report = await core.reconciler.reconcileOnce();
       expect(report.requeued).toBeGreaterThanOrEqual(1);
       expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'lost' }]);
