@@ -85,6 +85,8 @@ describe('splitWords, character by character', () => {
     expect(() => splitWords("a 'b")).toThrow(new RefusedMessage('unterminated single quote'));
     expect(() => splitWords('a "b')).toThrow(new RefusedMessage('unterminated double quote'));
     expect(() => splitWords('a "b\\"')).toThrow(new RefusedMessage('unterminated double quote'));
+    expect(splitWords('"a\\\\"')).toEqual(['a\\']);
+    expect(() => splitWords('a;')).toThrow(expect.objectContaining({ name: 'RefusedMessage' }));
     expect(() => splitWords('a\\')).toThrow(new RefusedMessage('a backslash at the end escapes nothing'));
     expect(splitWords('\u00a0é 中')).toEqual(['\u00a0é', '中']);
   });
@@ -224,6 +226,13 @@ describe('plans in detail', () => {
     expect(planMessage(c, 'git log main')).toEqual({ kind: 'exec', label: 'git log', argv: ['git', 'log', 'main'], dir: undefined, timeoutMs: 120000 });
     expect(planMessage(c, 'restart x')).toEqual({ kind: 'shell', label: 'restart', command: 'systemctl restart "$1"', args: ['x'], dir: '/etc', timeoutMs: 3000 });
     expect(planMessage(c, 'grep -v')).toEqual({ kind: 'shell', label: 'grep', command: 'grep "$1" x', args: ['-v'], dir: undefined, timeoutMs: 60000 });
+  });
+
+  it('takes a command given with no arguments, and the longest prefix that fits, with its own options rule', () => {
+    expect(planMessage(config, 'free')).toEqual({ kind: 'exec', label: 'free', argv: ['free'], dir: undefined, timeoutMs: 600_000 });
+    expect(planMessage(config, 'systemctl')).toMatchObject({ kind: 'exec', label: 'systemctl', argv: ['systemctl'] });
+    expect(planMessage(config, 'systemctl status --full nginx')).toMatchObject({ kind: 'exec', label: 'systemctl status', argv: ['systemctl', 'status', '--full', 'nginx'] });
+    expect(planMessage(config, 'systemctl restart --force')).toMatchObject({ kind: 'refuse', reason: 'refused: "systemctl" takes no options (arguments starting with "-")' });
   });
 
   it('explains each refusal', () => {

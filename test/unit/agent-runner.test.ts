@@ -56,6 +56,37 @@ describe('runCommand', () => {
     });
   });
 
+  it('gives a command an empty input, so one that reads it ends', async () => {
+    const result = await node('let n = 0; process.stdin.on("data", (c) => (n += c.length)).on("end", () => process.stdout.write(`eof after ${n}`))');
+    expect(result).toMatchObject({ ok: true, output: 'eof after 0' });
+  });
+
+  it('says why a command that exists cannot be run', async () => {
+    const file = path.join(dir, 'not-executable');
+    fs.writeFileSync(file, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+    expect(await runCommand({ ...base, argv: [file] })).toEqual({ ok: false, exitCode: null, signal: null, timedOut: false, output: '', failure: `cannot run ${file}: spawn ${file} EACCES` });
+  });
+
+  it('kills a command that ignores SIGTERM at the timeout, after a grace period', async () => {
+    const result = await node('process.on("SIGTERM", () => process.stdout.write("ignored TERM;")); process.stdout.write("up;"); setInterval(() => {}, 1000)', [], { timeoutMs: 500 });
+    expect(result).toMatchObject({ ok: false, timedOut: true, signal: 'SIGKILL', failure: 'killed after the 1 s timeout' });
+    expect(result.output).toBe('up;ignored TERM;');
+  });
+
+  it('finishes when the command exits, even if a process it left behind holds its output open', async () => {
+    const pidFile = path.join(dir, 'left.pid');
+    // The grandchild leaves the process group (detached) and keeps stdout open for a minute.
+    const script = `const c = require("child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { detached: true, stdio: ["ignore", "inherit", "inherit"] });
+      require("fs").writeFileSync(${JSON.stringify(pidFile)}, String(c.pid)); c.unref(); process.stdout.write("done");`;
+    try {
+      const result = await node(script);
+      expect(result).toMatchObject({ ok: true, exitCode: 0, output: 'done' });
+    } finally {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('runs in the given directory, with only the given environment', async () => {
     const result = await node('process.stdout.write(process.cwd() + "|" + Object.keys(process.env).sort().join(","))', [], { cwd: dir, env: { PATH: process.env.PATH, ONLY_THIS: '1' } });
     expect(result.output).toBe(`${fs.realpathSync(dir)}|ONLY_THIS,PATH`);
@@ -117,8 +148,9 @@ describe('runCommand', () => {
 
 describe('allowedEnv', () => {
   it('keeps only the named variables that are set', () => {
-    expect(allowedEnv(['PATH', 'LANG', 'MISSING'], { PATH: '/bin', LANG: 'C', SECRET: 'x', EMPTY: '' })).toEqual({ PATH: '/bin', LANG: 'C' });
-    expect(allowedEnv(['EMPTY'], { EMPTY: '' })).toEqual({ EMPTY: '' });
-    expect(allowedEnv([], { PATH: '/bin' })).toEqual({});
+    expect(allowedEnv(['PATH', 'LANG', 'MISSING'], { PATH: '/bin', LANG: 'C', SECRET: 'x', EMPTY: '' })).toStrictEqual({ PATH: '/bin', LANG: 'C' });
+    expect(Object.keys(allowedEnv(['PATH', 'MISSING'], { PATH: '/bin' }))).toEqual(['PATH']);
+    expect(allowedEnv(['EMPTY'], { EMPTY: '' })).toStrictEqual({ EMPTY: '' });
+    expect(allowedEnv([], { PATH: '/bin' })).toStrictEqual({});
   });
 });
