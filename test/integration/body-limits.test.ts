@@ -133,6 +133,26 @@ describe('the body reader', () => {
     expect(written).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('keeps a kept-alive connection open after a refused body was read to its end, past the drop deadline', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let received = '';
+    socket.on('data', (c) => (received += c));
+    const answers = async (n: number) => {
+      for (let i = 0; i < 400 && (received.match(/HTTP\/1\.1 /g) ?? []).length < n; i++) await new Promise((r) => setTimeout(r, 25));
+      return received.match(/HTTP\/1\.1 \d+/g) ?? [];
+    };
+    const big = 'x'.repeat(LIMIT + 1);
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+    expect(await answers(1)).toEqual(['HTTP/1.1 413']);
+    // The server gives up dropping a refused body after 5 s; a body that ended before must not cost the connection.
+    await new Promise((r) => setTimeout(r, 5500));
+    expect(socket.destroyed).toBe(false);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}');
+    expect(await answers(2)).toEqual(['HTTP/1.1 413', 'HTTP/1.1 200']);
+    socket.destroy();
+  }, 20000);
+
   it('answers 400 to a body shorter than its declared length', async () => {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
