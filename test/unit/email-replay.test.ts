@@ -171,6 +171,14 @@ describe('the parts of replay protection', () => {
     expect(replayProblem(at(0), [{ d: 'example.com', t: t(-MAX_AGE_MS - 1000) }], now)).toMatch(/^the DKIM signature of example.com \(t=\) is older than 23 h/);
   });
 
+  it('checks every signature the mail passed with, not only the first', () => {
+    const now = new Date(Date.UTC(2026, 5, 1, 12));
+    const fresh = { d: 'example.com', t: String(now.getTime() / 1000) };
+    const old = { d: 'mail.example.com', t: String((now.getTime() - MAX_AGE_MS - 60_000) / 1000) };
+    expect(replayProblem([now.toUTCString()], [fresh, fresh], now)).toBeNull();
+    expect(replayProblem([now.toUTCString()], [fresh, old], now)).toMatch(/^the DKIM signature of mail.example.com \(t=\) is older than/);
+  });
+
   it('reads t= and x= only as whole seconds', () => {
     const now = new Date(Date.UTC(2026, 5, 1, 12));
     const s = String(now.getTime() / 1000);

@@ -234,6 +234,8 @@ describe('parseAuthResults refusals', () => {
     [`${ID}; -dkim=pass`, 'not a method: "-dkim"'],
     [`${ID}; dkim- =pass`, 'not a method: "dkim-"'],
     [`${ID}; dkim pass`, 'expected "=", found "pass"'],
+    [`${ID}; dkim`, 'expected "=", found the end'],
+    [`${ID}; dkim=`, 'expected a word, found the end'],
     [`${ID}; dkim=pass headerd=example.com`, 'not a property: "headerd"'],
     [`${ID}; dkim=pass header.=example.com`, 'not a property: "header."'],
     [`${ID}; dkim=pass .d=example.com`, 'not a property: ".d"'],
@@ -252,7 +254,18 @@ describe('parseAuthResults refusals', () => {
     expect(() => parseAuthResults(value)).toThrow(expect.objectContaining({ name: 'AuthResultsSyntaxError', code: 'auth_results_syntax', message }));
   });
 
+  it('keeps an escaped parenthesis inside a comment: text a sender put there cannot end it and start a result', () => {
+    // The MX writes the sender's HELO name into a comment; a `\\)` in it must not close the comment.
+    const value = `${ID}; spf=none (helo x\\); dkim=pass header.d=example.com (y)) smtp.helo=x; dkim=fail header.d=example.com`;
+    expect(parseAuthResults(value).results).toEqual([
+      { method: 'spf', result: 'none', props: { 'smtp.helo': 'x' } },
+      { method: 'dkim', result: 'fail', props: { 'header.d': 'example.com' } },
+    ]);
+    expect(check([ar(value)]).ok).toBe(false);
+  });
+
   it('refuses an empty Microsoft header, and trailing words after its results', () => {
+    expect(() => parseAuthResults('dkim=pass header.d=example.com foo=bar', 'microsoft365')).toThrow(expect.objectContaining({ message: 'not a property: "foo"' }));
     expect(() => parseAuthResults('', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
     expect(() => parseAuthResults('  (only a comment) ', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
     expect(() => parseAuthResults('; dkim=pass', 'microsoft365')).toThrow(expect.objectContaining({ message: 'expected a word, found ";"' }));
