@@ -50,7 +50,7 @@ export const MODULES = {
   'slack-verification': {
     keeps: 'a Slack request counts only with a valid, fresh signature',
     mutate: ['adapters/slack/receiver.ts', 'adapters/slack/inbound.ts'],
-    tests: ['test/unit/slack-inbound.test.ts', 'test/integration/slack-receiver.test.ts'],
+    tests: ['test/unit/slack-inbound.test.ts', 'test/unit/slack-normalize.test.ts', 'test/integration/slack-receiver.test.ts'],
   },
   'teams-auth': {
     keeps: "a Teams activity counts only with the Bot Connector's valid token, and its tenant comes from the sender",

@@ -74,6 +74,16 @@ describe('the Slack receiver', () => {
     expect(events[0].retryNum).toBeUndefined();
   });
 
+  it('answers with the first acknowledgement only, and an empty body for an empty one', async () => {
+    listener = async (e) => {
+      await e.ack({ text: 'first' });
+      await e.ack({ text: 'second' });
+    };
+    expect(await post(event, signed(event))).toEqual({ status: 200, body: { text: 'first' } });
+    listener = async (e) => e.ack(null as unknown as undefined);
+    expect(await post(event, signed(event))).toEqual({ status: 200, body: '' });
+  });
+
   it('refuses a wrong secret, a changed body, a changed timestamp, and missing headers, before Bolt sees them', async () => {
     expect(await post(event, signed(event, now(), 'another-secret'))).toEqual(refused);
     expect(await post(event.replace('hi', 'ho'), signed(event))).toEqual(refused);
