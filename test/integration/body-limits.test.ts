@@ -24,6 +24,7 @@ describe('the body reader', () => {
 
   beforeAll(async () => {
     const app = new Koa();
+    app.silent = true; // a request cut short is an expected error here, not one to print
     app.use(errorEdge);
     app.use(bodyReader(LIMIT));
     app.use((ctx) => {
