@@ -9,7 +9,7 @@ import { Agent as SdkAgent } from '../../agent/sdk';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { eventually } from '../helpers/env';
 import { spawn } from 'node:child_process';
-import { ensureBuilt, ROOT, SKADI_BIN, startServe, stopChild } from '../helpers/process';
+import { ensureBuilt, processAlive as alive, ROOT, SKADI_BIN, startServe, stopChild } from '../helpers/process';
 
 /** A port free right now (the gateway is restarted on the same one). */
 function freePort(): Promise<number> {
@@ -54,15 +54,6 @@ function workerPids(output: string): Map<number, number> {
   const pids = new Map<number, number>();
   for (const match of output.matchAll(/worker (\d+) started \(pid (\d+)\)/g)) pids.set(Number(match[1]), Number(match[2]));
   return pids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('serve --workers 2 that cannot start', () => {

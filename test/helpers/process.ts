@@ -61,3 +61,18 @@ export async function stopChild(child: ChildProcess): Promise<number | null> {
   clearTimeout(timer);
   return code;
 }
+
+/** Is the process there? A killed process left a zombie (PID 1 of a container may never reap it) counts as gone. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { eventually } from '../helpers/env';
 import { startGateway, type Gateway } from '../helpers/gateway';
-import { ROOT } from '../helpers/process';
+import { processAlive as alive, ROOT } from '../helpers/process';
 
 const DAEMON = path.join(ROOT, 'dist/agent/daemon/main.js');
 /** The search order starts at /etc/skadi/skadi.yml; the cwd cases hold only on a machine without it (these tests never write /etc). */
@@ -73,20 +73,6 @@ async function daemonFor(body: string, env: Record<string, string> = {}): Promis
   return { daemon, run: async (text) => gw.waitJob(await gw.push(text, agent.name)) };
 }
 
-/** Is the process there? A killed process left a zombie (PID 1 of a container may never reap it) counts as gone. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('what a command sees and how it fails', () => {
   let run: (text: string) => Promise<Record<string, any>>;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { allowedEnv, runCommand, type RunOptions } from '../../agent/daemon/runner';
+import { processAlive as alive } from '../helpers/process';
 
 const NODE = process.execPath;
 const base: Omit<RunOptions, 'argv'> = { env: { PATH: process.env.PATH }, timeoutMs: 20000, outputLimit: 64 * 1024, progressIntervalMs: 60000 };
@@ -9,15 +10,6 @@ const base: Omit<RunOptions, 'argv'> = { env: { PATH: process.env.PATH }, timeou
 /** Runs `node -e script ...args`. */
 function node(script: string, args: string[] = [], options: Partial<RunOptions> = {}) {
   return runCommand({ ...base, ...options, argv: [NODE, '-e', script, ...args] });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('runCommand', () => {
