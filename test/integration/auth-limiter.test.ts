@@ -148,4 +148,53 @@ describe('the auth limiter', () => {
     expect(await Promise.all(blocked)).toEqual([expect.stringMatching(/^429/), expect.stringMatching(/^429/), expect.stringMatching(/^429/)]);
     expect(most).toBe(1);
   });
+
+  it('says in its refusal how many seconds are left, rounded up', async () => {
+    limiter = new AuthLimiter(redis, keys, { maxFailures: 0, windowMs: 20_000 });
+    const ip = address();
+    await outcome(ip, bad);
+    const refusal = await limiter.guard(request(ip), bad).catch((err: unknown) => err);
+    expect(refusal).toBeInstanceOf(LimitExceededError);
+    expect((refusal as Error).message).toMatch(/^Too many failed authentications from this address; retry in (19|20) s\.$/);
+  });
+
+  it('keeps nothing for an address once its checks are done, refused or not', async () => {
+    const ip = address();
+    const checking = (limiter as unknown as { checking: Map<string, unknown> }).checking;
+    await Promise.all([outcome(ip, good), outcome(ip, bad), outcome(ip, good)]);
+    expect(checking.has(ip)).toBe(false);
+    for (let i = 0; i <= MAX; i++) await outcome(ip, bad);
+    await Promise.all([outcome(ip, bad), outcome(ip, bad)]); // one at a time once refused: the second waits
+    expect(checking.size).toBe(0);
+  });
+
+  it('still counts the running checks of an address after one of them ends', async () => {
+    const ip = address();
+    let active = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const held = async () => {
+      active++;
+      most = Math.max(most, active);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      active--;
+    };
+    const settle = async (count: number) => {
+      for (let i = 0; i < 200 && gates.length < count; i++) await new Promise((r) => setImmediate(r));
+    };
+    const checks = Array.from({ length: 8 }, () => outcome(ip, held));
+    await settle(8);
+    gates.shift()!(); // seven still run, nobody waits
+    await checks[0];
+    checks.push(outcome(ip, held), outcome(ip, held));
+    await settle(8);
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(active).toBe(8); // the tenth waits for a slot
+    while (active > 0 || gates.length) {
+      while (gates.length) gates.shift()!();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await Promise.all(checks)).toEqual(Array(10).fill('ok'));
+    expect(most).toBe(8);
+  });
 });
