@@ -3,9 +3,9 @@
 //   npm run mutation                 every module, one after another
 //   npm run mutation -- email-auth   one module (or several)
 //   npm run mutation -- --list       the modules, their files and their tests
-// Reports: .tmp/mutation/<module>/index.html and mutation.json; the scores of the last run of each module are kept in
-// .tmp/mutation/scores.json and printed as a table at the end. Results are incremental: a second run re-tests only
-// the mutants whose code or covering tests changed (--full forgets them).
+// Reports: .tmp/mutation/<module>/index.html and mutation.json. Each module's results and the scores of its last run
+// are kept, and committed, in test/mutation/ (<module>.json, scores.json): a run, on any clone, re-tests only the
+// mutants whose code or covering tests changed since (--full forgets them). The scores print as a table at the end.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import { Command } from 'commander';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, '.tmp/mutation');
+/** Kept with the code: each module's incremental results and the scores. */
+const KEPT = path.join(ROOT, 'test/mutation');
 
 /** name → what it keeps, the files mutated and the test files that cover them (MySQL and Redis must be running). */
 export const MODULES = {
@@ -117,13 +119,13 @@ function strykerOptions(name, module, opts) {
     concurrency: opts.concurrency,
     timeoutMS: 20000,
     incremental: !opts.full,
-    incrementalFile: path.join(dir, 'incremental.json'),
+    incrementalFile: path.join(KEPT, `${name}.json`),
     reporters: ['html', 'json', 'clear-text', 'progress-append-only'],
     htmlReporter: { fileName: path.join(dir, 'index.html') },
     jsonReporter: { fileName: path.join(dir, 'mutation.json') },
     clearTextReporter: { allowColor: false, logTests: false, reportMutants: true, reportScoreTable: true },
     tempDirName: '.tmp/stryker',
-    ignorePatterns: ['.tmp', 'coverage', 'bench/results', 'dist'],
+    ignorePatterns: ['.tmp', 'coverage', 'bench/results', 'dist', 'test/mutation'],
     cleanTempDir: true,
     logLevel: opts.verbose ? 'info' : 'warn',
     fileLogLevel: 'off',
@@ -143,7 +145,7 @@ function strykerOptions(name, module, opts) {
 
 function readScores() {
   try {
-    return JSON.parse(fs.readFileSync(path.join(OUT, 'scores.json'), 'utf8'));
+    return JSON.parse(fs.readFileSync(path.join(KEPT, 'scores.json'), 'utf8'));
   } catch {
     return {};
   }
@@ -182,6 +184,7 @@ const program = new Command()
     if (missing.length) program.error(`test files missing: ${missing.join(', ')}`);
     const { Stryker } = await import('@stryker-mutator/core');
     fs.mkdirSync(OUT, { recursive: true });
+    fs.mkdirSync(KEPT, { recursive: true });
     for (const [i, name] of todo.entries()) {
       console.log(`\n== ${i + 1}/${todo.length} ${name}: ${MODULES[name].keeps}`);
       const started = Date.now();
@@ -190,7 +193,7 @@ const program = new Command()
       const s = { ...score(results), seconds: Math.round((Date.now() - started) / 1000), at: new Date().toISOString() };
       const scores = readScores();
       scores[name] = s;
-      fs.writeFileSync(path.join(OUT, 'scores.json'), `${JSON.stringify(scores, null, 2)}\n`);
+      fs.writeFileSync(path.join(KEPT, 'scores.json'), `${JSON.stringify(scores, null, 2)}\n`);
       console.log(`== ${name}: ${s.percent} % of ${s.valid} mutants killed in ${s.seconds} s; report: ${path.relative(ROOT, path.join(OUT, name, 'index.html'))}`);
     }
     console.log('');
