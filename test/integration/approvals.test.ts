@@ -4,6 +4,8 @@ import type { HttpServer } from '../../agent-api/server';
 import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
 import { identityCredential } from '../../cloud/credentials';
 import { parseIdentityKey } from '../../cloud/identities';
+import { Signals } from '../../cloud/signals';
+import { connectRedis } from '../../cloud/queue/redis';
 import type { Approver, JobOrigin } from '../../cloud/jobs';
 import type { AgentRow } from '../../cloud/store/agents';
 import { formatDuration } from '../../config/duration';
@@ -85,6 +87,25 @@ async function failure(promise: Promise<unknown>): Promise<any> {
   throw new Error('expected a rejection, but the promise resolved');
 }
 
+/** The job ids that `run` announced as finished on the done channel (a sentinel published after it ends the list). */
+async function doneSignals(run: () => Promise<unknown>, on: Core = core): Promise<string[]> {
+  const seen: string[] = [];
+  const sentinel = `sentinel-${++seq}`;
+  let ended!: () => void;
+  const end = new Promise<void>((resolve) => (ended = resolve));
+  const signals = new Signals(await connectRedis({ url: on.config.redisUrl, cluster: on.config.redisCluster }), on.keys);
+  signals.onDone((id) => (id === sentinel ? ended() : seen.push(id)));
+  try {
+    await signals.start();
+    await run();
+    await on.redis.publish(on.keys.doneChannel, sentinel); // Redis delivers in the order it published
+    await end;
+    return seen;
+  } finally {
+    signals.stop();
+  }
+}
+
 /** Checks that a job is still awaiting approval, undecided, unqueued, with only its first event. */
 async function expectUntouched(agent: AgentRow, jobId: string): Promise<void> {
   const r = await row(jobId);
@@ -128,9 +149,11 @@ describe('gating', () => {
     const { agent, userId } = await gatedAgent(['deploy *'], false);
     const { id, status } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     expect(status).toBe('awaiting_approval');
-    const job = await core.jobs.approve(id, chat(userId, BOB));
+    let job: any;
+    expect(await doneSignals(async () => (job = await core.jobs.approve(id, chat(userId, BOB))))).toEqual([id]);
     expect(job).toMatchObject({ status: 'expired', reason: 'agent offline' });
     expect(await row(id)).toMatchObject({ status: 'expired', reason: 'agent offline', approved_by: BOB });
+    expect(await core.queue.queued(agent.id)).toEqual([]);
     expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
   });
 });
@@ -187,7 +210,8 @@ describe('decisions', () => {
   it('cancels a denied job with the reason and never hands it out', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
-    const job = await core.jobs.deny(id, chat(userId, BOB), '  not during the freeze ');
+    let job: any;
+    expect(await doneSignals(async () => (job = await core.jobs.deny(id, chat(userId, BOB), '  not during the freeze ')))).toEqual([id]);
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze` });
     const r = await row(id);
     expect(r).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze`, denied_by: BOB, approved_by: null });
@@ -198,7 +222,7 @@ describe('decisions', () => {
 
     const late = await failure(core.jobs.approve(id, chat(userId, CAROL)));
     expect(late).toBeInstanceOf(ConflictError);
-    expect(late.message).toContain(`already denied by ${BOB}`);
+    expect(late).toMatchObject({ code: 'AlreadyDecided', message: `Job ${id} was already denied by ${BOB}.` });
     expect((await row(id)).status).toBe('canceled');
   });
 
@@ -216,6 +240,7 @@ describe('decisions', () => {
     const err = await failure(core.jobs.approve(id, chat(userId, ALICE)));
     expect(err).toBeInstanceOf(ForbiddenError);
     expect(err).toMatchObject({ status: 403, code: 'SelfApproval' });
+    expect(err.message).toBe('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.');
     await expectUntouched(agent, id);
     // Another person still can.
     expect((await core.jobs.approve(id, chat(userId, BOB))).status).toBe('queuing');
@@ -234,6 +259,7 @@ describe('decisions', () => {
       const err = await failure(attempt);
       expect(err).toBeInstanceOf(ForbiddenError);
       expect(err).toMatchObject({ status: 403, code: 'NotApprover' });
+      expect(err.message).toBe(`You cannot decide on job ${id}: only the accounts linked to the user who owns it can.`);
     }
     await expectUntouched(agent, id);
   });
@@ -254,12 +280,27 @@ describe('decisions', () => {
     expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing']);
   });
 
+  it('answers unknown jobs with JobNotFound, and jobs no longer awaiting with AlreadyDecided', async () => {
+    const unknown = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
+    for (const attempt of [core.jobs.approve(unknown, chat(1, BOB)), core.jobs.deny(unknown, chat(1, BOB), '')]) {
+      const err = await failure(attempt);
+      expect(err).toBeInstanceOf(NotFoundError);
+      expect(err).toMatchObject({ code: 'JobNotFound', message: `There is no job ${unknown}.` });
+    }
+    const { agent, userId } = await gatedAgent();
+    const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
+    await core.db.pool.query("UPDATE jobs SET status = 'expired', reason = 'test' WHERE id = ?", [id]);
+    const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ code: 'AlreadyDecided', message: `Job ${id} is expired: there is nothing to decide any more.` });
+  });
+
   it('answers a job that needs no approval with NoApproval', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'uptime', asked(userId, ALICE));
     const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
     expect(err).toBeInstanceOf(ConflictError);
-    expect(err).toMatchObject({ code: 'NoApproval' });
+    expect(err).toMatchObject({ code: 'NoApproval', message: `Job ${id} does not need approval.` });
     expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'uptime' }]);
   });
 });
@@ -330,8 +371,12 @@ describe('timeout', () => {
       expect((await row(id)).status).toBe('awaiting_approval');
 
       await eventually(() => Date.now() > (r.approval_until as Date).getTime(), 10_000, 'the approval deadline to pass');
-      const [s1, s2] = await Promise.all([n1.sweeper.sweepOnce(), n2.sweeper.sweepOnce()]);
-      expect(s1.unapproved + s2.unapproved).toBe(1);
+      let swept = 0;
+      const done = await doneSignals(async () => {
+        for (const s of await Promise.all([n1.sweeper.sweepOnce(), n2.sweeper.sweepOnce()])) swept += s.unapproved;
+      });
+      expect(swept).toBe(1);
+      expect(done).toEqual([id]); // waiting `?wait` requests hear of it at once
 
       expect(formatDuration(300)).toBe('300ms');
       expect(await row(id)).toMatchObject({ status: 'expired', reason: 'not approved within 300ms', approved_by: null, denied_by: null });
@@ -462,7 +507,7 @@ describe('user API', () => {
     for (const path of [`/jobs/${id}/approve`, `/jobs/${id}/deny`]) {
       const res = await call(server.base, 'POST', path, { token: userToken, body: {} });
       expect(res.status).toBe(403);
-      expect(res.body.error).toBe('NotApprover');
+      expect(res.body).toEqual({ error: 'NotApprover', message: `Job ${id} was asked for in chat: another person's chat account must decide on it, not the API.` });
     }
     const api = await pushed('deploy v3');
     for (const target of [id, api]) {
@@ -514,14 +559,19 @@ describe('user API', () => {
     server.core.users.invalidateCached((await server.core.users.byName('ops')).tokenHash);
     const old = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy old token' } });
     expect(old.body.status).toBe('awaiting_approval');
-    expect(await failure(server.core.jobs.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'HolderUnknown' });
+    const rotate = 'handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (`token` in chat, `skadi user token` or `skadi agent token`) and try again.';
+    expect(await failure(server.core.jobs.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'HolderUnknown', message: `Job ${old.body.id} was pushed with a token ${rotate}` });
     // Alice asks in chat; the old token cannot approve it either.
     const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', { ...asked(opsId, ALICE), source: 'api', requester: null });
     const viaOld = await call(server.base, 'POST', `/jobs/${byAlice}/approve`, { token: userToken });
-    expect({ status: viaOld.status, error: viaOld.body.error }).toEqual({ status: 403, error: 'HolderUnknown' });
+    expect({ status: viaOld.status, body: viaOld.body }).toEqual({ status: 403, body: { error: 'HolderUnknown', message: `Your token was ${rotate}` } });
     // A job whose pusher was never recorded is decided by nobody's approval.
     await server.core.db.pool.query('UPDATE jobs SET pushed_by = NULL, pushed_by_identity = NULL WHERE id = ?', [byAlice]);
-    expect(await failure(server.core.jobs.approve(byAlice, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'Unattributed' });
+    expect(await failure(server.core.jobs.approve(byAlice, chat(opsId, BOB)))).toMatchObject({
+      status: 403,
+      code: 'Unattributed',
+      message: `Job ${byAlice} was asked for before Skadi recorded who pushes jobs, so nobody can tell who may approve it: ask for it again.`,
+    });
     for (const id of [old.body.id, byAlice]) expect((await server.core.jobs.get(id, null)).status).toBe('awaiting_approval');
     // Once rotated, the token is held by somebody known (here: an admin's CLI) and things work again.
     userToken = await server.core.users.rotateToken('ops');

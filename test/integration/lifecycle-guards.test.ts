@@ -107,7 +107,11 @@ describe('approval decisions', () => {
     const gated = (await core.agents.find(userId, agent.name))!;
     const { id } = await core.jobs.push(gated, 'deploy late', { source: 'slack', pushedBy: identityCredential(alice) });
     await core.db.pool.query('UPDATE jobs SET approval_until = ? WHERE id = ?', [new Date(Date.now() - 1), id]);
-    await expect(core.jobs.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({ status: 409, code: 'ApprovalExpired' });
+    await expect(core.jobs.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({
+      status: 409,
+      code: 'ApprovalExpired',
+      message: `Job ${id} was not approved in time and has expired; ask for it again.`,
+    });
     expect(await row(id)).toMatchObject({ status: 'expired', approved_by: null });
     expect(await core.queue.queued(agent.id)).toEqual([]);
   });

@@ -45,6 +45,15 @@ describe('matchingPattern', () => {
     expect(matchingPattern([], text)).toBeNull();
   });
 
+  it('names an unsplittable text for what it is, where a pattern would be named', () => {
+    expect(UNSPLITTABLE).toBe('(a text that cannot be split into words)');
+  });
+
+  it('ignores white space around a pattern and around the text, also when the text cannot be split', () => {
+    expect(matchingPattern(['  deploy *  '], 'deploy prod')).toBe('  deploy *  ');
+    expect(matchingPattern(['deploy *'], '  deploy "prod  ')).toBe('deploy *');
+  });
+
   it('matches an exact pattern with empty words around or between the words', () => {
     for (const text of ['restart nginx ""', "'' restart nginx", 'restart "" nginx']) expect(matchingPattern(['restart nginx'], text)).toBe('restart nginx');
   });
