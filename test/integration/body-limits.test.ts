@@ -3,7 +3,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import Koa from 'koa';
+import { PassThrough } from 'node:stream';
+import Koa, { type Context } from 'koa';
 import { bodyReader } from '../../agent-api/body';
 import { errorEdge } from '../../agent-api/errors';
 
@@ -87,6 +88,18 @@ describe('the body reader', () => {
     expect(seen).toBeNull();
   });
 
+  it('answers a declared length over the limit with 413 before any of the body comes', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let received = '';
+    const answered = new Promise<void>((resolve) => socket.on('data', (c) => ((received += c), received.includes('\r\n\r\n') && resolve())));
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`);
+    await answered; // headers only: waiting for body bytes would never answer
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    socket.destroy();
+    expect(seen).toBeNull();
+  });
+
   it('answers a long chunked body with 413 while the client is still sending it', async () => {
     const pieces = Array.from({ length: 160 }, () => Buffer.alloc(64 * 1024, 'x')); // 10 MB
     const answer = await send('POST', [Buffer.from('{"a":"'), ...pieces]);
@@ -165,6 +178,17 @@ describe('the body reader', () => {
     // Node itself answers 400 to a request cut short (or the body reader does, with BadBody); never the route.
     if (received) expect(received).toMatch(/^HTTP\/1\.1 400/);
     expect(seen).toBeNull();
+  });
+
+  it('refuses a body that breaks off while it is read as BadBody (400), without calling the route', async () => {
+    const req = new PassThrough();
+    const ctx = { method: 'POST', get: () => '', req, request: {} } as unknown as Context;
+    let called = false;
+    const reading = bodyReader(LIMIT)(ctx, async () => void (called = true)).catch((err: unknown) => err);
+    req.write('{"a":');
+    req.destroy(new Error('the client went away'));
+    expect(await reading).toMatchObject({ status: 400, code: 'BadBody', message: 'The request body could not be read completely.' });
+    expect(called).toBe(false);
   });
 
   it('answers 400 to bodies that are not one JSON object', async () => {
