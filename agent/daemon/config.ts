@@ -138,7 +138,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     throw new AgentConfigError(`${file}:${pos.line}: ${err.message.split('\n')[0]}`);
   }
   const raw = doc.toJS() ?? {};
-  const parsed = schema.safeParse(raw);
+  // The original agent's example leaves `token:` empty (YAML null): an empty or null value is "not set".
+  const given = Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter(([, v]) => v !== null && v !== ''));
+  const parsed = schema.safeParse(given);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.map(String);

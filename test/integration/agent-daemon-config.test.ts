@@ -195,6 +195,25 @@ describe('which config file, and the environment over it', () => {
   });
 });
 
+describe("the original agent's example config", () => {
+  /** Written by us in the shape of hack-fan/skadi-agent-shell's example.skadi.yml: same keys and order, empty `token:`. */
+  const EXAMPLE = path.join(ROOT, 'test/fixtures/original-agent-example.skadi.yml');
+
+  it('runs unchanged, its empty token filled by SKADI_AGENT_TOKEN and its server by SKADI_SERVER', async () => {
+    expect(fs.readFileSync(EXAMPLE, 'utf8')).toMatch(/^token:\n/m);
+    const agent = await freshAgent();
+    const daemon = startDaemon(['--config', EXAMPLE], { env: { SKADI_AGENT_TOKEN: agent.token, SKADI_SERVER: gw.base } });
+    await eventually(() => gw.core.agents.isOnline(agent.id), 10_000, 'the daemon with the example config to poll');
+    const run = async (text: string) => gw.waitJob(await gw.push(text, agent.name));
+    expect(await run('Hi Jim')).toMatchObject({ status: 'succeeded', result: 'I am not Jim!\n' });
+    expect(await run('free')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\s+total\s+used.*\nMem:/s) });
+    expect(await run('date')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\n$/) });
+    // Sender options are refused unless the entry says `options: true` (the original ran `free -m`).
+    expect(await run('free -m')).toMatchObject({ status: 'failed', result: 'refused: "free" takes no options (arguments starting with "-")' });
+    await stopDaemon(daemon);
+  });
+});
+
 describe('concurrency', () => {
   it('runs two jobs at the same time with concurrency: 2 (each waits for the other to start)', async () => {
     // Each shortcut marks that it started, then waits (up to 10 s) for the other's mark: both meet only if they overlap.
