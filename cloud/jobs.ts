@@ -38,6 +38,8 @@ export interface JobOrigin {
    * command sets it; only in-process callers without one (benchmarks, tests) leave it out.
    */
   pushedBy?: Credential;
+  /** Refuse (400 InvalidAgent, nothing stored) rather than record an expired job when the agent is offline. */
+  refuseOffline?: boolean;
 }
 
 /** Who decides on a job awaiting approval. */
@@ -137,6 +139,7 @@ export class JobService {
     const claim = gated ? null : (this.handoff?.claimIdle(agent.id) ?? null);
     if (claim) return this.pushToPoll(agent, text, from, now, claim);
     const online = gated || (await this.deps.agents.isOnline(agent.id));
+    if (!online && from.refuseOffline) throw new BadRequestError('target agent is offline or invalid', 'InvalidAgent');
     const job = newJob(agent, text, from, now, {
       status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired',
       reason: online ? null : 'agent offline',
