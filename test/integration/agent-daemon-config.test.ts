@@ -169,6 +169,26 @@ describe('which config file, and the environment over it', () => {
     expect(none.stderr).toBe('skadi-agent: no config file: looked for /etc/skadi/skadi.yml and ./skadi.yml (or pass --config <file>)\n');
   });
 
+  it('--help says the system file comes first, unlike the original agent', () => {
+    const help = spawnSync(process.execPath, [DAEMON, '--help'], { encoding: 'utf8' });
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent');
+  });
+
+  it('`skadi-agent <token>` writes the token into the config file, as the original did, and refuses what is no agent token', () => {
+    const example = fs.readFileSync(path.join(ROOT, 'test/fixtures/original-agent-example.skadi.yml'), 'utf8');
+    const file = writeFile('enrol.yml', example);
+    const token = `ska_${'t'.repeat(32)}`;
+    const written = spawnSync(process.execPath, [DAEMON, '--config', file, token], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect({ status: written.status, stdout: written.stdout, stderr: written.stderr }).toEqual({ status: 0, stdout: `${file}: token written; start the agent with: skadi-agent --config ${file}\n`, stderr: '' });
+    expect(fs.readFileSync(file, 'utf8')).toBe(example.replace(/^token:\n/m, `token: "${token}"\n`)); // comments and the rest unchanged
+    expect(check(['--config', file], { env: { SKADI_SERVER: 'https://skadi.example.com' } }).status).toBe(0);
+
+    const xid = spawnSync(process.execPath, [DAEMON, '--config', file, 'abcdefghij0123456789'], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect({ status: xid.status, stdout: xid.stdout }).toEqual({ status: 2, stdout: '' });
+    expect(xid.stderr).toBe('skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <user> <name>` or `skadi agent token <user> <name>` prints one\n');
+    expect(fs.readFileSync(file, 'utf8')).toContain(`token: "${token}"\n`);
+  });
+
   it('SKADI_SERVER and SKADI_AGENT_TOKEN override the file (--check)', () => {
     const file = writeFile('tokenless.yml', 'server: https://from-file.example.com\n');
     const tokenless = check(['--config', file]);
