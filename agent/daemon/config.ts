@@ -221,7 +221,7 @@ const AGENT_TOKEN = /^ska_[\w-]{32}$/;
 /** The original agent's `skadi <token>`: sets `token:` in the config file, keeping its comments; refuses a file that would not load. */
 export function writeTokenToConfig(file: string, token: string): void {
   if (!AGENT_TOKEN.test(token)) {
-    throw new AgentConfigError(`"${token.slice(0, 40)}" is not an agent token (ska_ and 32 characters); \`skadi agent add <user> <name>\` or \`skadi agent token <user> <name>\` prints one`);
+    throw new AgentConfigError(`"${token.slice(0, 40)}" is not an agent token (ska_ and 32 characters); \`skadi agent add <name> --user <user>\` or \`skadi agent token <name> --user <user>\` prints one`);
   }
   let text: string;
   try {

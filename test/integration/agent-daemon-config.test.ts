@@ -185,7 +185,7 @@ describe('which config file, and the environment over it', () => {
 
     const xid = spawnSync(process.execPath, [DAEMON, '--config', file, 'abcdefghij0123456789'], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
     expect({ status: xid.status, stdout: xid.stdout }).toEqual({ status: 2, stdout: '' });
-    expect(xid.stderr).toBe('skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <user> <name>` or `skadi agent token <user> <name>` prints one\n');
+    expect(xid.stderr).toBe('skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <name> --user <user>` or `skadi agent token <name> --user <user>` prints one\n');
     expect(fs.readFileSync(file, 'utf8')).toContain(`token: "${token}"\n`);
   });
 
