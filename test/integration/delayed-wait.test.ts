@@ -41,6 +41,18 @@ describe('delayed_wait: 1h, and the agent comes back', () => {
       await agent.stop();
     }
   });
+
+  it('the reconciler schedules a waiting job again if Redis lost it, and leaves those still scheduled to the sweeper', async () => {
+    await gw.addAgent('away');
+    const [lost, kept] = [await delayFor(gw, 'away', 'lost'), await delayFor(gw, 'away', 'kept')];
+    const score = async (id: string) => gw.core.redis.zscore(gw.core.keys.delayed, id);
+    for (const { id, dueAt } of [lost, kept]) await eventually(async () => Number(await score(id)) > dueAt, 15_000, `${id} to be scheduled again`);
+    const keptAt = await score(kept.id);
+    await gw.core.redis.zrem(gw.core.keys.delayed, lost.id);
+    expect((await gw.core.reconciler.reconcileOnce()).released).toBe(0); // the agent is still offline: both wait
+    expect(Number(await score(lost.id))).toBeGreaterThan(lost.dueAt);
+    expect(await score(kept.id)).toBe(keptAt);
+  });
 });
 
 describe('delayed_wait: 1s, and the agent stays away', () => {
