@@ -227,6 +227,7 @@ describe("the original agent's example config", () => {
     const run = async (text: string) => gw.waitJob(await gw.push(text, agent.name));
     expect(await run('Hi Jim')).toMatchObject({ status: 'succeeded', result: 'I am not Jim!\n' });
     expect(await run('free')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\s+total\s+used.*\nMem:/s) });
+    expect(await run('lsroot')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^etc$/m) });
     expect(await run('date')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\n$/) });
     // Sender options are refused unless the entry says `options: true` (the original ran `free -m`).
     expect(await run('free -m')).toMatchObject({ status: 'failed', result: 'refused: "free" takes no options (arguments starting with "-")' });
