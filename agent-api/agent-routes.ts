@@ -5,7 +5,6 @@ import type { Core } from '../cloud/core';
 import { agentCredential } from '../cloud/credentials';
 import { NotFoundError } from '../cloud/errors';
 import { isJobId } from '../cloud/job-id';
-import { splitAgentMessage } from '../cloud/job-text';
 import type { AgentRow } from '../cloud/store/agents';
 import { bearerToken, clientIp } from './auth';
 import { validate } from './errors';
@@ -63,7 +62,9 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
   router.post('/job/add', async (ctx) => {
     const { agent } = (ctx as AgentContext).state;
     const body = validate(jobAddBody, ctx.request.body);
-    const pushed = await core.jobs.pushText(agent.userId, body.message, { source: `agent:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
+    // As in the original agent API, a push to an offline agent is refused and nothing is stored.
+    const from = { source: `agent:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent), refuseOffline: true };
+    const pushed = await core.jobs.pushText(agent.userId, body.message, from);
     ctx.status = 201;
     ctx.body = pushed;
   });
@@ -71,8 +72,9 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
   router.post('/job/delayed', async (ctx) => {
     const { agent } = (ctx as AgentContext).state;
     const body = validate(delayedBody, ctx.request.body);
-    const { target, message } = await delayedTarget(core, agent, body.message);
-    const delayed = await core.jobs.delay(target, message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
+    // The whole text is the job, as in the original; another of the user's agents is named only by `agent`.
+    const target = body.agent ? await core.agents.byName(agent.userId, body.agent) : agent;
+    const delayed = await core.jobs.delay(target, body.message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
     ctx.status = 201;
     ctx.body = { id: delayed.id, agent: target.name, due_at: delayed.dueAt.toISOString() };
   });
@@ -92,13 +94,3 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
   return router;
 }
 
-/** "<agent> <job>" when the first word names one of the user's agents; otherwise the whole text is for the caller itself. */
-async function delayedTarget(core: Core, caller: AgentRow, text: string): Promise<{ target: AgentRow; message: string }> {
-  try {
-    const { agent: name, message } = splitAgentMessage(text);
-    return { target: await core.agents.byName(caller.userId, name), message };
-  } catch (err) {
-    if (err instanceof NotFoundError || (err as { code?: string }).code === 'InvalidMessage') return { target: caller, message: text };
-    throw err;
-  }
-}

@@ -32,6 +32,8 @@ export const delayedBody = z
     hours: z.number().int().min(0).max(8784).optional(),
     days: z.number().int().min(0).max(366).optional(),
     callback,
+    /** Another of the user's agents to run the job; the caller itself when absent. */
+    agent: z.string().min(1, 'agent is empty').max(64, 'agent is longer than 64 characters').optional(),
   })
   .transform((body, ctx) => {
     let delayMs: number | null;
@@ -41,7 +43,7 @@ export const delayedBody = z
     } else {
       delayMs = ((body.days ?? 0) * 24 * 60 + (body.hours ?? 0) * 60 + (body.minutes ?? 0)) * 60_000;
     }
-    return { message: body.message, callback: body.callback, delayMs: delayMs ?? 0 };
+    return { message: body.message, callback: body.callback, agent: body.agent, delayMs: delayMs ?? 0 };
   });
 
 /** Body of the message routes. */

@@ -57,6 +57,8 @@ export class AgentService {
    * after every job): an agent goes offline only after `agent_offline_after` of silence, ten times this window or more.
    */
   private readonly presenceWritten = new Map<number, number>();
+  /** Called when an agent comes online (core releases the delayed jobs that waited for it). */
+  onOnline: ((agent: AgentRow) => Promise<unknown>) | null = null;
 
   constructor(private readonly deps: AgentServiceDeps) {}
 
@@ -260,6 +262,7 @@ export class AgentService {
     if (!(await this.deps.agents.markOnline(agent.id, new Date(now)))) return;
     this.deps.log.info({ agentId: agent.id, agent: agent.name }, 'agent online');
     await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
+    await this.onOnline?.(agent).catch((err) => this.deps.log.warn({ err, agentId: agent.id }, 'could not release the delayed jobs waiting for the agent; they are looked at again within a minute'));
   }
 
   /** True when this node wrote the agent's presence to Redis within the last tenth of the offline time (at most 1 s). */

@@ -38,6 +38,8 @@ export interface JobOrigin {
    * command sets it; only in-process callers without one (benchmarks, tests) leave it out.
    */
   pushedBy?: Credential;
+  /** Refuse (400 InvalidAgent, nothing stored) rather than record an expired job when the agent is offline. */
+  refuseOffline?: boolean;
 }
 
 /** Who decides on a job awaiting approval. */
@@ -76,8 +78,13 @@ export interface JobServiceDeps {
   leaseMs: number;
   /** A job awaiting approval with no decision for this long expires. */
   approvalTimeoutMs: number;
+  /** A delayed job due while its agent is offline waits this long for the agent to poll again, then expires. */
+  delayedWaitMs: number;
   log: Logger;
 }
+
+/** How often a delayed job waiting for its offline agent is looked at again (the agent's return also releases it). */
+const DELAYED_RETRY_MS = 60_000;
 
 /** The row of a job pushed for an agent: where it comes from, plus its first status and what goes with it. */
 function newJob(agent: AgentRow, message: string, from: JobOrigin, now: Date, first: Pick<NewJob, 'status' | 'reason' | 'approvalUntil' | 'leaseUntil'>): NewJob {
@@ -137,6 +144,7 @@ export class JobService {
     const claim = gated ? null : (this.handoff?.claimIdle(agent.id) ?? null);
     if (claim) return this.pushToPoll(agent, text, from, now, claim);
     const online = gated || (await this.deps.agents.isOnline(agent.id));
+    if (!online && from.refuseOffline) throw new BadRequestError('target agent is offline or invalid', 'InvalidAgent');
     const job = newJob(agent, text, from, now, {
       status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired',
       reason: online ? null : 'agent offline',
@@ -470,33 +478,50 @@ export class JobService {
     return { id, dueAt };
   }
 
-  /** Turns due delayed jobs into jobs (each exactly once, whichever node claims it); returns how many. */
+  /**
+   * Turns due delayed jobs into jobs (each exactly once, whichever node claims it); returns how many. One whose agent
+   * is offline stays a delayed job, looked at again every minute, until the agent polls or `delayed_wait` ends.
+   */
   async releaseDelayed(ids: string[]): Promise<number> {
     let count = 0;
     for (const id of ids) {
       const now = new Date();
-      const released = await this.deps.db.transaction(async (conn) => {
-        const delayed = await this.deps.delayed.claimForRelease(conn, id, now);
+      const outcome = await this.deps.db.transaction(async (conn) => {
+        const delayed = await this.deps.delayed.lockPending(conn, id);
         if (!delayed) return null;
         const [rows] = await conn.query('SELECT id, name, approval_patterns FROM agents WHERE id = ?', [delayed.agentId]);
         const agent = (rows as { id: number; name: string; approval_patterns: string | null }[])[0];
         // The agent's patterns when the job is due decide whether it waits for approval.
         const gated = !!agent && matchingPattern(agent.approval_patterns ? (JSON.parse(agent.approval_patterns) as string[]) : [], delayed.message) !== null;
         const online = gated || (agent ? await this.deps.agents.isOnline(delayed.agentId) : false);
+        const waitEnd = delayed.dueAt.getTime() + this.deps.delayedWaitMs;
+        if (agent && !online && now.getTime() < waitEnd) return { job: null, waitUntil: Math.min(now.getTime() + DELAYED_RETRY_MS, waitEnd) };
+        const reason = online ? null : agent ? `agent offline for the ${formatDuration(this.deps.delayedWaitMs)} of delayed_wait after the job was due` : 'agent removed';
         const job: NewJob = {
           id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
           message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
-          status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired', reason: online ? null : agent ? 'agent offline' : 'agent removed', createdAt: now,
+          status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired', reason, createdAt: now,
           requester: delayed.requester, pushedBy: delayed.pushedBy, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
         };
+        await this.deps.delayed.markReleased(conn, id, now);
         await this.deps.jobs.insert([job], conn);
-        return job;
+        return { job, waitUntil: 0 };
       });
-      if (!released) continue;
+      if (!outcome) continue;
+      if (!outcome.job) {
+        // Should Redis not take it, the reconciler finds the due job in MySQL and looks at it again.
+        await this.deps.queue.scheduleDelayed([{ id, at: outcome.waitUntil }]).catch((err) => this.deps.log.warn({ jobId: id, err }, 'could not schedule a waiting delayed job again; the reconciler will'));
+        continue;
+      }
       count++;
-      await this.announceNew([{ ...released, result: null }], now);
+      await this.announceNew([{ ...outcome.job, result: null }], now);
     }
     return count;
+  }
+
+  /** Releases an agent's due delayed jobs that waited for it to come back online. */
+  async releaseWaitingDelayed(agentId: number): Promise<number> {
+    return this.releaseDelayed(await this.deps.delayed.listDueOfAgent(agentId, new Date(), 500));
   }
 
   /** A job, if it exists and (when userId is given) belongs to that user. */

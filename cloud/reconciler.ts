@@ -169,9 +169,15 @@ export class Reconciler {
     return this.deps.jobs.expireOverdue(await this.deps.jobRepo.listOverdue(now, PAGE));
   }
 
+  /** Due delayed jobs missing from the schedule; those still in it (waiting for their agent) are the sweeper's. */
   private async releaseMissedDelayed(now: Date): Promise<number> {
-    const due = await this.deps.delayedRepo.listPending('', now, PAGE);
-    return this.deps.jobs.releaseDelayed(due.map((d) => d.id));
+    let released = 0;
+    for (let after = ''; ; ) {
+      const due = await this.deps.delayedRepo.listPending(after, now, PAGE);
+      released += await this.deps.jobs.releaseDelayed(await this.deps.queue.unscheduledDelayed(due.map((d) => d.id)));
+      if (due.length < PAGE) return released;
+      after = due[due.length - 1].id;
+    }
   }
 
   /** Agents online in MySQL with no recent poll in Redis (a sweep claimed them and then failed, or Redis forgot them). */

@@ -16,6 +16,8 @@ export interface Config {
   redisPrefix: string;
   jobLeaseMs: number;
   approvalTimeoutMs: number;
+  /** A delayed job due while its agent is offline waits this long for it, then expires. */
+  delayedWaitMs: number;
   agentOfflineAfterMs: number;
   bodyLimitBytes: number;
   sweepIntervalMs: number;

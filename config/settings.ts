@@ -105,6 +105,7 @@ export const SETTINGS = [
   setting('redisPrefix', 'redis_prefix', z.string().min(1).max(64).regex(/^[\w:.-]+$/, 'letters, digits and _ : . - only'), 'skadi:', 'prefix of every Redis key and stream'),
   setting('jobLeaseMs', 'job_lease', duration, '10m', 'a sent or running job with no report for this long expires'),
   setting('approvalTimeoutMs', 'approval_timeout', duration, '1h', 'a job that needs approval and gets no decision for this long expires'),
+  setting('delayedWaitMs', 'delayed_wait', duration, '1d', 'a delayed job due while its agent is offline waits this long for the agent to poll again, then expires'),
   setting('agentOfflineAfterMs', 'agent_offline_after', duration, '3m', 'an agent that has not polled for this long is offline'),
   setting('bodyLimitBytes', 'body_limit', bytes, '1mb', 'largest accepted HTTP request body'),
   setting('sweepIntervalMs', 'sweep_interval', duration, '1s', 'how often each node looks for overdue leases, offline agents and due delayed jobs'),

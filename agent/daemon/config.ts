@@ -138,7 +138,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     throw new AgentConfigError(`${file}:${pos.line}: ${err.message.split('\n')[0]}`);
   }
   const raw = doc.toJS() ?? {};
-  const parsed = schema.safeParse(raw);
+  // The original agent's example leaves `token:` empty (YAML null): an empty or null value is "not set".
+  const given = Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter(([, v]) => v !== null && v !== ''));
+  const parsed = schema.safeParse(given);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.map(String);
@@ -202,11 +204,36 @@ function configWarnings(raw: Record<string, unknown>, line: (path: (string | num
   return warnings;
 }
 
-/** The config file to use: the given one, else /etc/skadi/skadi.yml, else ./skadi.yml. */
+/**
+ * The config file to use: the given one, else /etc/skadi/skadi.yml, else ./skadi.yml. The system file comes first
+ * (the original agent preferred ./skadi.yml): a daemon started from whatever directory must not take its allow-list
+ * from a file there.
+ */
 export function findConfigFile(given?: string): string {
   if (given) return given;
   for (const candidate of ['/etc/skadi/skadi.yml', 'skadi.yml']) if (fs.existsSync(candidate)) return candidate;
   throw new AgentConfigError('no config file: looked for /etc/skadi/skadi.yml and ./skadi.yml (or pass --config <file>)');
+}
+
+/** An agent token as `skadi agent add` prints it. */
+const AGENT_TOKEN = /^ska_[\w-]{32}$/;
+
+/** The original agent's `skadi <token>`: sets `token:` in the config file, keeping its comments; refuses a file that would not load. */
+export function writeTokenToConfig(file: string, token: string): void {
+  if (!AGENT_TOKEN.test(token)) {
+    throw new AgentConfigError(`"${token.slice(0, 40)}" is not an agent token (ska_ and 32 characters); \`skadi agent add <name> --user <user>\` or \`skadi agent token <name> --user <user>\` prints one`);
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new AgentConfigError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  // The `token:` line is rewritten in place (its comment kept), or added at the end: the rest of the file stays as written.
+  const line = /^token:[ \t]*(?:"[^"\n]*"|'[^'\n]*'|[^#\n]*?)([ \t]+#[^\n]*)?$/m;
+  const updated = line.test(text) ? text.replace(line, (_all, comment = '') => `token: "${token}"${comment}`) : `${text}${text && !text.endsWith('\n') ? '\n' : ''}token: "${token}"\n`;
+  if (parseAgentConfig(updated, file, {}).token !== token) throw new AgentConfigError(`${file}: its token: line could not be rewritten; set the token by hand`);
+  fs.writeFileSync(file, updated); // an existing file keeps its mode
 }
 
 /** Reads and parses a config file. */

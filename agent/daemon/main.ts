@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { Agent, InvalidTokenError, type AgentLogger } from '../sdk';
-import { AgentConfigError, deploymentWarnings, findConfigFile, loadAgentConfig } from './config';
+import { AgentConfigError, deploymentWarnings, findConfigFile, loadAgentConfig, writeTokenToConfig } from './config';
 import { createShellHandler } from './handler';
 import { helpText } from './plan';
 
@@ -12,10 +12,16 @@ program
   .name('skadi-agent')
   .description('Pulls jobs from a Skadi server and runs the shortcuts, commands and templates its config file allows.')
   .version(require('../../../package.json').version)
-  .option('-c, --config <file>', 'config file (default /etc/skadi/skadi.yml, then ./skadi.yml)')
+  .argument('[token]', 'write this agent token into the config file (as the original `skadi <token>`), then exit')
+  .option('-c, --config <file>', 'config file (default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent, so that the working directory cannot change what runs)')
   .option('--check', 'validate the config file, print what it allows, and exit')
-  .action(async (opts: { config?: string; check?: boolean }) => {
+  .action(async (token: string | undefined, opts: { config?: string; check?: boolean }) => {
     const file = findConfigFile(opts.config);
+    if (token !== undefined) {
+      writeTokenToConfig(file, token);
+      console.log(`${file}: token written; start the agent with: skadi-agent${opts.config ? ` --config ${file}` : ''}`);
+      return;
+    }
     const config = loadAgentConfig(file);
     const warnings = [...config.warnings, ...deploymentWarnings(file, config)];
     if (opts.check) {

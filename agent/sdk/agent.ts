@@ -297,15 +297,15 @@ export class Agent {
     await this.client.request('POST', `/agent/message/${kind}`, { message });
   }
 
-  /** Queues "<agent> <job>" for another agent of the same owner. */
+  /** Queues "<agent> <job>" for another agent of the same owner; a ServerError 400 InvalidAgent when it is offline. */
   async addJob(text: string, options: { callback?: string } = {}): Promise<{ id: string; status: string }> {
     return (await this.client.request('POST', '/agent/job/add', { message: text, callback: options.callback })).body;
   }
 
-  /** Queues a job after a delay (milliseconds, or a duration such as "15m", "1h30m", "2d"). */
-  async addDelayedJob(text: string, after: number | string, options: { callback?: string } = {}): Promise<{ id: string; agent: string; due_at: string }> {
+  /** Queues the whole text as a job after a delay (milliseconds, or "15m", "1h30m", "2d"), for this agent unless `agent` names another. */
+  async addDelayedJob(text: string, after: number | string, options: { callback?: string; agent?: string } = {}): Promise<{ id: string; agent: string; due_at: string }> {
     const duration = typeof after === 'number' ? `${Math.max(1, Math.round(after / 1000))}s` : after;
-    return (await this.client.request('POST', '/agent/job/delayed', { message: text, duration, callback: options.callback })).body;
+    return (await this.client.request('POST', '/agent/job/delayed', { message: text, duration, callback: options.callback, agent: options.agent })).body;
   }
 }
 

@@ -84,19 +84,34 @@ function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, mes
   return deps.gate.run(conversation, () => deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits));
 }
 
-/** The JSON a callback receives for a job status change. */
+/**
+ * The JSON a callback receives for a job status change: our fields, plus those of the original Skadi's job JSON
+ * (user_id, agent_id, callback, created_at, sent_at, <final status>_at) in its formats. README shows an example.
+ */
 export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<string, unknown> {
+  const sent = job.sentAt && !['awaiting_approval', 'queuing'].includes(event.status);
   return {
     type: 'job:status',
     id: job.id,
+    user_id: String(job.userId),
+    agent_id: String(job.agentId),
     agent: job.agentName,
     message: job.message,
+    source: job.source,
+    callback: job.callback ?? '',
     status: event.status,
     result: event.result ?? '',
     reason: event.reason ?? '',
-    source: job.source,
+    created_at: goTime(job.createdAt),
+    ...(sent ? { sent_at: goTime(job.sentAt!) } : {}),
+    ...(isTerminal(event.status) ? { [`${event.status}_at`]: goTime(job.finishedAt ?? new Date(event.at)) } : {}),
     at: event.at,
   };
+}
+
+/** A time as Go's time.Time marshals a MySQL datetime(3): RFC 3339 in UTC, milliseconds without trailing zeros. */
+export function goTime(at: Date): string {
+  return at.toISOString().replace(/\.?0+Z$/, 'Z');
 }
 
 /** What earlier attempts of one event already did, so a retry does not post the answer twice. */

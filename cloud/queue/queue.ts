@@ -128,6 +128,13 @@ export class DispatchQueue {
     await this.redis.zadd(this.keys.delayed, ...entries.flatMap((e) => [e.at, e.id]));
   }
 
+  /** Those of the delayed job ids that are not in the schedule (lost, or claimed by a node that then failed). */
+  async unscheduledDelayed(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const scores = await this.redis.zmscore(this.keys.delayed, ...ids);
+    return ids.filter((_, i) => scores[i] === null);
+  }
+
   /** Claims delayed jobs that are due; each is returned to one node only. */
   claimDueDelayed(now: number, limit: number): Promise<string[]> {
     return this.redis.claim_due(this.keys.delayed, now, limit);

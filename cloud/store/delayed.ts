@@ -39,7 +39,7 @@ function toDelayed(row: RowDataPacket): DelayedJobRow {
   };
 }
 
-/** Delayed jobs: create, claim for release, list pending. */
+/** Delayed jobs: create, lock and release, list pending. */
 export class DelayedJobRepo {
   constructor(private readonly db: Db) {}
 
@@ -54,12 +54,21 @@ export class DelayedJobRepo {
     );
   }
 
-  /** Locks a due, unreleased delayed job inside a transaction and marks it released; null when already released. */
-  async claimForRelease(sql: Sql, id: string, now: Date): Promise<DelayedJobRow | null> {
+  /** Locks an unreleased delayed job inside a transaction; null when already released. */
+  async lockPending(sql: Sql, id: string): Promise<DelayedJobRow | null> {
     const [rows] = await sql.query<RowDataPacket[]>('SELECT * FROM delayed_jobs WHERE id = ? AND released_at IS NULL FOR UPDATE', [id]);
-    if (!rows[0]) return null;
+    return rows[0] ? toDelayed(rows[0]) : null;
+  }
+
+  /** Marks a delayed job locked by lockPending as released (it has become a job). */
+  async markReleased(sql: Sql, id: string, now: Date): Promise<void> {
     await sql.query('UPDATE delayed_jobs SET released_at = ? WHERE id = ?', [now, id]);
-    return toDelayed(rows[0]);
+  }
+
+  /** Ids of an agent's unreleased delayed jobs that are due (those waiting for it to come back online). */
+  async listDueOfAgent(agentId: number, now: Date, limit: number): Promise<string[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT id FROM delayed_jobs WHERE agent_id = ? AND released_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?', [agentId, now, limit]);
+    return rows.map((r) => r.id);
   }
 
   /** Unreleased delayed jobs after a given id, with their due times (for rebuilding Redis and catching missed ones). */

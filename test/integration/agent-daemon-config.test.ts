@@ -169,6 +169,26 @@ describe('which config file, and the environment over it', () => {
     expect(none.stderr).toBe('skadi-agent: no config file: looked for /etc/skadi/skadi.yml and ./skadi.yml (or pass --config <file>)\n');
   });
 
+  it('--help says the system file comes first, unlike the original agent', () => {
+    const help = spawnSync(process.execPath, [DAEMON, '--help'], { encoding: 'utf8' });
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent');
+  });
+
+  it('`skadi-agent <token>` writes the token into the config file, as the original did, and refuses what is no agent token', () => {
+    const example = fs.readFileSync(path.join(ROOT, 'test/fixtures/original-agent-example.skadi.yml'), 'utf8');
+    const file = writeFile('enrol.yml', example);
+    const token = `ska_${'t'.repeat(32)}`;
+    const written = spawnSync(process.execPath, [DAEMON, '--config', file, token], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect({ status: written.status, stdout: written.stdout, stderr: written.stderr }).toEqual({ status: 0, stdout: `${file}: token written; start the agent with: skadi-agent --config ${file}\n`, stderr: '' });
+    expect(fs.readFileSync(file, 'utf8')).toBe(example.replace(/^token:\n/m, `token: "${token}"\n`)); // comments and the rest unchanged
+    expect(check(['--config', file], { env: { SKADI_SERVER: 'https://skadi.example.com' } }).status).toBe(0);
+
+    const xid = spawnSync(process.execPath, [DAEMON, '--config', file, 'abcdefghij0123456789'], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect({ status: xid.status, stdout: xid.stdout }).toEqual({ status: 2, stdout: '' });
+    expect(xid.stderr).toBe('skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <name> --user <user>` or `skadi agent token <name> --user <user>` prints one\n');
+    expect(fs.readFileSync(file, 'utf8')).toContain(`token: "${token}"\n`);
+  });
+
   it('SKADI_SERVER and SKADI_AGENT_TOKEN override the file (--check)', () => {
     const file = writeFile('tokenless.yml', 'server: https://from-file.example.com\n');
     const tokenless = check(['--config', file]);
@@ -192,6 +212,26 @@ describe('which config file, and the environment over it', () => {
     expect(await gw.waitJob(await gw.push('where', agent.name))).toMatchObject({ status: 'succeeded', result: 'from the cwd config\n' });
     await stopDaemon(daemon);
     expect(daemon.output()).toContain('"config":"skadi.yml"');
+  });
+});
+
+describe("the original agent's example config", () => {
+  /** Written by us in the shape of hack-fan/skadi-agent-shell's example.skadi.yml: same keys and order, empty `token:`. */
+  const EXAMPLE = path.join(ROOT, 'test/fixtures/original-agent-example.skadi.yml');
+
+  it('runs unchanged, its empty token filled by SKADI_AGENT_TOKEN and its server by SKADI_SERVER', async () => {
+    expect(fs.readFileSync(EXAMPLE, 'utf8')).toMatch(/^token:\n/m);
+    const agent = await freshAgent();
+    const daemon = startDaemon(['--config', EXAMPLE], { env: { SKADI_AGENT_TOKEN: agent.token, SKADI_SERVER: gw.base } });
+    await eventually(() => gw.core.agents.isOnline(agent.id), 10_000, 'the daemon with the example config to poll');
+    const run = async (text: string) => gw.waitJob(await gw.push(text, agent.name));
+    expect(await run('Hi Jim')).toMatchObject({ status: 'succeeded', result: 'I am not Jim!\n' });
+    expect(await run('free')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\s+total\s+used.*\nMem:/s) });
+    expect(await run('lsroot')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^etc$/m) });
+    expect(await run('date')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\n$/) });
+    // Sender options are refused unless the entry says `options: true` (the original ran `free -m`).
+    expect(await run('free -m')).toMatchObject({ status: 'failed', result: 'refused: "free" takes no options (arguments starting with "-")' });
+    await stopDaemon(daemon);
   });
 });
 

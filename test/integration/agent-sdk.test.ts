@@ -189,9 +189,10 @@ describe('Agent SDK', () => {
     const agent = new Agent({ server: gw.base, token: gw.agentToken });
     await agent.sendInfo('backup started');
     await agent.sendWarning('disk 91%');
-    const added = await agent.addJob('db1 vacuum');
-    expect(added.status).toBe('expired'); // db1 never polled: the sender learns it at once
-    const delayed = await agent.addDelayedJob('db1 backup', '2h');
+    // db1 never polled: the sender learns at once that nothing will run, and nothing is stored.
+    await expect(agent.addJob('db1 vacuum')).rejects.toMatchObject({ status: 400, code: 'InvalidAgent' });
+    const delayed = await agent.addDelayedJob('backup', '2h', { agent: 'db1' });
+    expect(delayed.agent).toBe('db1');
     await agent.stop(); // closes the kept-alive connections
     expect(Date.parse(delayed.due_at)).toBeGreaterThan(Date.now() + 7_000_000);
     const messages = await readStream(gw.core, gw.core.keys.messageStream);
@@ -222,8 +223,8 @@ describe('Agent SDK', () => {
     const a = await freshAgent();
     const agent = new Agent({ server: gw.base, token: a.token });
     const before = Date.now();
-    const byDuration = await agent.addDelayedJob(`${a.name} rotate logs`, '1h30m');
-    const byMs = await agent.addDelayedJob(`${a.name} rotate logs`, 90 * 60_000);
+    const byDuration = await agent.addDelayedJob('rotate logs', '1h30m');
+    const byMs = await agent.addDelayedJob('rotate logs', 90 * 60_000);
     const after = Date.now();
     await agent.stop();
     for (const delayed of [byDuration, byMs]) {
@@ -247,7 +248,7 @@ describe('Agent SDK', () => {
     });
     try {
       await online(a.id);
-      const delayed = await agent.addDelayedJob('check the backups', 1000); // no agent name first: a job for the caller itself
+      const delayed = await agent.addDelayedJob('check the backups', 1000); // for the caller itself
       expect(delayed.agent).toBe(a.name);
       await eventually(() => gw.core.jobs.get(delayed.id, null).catch(() => null), 15_000, 'the delayed job to be released');
       expect(await gw.waitJob(delayed.id)).toMatchObject({ status: 'succeeded', result: 'ran check the backups' });

@@ -114,6 +114,55 @@ describe('callback signing', () => {
   });
 });
 
+describe("the callback body: ours and the original Skadi's job fields", () => {
+  /** Go's time.Time JSON of a MySQL datetime(3), written out here on its own: UTC, fraction without trailing zeros. */
+  const asGo = (at: Date) => {
+    const [whole, fraction] = at.toISOString().slice(0, -1).split('.');
+    const digits = fraction.replace(/0+$/, '');
+    return `${whole}${digits ? `.${digits}` : ''}Z`;
+  };
+  const OURS = ['type', 'id', 'agent', 'message', 'status', 'result', 'reason', 'source', 'at'];
+  const ORIGINAL = ['id', 'user_id', 'agent_id', 'message', 'source', 'callback', 'status', 'result', 'created_at'];
+  const TIMES = ['sent_at', 'canceled_at', 'expired_at', 'succeeded_at', 'failed_at'];
+
+  it('every status change carries both, with times in RFC 3339 to the millisecond and unset times left out', async () => {
+    const receiver = await sink();
+    const agent = await gw.startAgent(() => 'ran it', 'hooked');
+    try {
+      const res = await call(gw.base, 'POST', '/job/add', { token: userToken, body: { message: 'hooked date', callback: receiver.url } });
+      expect(res.status).toBe(201);
+      const bodies = () => receiver.requests.map((r) => JSON.parse(r.body));
+      await eventually(() => bodies().some((b) => b.status === 'succeeded'), 15_000, 'the succeeded callback');
+      const job = await gw.core.jobs.get(res.body.id, null);
+      const byStatus = Object.fromEntries(bodies().map((b) => [b.status, b]));
+      expect(Object.keys(byStatus).sort()).toEqual(['queuing', 'sent', 'succeeded']);
+      for (const body of bodies()) {
+        for (const key of [...OURS, ...ORIGINAL]) expect(body).toHaveProperty(key);
+        expect(body).toMatchObject({ id: job.id, user_id: String(job.userId), agent_id: String(agent.id), message: 'date', source: 'api', callback: receiver.url, created_at: asGo(job.createdAt) });
+        for (const key of TIMES.filter((k) => k in body)) expect(body[key]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,2}[1-9])?Z$/);
+      }
+      const times = (body: Record<string, unknown>) => TIMES.filter((k) => k in body);
+      expect(times(byStatus.queuing)).toEqual([]);
+      expect(times(byStatus.sent)).toEqual(['sent_at']);
+      expect(times(byStatus.succeeded)).toEqual(['sent_at', 'succeeded_at']);
+      expect(byStatus.sent.sent_at).toBe(asGo(job.sentAt!));
+      expect(byStatus.succeeded).toMatchObject({ result: 'ran it', succeeded_at: asGo(job.finishedAt!) });
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('a job expired at once has expired_at and no sent_at', async () => {
+    const receiver = await sink();
+    const id = await pushTo(receiver.url);
+    await eventually(() => receiver.requests.length === 1, 10_000, 'the callback');
+    const body = JSON.parse(receiver.requests[0].body);
+    const job = await gw.core.jobs.get(id, null);
+    expect(TIMES.filter((k) => k in body)).toEqual(['expired_at']);
+    expect(body).toMatchObject({ status: 'expired', reason: 'agent offline', expired_at: asGo(job.finishedAt!), created_at: asGo(job.createdAt) });
+  });
+});
+
 describe('callback answers are never read whole', () => {
   it('an endless body is not read: the exchange ends at the status line and memory stays flat', async () => {
     const receiver = await sink({ kind: 'endless', chunkBytes: 64 * 1024, maxBytes: 512 * 1024 * 1024 });

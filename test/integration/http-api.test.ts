@@ -162,8 +162,9 @@ describe('agent API', () => {
 
   it('stores delayed jobs from a duration or minutes/hours/days', async () => {
     const before = Date.now();
-    const a = await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'db1 backup', duration: '1h30m' } });
+    const a = await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'backup', duration: '1h30m', agent: 'db1' } });
     expect(a).toMatchObject({ status: 201, body: { agent: 'db1' } });
+    expect(await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', duration: '1h', agent: 'nosuch' } })).toMatchObject({ status: 404, body: { error: 'AgentNotFound' } });
     expect(Date.parse(a.body.due_at) - before).toBeGreaterThanOrEqual(5_400_000 - 1000);
     const b = await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'rotate logs', hours: 1, minutes: 5 } });
     expect(b).toMatchObject({ status: 201, body: { agent: 'web1' } });

@@ -66,7 +66,7 @@ const wait = waitQuery(MAX_WAIT);
 const jobText = fc.stringMatching(/^[a-z0-9]{1,12}( [a-z0-9._-]{1,12}){0,3}$/).map((t) => `sink ${t}`);
 const EXAMPLES = new Map<z.ZodType, Record<string, fc.Arbitrary<unknown>>>([
   [jobAddBody, { message: jobText, callback: fc.constantFrom('', 'disable') }],
-  [delayedBody, { message: jobText, duration: fc.constantFrom('2h', '90m', '1d'), callback: fc.constantFrom('', 'disable') }],
+  [delayedBody, { message: jobText, duration: fc.constantFrom('2h', '90m', '1d'), callback: fc.constantFrom('', 'disable'), agent: fc.constantFrom('sink', 'fuzz', undefined) }],
   [wait, { wait: fc.constant(0) }],
 ]);
 const report = (status: JobStatus): RouteSpec => ({ auth: 'agent', body: reportBody, query: nextQuery, id: 'sent', after: [status] });
