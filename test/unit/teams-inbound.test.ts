@@ -174,6 +174,13 @@ describe('the sender\'s own tenant', () => {
     expect(senderTenantOf(activity, {})).toBe('');
   });
 
+  it('is unknown when neither side names the account: missing ids never match each other', () => {
+    const activity = sharedChannel() as Partial<Activity>;
+    const tenantOnly = { tenantId: PARTNER, userRole: 'user' };
+    expect(senderTenantOf({ ...activity, from: { id: activity.from!.id, name: 'Pat' } } as Partial<Activity>, tenantOnly)).toBe(''); // no Entra id on either
+    expect(senderTenantOf({ ...activity, from: { aadObjectId: patAccount().aadObjectId } } as unknown as Partial<Activity>, { ...tenantOnly, objectId: undefined })).toBe(''); // no id on either
+  });
+
   it('asks a shared channel\'s own roster (the type or the membershipType says shared), a standard channel\'s team', () => {
     expect(rosterOf(sharedChannel() as Partial<Activity>)).toBe('19:shared7777@thread.tacv2');
     const graphShaped = { ...sharedChannel(), channelData: { ...sharedChannel().channelData, channel: { id: '19:shared7777@thread.tacv2', membershipType: 'shared' } } };
