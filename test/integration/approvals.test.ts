@@ -4,8 +4,6 @@ import type { HttpServer } from '../../agent-api/server';
 import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
 import { identityCredential } from '../../cloud/credentials';
 import { parseIdentityKey } from '../../cloud/identities';
-import { Signals } from '../../cloud/signals';
-import { connectRedis } from '../../cloud/queue/redis';
 import type { Approver, JobOrigin } from '../../cloud/jobs';
 import type { AgentRow } from '../../cloud/store/agents';
 import { formatDuration } from '../../config/duration';
@@ -87,22 +85,17 @@ async function failure(promise: Promise<unknown>): Promise<any> {
   throw new Error('expected a rejection, but the promise resolved');
 }
 
-/** The job ids that `run` announced as finished on the done channel (a sentinel published after it ends the list). */
-async function doneSignals(run: () => Promise<unknown>, on: Core = core): Promise<string[]> {
-  const seen: string[] = [];
-  const sentinel = `sentinel-${++seq}`;
-  let ended!: () => void;
-  const end = new Promise<void>((resolve) => (ended = resolve));
-  const signals = new Signals(await connectRedis({ url: on.config.redisUrl, cluster: on.config.redisCluster }), on.keys);
-  signals.onDone((id) => (id === sentinel ? ended() : seen.push(id)));
+/**
+ * The job ids that `run` announced as finished: the PUBLISHes on the done channel it sent to Redis, which wake the
+ * `?wait` requests of every node (read at the client, as a Redis Cluster does not keep order between its nodes).
+ */
+async function doneSignals(run: () => Promise<unknown>, on: Core[] = [core]): Promise<string[]> {
+  const spies = on.map((c) => jest.spyOn(c.redis, 'publish'));
   try {
-    await signals.start();
     await run();
-    await on.redis.publish(on.keys.doneChannel, sentinel); // Redis delivers in the order it published
-    await end;
-    return seen;
+    return spies.flatMap((spy, i) => spy.mock.calls.filter(([channel]) => channel === on[i].keys.doneChannel).map(([, id]) => String(id)));
   } finally {
-    signals.stop();
+    for (const spy of spies) spy.mockRestore();
   }
 }
 
@@ -374,7 +367,7 @@ describe('timeout', () => {
       let swept = 0;
       const done = await doneSignals(async () => {
         for (const s of await Promise.all([n1.sweeper.sweepOnce(), n2.sweeper.sweepOnce()])) swept += s.unapproved;
-      });
+      }, [n1, n2]);
       expect(swept).toBe(1);
       expect(done).toEqual([id]); // waiting `?wait` requests hear of it at once
 
