@@ -24,6 +24,7 @@ export function jobJson(job: JobRow): Record<string, unknown> {
     denied_by: job.approval?.deniedBy ?? '',
     reason: job.approval?.deniedBy ? (job.reason ?? '') : '',
   };
+  if (job.status === 'queuing' && job.waitUntil) json.wait_until = job.waitUntil.toISOString();
   if (job.sentAt) json.sent_at = job.sentAt.toISOString();
   if (job.finishedAt) json[`${job.status}_at`] = job.finishedAt.toISOString();
   return json;

@@ -21,7 +21,8 @@ const PUSHED: Record<string, (agent: string, id: string) => string> = {
 const SYMBOL: Record<string, string> = { succeeded: '✅', failed: '❌', expired: '⌛', canceled: '🚫' };
 
 function printJob(job: JobRow): void {
-  console.log(`${SYMBOL[job.status] ?? '…'} job ${job.id} for ${job.agentName}: ${job.status}${job.reason ? ` (${job.reason})` : ''}`);
+  const waiting = job.status === 'queuing' && job.waitUntil ? ` (a delayed job: kept for its agent, online or not, until ${job.waitUntil.toISOString()})` : '';
+  console.log(`${SYMBOL[job.status] ?? '…'} job ${job.id} for ${job.agentName}: ${job.status}${job.reason ? ` (${job.reason})` : ''}${waiting}`);
   if (job.result) console.log(job.result);
 }
 

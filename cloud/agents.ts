@@ -57,8 +57,6 @@ export class AgentService {
    * after every job): an agent goes offline only after `agent_offline_after` of silence, ten times this window or more.
    */
   private readonly presenceWritten = new Map<number, number>();
-  /** Called when an agent comes online (core releases the delayed jobs that waited for it). */
-  onOnline: ((agent: AgentRow) => Promise<unknown>) | null = null;
 
   constructor(private readonly deps: AgentServiceDeps) {}
 
@@ -262,7 +260,6 @@ export class AgentService {
     if (!(await this.deps.agents.markOnline(agent.id, new Date(now)))) return;
     this.deps.log.info({ agentId: agent.id, agent: agent.name }, 'agent online');
     await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
-    await this.onOnline?.(agent).catch((err) => this.deps.log.warn({ err, agentId: agent.id }, 'could not release the delayed jobs waiting for the agent; they are looked at again within a minute'));
   }
 
   /** True when this node wrote the agent's presence to Redis within the last tenth of the offline time (at most 1 s). */
@@ -280,7 +277,8 @@ export class AgentService {
       const seen = await this.deps.queue.lastSeen(agentId);
       if (seen !== null && seen > now.getTime() - this.deps.offlineAfterMs) return null; // polled again meanwhile
       await this.deps.agents.setOnline(conn, agentId, false, seen !== null ? new Date(seen) : null);
-      const expired = await this.deps.jobs.expireQueuedOfAgent(agentId, 'agent offline', now, conn);
+      // Delayed jobs waiting for the agent (delayed_wait) are spared until their wait ends.
+      const expired = await this.deps.jobs.expireQueuedOfAgent(agentId, 'agent offline', now, conn, true);
       return { agent, expired };
     });
     if (!outcome) return false;

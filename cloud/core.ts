@@ -149,7 +149,6 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, delayedWaitMs: config.delayedWaitMs, log });
-  agents.onOnline = (agent) => jobs.releaseWaitingDelayed(agent.id);
   const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
   jobs.handOffTo(dispatcher);
   queue.onQueued = (agentId) => dispatcher.noteQueued(agentId);

@@ -83,9 +83,6 @@ export interface JobServiceDeps {
   log: Logger;
 }
 
-/** How often a delayed job waiting for its offline agent is looked at again (the agent's return also releases it). */
-const DELAYED_RETRY_MS = 60_000;
-
 /** The row of a job pushed for an agent: where it comes from, plus its first status and what goes with it. */
 function newJob(agent: AgentRow, message: string, from: JobOrigin, now: Date, first: Pick<NewJob, 'status' | 'reason' | 'approvalUntil' | 'leaseUntil'>): NewJob {
   return {
@@ -219,9 +216,7 @@ export class JobService {
 
   /** After new jobs are stored: queue the queuing ones in Redis and append their events, in one round trip. */
   private async announceNew(jobs: (NewJob & { result: null })[], now: Date): Promise<void> {
-    const queued = jobs.filter((j) => j.status === 'queuing');
-    const byAgent = new Map<number, string[]>();
-    for (const job of queued) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
+    const byAgent = idsByAgent(jobs.filter((j) => j.status === 'queuing'));
     const events = jobs.map((j) => jobStatusEvent(j, now));
     try {
       await Promise.all([
@@ -332,12 +327,31 @@ export class JobService {
     return count;
   }
 
-  /** Expires queued jobs whose agent is offline (found by the reconciler). */
+  /** Expires queued jobs whose agent is offline (found by the reconciler, or at the end of a delayed job's wait). */
   async expireQueued(jobIds: string[], reason: string): Promise<number> {
     const now = new Date();
     const jobs = await this.deps.jobs.expireQueued(jobIds, reason, now);
+    for (const [agentId, ids] of idsByAgent(jobs)) await this.deps.queue.remove(agentId, ids);
     await this.applyTransition({ done: jobs.map((j) => j.id) }, jobs.map((j) => jobStatusEvent(j, now)));
     return jobs.length;
+  }
+
+  /** The reason of a delayed job that waited in vain for its offline agent. */
+  get waitOverReason(): string {
+    return `agent offline for the ${formatDuration(this.deps.delayedWaitMs)} of delayed_wait after the job was due`;
+  }
+
+  /**
+   * Delayed jobs whose wait for their offline agent has ended: expired with a reason saying so when the agent is still
+   * offline; when it is back they stay queued, as any job. Returns how many expired.
+   */
+  async endDelayedWaits(limit = 500): Promise<number> {
+    const over = await this.deps.jobs.listWaitOver(new Date(), limit);
+    if (over.length === 0) return 0;
+    const online = new Map<number, boolean>();
+    for (const agentId of new Set(over.map((j) => j.agentId))) online.set(agentId, await this.deps.agents.isOnline(agentId));
+    await this.deps.jobs.endWait(over.filter((j) => online.get(j.agentId)).map((j) => j.id));
+    return this.expireQueued(over.filter((j) => !online.get(j.agentId)).map((j) => j.id), this.waitOverReason);
   }
 
   /** Cancels a user's queued job. */
@@ -479,8 +493,9 @@ export class JobService {
   }
 
   /**
-   * Turns due delayed jobs into jobs (each exactly once, whichever node claims it); returns how many. One whose agent
-   * is offline stays a delayed job, looked at again every minute, until the agent polls or `delayed_wait` ends.
+   * Turns due delayed jobs into jobs (each exactly once, whichever node claims it); returns how many. The job is
+   * queued even when its agent is offline, and waits for the agent until `delayed_wait` after its due time (offline
+   * expiry spares it until then); one released later than that with its agent offline expires at once.
    */
   async releaseDelayed(ids: string[]): Promise<number> {
     let count = 0;
@@ -495,33 +510,25 @@ export class JobService {
         const gated = !!agent && matchingPattern(agent.approval_patterns ? (JSON.parse(agent.approval_patterns) as string[]) : [], delayed.message) !== null;
         const online = gated || (agent ? await this.deps.agents.isOnline(delayed.agentId) : false);
         const waitEnd = delayed.dueAt.getTime() + this.deps.delayedWaitMs;
-        if (agent && !online && now.getTime() < waitEnd) return { job: null, waitUntil: Math.min(now.getTime() + DELAYED_RETRY_MS, waitEnd) };
-        const reason = online ? null : agent ? `agent offline for the ${formatDuration(this.deps.delayedWaitMs)} of delayed_wait after the job was due` : 'agent removed';
+        const waits = !!agent && !online && now.getTime() < waitEnd;
+        const reason = online || waits ? null : agent ? this.waitOverReason : 'agent removed';
         const job: NewJob = {
           id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
           message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
-          status: gated ? 'awaiting_approval' : online ? 'queuing' : 'expired', reason, createdAt: now,
+          status: gated ? 'awaiting_approval' : online || waits ? 'queuing' : 'expired', reason, createdAt: now,
           requester: delayed.requester, pushedBy: delayed.pushedBy, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
+          // Queued, it waits for its agent until then even if the agent is offline, or goes offline before taking it.
+          waitUntil: (online && !gated) || waits ? new Date(waitEnd) : null,
         };
         await this.deps.delayed.markReleased(conn, id, now);
         await this.deps.jobs.insert([job], conn);
-        return { job, waitUntil: 0 };
+        return job;
       });
       if (!outcome) continue;
-      if (!outcome.job) {
-        // Should Redis not take it, the reconciler finds the due job in MySQL and looks at it again.
-        await this.deps.queue.scheduleDelayed([{ id, at: outcome.waitUntil }]).catch((err) => this.deps.log.warn({ jobId: id, err }, 'could not schedule a waiting delayed job again; the reconciler will'));
-        continue;
-      }
       count++;
-      await this.announceNew([{ ...outcome.job, result: null }], now);
+      await this.announceNew([{ ...outcome, result: null }], now);
     }
     return count;
-  }
-
-  /** Releases an agent's due delayed jobs that waited for it to come back online. */
-  async releaseWaitingDelayed(agentId: number): Promise<number> {
-    return this.releaseDelayed(await this.deps.delayed.listDueOfAgent(agentId, new Date(), 500));
   }
 
   /** A job, if it exists and (when userId is given) belongs to that user. */
@@ -535,6 +542,13 @@ export class JobService {
   list(userId: number | null, agentId: number | null, limit = 20): Promise<JobRow[]> {
     return this.deps.jobs.list(userId, agentId, limit);
   }
+}
+
+/** Job ids grouped by their agent. */
+export function idsByAgent(jobs: { id: string; agentId: number }[]): Map<number, string[]> {
+  const byAgent = new Map<number, string[]>();
+  for (const job of jobs) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
+  return byAgent;
 }
 
 /** True when a status never changes again. */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { DEDUP_RETENTION_MS } from '../adapters/contract';
 import { jobStatusEvent, type EventLog } from './events';
 import type { AgentService } from './agents';
-import type { JobService } from './jobs';
+import { idsByAgent, type JobService } from './jobs';
 import type { DispatchQueue } from './queue/queue';
 import type { AgentRepo } from './store/agents';
 import type { DelayedJobRepo } from './store/delayed';
@@ -169,7 +169,7 @@ export class Reconciler {
     return this.deps.jobs.expireOverdue(await this.deps.jobRepo.listOverdue(now, PAGE));
   }
 
-  /** Due delayed jobs missing from the schedule; those still in it (waiting for their agent) are the sweeper's. */
+  /** Due delayed jobs missing from the schedule (those still in it are the sweeper's). */
   private async releaseMissedDelayed(now: Date): Promise<number> {
     let released = 0;
     for (let after = ''; ; ) {
@@ -202,11 +202,10 @@ export class Reconciler {
       const seen = await this.deps.queue.lastSeenMany(agentIds);
       const cutoff = Date.now() - this.deps.offlineAfterMs;
       const polling = new Set(agentIds.filter((_, i) => seen[i] !== null && seen[i]! > cutoff));
-      const isOnline = (job: (typeof page)[number]) => job.agentOnline || polling.has(job.agentId);
-      expired += await this.deps.jobs.expireQueued(page.filter((j) => !isOnline(j)).map((j) => j.id), 'agent offline');
-      const byAgent = new Map<number, string[]>();
-      for (const job of page.filter(isOnline)) byAgent.set(job.agentId, [...(byAgent.get(job.agentId) ?? []), job.id]);
-      for (const [agentId, ids] of byAgent) {
+      // A delayed job waiting for its offline agent stays queued until its wait ends (the sweep ends it then).
+      const kept = (job: (typeof page)[number]) => job.agentOnline || polling.has(job.agentId) || job.waitUntil !== null;
+      expired += await this.deps.jobs.expireQueued(page.filter((j) => !kept(j)).map((j) => j.id), 'agent offline');
+      for (const [agentId, ids] of idsByAgent(page.filter(kept))) {
         const present = new Set(await this.deps.queue.queued(agentId));
         const missing = ids.filter((id) => !present.has(id));
         await this.deps.queue.enqueue(agentId, missing);

@@ -1,6 +1,7 @@
 /**
  * Timeouts on every node: overdue leases, silent agents and due delayed jobs, claimed atomically from Redis sorted
- * sets; and jobs awaiting approval past their time, expired by a conditional UPDATE in MySQL (each once).
+ * sets; and jobs awaiting approval past their time, or waiting for an offline agent past delayed_wait, expired by a
+ * conditional UPDATE in MySQL (each once).
  */
 import type { Logger } from 'pino';
 import type { AgentService } from './agents';
@@ -16,6 +17,8 @@ export interface SweepReport {
   released: number;
   /** Jobs that got no approval decision in time. */
   unapproved: number;
+  /** Delayed jobs whose wait for their offline agent ended (delayed_wait) with the agent still away. */
+  waitOver: number;
 }
 
 /** Runs the timeouts of the lifecycle; any number of nodes may run it at once. */
@@ -55,9 +58,9 @@ export class Sweeper {
     }
   }
 
-  /** One pass: expire overdue leases, mark silent agents offline, release due delayed jobs. */
+  /** One pass: expire overdue leases, mark silent agents offline, release due delayed jobs, end their waits. */
   async sweepOnce(): Promise<SweepReport> {
-    const report: SweepReport = { expired: 0, offline: 0, released: 0, unapproved: 0 };
+    const report: SweepReport = { expired: 0, offline: 0, released: 0, unapproved: 0, waitOver: 0 };
     for (;;) {
       const ids = await this.queue.claimExpiredLeases(Date.now(), BATCH);
       report.expired += await this.jobs.expireOverdue(ids);
@@ -74,6 +77,7 @@ export class Sweeper {
       if (ids.length < BATCH) break;
     }
     report.unapproved = await this.jobs.expireUnapproved();
+    report.waitOver = await this.jobs.endDelayedWaits();
     await this.agents.flushSeen();
     return report;
   }

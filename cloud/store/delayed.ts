@@ -65,12 +65,6 @@ export class DelayedJobRepo {
     await sql.query('UPDATE delayed_jobs SET released_at = ? WHERE id = ?', [now, id]);
   }
 
-  /** Ids of an agent's unreleased delayed jobs that are due (those waiting for it to come back online). */
-  async listDueOfAgent(agentId: number, now: Date, limit: number): Promise<string[]> {
-    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT id FROM delayed_jobs WHERE agent_id = ? AND released_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?', [agentId, now, limit]);
-    return rows.map((r) => r.id);
-  }
-
   /** Unreleased delayed jobs after a given id, with their due times (for rebuilding Redis and catching missed ones). */
   async listPending(afterId: string, dueBefore: Date | null, limit: number): Promise<{ id: string; dueAt: Date }[]> {
     const [rows] = await this.db.pool.query<RowDataPacket[]>(

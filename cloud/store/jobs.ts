@@ -35,6 +35,8 @@ export interface JobRow {
   /** The credential that pushed the job, and the person behind it (null for jobs from before it was recorded). */
   pushedBy: Credential | null;
   approval: JobApproval | null;
+  /** A delayed job released while its agent was offline: queued, it waits for the agent until then (delayed_wait). */
+  waitUntil: Date | null;
 }
 
 /** A job's two-person approval (null when the job did not need one). */
@@ -57,6 +59,8 @@ export type NewJob = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'm
   pushedBy?: Credential | null;
   /** Set when the job awaits approval: when it expires. */
   approvalUntil?: Date | null;
+  /** Set when a delayed job is queued for an offline agent: until when it waits (offline expiry spares it). */
+  waitUntil?: Date | null;
 };
 
 /** What an approval or denial attempt found and did. */
@@ -96,6 +100,7 @@ function toJob(row: RowDataPacket): JobRow {
     approval: row.approval_required
       ? { until: row.approval_until ?? null, approvedBy: row.approved_by ?? null, approvedAt: row.approved_at ?? null, deniedBy: row.denied_by ?? null }
       : null,
+    waitUntil: row.wait_until ?? null,
   };
 }
 
@@ -203,6 +208,7 @@ export class JobRepo {
         id, userId: job.userId, agentId: job.agentId, agentName: job.agentName, message: job.message, source: job.source, origin: job.origin,
         callback: job.callback, status: 'sent', result: null, reason: job.reason, leaseUntil, createdAt: job.createdAt, sentAt: now,
         finishedAt: null, updatedAt: now, requester: job.requester ?? null, pushedBy: job.pushedBy ?? null, approval: null,
+        waitUntil: job.waitUntil ?? null,
       });
     }
     return rows;
@@ -212,10 +218,10 @@ export class JobRepo {
     const rows = jobs.map((j) => [
       j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
       j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt, j.requester ?? null, j.approvalUntil ? 1 : 0, j.approvalUntil ?? null,
-      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null, j.pushedBy?.id ?? null, j.pushedBy?.identityId ?? null,
+      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null, j.pushedBy?.id ?? null, j.pushedBy?.identityId ?? null, j.waitUntil ?? null,
     ]);
     await sql.query(
-      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until, pushed_by, pushed_by_identity) VALUES ?',
+      'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until, pushed_by, pushed_by_identity, wait_until) VALUES ?',
       [rows],
     );
   }
@@ -352,10 +358,16 @@ export class JobRepo {
     });
   }
 
-  /** Expires every queued job of an agent (it went offline or was removed); returns the expired jobs. */
-  async expireQueuedOfAgent(agentId: number, reason: string, now: Date, conn?: PoolConnection): Promise<JobRow[]> {
+  /**
+   * Expires every queued job of an agent (it went offline or was removed); returns the expired jobs. With
+   * `spareWaiting`, delayed jobs still within their wait for the agent (wait_until after now) are kept.
+   */
+  async expireQueuedOfAgent(agentId: number, reason: string, now: Date, conn?: PoolConnection, spareWaiting = false): Promise<JobRow[]> {
     const run = async (c: PoolConnection) => {
-      const [rows] = await c.query<RowDataPacket[]>("SELECT * FROM jobs WHERE agent_id = ? AND status IN ('queuing', 'awaiting_approval') FOR UPDATE", [agentId]);
+      const [rows] = await c.query<RowDataPacket[]>(
+        `SELECT * FROM jobs WHERE agent_id = ? AND status IN ('queuing', 'awaiting_approval') ${spareWaiting ? 'AND (wait_until IS NULL OR wait_until <= ?)' : ''} FOR UPDATE`,
+        spareWaiting ? [agentId, now] : [agentId],
+      );
       if (rows.length === 0) return [];
       const jobs = rows.map(toJob);
       await this.setTerminal(c, jobs.map((j) => j.id), 'expired', reason, now);
@@ -496,12 +508,26 @@ export class JobRepo {
   }
 
   /** Queued jobs created before a time, oldest first, after a given id (for rebuilding and checking Redis queues). */
-  async listQueuing(afterId: string, createdBefore: Date, limit: number): Promise<{ id: string; agentId: number; agentOnline: boolean }[]> {
+  async listQueuing(afterId: string, createdBefore: Date, limit: number): Promise<{ id: string; agentId: number; agentOnline: boolean; waitUntil: Date | null }[]> {
     const [rows] = await this.db.pool.query<RowDataPacket[]>(
-      "SELECT j.id, j.agent_id, COALESCE(a.online, 0) AS online FROM jobs j LEFT JOIN agents a ON a.id = j.agent_id WHERE j.status = 'queuing' AND j.id > ? AND j.created_at <= ? ORDER BY j.id LIMIT ?",
+      "SELECT j.id, j.agent_id, j.wait_until, COALESCE(a.online, 0) AS online FROM jobs j LEFT JOIN agents a ON a.id = j.agent_id WHERE j.status = 'queuing' AND j.id > ? AND j.created_at <= ? ORDER BY j.id LIMIT ?",
       [afterId, createdBefore, limit],
     );
-    return rows.map((r) => ({ id: r.id, agentId: Number(r.agent_id), agentOnline: Number(r.online) === 1 }));
+    return rows.map((r) => ({ id: r.id, agentId: Number(r.agent_id), agentOnline: Number(r.online) === 1, waitUntil: r.wait_until ?? null }));
+  }
+
+  /** Queued jobs whose wait for their offline agent has ended (wait_until at or before now), oldest first. */
+  async listWaitOver(now: Date, limit: number): Promise<{ id: string; agentId: number }[]> {
+    const [rows] = await this.db.pool.query<RowDataPacket[]>(
+      "SELECT id, agent_id FROM jobs WHERE status = 'queuing' AND wait_until <= ? ORDER BY wait_until LIMIT ?",
+      [now, limit],
+    );
+    return rows.map((r) => ({ id: r.id, agentId: Number(r.agent_id) }));
+  }
+
+  /** Ends the wait of queued jobs whose agent is back (they stay queued, and are expired like any job from now on). */
+  async endWait(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.db.pool.query("UPDATE jobs SET wait_until = NULL WHERE id IN (?) AND status = 'queuing'", [ids]);
   }
 
   /** Number of jobs in each non-terminal status. */

@@ -1,7 +1,12 @@
-/** A delayed job due while its agent is offline waits for it (real `skadi serve`): it runs when the agent returns, or expires when delayed_wait ends. */
+/**
+ * A delayed job due while its agent is offline is queued and waits for the agent (real `skadi serve`): it runs when the
+ * agent returns, or expires when delayed_wait ends. Offline expiry and the reconciler spare it while it waits.
+ */
 import { eventually, readStream } from '../helpers/env';
 import { startGateway, type Gateway } from '../helpers/gateway';
 import { call } from '../helpers/http';
+
+const HOUR = 3_600_000;
 
 /** Adds a delayed job for another agent through web1's agent API; returns its id and due time. */
 async function delayFor(gw: Gateway, agent: string, message: string): Promise<{ id: string; dueAt: number }> {
@@ -15,47 +20,83 @@ async function released(gw: Gateway, id: string) {
   return eventually(() => gw.core.jobs.get(id, null).catch(() => null), 15_000, `delayed job ${id} to be released`);
 }
 
-describe('delayed_wait: 1h, and the agent comes back', () => {
+/** The statuses (and reasons) of a job's events in the status stream, in order. */
+async function statusEvents(gw: Gateway, id: string): Promise<[string, string][]> {
+  return (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id).map((e) => [e.status, e.reason ?? '']);
+}
+
+/** Starts an agent's SDK loop and stops it at once: the agent is online, for agent_offline_after, but takes nothing. */
+async function pollOnceAndLeave(gw: Gateway, name: string): Promise<void> {
+  const agent = await gw.startAgent(() => 'unexpected', name);
+  await agent.stop();
+}
+
+describe('delayed_wait 1h: the job waits, queued, for its agent', () => {
   let gw: Gateway;
   beforeAll(async () => {
-    gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms', SKADI_DELAYED_WAIT: '1h' });
+    gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms', SKADI_DELAYED_WAIT: '1h', SKADI_AGENT_OFFLINE_AFTER: '2s' });
   }, 60_000);
   afterAll(async () => {
     await gw?.stop();
   });
 
-  it('keeps the job while the agent is offline, and delivers it when the agent polls again', async () => {
+  it('is queuing while the agent is offline, shows until when it waits, and runs when the agent polls again', async () => {
     await gw.addAgent('nightly'); // never polled: offline
     const { id, dueAt } = await delayFor(gw, 'nightly', 'backup');
-    // Due, looked at by a sweep and put back in the schedule (a minute on): it waits rather than expire.
-    await eventually(async () => Number(await gw.core.redis.zscore(gw.core.keys.delayed, id)) > dueAt, 15_000, 'the due job to be scheduled again');
-    await expect(gw.core.jobs.get(id, null)).rejects.toMatchObject({ code: 'JobNotFound' });
-    const [[row]] = await gw.core.db.pool.query<any[]>('SELECT released_at FROM delayed_jobs WHERE id = ?', [id]);
-    expect(row.released_at).toBeNull();
+    const job = await released(gw, id);
+    expect(job).toMatchObject({ status: 'queuing', reason: null });
+    expect(job.waitUntil?.getTime()).toBe(dueAt + HOUR);
+    const shown = await call(gw.base, 'GET', `/jobs/${id}`, { token: gw.userToken });
+    expect(shown).toMatchObject({ status: 200, body: { status: 'queuing', wait_until: new Date(dueAt + HOUR).toISOString() } });
+    expect(await statusEvents(gw, id)).toEqual([['queuing', '']]);
+    expect(await gw.core.queue.queued(job.agentId)).toContain(id);
 
-    const agent = await gw.startAgent((job) => `ran ${job.message}`, 'nightly');
+    const agent = await gw.startAgent((j) => `ran ${j.message}`, 'nightly');
     try {
-      await released(gw, id);
       expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'ran backup', agent: 'nightly' });
     } finally {
       await agent.stop();
     }
   });
 
-  it('the reconciler schedules a waiting job again if Redis lost it, and leaves those still scheduled to the sweeper', async () => {
-    await gw.addAgent('away');
-    const [lost, kept] = [await delayFor(gw, 'away', 'lost'), await delayFor(gw, 'away', 'kept')];
-    const score = async (id: string) => gw.core.redis.zscore(gw.core.keys.delayed, id);
-    for (const { id, dueAt } of [lost, kept]) await eventually(async () => Number(await score(id)) > dueAt, 15_000, `${id} to be scheduled again`);
-    const keptAt = await score(kept.id);
-    await gw.core.redis.zrem(gw.core.keys.delayed, lost.id);
-    expect((await gw.core.reconciler.reconcileOnce()).released).toBe(0); // the agent is still offline: both wait
-    expect(Number(await score(lost.id))).toBeGreaterThan(lost.dueAt);
-    expect(await score(kept.id)).toBe(keptAt);
+  it('survives its agent going offline, which expires the agent’s ordinary queued jobs', async () => {
+    await gw.addAgent('flaky');
+    await pollOnceAndLeave(gw, 'flaky');
+    const { id } = await delayFor(gw, 'flaky', 'backup');
+    const ordinary = await gw.push('ls', 'flaky'); // queued while the agent still counts as online, else expired at once
+    await eventually(async () => (await gw.core.jobs.get(ordinary, null)).status === 'expired', 20_000, 'the agent to go offline');
+    expect(await gw.core.jobs.get(ordinary, null)).toMatchObject({ reason: 'agent offline' });
+    const [[agentRow]] = await gw.core.db.pool.query<any[]>("SELECT online FROM agents WHERE name = 'flaky'");
+    expect(agentRow.online).toBe(0);
+    const waiting = await released(gw, id);
+    expect(waiting).toMatchObject({ status: 'queuing' });
+    await gw.core.reconciler.reconcileOnce(); // the safety net does not expire it either
+    expect((await gw.core.jobs.get(id, null)).status).toBe('queuing');
+
+    const agent = await gw.startAgent((j) => `ran ${j.message}`, 'flaky');
+    try {
+      expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'ran backup' });
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('is put back in its agent’s Redis queue by the reconciler, not expired, when Redis lost it', async () => {
+    const { id: agentId } = await gw.addAgent('away');
+    const { id } = await delayFor(gw, 'away', 'lost');
+    await released(gw, id);
+    await gw.core.queue.remove(agentId, [id]);
+    // The reconciler looks at queued jobs a few seconds old: make this one so.
+    await gw.core.db.pool.query('UPDATE jobs SET created_at = created_at - INTERVAL 1 MINUTE WHERE id = ?', [id]);
+    const report = await gw.core.reconciler.reconcileOnce();
+    expect(report).toMatchObject({ expired: 0 });
+    expect(report.requeued).toBeGreaterThanOrEqual(1);
+    expect(await gw.core.queue.queued(agentId)).toContain(id);
+    expect((await gw.core.jobs.get(id, null)).status).toBe('queuing');
   });
 });
 
-describe('delayed_wait: 1s, and the agent stays away', () => {
+describe('delayed_wait 1s: the wait ends', () => {
   let gw: Gateway;
   beforeAll(async () => {
     gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms', SKADI_DELAYED_WAIT: '1s' });
@@ -64,14 +105,37 @@ describe('delayed_wait: 1s, and the agent stays away', () => {
     await gw?.stop();
   });
 
-  it('expires the job when the wait ends, with a reason that says so', async () => {
-    await gw.addAgent('gone');
+  it('expires the job when its agent stays away, with a reason that says so', async () => {
+    const { id: agentId } = await gw.addAgent('gone');
     const { id, dueAt } = await delayFor(gw, 'gone', 'backup');
-    const job = await released(gw, id);
     const reason = 'agent offline for the 1s of delayed_wait after the job was due';
-    expect(job).toMatchObject({ status: 'expired', reason });
-    expect(job.createdAt.getTime()).toBeGreaterThanOrEqual(dueAt + 1000);
-    const events = (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id);
-    expect(events.map((e) => [e.status, e.reason])).toEqual([['expired', reason]]);
+    const job = await eventually(async () => {
+      const found = await gw.core.jobs.get(id, null).catch(() => null);
+      return found?.status === 'expired' && found;
+    }, 15_000, 'the wait to end');
+    expect(job).toMatchObject({ reason });
+    expect(job.finishedAt!.getTime()).toBeGreaterThanOrEqual(dueAt + 1000);
+    // Released in time it was queued first; a release after the wait (a slow machine) expires it at once.
+    const events = await statusEvents(gw, id);
+    expect(events.at(-1)).toEqual(['expired', reason]);
+    expect(events.slice(0, -1).every(([status]) => status === 'queuing')).toBe(true);
+    expect(await gw.core.queue.queued(agentId)).not.toContain(id);
+  });
+
+  it('keeps the job queued, as any job, when its agent is back at the end of the wait', async () => {
+    await gw.addAgent('late');
+    await pollOnceAndLeave(gw, 'late'); // online for agent_offline_after (3m), not taking jobs
+    const { id, dueAt } = await delayFor(gw, 'late', 'backup');
+    const job = await released(gw, id);
+    expect(job.waitUntil?.getTime()).toBe(dueAt + 1000);
+    await eventually(async () => (await gw.core.jobs.get(id, null)).waitUntil === null, 15_000, 'the wait to end');
+    expect((await gw.core.jobs.get(id, null)).status).toBe('queuing');
+
+    const agent = await gw.startAgent((j) => `ran ${j.message}`, 'late');
+    try {
+      expect(await gw.waitJob(id)).toMatchObject({ status: 'succeeded', result: 'ran backup' });
+    } finally {
+      await agent.stop();
+    }
   });
 });
