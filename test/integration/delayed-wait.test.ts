@@ -15,14 +15,20 @@ async function delayFor(gw: Gateway, agent: string, message: string): Promise<{ 
   return { id: res.body.id, dueAt: Date.parse(res.body.due_at) };
 }
 
-/** The job a delayed job became, once it has been released. */
-async function released(gw: Gateway, id: string) {
-  return eventually(() => gw.core.jobs.get(id, null).catch(() => null), 15_000, `delayed job ${id} to be released`);
-}
-
 /** The statuses (and reasons) of a job's events in the status stream, in order. */
 async function statusEvents(gw: Gateway, id: string): Promise<[string, string][]> {
   return (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id).map((e) => [e.status, e.reason ?? '']);
+}
+
+/**
+ * The job a delayed job became, once it has been released and announced: its row is committed first, then its event
+ * is appended and, when queued, its id pushed to the agent's Redis queue.
+ */
+async function released(gw: Gateway, id: string) {
+  const job = await eventually(() => gw.core.jobs.get(id, null).catch(() => null), 15_000, `delayed job ${id} to be released`);
+  await eventually(async () => (await statusEvents(gw, id)).length > 0, 15_000, `the first event of ${id}`);
+  if (job.status === 'queuing') await eventually(async () => (await gw.core.queue.queued(job.agentId)).includes(id), 15_000, `${id} in its agent's queue`);
+  return job;
 }
 
 /** Starts an agent's SDK loop and stops it at once: the agent is online, for agent_offline_after, but takes nothing. */
@@ -34,7 +40,7 @@ async function pollOnceAndLeave(gw: Gateway, name: string): Promise<void> {
 describe('delayed_wait 1h: the job waits, queued, for its agent', () => {
   let gw: Gateway;
   beforeAll(async () => {
-    gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms', SKADI_DELAYED_WAIT: '1h', SKADI_AGENT_OFFLINE_AFTER: '2s' });
+    gw = await startGateway({ SKADI_SWEEP_INTERVAL: '100ms', SKADI_DELAYED_WAIT: '1h', SKADI_AGENT_OFFLINE_AFTER: '5s' });
   }, 60_000);
   afterAll(async () => {
     await gw?.stop();
@@ -63,13 +69,14 @@ describe('delayed_wait 1h: the job waits, queued, for its agent', () => {
     await gw.addAgent('flaky');
     await pollOnceAndLeave(gw, 'flaky');
     const { id } = await delayFor(gw, 'flaky', 'backup');
-    const ordinary = await gw.push('ls', 'flaky'); // queued while the agent still counts as online, else expired at once
+    const ordinary = await gw.push('ls', 'flaky');
+    // Both are queued while the agent still counts as online (5 s after its last poll); then it goes offline.
+    expect(await released(gw, id)).toMatchObject({ status: 'queuing' });
     await eventually(async () => (await gw.core.jobs.get(ordinary, null)).status === 'expired', 20_000, 'the agent to go offline');
-    expect(await gw.core.jobs.get(ordinary, null)).toMatchObject({ reason: 'agent offline' });
     const [[agentRow]] = await gw.core.db.pool.query<any[]>("SELECT online FROM agents WHERE name = 'flaky'");
     expect(agentRow.online).toBe(0);
-    const waiting = await released(gw, id);
-    expect(waiting).toMatchObject({ status: 'queuing' });
+    expect(await gw.core.jobs.get(ordinary, null)).toMatchObject({ reason: 'agent offline' });
+    expect((await gw.core.jobs.get(id, null)).status).toBe('queuing');
     await gw.core.reconciler.reconcileOnce(); // the safety net does not expire it either
     expect((await gw.core.jobs.get(id, null)).status).toBe('queuing');
 
@@ -109,16 +116,17 @@ describe('delayed_wait 1s: the wait ends', () => {
     const { id: agentId } = await gw.addAgent('gone');
     const { id, dueAt } = await delayFor(gw, 'gone', 'backup');
     const reason = 'agent offline for the 1s of delayed_wait after the job was due';
-    const job = await eventually(async () => {
-      const found = await gw.core.jobs.get(id, null).catch(() => null);
-      return found?.status === 'expired' && found;
+    // Its expired event is appended after the id left the agent's queue.
+    const events = await eventually(async () => {
+      const found = await statusEvents(gw, id);
+      return found.at(-1)?.[0] === 'expired' && found;
     }, 15_000, 'the wait to end');
-    expect(job).toMatchObject({ reason });
-    expect(job.finishedAt!.getTime()).toBeGreaterThanOrEqual(dueAt + 1000);
-    // Released in time it was queued first; a release after the wait (a slow machine) expires it at once.
-    const events = await statusEvents(gw, id);
     expect(events.at(-1)).toEqual(['expired', reason]);
+    // Released in time it was queued first; a release after the wait (a slow machine) expires it at once.
     expect(events.slice(0, -1).every(([status]) => status === 'queuing')).toBe(true);
+    const job = await gw.core.jobs.get(id, null);
+    expect(job).toMatchObject({ status: 'expired', reason });
+    expect(job.finishedAt!.getTime()).toBeGreaterThanOrEqual(dueAt + 1000);
     expect(await gw.core.queue.queued(agentId)).not.toContain(id);
   });
 
