@@ -94,6 +94,19 @@ describe('Teams authentication', () => {
     expect(fake.refusedTokenRequests).toBe(refusedBefore + 2);
     expect(config.tenantId).toBe(TENANT);
   });
+
+  it('answers a verified activity through the Bot Connector with a token of the app, got from the configured login', async () => {
+    const activity = messageActivity(fake, { text: 'web1 uptime' });
+    const { result, err } = await authenticate(`Bearer ${fake.token()}`, activity);
+    expect(err).toBeUndefined();
+    const client = await result!.connectorFactory.create(fake.serviceUrl, result!.audience);
+    const issuedBefore = fake.issuedTokens.length;
+    await client.conversations.replyToActivity(activity.conversation.id, activity.id, { type: 'message', text: 'up 3 days' });
+    const reply = fake.calls.at(-1)!;
+    expect(reply).toMatchObject({ method: 'POST', conversationId: activity.conversation.id, activityId: activity.id, body: { text: 'up 3 days' } });
+    expect(fake.issuedTokens.length).toBe(issuedBefore + 1);
+    expect(reply.authorization).toBe(`Bearer ${fake.issuedTokens.at(-1)}`);
+  });
 });
 
 describe('the Emulator mode', () => {

@@ -257,6 +257,19 @@ describe('what normalizeActivity ignores, and why', () => {
     expect(messageOf(normalize({ ...personal(), text: 'web1&nbsp;uptime\u00a0now' })).text).toBe('web1 uptime now');
   });
 
+  it('removes a mention with its text wherever it is, but one lacking it only at the start (after any spaces)', () => {
+    const withText = { type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT } };
+    const inside = (entities: unknown[]) => messageOf(normalize({ ...channel(), text: 'ping <at>Skadi</at> now', entities })).text;
+    // botbuilder removes the mention's text and leaves the spaces around it.
+    expect(inside([withText, { type: 'clientInfo', locale: 'en-US' }])).toBe('ping  now');
+    // Another person's mention lacking its text does not change how the bot's own is removed.
+    expect(inside([withText, { type: 'mention', mentioned: { id: '29:bob' } }])).toBe('ping  now');
+    const lacking = (text: string) => messageOf(normalize({ ...channel(), text, entities: [{ type: 'mention', mentioned: { id: BOT } }] })).text;
+    expect(lacking('  <at>Skadi</at> web1 ls')).toBe('web1 ls');
+    expect(lacking('web1 <at>Skadi</at> ls')).toBe('web1 <at>Skadi</at> ls');
+    expect(lacking('x<at>Skadi</at> ls')).toBe('x<at>Skadi</at> ls');
+  });
+
   it('takes Approve and Deny on a card as the command, remembering the card, only with a job id', () => {
     const job = '01KABCDEFGHJKMNPQRSTVWXYZ0';
     const card = (value: unknown) => ({ ...channel(), text: undefined, entities: [], replyToId: '1732860999999', value });
