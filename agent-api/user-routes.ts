@@ -72,7 +72,7 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const user = await authUser(core, guard, ctx);
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
-    ctx.body = jobJson(await core.jobs.approve(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }));
+    ctx.body = jobJson(await core.approvals.approve(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }));
   });
 
   router.post('/jobs/:id/deny', async (ctx) => {
@@ -80,7 +80,7 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
     const { reason } = validate(denyBody, ctx.request.body ?? {});
-    ctx.body = jobJson(await core.jobs.deny(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }, reason));
+    ctx.body = jobJson(await core.approvals.deny(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }, reason));
   });
 
   for (const kind of MESSAGE_KINDS) {

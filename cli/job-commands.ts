@@ -4,8 +4,8 @@ import { parseDuration } from '../config';
 import { CLI_CREDENTIAL, identityCredential } from '../cloud/credentials';
 import { BadRequestError, NotFoundError } from '../cloud/errors';
 import { identityKey, parseIdentityKey } from '../cloud/identities';
-import { isTerminal, type Approver } from '../cloud/jobs';
-import type { JobRow } from '../cloud/store/jobs';
+import type { Approver } from '../cloud/approvals/decisions';
+import { isTerminal, type JobRow } from '../cloud/store/jobs';
 import { jobJson } from '../agent-api/job-json';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
@@ -79,8 +79,8 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
           if (!identity) throw new NotFoundError(`${opts.as} is not linked to any user (skadi identity list).`, 'IdentityNotFound');
           const key = identityKey(channel, tenant, externalId);
           const approver: Approver = { userId: identity.userId, credential: identityCredential(identity.id), via: 'cli', label: `cli (as ${key})` };
-          const jobId = await core.jobs.findAwaiting(identity.userId, id);
-          const decided = verb === 'approve' ? await core.jobs.approve(jobId, approver) : await core.jobs.deny(jobId, approver, opts.reason ?? '');
+          const jobId = await core.approvals.findAwaiting(identity.userId, id);
+          const decided = verb === 'approve' ? await core.approvals.approve(jobId, approver) : await core.approvals.deny(jobId, approver, opts.reason ?? '');
           emit(!!opts.json, jobJson(decided), () => printJob(decided));
         }),
       );

@@ -2,9 +2,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { AgentService, ROW_CHANGE } from './agents';
-import { Dispatcher } from './dispatcher';
+import { Approvals } from './approvals/decisions';
+import { Dispatcher, QueueActivity } from './dispatcher';
 import { EventLog } from './events';
-import { JobService } from './jobs';
+import { HandOut } from './lifecycle/hand-out';
+import { JobService } from './lifecycle/job-service';
+import { Transitions } from './lifecycle/transitions';
 import { JobWaiters } from './job-waiters';
 import { RedisKeys } from './queue/keys';
 import { DispatchQueue } from './queue/queue';
@@ -50,6 +53,7 @@ export interface Core {
   users: UserService;
   agents: AgentService;
   jobs: JobService;
+  approvals: Approvals;
   jobRepo: JobRepo;
   dispatcher: Dispatcher;
   waiters: JobWaiters;
@@ -136,9 +140,11 @@ export async function createCore(options: CoreOptions): Promise<Core> {
     throw err;
   }
   const keys = new RedisKeys(config.redisPrefix);
-  const queue = new DispatchQueue(redis, keys);
+  const queueActivity = new QueueActivity();
+  const queue = new DispatchQueue(redis, keys, (agentId) => queueActivity.note(agentId));
   const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }), () => queue.hasEpoch());
-  const jobRepo = new JobRepo(db);
+  const transitions = new Transitions(queue, events, log);
+  const jobRepo = new JobRepo(db, (returned) => transitions.requeueReturned(returned));
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
   const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash), config.secret);
@@ -148,22 +154,25 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const notifyRoutes = new TtlCache<number, Promise<UserRoute>>(5000);
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
-  const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, delayedWaitMs: config.delayedWaitMs, log });
-  const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
-  jobs.handOffTo(dispatcher);
-  queue.onQueued = (agentId) => dispatcher.noteQueued(agentId);
+  const handOut = new HandOut({ jobs: jobRepo, queue, transitions, leaseMs: config.jobLeaseMs, log });
+  const dispatcher = new Dispatcher(handOut, queueActivity, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
+  const jobs = new JobService({
+    db, jobs: jobRepo, delayed: delayedRepo, agentRepo, agents, queue, transitions, handOut, polls: dispatcher, callbackGuard,
+    leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, delayedWaitMs: config.delayedWaitMs, log,
+  });
+  const approvals = new Approvals({ jobs: jobRepo, agents, transitions, log });
   const waiters = new JobWaiters(jobs);
-  const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
+  const sweeper = new Sweeper(queue, jobs, approvals, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, jobs, identities: identityRepo, approvalTimeoutMs: config.approvalTimeoutMs, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
+  const port = createCommandPort({ users, agents, jobs, approvals, identities: identityRepo, approvalTimeoutMs: config.approvalTimeoutMs, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
   const adapterServices = createAdapterServices({ redis, keys, connect: (name) => connectRedisOrExplain(config, name), log: log.child({ part: 'adapter-services' }) });
 
   return {
-    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo, adapterServices,
+    config, log, db, redis, keys, queue, events, users, agents, jobs, approvals, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo, adapterServices,
     chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
     async startNotifier(adapters) {
       const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);

@@ -1,7 +1,7 @@
 /** Long polls of one node: waiting agents are woken by the node's pub/sub subscription, never by polling Redis. */
 import type { Logger } from 'pino';
 import type { AgentService } from './agents';
-import type { JobService, TakenJob } from './jobs';
+import type { JobHandOut, TakenJob } from './lifecycle/hand-out';
 import type { AgentRow } from './store/agents';
 
 interface Waiter {
@@ -20,6 +20,30 @@ interface Waiter {
   /** Asks the connection itself whether it is gone (its close event may not have been handled yet). */
   gone?: () => boolean;
   done: boolean;
+}
+
+/** The long polls of this node that a push may claim (the dispatcher; pushes take this, not the dispatcher). */
+export interface IdlePolls {
+  /** Reserves an idle long poll of the agent for a job being pushed, or null when none waits here. */
+  claimIdle(agentId: number): PollClaim | null;
+}
+
+/**
+ * Counts, per agent, the jobs queued on this node and the wake-ups received: a count that moved during a take means
+ * the queue may have changed. The queue notes what it queues here (DispatchQueue's `onQueued`).
+ */
+export class QueueActivity {
+  private readonly counts = new Map<number, number>();
+
+  /** Notes that jobs are being queued for an agent (its wake-up follows through pub/sub), or a wake-up came. */
+  note(agentId: number): void {
+    this.counts.set(agentId, this.count(agentId) + 1);
+  }
+
+  /** How many times the agent's queue was noted so far. */
+  count(agentId: number): number {
+    return this.counts.get(agentId) ?? 0;
+  }
 }
 
 /** A long poll reserved for a job being pushed on this node (Dispatcher.claimIdle). */
@@ -52,12 +76,10 @@ interface AgentWaiters {
 const EMPTY_TRUST_MS = 1000;
 
 /** Serves `GET /agent/job?wait=N` for the agents connected to this node. */
-export class Dispatcher {
+export class Dispatcher implements IdlePolls {
   private readonly byAgent = new Map<number, AgentWaiters>();
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** Wake-ups received per agent (a job was queued for it on some node). */
-  private readonly wakes = new Map<number, number>();
   /**
    * When a take of this node last found an agent's queue empty, and the wake-ups counted then. Until the next
    * wake-up (and for at most EMPTY_TRUST_MS), a poll of that agent need not look at the queue: a busy agent's next
@@ -66,7 +88,9 @@ export class Dispatcher {
   private readonly emptyAt = new Map<number, { at: number; wakes: number }>();
 
   constructor(
-    private readonly jobs: JobService,
+    private readonly jobs: JobHandOut,
+    /** Jobs queued here and wake-ups received, per agent. */
+    private readonly wakes: QueueActivity,
     private readonly agents: AgentService,
     private readonly log: Logger,
     private readonly presenceRefreshMs: number,
@@ -188,7 +212,7 @@ export class Dispatcher {
       this.emptyAt.clear();
       return false;
     }
-    if (seen.wakes === (this.wakes.get(agentId) ?? 0) && Date.now() - seen.at < EMPTY_TRUST_MS) return true;
+    if (seen.wakes === this.wakes.count(agentId) && Date.now() - seen.at < EMPTY_TRUST_MS) return true;
     this.emptyAt.delete(agentId);
     return false;
   }
@@ -230,14 +254,9 @@ export class Dispatcher {
     };
   }
 
-  /** Notes that jobs are being queued for an agent on this node (its wake-up follows through pub/sub). */
-  noteQueued(agentId: number): void {
-    this.wakes.set(agentId, (this.wakes.get(agentId) ?? 0) + 1);
-  }
-
   /** Wakes the long polls of an agent (a job was queued for it on some node). */
   wake(agentId: number): void {
-    this.noteQueued(agentId);
+    this.wakes.note(agentId);
     const entry = this.byAgent.get(agentId);
     if (!entry) return;
     this.run(entry).catch((err) => this.log.warn({ err, agentId }, 'take after wake-up failed; polls will retry'));
@@ -256,11 +275,11 @@ export class Dispatcher {
         if (this.knownEmpty(entry.agent.id)) break; // the waiters wait for a wake-up, which any queued job sends
         for (const w of idle) w.claimed = true;
         let taken: TakenJob[];
-        const wakesBefore = this.wakes.get(entry.agent.id) ?? 0;
+        const wakesBefore = this.wakes.count(entry.agent.id);
         try {
           taken = await this.jobs.take(entry.agent, idle.length);
           // Drained, and no job was queued during the take (it would have woken us): the queue is empty for now.
-          if (taken.length < idle.length && (this.wakes.get(entry.agent.id) ?? 0) === wakesBefore) this.emptyAt.set(entry.agent.id, { at: Date.now(), wakes: wakesBefore });
+          if (taken.length < idle.length && this.wakes.count(entry.agent.id) === wakesBefore) this.emptyAt.set(entry.agent.id, { at: Date.now(), wakes: wakesBefore });
         } catch (err) {
           for (const w of idle) w.claimed = false;
           for (const w of idle) if (w.expired) this.fail(w, err, entry); // their time is up: answer the error (503) now, not 204
@@ -271,7 +290,7 @@ export class Dispatcher {
         for (const w of idle) w.disconnected ||= w.done || (w.gone?.() ?? false);
         const unreceived = idle.flatMap((w, i) => (i < taken.length && w.disconnected ? [taken[i].id] : []));
         if (unreceived.length) {
-          await this.jobs.release(entry.agent, unreceived).catch((err) => {
+          await this.jobs.returnUnreceived(entry.agent, unreceived).catch((err) => {
             this.log.warn({ err, jobIds: unreceived }, 'could not return unreceived jobs to the queue; their lease will expire them');
           });
         }

@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { AgentService } from './agents';
-import type { JobService } from './jobs';
+import type { Approvals } from './approvals/decisions';
+import type { JobService } from './lifecycle/job-service';
 import type { DispatchQueue } from './queue/queue';
 
 const BATCH = 500;
@@ -29,6 +30,7 @@ export class Sweeper {
   constructor(
     private readonly queue: DispatchQueue,
     private readonly jobs: JobService,
+    private readonly approvals: Approvals,
     private readonly agents: AgentService,
     private readonly offlineAfterMs: number,
     private readonly log: Logger,
@@ -76,7 +78,7 @@ export class Sweeper {
       report.released += await this.jobs.releaseDelayed(ids);
       if (ids.length < BATCH) break;
     }
-    report.unapproved = await this.jobs.expireUnapproved();
+    report.unapproved = await this.approvals.expireUnapproved();
     report.waitOver = await this.jobs.endDelayedWaits();
     await this.agents.flushSeen();
     return report;

@@ -1,6 +1,7 @@
 /** The CommandPort on the real services. */
 import type { AgentService } from '../agents';
-import type { JobService } from '../jobs';
+import type { Approvals } from '../approvals/decisions';
+import type { JobService } from '../lifecycle/job-service';
 import type { IdentityRepo } from '../store/identities';
 import type { UserService } from '../users';
 import type { CommandPort } from './execute';
@@ -10,22 +11,23 @@ export function createCommandPort(deps: {
   users: UserService;
   agents: AgentService;
   jobs: JobService;
+  approvals: Approvals;
   identities: IdentityRepo;
   /** How long a chat request to clear an agent's patterns waits for a second person (the approval timeout). */
   approvalTimeoutMs: number;
   /** Tells every node that a user's settings changed (their cached notification route is dropped). */
   announceUserChange: (userId: number) => Promise<void>;
 }): CommandPort {
-  const { users, agents, jobs, identities } = deps;
+  const { users, agents, jobs, approvals, identities } = deps;
   return {
     agentStatuses: (userId) => agents.statuses(userId),
     findAgent: (userId, name) => agents.find(userId, name),
     push: (agent, text, origin) => jobs.push(agent, text, origin),
     delay: (agent, text, delayMs, origin) => jobs.delay(agent, text, delayMs, origin),
     cancel: (userId, jobId) => jobs.cancel(userId, jobId),
-    findAwaiting: (userId, idOrShort) => jobs.findAwaiting(userId, idOrShort),
-    approve: (jobId, approver) => jobs.approve(jobId, approver),
-    deny: (jobId, approver, reason) => jobs.deny(jobId, approver, reason),
+    findAwaiting: (userId, idOrShort) => approvals.findAwaiting(userId, idOrShort),
+    approve: (jobId, approver) => approvals.approve(jobId, approver),
+    deny: (jobId, approver, reason) => approvals.deny(jobId, approver, reason),
     setApprovalPatterns: (userId, name, patterns) => agents.setApprovalPatterns(userId, name, patterns),
     recentJobs: (userId, agentId, limit) => jobs.list(userId, agentId, limit),
     async requestClearPatterns(userId, name, identityId) {

@@ -46,12 +46,11 @@ export interface TransitionOps {
 
 /** Verbs on Redis used by the core; MySQL stays the source of truth, this is the fast path. */
 export class DispatchQueue {
-  /** Called on this node whenever jobs are put in an agent's queue (before Redis has them). */
-  onQueued: (agentId: number) => void = () => undefined;
-
   constructor(
     readonly redis: RedisClient,
     readonly keys: RedisKeys,
+    /** Called on this node whenever jobs are put in an agent's queue (before Redis has them). */
+    private readonly onQueued: (agentId: number) => void = () => undefined,
   ) {}
 
   /** True while the connection to Redis is up, as the client knows without a round trip. */

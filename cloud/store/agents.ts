@@ -85,9 +85,9 @@ export class AgentRepo {
     return rows[0] ? toAgent(rows[0]) : null;
   }
 
-  /** The agent with this id, if any. */
-  async findById(id: number): Promise<AgentRow | null> {
-    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ?', [id]);
+  /** The agent with this id, if any (read on a transaction's connection when given). */
+  async findById(id: number, sql: Sql = this.sql): Promise<AgentRow | null> {
+    const [rows] = await sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ?', [id]);
     return rows[0] ? toAgent(rows[0]) : null;
   }
 

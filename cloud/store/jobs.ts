@@ -12,6 +12,11 @@ export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | '
 /** Statuses that never change again. */
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'expired', 'canceled']);
 
+/** True when a status never changes again. */
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
 /** A job row. */
 export interface JobRow {
   id: string;
@@ -162,10 +167,11 @@ export class JobRepo {
   /** Takes whose UPDATE may have committed although its caller saw an error: nobody received those jobs. */
   private readonly unconfirmed = new Map<string, { id: string; agentId: number }[]>();
   private undoTimer: NodeJS.Timeout | null = null;
-  /** Called with the jobs of an unconfirmed take once they are queued again in MySQL (to queue them in Redis). */
-  onReturned: (jobs: { id: string; agentId: number }[]) => void = () => undefined;
-
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Called with the jobs of an unconfirmed take once they are queued again in MySQL (to queue them in Redis). */
+    private readonly onReturned: (jobs: { id: string; agentId: number }[]) => void = () => undefined,
+  ) {}
 
   /** Takes not yet undone (while MySQL stays unreachable). */
   get unconfirmedTakes(): number {

@@ -78,10 +78,10 @@ describe('platform texts longer than their columns', () => {
     expect([...asked.source]).toHaveLength(64);
     expect([...asked.requester]).toHaveLength(400);
     const approver = `slack:T1:${'b'.repeat(600)}`;
-    await core.jobs.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
+    await core.approvals.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
     expect((await jobRow(first.id)).approved_by).toBe(approver.slice(0, 400));
     const second = await core.jobs.push(gated, 'deploy db', { source: 'teams', requester, pushedBy: identityCredential(1) });
-    await core.jobs.deny(second.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver }, emojis(1000));
+    await core.approvals.deny(second.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver }, emojis(1000));
     const denied = await jobRow(second.id);
     expect(denied.status).toBe('canceled');
     expect(denied.denied_by).toBe(approver.slice(0, 400));

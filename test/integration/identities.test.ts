@@ -111,7 +111,7 @@ describe('identity keys', () => {
     const key = parseIdentityKey('email:MAIL.EXAMPLE:Alice@Mail.Example');
     const as = (await core.identityRepo.find(key.channel, key.tenant, key.externalId))!;
     expect(as.id).toBe(alice.id);
-    await expect(core.jobs.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' })).rejects.toMatchObject({ code: 'SelfApproval' });
+    await expect(core.approvals.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' })).rejects.toMatchObject({ code: 'SelfApproval' });
     expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { Core } from '../../cloud/core';
 import { identityCredential } from '../../cloud/credentials';
-import type { Approver } from '../../cloud/jobs';
+import type { Approver } from '../../cloud/approvals/decisions';
 import type { AgentRow } from '../../cloud/store/agents';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 
@@ -107,7 +107,7 @@ describe('approval decisions', () => {
     const gated = (await core.agents.find(userId, agent.name))!;
     const { id } = await core.jobs.push(gated, 'deploy late', { source: 'slack', pushedBy: identityCredential(alice) });
     await core.db.pool.query('UPDATE jobs SET approval_until = ? WHERE id = ?', [new Date(Date.now() - 1), id]);
-    await expect(core.jobs.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({
+    await expect(core.approvals.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({
       status: 409,
       code: 'ApprovalExpired',
       message: `Job ${id} was not approved in time and has expired; ask for it again.`,
@@ -124,8 +124,8 @@ describe('approval decisions', () => {
       const { id } = await core.jobs.push(gated, `deploy race ${round}`, { source: 'slack', pushedBy: identityCredential(alice) });
       const carol = await core.identities.link(`slack:T${seq}:UCAROL`, `u${seq}`);
       const outcomes = await Promise.allSettled([
-        core.jobs.approve(id, chat(userId, bob, 'bob')),
-        other.jobs.deny(id, chat(userId, carol.id, 'carol'), 'no'),
+        core.approvals.approve(id, chat(userId, bob, 'bob')),
+        other.approvals.deny(id, chat(userId, carol.id, 'carol'), 'no'),
       ]);
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
       const r = await row(id);
