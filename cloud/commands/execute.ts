@@ -12,6 +12,7 @@ import type { AgentRow } from '../store/agents';
 import type { JobRow } from '../store/jobs';
 import type { UserRow } from '../store/users';
 import { HELP_TEXT, type Command } from './parse';
+import { encodeOrigin } from './origin';
 
 /** The conversation a command came from. */
 export interface Conversation {
@@ -56,22 +57,6 @@ export interface CommandPort {
   rotateAgentToken(userId: number, name: string, issuedTo: number): Promise<{ agent: AgentRow; token: string }>;
   rotateUserToken(user: UserRow, issuedTo: number): Promise<string>;
   setNotifyTarget(userId: number, channel: ChannelName, replyTo: string): Promise<void>;
-}
-
-/** Encodes where a job's answers go: the adapter and the reference of its acknowledgement message. */
-export function encodeOrigin(channel: ChannelName, ref: string): string {
-  return JSON.stringify({ channel, ref });
-}
-
-/** Decodes a job origin; null for jobs that did not come from chat. */
-export function decodeOrigin(origin: string | null): { channel: ChannelName; ref: string } | null {
-  if (!origin) return null;
-  try {
-    const value = JSON.parse(origin);
-    return typeof value?.channel === 'string' && typeof value?.ref === 'string' ? value : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Answers privately: directly in a private conversation, else privately with a note here. */

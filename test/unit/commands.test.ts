@@ -1,7 +1,8 @@
 /** Chat commands: the parser, and each command run against in-memory fakes of the core and the conversation. */
 import type { OutboundMessage } from '../../adapters/contract';
 import { checkAgentName } from '../../cloud/agents';
-import { decodeOrigin, executeCommand, type CommandPort, type Conversation } from '../../cloud/commands/execute';
+import { executeCommand, type CommandPort, type Conversation } from '../../cloud/commands/execute';
+import { decodeOrigin } from '../../cloud/commands/origin';
 import { HELP_TEXT, parseCommand } from '../../cloud/commands/parse';
 import { NotFoundError } from '../../cloud/errors';
 import type { AgentRow } from '../../cloud/store/agents';
