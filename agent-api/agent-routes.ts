@@ -4,7 +4,7 @@ import type { Context, Next } from 'koa';
 import type { Core } from '../cloud/core';
 import { agentCredential } from '../cloud/credentials';
 import { NotFoundError } from '../cloud/errors';
-import { isJobId } from '../cloud/job-id';
+import { isJobId } from '../cloud/lifecycle/job-id';
 import type { AgentRow } from '../cloud/store/agents';
 import { bearerToken, clientIp } from './auth';
 import { validate } from './errors';

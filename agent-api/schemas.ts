@@ -1,7 +1,7 @@
 /** Input schemas of the HTTP routes. */
 import { z } from 'zod';
 import { parseDuration } from '../config';
-import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS } from '../cloud/job-text';
+import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS } from '../cloud/lifecycle/job-text';
 
 const callback = z
   .string()

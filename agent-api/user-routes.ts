@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Core } from '../cloud/core';
 import { userTokenCredential } from '../cloud/credentials';
 import { NotFoundError } from '../cloud/errors';
-import { isJobId } from '../cloud/job-id';
+import { isJobId } from '../cloud/lifecycle/job-id';
 import type { UserRow } from '../cloud/store/users';
 import { userToken } from './auth';
 import { validate } from './errors';

@@ -1,7 +1,7 @@
 /** Agents: creation, token authentication, and presence (online while polling, offline after silence). */
 import type { Logger } from 'pino';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
-import { jobStatusEvent, type EventLog } from './events';
+import { jobStatusEvent, type EventLog } from './lifecycle/events';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
 import type { DispatchQueue } from './queue/queue';
 import type { AgentRepo, AgentRow } from './store/agents';

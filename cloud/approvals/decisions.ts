@@ -5,8 +5,8 @@
 import type { Logger } from 'pino';
 import { formatDuration } from '../../config/duration';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
-import { jobStatusEvent } from '../events';
-import { isJobId } from '../job-id';
+import { jobStatusEvent } from '../lifecycle/events';
+import { isJobId } from '../lifecycle/job-id';
 import { holderUnknown, sameHolder, type Credential } from '../credentials';
 import type { AgentService } from '../agents';
 import type { Transitions } from '../lifecycle/transitions';

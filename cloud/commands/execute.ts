@@ -3,8 +3,8 @@ import { AdapterError, type ChannelName, type OutboundMessage } from '../../adap
 import type { AgentStatus } from '../agents';
 import { ago, jobHeadline, quote } from '../chat-format';
 import { formatDuration } from '../../config/duration';
-import { newJobId } from '../job-id';
-import { checkMessage } from '../job-text';
+import { newJobId } from '../lifecycle/job-id';
+import { checkMessage } from '../lifecycle/job-text';
 import { identityCredential } from '../credentials';
 import type { Approver } from '../approvals/decisions';
 import type { JobOrigin, PushResult } from '../lifecycle/push';

@@ -1,6 +1,6 @@
 /** Parses chat command text (after the bot mention or slash-command name is stripped) — the same in every channel. */
 import { parseDuration } from '../../config/duration';
-import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS, splitFirstWord } from '../job-text';
+import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS, splitFirstWord } from '../lifecycle/job-text';
 
 /** A parsed chat command. */
 export type Command =

@@ -1,6 +1,6 @@
 /** A user cancels a job of theirs that no agent has taken yet. */
 import { ConflictError, NotFoundError } from '../errors';
-import { jobStatusEvent } from '../events';
+import { jobStatusEvent } from './events';
 import type { DispatchQueue } from '../queue/queue';
 import type { JobRepo, JobRow } from '../store/jobs';
 import type { Transitions } from './transitions';

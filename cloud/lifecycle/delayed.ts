@@ -1,8 +1,8 @@
 /** Delayed jobs: stored with a due time, and released as jobs when due (each once, whichever node claims it). */
 import type { Logger } from 'pino';
 import { BadRequestError } from '../errors';
-import { newJobId } from '../job-id';
-import { checkMessage } from '../job-text';
+import { newJobId } from './job-id';
+import { checkMessage } from './job-text';
 import { matchingPattern } from '../approval-patterns';
 import type { AgentService } from '../agents';
 import type { CallbackGuard } from '../callback-guard';

@@ -1,6 +1,6 @@
 /** Jobs that end without a report: leases run out, agents gone offline, delayed jobs that waited for them in vain. */
 import { formatDuration } from '../../config/duration';
-import { jobStatusEvent } from '../events';
+import { jobStatusEvent } from './events';
 import type { AgentService } from '../agents';
 import type { DispatchQueue } from '../queue/queue';
 import type { JobRepo } from '../store/jobs';

@@ -1,6 +1,6 @@
 /** Handing queued jobs to their agent (each at most once), and returning those a poll never received. */
 import type { Logger } from 'pino';
-import { jobStatusEvent } from '../events';
+import { jobStatusEvent } from './events';
 import type { DispatchQueue } from '../queue/queue';
 import type { AgentRow } from '../store/agents';
 import type { JobRepo, JobRow } from '../store/jobs';

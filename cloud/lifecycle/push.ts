@@ -4,9 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { BadRequestError, ForbiddenError } from '../errors';
-import { jobStatusEvent } from '../events';
-import { newJobId } from '../job-id';
-import { checkMessage, splitAgentMessage } from '../job-text';
+import { jobStatusEvent } from './events';
+import { newJobId } from './job-id';
+import { checkMessage, splitAgentMessage } from './job-text';
 import { matchingPattern } from '../approval-patterns';
 import type { AgentService } from '../agents';
 import type { CallbackGuard } from '../callback-guard';

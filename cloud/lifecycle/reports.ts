@@ -1,8 +1,8 @@
 /** An agent's reports on its own jobs: `running` renews the lease, `succeeded` and `failed` end the job. */
 import { ConflictError, NotFoundError } from '../errors';
-import { jobStatusEvent } from '../events';
-import { truncateResult } from '../job-text';
-import { RunningEventThrottle } from '../running-throttle';
+import { jobStatusEvent } from './events';
+import { truncateResult } from './job-text';
+import { RunningEventThrottle } from './running-throttle';
 import type { TransitionOps } from '../queue/queue';
 import type { AgentRow } from '../store/agents';
 import type { JobRepo, JobStatus } from '../store/jobs';

@@ -1,6 +1,6 @@
 /** The Redis side of job transitions committed in MySQL: queue, leases, done signals, and their status events. */
 import type { Logger } from 'pino';
-import { jobStatusEvent, type EventLog, type JobStatusEvent } from '../events';
+import { jobStatusEvent, type EventLog, type JobStatusEvent } from './events';
 import type { DispatchQueue, TransitionOps } from '../queue/queue';
 import type { NewJob } from '../store/jobs';
 

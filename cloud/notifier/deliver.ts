@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
 import { jobHeadline, quote, shortJobId } from '../chat-format';
 import { decodeOrigin } from '../commands/origin';
-import type { JobStatusEvent, MessageEvent } from '../events';
+import type { JobStatusEvent, MessageEvent } from '../lifecycle/events';
 import type { IdentityRepo, IdentityRow } from '../store/identities';
 import type { TtlCache } from '../ttl-cache';
 import { isTerminal, type JobRepo, type JobRow } from '../store/jobs';

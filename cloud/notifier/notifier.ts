@@ -3,7 +3,7 @@ import os from 'node:os';
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterError } from '../../adapters/contract';
-import type { JobStatusEvent, MessageEvent } from '../events';
+import type { JobStatusEvent, MessageEvent } from '../lifecycle/events';
 import type { RedisClient } from '../queue/redis';
 import type { JobRow } from '../store/jobs';
 import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';

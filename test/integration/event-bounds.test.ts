@@ -2,7 +2,7 @@
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { EVENT_RESULT_BYTES } from '../../cloud/events';
+import { EVENT_RESULT_BYTES } from '../../cloud/lifecycle/events';
 import { DEAD_LETTER_MAXLEN } from '../../cloud/notifier/notifier';
 import { dropNamespace, eventually, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';

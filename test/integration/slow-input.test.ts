@@ -8,7 +8,7 @@
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { parseCommand } from '../../cloud/commands/parse';
-import { splitAgentMessage } from '../../cloud/job-text';
+import { splitAgentMessage } from '../../cloud/lifecycle/job-text';
 import { parseDuration } from '../../config/duration';
 import { renderText } from '../../adapters/slack/outbound';
 import { stripMentions } from '../../adapters/slack/inbound';

@@ -1,6 +1,6 @@
 /** The callback body on fixed times: the original Skadi's time format (no trailing zeros), and which times are present. */
 import { callbackPayload } from '../../cloud/notifier/deliver';
-import type { JobStatusEvent } from '../../cloud/events';
+import type { JobStatusEvent } from '../../cloud/lifecycle/events';
 import type { JobRow } from '../../cloud/store/jobs';
 
 const job = {

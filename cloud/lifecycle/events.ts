@@ -1,9 +1,9 @@
 /** The event streams other services consume: job status changes and messages for users. */
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
-import type { RedisClient } from './queue/redis';
-import type { RedisKeys } from './queue/keys';
-import type { JobRow, JobStatus } from './store/jobs';
+import type { RedisClient } from '../queue/redis';
+import type { RedisKeys } from '../queue/keys';
+import type { JobRow, JobStatus } from '../store/jobs';
 
 /** One entry of the job status stream (README documents this schema). */
 export interface JobStatusEvent {

@@ -1,5 +1,5 @@
 /** Limits and parsing of job messages and results. */
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../errors';
 
 /** Longest accepted job message, in characters. */
 export const MAX_MESSAGE_CHARS = 4096;

@@ -1,6 +1,6 @@
 /** Waits for jobs to reach a terminal status (`GET /jobs/:id?wait=N`, `skadi job add --wait`), woken by pub/sub. */
-import type { JobService } from './lifecycle/job-service';
-import { isTerminal, type JobRow } from './store/jobs';
+import type { JobService } from './job-service';
+import { isTerminal, type JobRow } from '../store/jobs';
 
 /** In-process waiters for job completion on this node. */
 export class JobWaiters {

@@ -4,10 +4,10 @@
  * conditional UPDATE in MySQL (each once).
  */
 import type { Logger } from 'pino';
-import type { AgentService } from './agents';
-import type { Approvals } from './approvals/decisions';
-import type { JobService } from './lifecycle/job-service';
-import type { DispatchQueue } from './queue/queue';
+import type { AgentService } from '../agents';
+import type { Approvals } from '../approvals/decisions';
+import type { JobService } from './job-service';
+import type { DispatchQueue } from '../queue/queue';
 
 const BATCH = 500;
 

@@ -1,15 +1,15 @@
 /** Compares Redis with MySQL (the source of truth) and repairs Redis: after data loss, a crash between two steps, or an outage. */
 import type { Logger } from 'pino';
-import { DEDUP_RETENTION_MS } from '../adapters/contract';
+import { DEDUP_RETENTION_MS } from '../../adapters/contract';
 import { jobStatusEvent, type EventLog } from './events';
-import type { AgentService } from './agents';
-import type { JobService } from './lifecycle/job-service';
-import { idsByAgent } from './lifecycle/transitions';
-import type { DispatchQueue } from './queue/queue';
-import type { AgentRepo } from './store/agents';
-import type { DelayedJobRepo } from './store/delayed';
-import type { IdentityRepo } from './store/identities';
-import type { JobRepo } from './store/jobs';
+import type { AgentService } from '../agents';
+import type { JobService } from './job-service';
+import { idsByAgent } from './transitions';
+import type { DispatchQueue } from '../queue/queue';
+import type { AgentRepo } from '../store/agents';
+import type { DelayedJobRepo } from '../store/delayed';
+import type { IdentityRepo } from '../store/identities';
+import type { JobRepo } from '../store/jobs';
 
 const PAGE = 1000;
 /** Queued jobs younger than this are left alone (a push may be between its MySQL insert and its Redis push). */
