@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Core } from '../cloud/core';
-import { agentCredential } from '../cloud/credentials';
+import { agentCredential } from '../cloud/approvals/credentials';
 import { NotFoundError } from '../cloud/errors';
 import { isJobId } from '../cloud/lifecycle/job-id';
 import type { AgentRow } from '../cloud/store/agents';

@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Core } from '../cloud/core';
-import { userTokenCredential } from '../cloud/credentials';
+import { userTokenCredential } from '../cloud/approvals/credentials';
 import { NotFoundError } from '../cloud/errors';
 import { isJobId } from '../cloud/lifecycle/job-id';
 import type { UserRow } from '../cloud/store/users';

@@ -1,7 +1,7 @@
 /** `skadi job …` and `skadi jobs`: push jobs (optionally waiting for the result, as a CI step) and look at them. */
 import type { Command } from 'commander';
 import { parseDuration } from '../config';
-import { CLI_CREDENTIAL, identityCredential } from '../cloud/credentials';
+import { CLI_CREDENTIAL, identityCredential } from '../cloud/approvals/credentials';
 import { BadRequestError, NotFoundError } from '../cloud/errors';
 import { identityKey, parseIdentityKey } from '../cloud/identities';
 import type { Approver } from '../cloud/approvals/decisions';

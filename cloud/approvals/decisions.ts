@@ -7,7 +7,7 @@ import { formatDuration } from '../../config/duration';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { jobStatusEvent } from '../lifecycle/events';
 import { isJobId } from '../lifecycle/job-id';
-import { holderUnknown, sameHolder, type Credential } from '../credentials';
+import { holderUnknown, sameHolder, type Credential } from './credentials';
 import type { AgentService } from '../agents';
 import type { Transitions } from '../lifecycle/transitions';
 import type { TransitionOps } from '../queue/queue';

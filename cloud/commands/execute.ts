@@ -5,7 +5,7 @@ import { ago, jobHeadline, quote } from '../chat-format';
 import { formatDuration } from '../../config/duration';
 import { newJobId } from '../lifecycle/job-id';
 import { checkMessage } from '../lifecycle/job-text';
-import { identityCredential } from '../credentials';
+import { identityCredential } from '../approvals/credentials';
 import type { Approver } from '../approvals/decisions';
 import type { JobOrigin, PushResult } from '../lifecycle/push';
 import type { AgentRow } from '../store/agents';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { BadRequestError } from '../errors';
 import { newJobId } from './job-id';
 import { checkMessage } from './job-text';
-import { matchingPattern } from '../approval-patterns';
+import { matchingPattern } from '../approvals/patterns';
 import type { AgentService } from '../agents';
 import type { CallbackGuard } from '../callback-guard';
 import type { DispatchQueue } from '../queue/queue';

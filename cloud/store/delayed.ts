@@ -1,7 +1,7 @@
 /** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
 import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, RowDataPacket, Sql } from './db';
-import type { Credential } from '../credentials';
+import type { Credential } from '../approvals/credentials';
 import { credentialOf } from './jobs';
 
 /** A delayed job row. */

@@ -4,7 +4,7 @@ import type { PoolConnection } from 'mysql2/promise';
 import { Batcher } from './batcher';
 import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
-import type { Credential } from '../credentials';
+import type { Credential } from '../approvals/credentials';
 
 /** Every job status; see the lifecycle in DESIGN.md. */
 export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';

@@ -1,7 +1,7 @@
 /** Access policies and identity links on the real database. */
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
-import { identityCredential } from '../../cloud/credentials';
+import { identityCredential } from '../../cloud/approvals/credentials';
 import { parseIdentityKey } from '../../cloud/identities';
 import { createHeldAdapter } from '../helpers/held-adapter';
 import { dropNamespace, openCore, testConfig, uniqueName } from '../helpers/env';

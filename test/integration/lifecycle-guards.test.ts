@@ -4,7 +4,7 @@
  * offline sweep, a late approval, an approval and a denial at once. No background loops: every sweep is by hand.
  */
 import type { Core } from '../../cloud/core';
-import { identityCredential } from '../../cloud/credentials';
+import { identityCredential } from '../../cloud/approvals/credentials';
 import type { Approver } from '../../cloud/approvals/decisions';
 import type { AgentRow } from '../../cloud/store/agents';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';

@@ -24,7 +24,7 @@ import pino from 'pino';
 import type Koa from 'koa';
 import type { z } from 'zod';
 import { createCore, type Core } from '../../cloud/core';
-import { CLI_CREDENTIAL } from '../../cloud/credentials';
+import { CLI_CREDENTIAL } from '../../cloud/approvals/credentials';
 import type { AgentRow } from '../../cloud/store/agents';
 import type { JobStatus } from '../../cloud/store/jobs';
 import { startHttpServer, type HttpServer } from '../../agent-api/server';

@@ -1,5 +1,5 @@
 /** Approval patterns: globs on the job text. */
-import { matchingPattern, UNSPLITTABLE } from '../../cloud/approval-patterns';
+import { matchingPattern, UNSPLITTABLE } from '../../cloud/approvals/patterns';
 import { parseCommand } from '../../cloud/commands/parse';
 import { withApprovalJob } from '../../adapters/email/inbound';
 

@@ -1,5 +1,5 @@
 /** Who is behind a credential, for the two-person rule. */
-import { agentCredential, CLI_CREDENTIAL, holderUnknown, identityCredential, sameHolder, UNKNOWN_HOLDER, userTokenCredential } from '../../cloud/credentials';
+import { agentCredential, CLI_CREDENTIAL, holderUnknown, identityCredential, sameHolder, UNKNOWN_HOLDER, userTokenCredential } from '../../cloud/approvals/credentials';
 
 describe('credentials', () => {
   const hash = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';

@@ -2,8 +2,8 @@
  * Credentials that push and decide on jobs. The one that pushed a gated job may not approve it, nor may the person
  * behind it: the chat account that asked, or the account that a token was last handed to in chat.
  */
-import type { AgentRow } from './store/agents';
-import type { UserRow } from './store/users';
+import type { AgentRow } from '../store/agents';
+import type { UserRow } from '../store/users';
 
 /** A credential, and the chat account of the person holding it when that is known. */
 export interface Credential {

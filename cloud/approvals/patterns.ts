@@ -3,7 +3,7 @@
  * text and against its words as the agent will see them (split by the agent's own splitWords), so quoting or
  * escaping a word cannot hide it from a pattern.
  */
-import { splitWords } from '../agent/words';
+import { splitWords } from '../../agent/words';
 
 /** What gates a job whose text cannot be split into words while the agent has patterns. */
 export const UNSPLITTABLE = '(a text that cannot be split into words)';
