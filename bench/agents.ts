@@ -1,7 +1,7 @@
 /** agents: 10,000 agents long-polling one gateway node: its memory and CPU while idle, and dispatch latency to random agents. */
 import { withTimeout } from './verdict';
 import { performance } from 'node:perf_hooks';
-import { hashToken, newToken } from '../cloud/tokens';
+import { hashToken, newToken } from '../cloud/accounts/tokens';
 import { cpuSeconds, gatewayPids, KeepAliveClient, memoryMb, Namespace, percentile, round, serve, spawnScript, stopProcess, waitForLine } from './harness';
 
 /** Parameters of the agents benchmark. */

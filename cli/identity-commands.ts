@@ -1,6 +1,6 @@
 /** `skadi identity …`: link chat and mail accounts to users (the `closed` access policy admits only linked ones). */
 import type { Command } from 'commander';
-import { identityKey } from '../cloud/identities';
+import { identityKey } from '../cloud/accounts/identities';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
 

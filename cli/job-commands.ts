@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config';
 import { CLI_CREDENTIAL, identityCredential } from '../cloud/approvals/credentials';
 import { BadRequestError, NotFoundError } from '../cloud/errors';
-import { identityKey, parseIdentityKey } from '../cloud/identities';
+import { identityKey, parseIdentityKey } from '../cloud/accounts/identities';
 import type { Approver } from '../cloud/approvals/decisions';
 import { isTerminal, type JobRow } from '../cloud/store/jobs';
 import { jobJson } from '../agent-api/job-json';

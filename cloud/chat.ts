@@ -4,7 +4,7 @@ import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMes
 import { executeCommand, type CommandPort, type Conversation } from './commands/execute';
 import { parseCommand } from './commands/parse';
 import { toSkadiError } from './errors';
-import { identityKey, type IdentityService, type SenderCheck } from './identities';
+import { identityKey, type IdentityService, type SenderCheck } from './accounts/identities';
 import type { IdentityRepo } from './store/identities';
 
 /** Collaborators of the chat pipeline. */

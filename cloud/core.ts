@@ -21,19 +21,19 @@ import { JobRepo } from './store/jobs';
 import { migrate } from './store/migrate';
 import { UserRepo } from './store/users';
 import { Sweeper } from './lifecycle/sweeper';
-import { UserService } from './users';
+import { UserService } from './accounts/users';
 import type { AdapterServices, ChannelAdapter, InboundHandler } from '../adapters/contract';
 import { createChatHandler } from './chat';
 import { createCommandPort } from './commands/port';
-import { IdentityService } from './identities';
+import { IdentityService } from './accounts/identities';
 import { Notifier } from './notifier/notifier';
 import { ConversationGate } from './notifier/conversation-gate';
 import type { UserRoute } from './notifier/deliver';
 import { Pacer } from '../adapters/pacer';
 import { IdentityRepo } from './store/identities';
-import { TtlCache } from './ttl-cache';
+import { TtlCache } from './accounts/ttl-cache';
 import { CallbackGuard, type HostResolver } from './callback-guard';
-import type { CallbackKeys } from './callback-secret';
+import type { CallbackKeys } from './accounts/callback-secret';
 import { createAdapterServices } from './adapter-services';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */

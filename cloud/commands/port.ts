@@ -3,7 +3,7 @@ import type { AgentService } from '../agents';
 import type { Approvals } from '../approvals/decisions';
 import type { JobService } from '../lifecycle/job-service';
 import type { IdentityRepo } from '../store/identities';
-import type { UserService } from '../users';
+import type { UserService } from '../accounts/users';
 import type { CommandPort } from './execute';
 
 /** Connects chat commands to the core services. */

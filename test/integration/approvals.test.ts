@@ -3,7 +3,7 @@ import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
 import { identityCredential } from '../../cloud/approvals/credentials';
-import { parseIdentityKey } from '../../cloud/identities';
+import { parseIdentityKey } from '../../cloud/accounts/identities';
 import type { Approver } from '../../cloud/approvals/decisions';
 import type { JobOrigin } from '../../cloud/lifecycle/push';
 import type { AgentRow } from '../../cloud/store/agents';

@@ -5,7 +5,7 @@
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
 import { identityCredential } from '../../cloud/approvals/credentials';
-import { identityKey } from '../../cloud/identities';
+import { identityKey } from '../../cloud/accounts/identities';
 import { IdentityRepo } from '../../cloud/store/identities';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 

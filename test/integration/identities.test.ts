@@ -2,7 +2,7 @@
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
 import { identityCredential } from '../../cloud/approvals/credentials';
-import { parseIdentityKey } from '../../cloud/identities';
+import { parseIdentityKey } from '../../cloud/accounts/identities';
 import { createHeldAdapter } from '../helpers/held-adapter';
 import { dropNamespace, openCore, testConfig, uniqueName } from '../helpers/env';
 

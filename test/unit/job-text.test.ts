@@ -1,5 +1,5 @@
 import { checkMessage, MAX_RESULT_BYTES, splitAgentMessage, truncateResult } from '../../cloud/lifecycle/job-text';
-import { hashToken, newToken, tokenMatches } from '../../cloud/tokens';
+import { hashToken, newToken, tokenMatches } from '../../cloud/accounts/tokens';
 import { isJobId, newJobId } from '../../cloud/lifecycle/job-id';
 import { isDependencyError, toSkadiError } from '../../cloud/errors';
 

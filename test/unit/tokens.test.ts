@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import { bearerToken, clientIp, userToken } from '../../agent-api/auth';
-import { hashToken, looksLikeToken, newToken, tokenMatches } from '../../cloud/tokens';
+import { hashToken, looksLikeToken, newToken, tokenMatches } from '../../cloud/accounts/tokens';
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex');
 

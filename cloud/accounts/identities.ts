@@ -1,10 +1,10 @@
 /** Who a chat sender is: linked identities, and the access policy of each channel for everyone else. */
 import crypto from 'node:crypto';
-import type { AccessMode, ChannelName, InboundMessage } from '../adapters/contract';
-import { BadRequestError, NotFoundError } from './errors';
-import { COLUMN_CHARS, fitKey } from './store/column-text';
-import type { IdentityRepo, IdentityRow } from './store/identities';
-import type { UserRow } from './store/users';
+import type { AccessMode, ChannelName, InboundMessage } from '../../adapters/contract';
+import { BadRequestError, NotFoundError } from '../errors';
+import { COLUMN_CHARS, fitKey } from '../store/column-text';
+import type { IdentityRepo, IdentityRow } from '../store/identities';
+import type { UserRow } from '../store/users';
 import type { UserService } from './users';
 
 /** A sender the core accepted, or the refusal to show them. */

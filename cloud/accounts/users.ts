@@ -1,9 +1,9 @@
 /** Users: the owners of agents, each with a user token for the user API. */
-import { ConfigError } from '../config';
+import { ConfigError } from '../../config';
 import { callbackKeysOf, deriveCallbackSecret, newCallbackSalt } from './callback-secret';
-import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from './errors';
+import { BadRequestError, ConflictError, NotFoundError, UnauthorizedError } from '../errors';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from './tokens';
-import type { UserRepo, UserRow } from './store/users';
+import type { UserRepo, UserRow } from '../store/users';
 import { TtlCache } from './ttl-cache';
 
 const NAME = /^[A-Za-z0-9][\w.@-]{0,63}$/;
