@@ -1,9 +1,9 @@
 /** Wires the core together: MySQL, Redis, the services, and (for `serve`) the background loops. */
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { AgentService, ROW_CHANGE } from './agents';
+import { AgentService, ROW_CHANGE } from './agents/agent-service';
 import { Approvals } from './approvals/decisions';
-import { Dispatcher, QueueActivity } from './dispatcher';
+import { Dispatcher, QueueActivity } from './agents/long-polls';
 import { EventLog } from './lifecycle/events';
 import { HandOut } from './lifecycle/hand-out';
 import { JobService } from './lifecycle/job-service';

@@ -8,7 +8,7 @@ import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '.
 import { jobStatusEvent } from '../lifecycle/events';
 import { isJobId } from '../lifecycle/job-id';
 import { holderUnknown, sameHolder, type Credential } from './credentials';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { Transitions } from '../lifecycle/transitions';
 import type { TransitionOps } from '../queue/queue';
 import type { ApprovalOutcome, JobRepo, JobRow } from '../store/jobs';

@@ -1,5 +1,5 @@
 /** The CommandPort on the real services. */
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { Approvals } from '../approvals/decisions';
 import type { JobService } from '../lifecycle/job-service';
 import type { IdentityRepo } from '../store/identities';

@@ -4,7 +4,7 @@ import { BadRequestError } from '../errors';
 import { newJobId } from './job-id';
 import { checkMessage } from './job-text';
 import { matchingPattern } from '../approvals/patterns';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { CallbackGuard } from '../callback-guard';
 import type { DispatchQueue } from '../queue/queue';
 import type { AgentRepo, AgentRow } from '../store/agents';

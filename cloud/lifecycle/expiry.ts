@@ -1,7 +1,7 @@
 /** Jobs that end without a report: leases run out, agents gone offline, delayed jobs that waited for them in vain. */
 import { formatDuration } from '../../config/duration';
 import { jobStatusEvent } from './events';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { DispatchQueue } from '../queue/queue';
 import type { JobRepo } from '../store/jobs';
 import { idsByAgent, type Transitions } from './transitions';

@@ -4,9 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { NotFoundError } from '../errors';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { CallbackGuard } from '../callback-guard';
-import type { IdlePolls } from '../dispatcher';
+import type { IdlePolls } from '../agents/long-polls';
 import type { DispatchQueue } from '../queue/queue';
 import type { AgentRepo, AgentRow } from '../store/agents';
 import type { Db } from '../store/db';

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { DEDUP_RETENTION_MS } from '../../adapters/contract';
 import { jobStatusEvent, type EventLog } from './events';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { JobService } from './job-service';
 import { idsByAgent } from './transitions';
 import type { DispatchQueue } from '../queue/queue';

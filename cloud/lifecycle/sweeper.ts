@@ -4,7 +4,7 @@
  * conditional UPDATE in MySQL (each once).
  */
 import type { Logger } from 'pino';
-import type { AgentService } from '../agents';
+import type { AgentService } from '../agents/agent-service';
 import type { Approvals } from '../approvals/decisions';
 import type { JobService } from './job-service';
 import type { DispatchQueue } from '../queue/queue';

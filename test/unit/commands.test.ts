@@ -1,6 +1,6 @@
 /** Chat commands: the parser, and each command run against in-memory fakes of the core and the conversation. */
 import type { OutboundMessage } from '../../adapters/contract';
-import { checkAgentName } from '../../cloud/agents';
+import { checkAgentName } from '../../cloud/agents/agent-service';
 import { executeCommand, type CommandPort, type Conversation } from '../../cloud/commands/execute';
 import { decodeOrigin } from '../../cloud/commands/origin';
 import { HELP_TEXT, parseCommand } from '../../cloud/commands/parse';

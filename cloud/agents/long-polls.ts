@@ -1,8 +1,8 @@
 /** Long polls of one node: waiting agents are woken by the node's pub/sub subscription, never by polling Redis. */
 import type { Logger } from 'pino';
-import type { AgentService } from './agents';
-import type { JobHandOut, TakenJob } from './lifecycle/hand-out';
-import type { AgentRow } from './store/agents';
+import type { AgentService } from './agent-service';
+import type { JobHandOut, TakenJob } from '../lifecycle/hand-out';
+import type { AgentRow } from '../store/agents';
 
 interface Waiter {
   resolve: (job: TakenJob | null) => void;

@@ -1,13 +1,13 @@
 /** Agents: creation, token authentication, and presence (online while polling, offline after silence). */
 import type { Logger } from 'pino';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
-import { jobStatusEvent, type EventLog } from './lifecycle/events';
-import { hashToken, looksLikeToken, newToken, tokenMatches } from './accounts/tokens';
-import type { DispatchQueue } from './queue/queue';
-import type { AgentRepo, AgentRow } from './store/agents';
-import type { Db } from './store/db';
-import type { JobRepo } from './store/jobs';
-import { TtlCache } from './accounts/ttl-cache';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors';
+import { jobStatusEvent, type EventLog } from '../lifecycle/events';
+import { hashToken, looksLikeToken, newToken, tokenMatches } from '../accounts/tokens';
+import type { DispatchQueue } from '../queue/queue';
+import type { AgentRepo, AgentRow } from '../store/agents';
+import type { Db } from '../store/db';
+import type { JobRepo } from '../store/jobs';
+import { TtlCache } from '../accounts/ttl-cache';
 
 /** The prefix of an announced change to an agent's row that leaves its credential valid (its polls go on). */
 export const ROW_CHANGE = 'row:';
