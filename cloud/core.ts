@@ -23,8 +23,8 @@ import { UserRepo } from './store/users';
 import { Sweeper } from './lifecycle/sweeper';
 import { UserService } from './accounts/users';
 import type { AdapterServices, ChannelAdapter, InboundHandler } from '../adapters/contract';
-import { createChatHandler } from './chat';
-import { createCommandPort } from './commands/port';
+import { createChatHandler } from './chat/inbound';
+import { createCommandPort } from './chat/command-port';
 import { IdentityService } from './accounts/identities';
 import { Notifier } from './notifier/notifier';
 import { ConversationGate } from './notifier/conversation-gate';
@@ -34,7 +34,7 @@ import { IdentityRepo } from './store/identities';
 import { TtlCache } from './accounts/ttl-cache';
 import { CallbackGuard, type HostResolver } from './callback-guard';
 import type { CallbackKeys } from './accounts/callback-secret';
-import { createAdapterServices } from './adapter-services';
+import { createAdapterServices } from './chat/adapter-services';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {

@@ -1,8 +1,8 @@
 /** What one event becomes: a callback POST, an edit and a reply in the job's chat thread, or a notification. */
 import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
-import { jobHeadline, quote, shortJobId } from '../chat-format';
-import { decodeOrigin } from '../commands/origin';
+import { jobHeadline, quote, shortJobId } from '../chat/format';
+import { decodeOrigin } from '../chat/origin';
 import type { JobStatusEvent, MessageEvent } from '../lifecycle/events';
 import type { IdentityRepo, IdentityRow } from '../store/identities';
 import type { TtlCache } from '../accounts/ttl-cache';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
-import { encodeOrigin } from '../../cloud/commands/origin';
+import { encodeOrigin } from '../../cloud/chat/origin';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 

@@ -7,7 +7,7 @@
  */
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { parseCommand } from '../../cloud/commands/parse';
+import { parseCommand } from '../../cloud/chat/parse';
 import { splitAgentMessage } from '../../cloud/lifecycle/job-text';
 import { parseDuration } from '../../config/duration';
 import { renderText } from '../../adapters/slack/outbound';

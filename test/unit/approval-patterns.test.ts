@@ -1,6 +1,6 @@
 /** Approval patterns: globs on the job text. */
 import { matchingPattern, UNSPLITTABLE } from '../../cloud/approvals/patterns';
-import { parseCommand } from '../../cloud/commands/parse';
+import { parseCommand } from '../../cloud/chat/parse';
 import { withApprovalJob } from '../../adapters/email/inbound';
 
 describe('matchingPattern', () => {

@@ -1,9 +1,9 @@
 /** Chat commands: the parser, and each command run against in-memory fakes of the core and the conversation. */
 import type { OutboundMessage } from '../../adapters/contract';
 import { checkAgentName } from '../../cloud/agents/agent-service';
-import { executeCommand, type CommandPort, type Conversation } from '../../cloud/commands/execute';
-import { decodeOrigin } from '../../cloud/commands/origin';
-import { HELP_TEXT, parseCommand } from '../../cloud/commands/parse';
+import { executeCommand, type CommandPort, type Conversation } from '../../cloud/chat/execute';
+import { decodeOrigin } from '../../cloud/chat/origin';
+import { HELP_TEXT, parseCommand } from '../../cloud/chat/parse';
 import { NotFoundError } from '../../cloud/errors';
 import type { AgentRow } from '../../cloud/store/agents';
 import type { JobRow } from '../../cloud/store/jobs';

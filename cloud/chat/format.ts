@@ -1,5 +1,5 @@
 /** How jobs and agents read in chat: status marks, relative times, short quotes. Shared by commands and the notifier. */
-import type { JobStatus } from './store/jobs';
+import type { JobStatus } from '../store/jobs';
 
 /** The mark shown before a job status. */
 export const STATUS_MARK: Record<JobStatus, string> = {

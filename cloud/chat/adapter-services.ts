@@ -5,9 +5,9 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { AdapterServices, NodeLease, NodeRelay, WindowCounter } from '../adapters/contract';
-import type { RedisKeys } from './queue/keys';
-import type { RedisClient } from './queue/redis';
+import type { AdapterServices, NodeLease, NodeRelay, WindowCounter } from '../../adapters/contract';
+import type { RedisKeys } from '../queue/keys';
+import type { RedisClient } from '../queue/redis';
 
 /** What the services need: the command connection, key names, and a way to open dedicated connections. */
 export interface AdapterServiceDeps {

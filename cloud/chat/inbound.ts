@@ -1,11 +1,11 @@
 /** The inbound chat pipeline, the same for every channel: de-duplicate, check the sender, parse, run the command. */
 import type { Logger } from 'pino';
-import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMessage, type OutboundMessage } from '../adapters/contract';
-import { executeCommand, type CommandPort, type Conversation } from './commands/execute';
-import { parseCommand } from './commands/parse';
-import { toSkadiError } from './errors';
-import { identityKey, type IdentityService, type SenderCheck } from './accounts/identities';
-import type { IdentityRepo } from './store/identities';
+import { AdapterError, type ChannelAdapter, type InboundHandler, type InboundMessage, type OutboundMessage } from '../../adapters/contract';
+import { executeCommand, type CommandPort, type Conversation } from './execute';
+import { parseCommand } from './parse';
+import { toSkadiError } from '../errors';
+import { identityKey, type IdentityService, type SenderCheck } from '../accounts/identities';
+import type { IdentityRepo } from '../store/identities';
 
 /** Collaborators of the chat pipeline. */
 export interface ChatDeps {

@@ -1,7 +1,7 @@
 /** Runs a parsed chat command for a user, answering through the conversation it came from. */
 import { AdapterError, type ChannelName, type OutboundMessage } from '../../adapters/contract';
 import type { AgentStatus } from '../agents/agent-service';
-import { ago, jobHeadline, quote } from '../chat-format';
+import { ago, jobHeadline, quote } from './format';
 import { formatDuration } from '../../config/duration';
 import { newJobId } from '../lifecycle/job-id';
 import { checkMessage } from '../lifecycle/job-text';
