@@ -13,7 +13,7 @@ import { RedisKeys } from './queue/keys';
 import { DispatchQueue } from './queue/queue';
 import { checkRedis, connectRedis, type RedisClient } from './queue/redis';
 import { Reconciler } from './lifecycle/reconciler';
-import { Signals } from './signals';
+import { Signals } from './queue/signals';
 import { AgentRepo } from './store/agents';
 import { describeMysql, ensureDatabase, openDb, type Db } from './store/db';
 import { DelayedJobRepo } from './store/delayed';
@@ -32,7 +32,7 @@ import type { UserRoute } from './notifier/deliver';
 import { Pacer } from '../adapters/pacer';
 import { IdentityRepo } from './store/identities';
 import { TtlCache } from './accounts/ttl-cache';
-import { CallbackGuard, type HostResolver } from './callback-guard';
+import { CallbackGuard, type HostResolver } from './notifier/callback-guard';
 import type { CallbackKeys } from './accounts/callback-secret';
 import { createAdapterServices } from './chat/adapter-services';
 

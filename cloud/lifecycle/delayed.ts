@@ -5,7 +5,7 @@ import { newJobId } from './job-id';
 import { checkMessage } from './job-text';
 import { matchingPattern } from '../approvals/patterns';
 import type { AgentService } from '../agents/agent-service';
-import type { CallbackGuard } from '../callback-guard';
+import type { CallbackGuard } from '../notifier/callback-guard';
 import type { DispatchQueue } from '../queue/queue';
 import type { AgentRepo, AgentRow } from '../store/agents';
 import type { Db } from '../store/db';

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { NotFoundError } from '../errors';
 import type { AgentService } from '../agents/agent-service';
-import type { CallbackGuard } from '../callback-guard';
+import type { CallbackGuard } from '../notifier/callback-guard';
 import type { IdlePolls } from '../agents/long-polls';
 import type { DispatchQueue } from '../queue/queue';
 import type { AgentRepo, AgentRow } from '../store/agents';

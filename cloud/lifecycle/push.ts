@@ -9,7 +9,7 @@ import { newJobId } from './job-id';
 import { checkMessage, splitAgentMessage } from './job-text';
 import { matchingPattern } from '../approvals/patterns';
 import type { AgentService } from '../agents/agent-service';
-import type { CallbackGuard } from '../callback-guard';
+import type { CallbackGuard } from '../notifier/callback-guard';
 import type { Credential } from '../approvals/credentials';
 import type { IdlePolls, PollClaim } from '../agents/long-polls';
 import type { DispatchQueue } from '../queue/queue';

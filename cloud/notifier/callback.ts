@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { AdapterError } from '../../adapters/contract';
-import type { CallbackGuard, CallbackTarget, ResolvedAddress } from '../callback-guard';
+import type { CallbackGuard, CallbackTarget, ResolvedAddress } from './callback-guard';
 import type { CallbackKeys } from '../accounts/callback-secret';
 
 /** Header carrying `sha256=<hex HMAC of "<timestamp>.<body>">`, keyed by the user's callback secret. */

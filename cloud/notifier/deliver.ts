@@ -8,7 +8,7 @@ import type { IdentityRepo, IdentityRow } from '../store/identities';
 import type { TtlCache } from '../accounts/ttl-cache';
 import { isTerminal, type JobRepo, type JobRow } from '../store/jobs';
 import type { UserRepo } from '../store/users';
-import type { CallbackGuard } from '../callback-guard';
+import type { CallbackGuard } from './callback-guard';
 import { callbackKeysOf, type CallbackKeys } from '../accounts/callback-secret';
 import { postCallback } from './callback';
 import type { Pacer } from '../../adapters/pacer';

@@ -1,7 +1,7 @@
 /** Callbacks never reach internal addresses: refused at push over HTTP, checked again and pinned at delivery, redirects not followed. */
 import pino from 'pino';
 import { createCore, type Core } from '../../cloud/core';
-import type { HostResolver } from '../../cloud/callback-guard';
+import type { HostResolver } from '../../cloud/notifier/callback-guard';
 import { legacyKeyOf, LEGACY_SIGNATURE_HEADER, signedWith, SIGNATURE_HEADER } from '../helpers/callback-recipe';
 import { startCallbackSink, type CallbackSink } from '../helpers/callback-sink';
 import { dropNamespace, eventually, testConfig, uniqueName, userWithAgent } from '../helpers/env';

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, redactConfig } from '../../config';
-import { AddressSet, internalKind } from '../../cloud/address-kind';
-import { CallbackGuard, type HostResolver } from '../../cloud/callback-guard';
+import { AddressSet, internalKind } from '../../cloud/notifier/address-kind';
+import { CallbackGuard, type HostResolver } from '../../cloud/notifier/callback-guard';
 import { BadRequestError } from '../../cloud/errors';
 import { AdapterError } from '../../adapters/contract';
 

@@ -1,6 +1,6 @@
 /** One Redis pub/sub subscription per node, fanning wake-ups, job completions and token changes out in-process. */
-import type { RedisClient } from './queue/redis';
-import type { RedisKeys } from './queue/keys';
+import type { RedisClient } from './redis';
+import type { RedisKeys } from './keys';
 
 type Listener = (payload: string) => void;
 

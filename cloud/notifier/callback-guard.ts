@@ -1,9 +1,9 @@
 /** Where job callbacks may go: http(s) URLs whose host is public, unless the operator allows it (SKADI_CALLBACK_ALLOW). */
 import dns from 'node:dns';
 import net from 'node:net';
-import { AdapterError } from '../adapters/contract';
+import { AdapterError } from '../../adapters/contract';
 import { AddressSet, internalKind, type InternalKind } from './address-kind';
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../errors';
 
 /** One address of a host name. */
 export interface ResolvedAddress {
