@@ -6,7 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { PrimaryMessage, WorkerMessage } from '../agent-api/worker-ipc';
+import type { PrimaryMessage, WorkerMessage } from './worker-ipc';
 
 
 /** How the primary restarts a worker that died: backoff doubling from 1 s to 30 s, reset after a minute of life. */

@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { runPrimary } from './cluster';
-import { reportListening, workerNumber } from '../agent-api/worker-ipc';
+import { clusterMetrics, reportListening, workerNumber } from './worker-ipc';
 import { createLogger } from './logger';
 import { ConfigError, redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
@@ -68,7 +68,7 @@ async function serveNode(config: Config, options: { json?: boolean }, worker: nu
   const adapters = configuredChannels(config, log).map((make) => make());
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters, worker });
+  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters, worker, clusterMetrics: worker === null ? undefined : clusterMetrics });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter), core.adapterServices);
