@@ -4,11 +4,12 @@ import type { AgentService } from './agent-service';
 import type { JobHandOut, TakenJob } from '../lifecycle/hand-out';
 import type { AgentRow } from '../store/agents';
 
-interface Waiter {
+/** A long poll waiting on this node for a job of its agent. */
+interface PendingPoll {
   resolve: (job: TakenJob | null) => void;
   /** Answers with an error: the take made for it failed after its time was up. */
   reject: (err: unknown) => void;
-  /** Set while the dispatcher is taking a job for this waiter: its timeout must not answer 204 now. */
+  /** Set while the dispatcher is taking a job for this poll: its timeout must not answer 204 now. */
   claimed: boolean;
   /** The request timed out while claimed; answer as soon as the take ends. */
   expired: boolean;
@@ -62,9 +63,9 @@ export interface PollConnection {
   onClose(fn: () => void): void;
 }
 
-interface AgentWaiters {
+interface AgentPolls {
   agent: AgentRow;
-  waiters: Waiter[];
+  polls: PendingPoll[];
   running: boolean;
   dirty: boolean;
 }
@@ -77,7 +78,7 @@ const EMPTY_TRUST_MS = 1000;
 
 /** Serves `GET /agent/job?wait=N` for the agents connected to this node. */
 export class Dispatcher implements IdlePolls {
-  private readonly byAgent = new Map<number, AgentWaiters>();
+  private readonly byAgent = new Map<number, AgentPolls>();
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   /**
@@ -116,7 +117,7 @@ export class Dispatcher implements IdlePolls {
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const entry of this.byAgent.values()) {
-      for (const w of [...entry.waiters]) {
+      for (const w of [...entry.polls]) {
         if (w.claimed) w.expired = true;
         else this.finish(w, null, entry);
       }
@@ -126,13 +127,13 @@ export class Dispatcher implements IdlePolls {
   /** True while a long poll of the agent waits idle on this node: registered, its take over, nothing handed to it. */
   hasIdlePoll(agentId: number): boolean {
     const entry = this.byAgent.get(agentId);
-    return !!entry && !entry.running && entry.waiters.some((w) => !w.claimed && !w.done);
+    return !!entry && !entry.running && entry.polls.some((w) => !w.claimed && !w.done);
   }
 
   /** Number of long polls waiting on this node. */
   get waiting(): number {
     let n = 0;
-    for (const entry of this.byAgent.values()) n += entry.waiters.length;
+    for (const entry of this.byAgent.values()) n += entry.polls.length;
     return n;
   }
 
@@ -143,8 +144,8 @@ export class Dispatcher implements IdlePolls {
   poll(agent: AgentRow, waitMs: number, connection?: PollConnection): Promise<TakenJob | null> {
     if (this.stopped || connection?.closed()) return Promise.resolve(null);
     return new Promise<TakenJob | null>((resolve, reject) => {
-      const timer = setTimeout(() => this.giveUp(agent.id, waiter, false), waitMs);
-      const waiter: Waiter = {
+      const timer = setTimeout(() => this.giveUp(agent.id, pending, false), waitMs);
+      const pending: PendingPoll = {
         resolve: (job) => {
           clearTimeout(timer);
           resolve(job);
@@ -160,15 +161,15 @@ export class Dispatcher implements IdlePolls {
         done: false,
       };
       let entry = this.byAgent.get(agent.id);
-      if (!entry) this.byAgent.set(agent.id, (entry = { agent, waiters: [], running: false, dirty: false }));
+      if (!entry) this.byAgent.set(agent.id, (entry = { agent, polls: [], running: false, dirty: false }));
       entry.agent = agent;
       this.makeRoom(entry);
-      entry.waiters.push(waiter);
-      connection?.onClose(() => this.giveUp(agent.id, waiter, true));
+      entry.polls.push(pending);
+      connection?.onClose(() => this.giveUp(agent.id, pending, true));
       this.run(entry).catch((err) => {
-        this.remove(agent.id, waiter);
-        if (!waiter.done) {
-          waiter.done = true;
+        this.remove(agent.id, pending);
+        if (!pending.done) {
+          pending.done = true;
           clearTimeout(timer);
           reject(err);
         }
@@ -177,9 +178,9 @@ export class Dispatcher implements IdlePolls {
   }
 
   /** Answers the oldest idle polls of an agent with "no job" until a new one fits under the cap. */
-  private makeRoom(entry: AgentWaiters): void {
-    let over = entry.waiters.length - this.maxPollsPerAgent + 1;
-    for (const w of [...entry.waiters]) {
+  private makeRoom(entry: AgentPolls): void {
+    let over = entry.polls.length - this.maxPollsPerAgent + 1;
+    for (const w of [...entry.polls]) {
       if (over <= 0) break;
       if (w.claimed) continue;
       this.finish(w, null, entry);
@@ -191,7 +192,7 @@ export class Dispatcher implements IdlePolls {
   endPollsOf(tokenHash: string): void {
     for (const entry of [...this.byAgent.values()]) {
       if (entry.agent.tokenHash !== tokenHash) continue;
-      for (const w of [...entry.waiters]) {
+      for (const w of [...entry.polls]) {
         if (w.claimed) {
           // A take or hand-off is in flight for it: it answers 204 when that ends, and its job goes back to the queue.
           w.expired = true;
@@ -225,29 +226,29 @@ export class Dispatcher implements IdlePolls {
   claimIdle(agentId: number): PollClaim | null {
     const entry = this.byAgent.get(agentId);
     if (this.stopped || !entry || entry.running) return null;
-    const waiter = entry.waiters.find((w) => !w.claimed && !w.done && !w.disconnected && !w.gone?.());
-    if (!waiter) return null;
-    waiter.claimed = true;
+    const pending = entry.polls.find((w) => !w.claimed && !w.done && !w.disconnected && !w.gone?.());
+    if (!pending) return null;
+    pending.claimed = true;
     let ended = false;
     return {
       deliver: (job) => {
         if (ended) throw new Error('poll claim already ended');
         ended = true;
-        waiter.claimed = false;
-        if (waiter.done || waiter.disconnected || waiter.gone?.()) {
-          this.finish(waiter, null, this.byAgent.get(agentId));
+        pending.claimed = false;
+        if (pending.done || pending.disconnected || pending.gone?.()) {
+          this.finish(pending, null, this.byAgent.get(agentId));
           return false;
         }
-        this.finish(waiter, job, this.byAgent.get(agentId));
+        this.finish(pending, job, this.byAgent.get(agentId));
         return true;
       },
       cancel: () => {
         if (ended) return;
         ended = true;
-        waiter.claimed = false;
+        pending.claimed = false;
         this.emptyAt.delete(agentId); // the hand-off was given up because jobs are queued
         const current = this.byAgent.get(agentId);
-        if (waiter.expired) this.finish(waiter, null, current);
+        if (pending.expired) this.finish(pending, null, current);
         // A wake-up that came while it was reserved skipped it: look at the queue again.
         if (current) this.run(current).catch((err) => this.log.warn({ err, agentId }, 'take after a cancelled hand-off failed; polls will retry'));
       },
@@ -262,17 +263,17 @@ export class Dispatcher implements IdlePolls {
     this.run(entry).catch((err) => this.log.warn({ err, agentId }, 'take after wake-up failed; polls will retry'));
   }
 
-  /** Takes jobs for the idle waiters of an agent until the queue is empty; one loop per agent at a time. */
-  private async run(entry: AgentWaiters): Promise<void> {
+  /** Takes jobs for the idle polls of an agent until the queue is empty; one loop per agent at a time. */
+  private async run(entry: AgentPolls): Promise<void> {
     entry.dirty = true;
     if (entry.running) return;
     entry.running = true;
     try {
       while (entry.dirty) {
         entry.dirty = false;
-        const idle = entry.waiters.filter((w) => !w.claimed && !w.done);
+        const idle = entry.polls.filter((w) => !w.claimed && !w.done);
         if (idle.length === 0) break;
-        if (this.knownEmpty(entry.agent.id)) break; // the waiters wait for a wake-up, which any queued job sends
+        if (this.knownEmpty(entry.agent.id)) break; // the polls wait for a wake-up, which any queued job sends
         for (const w of idle) w.claimed = true;
         let taken: TakenJob[];
         const wakesBefore = this.wakes.count(entry.agent.id);
@@ -302,39 +303,39 @@ export class Dispatcher implements IdlePolls {
       }
     } finally {
       entry.running = false;
-      if (entry.waiters.length === 0 && this.byAgent.get(entry.agent.id) === entry) this.byAgent.delete(entry.agent.id);
+      if (entry.polls.length === 0 && this.byAgent.get(entry.agent.id) === entry) this.byAgent.delete(entry.agent.id);
     }
   }
 
-  private giveUp(agentId: number, waiter: Waiter, disconnected: boolean): void {
-    if (waiter.done) return;
-    if (waiter.claimed) {
+  private giveUp(agentId: number, pending: PendingPoll, disconnected: boolean): void {
+    if (pending.done) return;
+    if (pending.claimed) {
       // A take is in flight for it: answer when it ends, so no job is lost.
-      waiter.expired = true;
-      waiter.disconnected ||= disconnected;
+      pending.expired = true;
+      pending.disconnected ||= disconnected;
       return;
     }
-    this.finish(waiter, null, this.byAgent.get(agentId));
+    this.finish(pending, null, this.byAgent.get(agentId));
   }
 
-  private finish(waiter: Waiter, job: TakenJob | null, entry?: AgentWaiters): void {
-    if (waiter.done) return;
-    waiter.done = true;
-    if (entry) this.remove(entry.agent.id, waiter);
-    waiter.resolve(job);
+  private finish(pending: PendingPoll, job: TakenJob | null, entry?: AgentPolls): void {
+    if (pending.done) return;
+    pending.done = true;
+    if (entry) this.remove(entry.agent.id, pending);
+    pending.resolve(job);
   }
 
-  private fail(waiter: Waiter, err: unknown, entry: AgentWaiters): void {
-    if (waiter.done) return;
-    waiter.done = true;
-    this.remove(entry.agent.id, waiter);
-    waiter.reject(err);
+  private fail(pending: PendingPoll, err: unknown, entry: AgentPolls): void {
+    if (pending.done) return;
+    pending.done = true;
+    this.remove(entry.agent.id, pending);
+    pending.reject(err);
   }
 
-  private remove(agentId: number, waiter: Waiter): void {
+  private remove(agentId: number, pending: PendingPoll): void {
     const entry = this.byAgent.get(agentId);
     if (!entry) return;
-    entry.waiters = entry.waiters.filter((w) => w !== waiter);
-    if (entry.waiters.length === 0 && !entry.running) this.byAgent.delete(agentId);
+    entry.polls = entry.polls.filter((w) => w !== pending);
+    if (entry.polls.length === 0 && !entry.running) this.byAgent.delete(agentId);
   }
 }
