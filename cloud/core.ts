@@ -10,7 +10,7 @@ import { JobService } from './lifecycle/job-service';
 import { Transitions } from './lifecycle/transitions';
 import { JobWaiters } from './lifecycle/job-waiters';
 import { RedisKeys } from './queue/keys';
-import { DispatchQueue } from './queue/queue';
+import { RedisState } from './queue/redis-state';
 import { checkRedis, connectRedis, type RedisClient } from './queue/redis';
 import { Reconciler } from './lifecycle/reconciler';
 import { Signals } from './queue/signals';
@@ -48,7 +48,7 @@ export interface Core {
   db: Db;
   redis: RedisClient;
   keys: RedisKeys;
-  queue: DispatchQueue;
+  queue: RedisState;
   events: EventLog;
   users: UserService;
   agents: AgentService;
@@ -141,7 +141,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   }
   const keys = new RedisKeys(config.redisPrefix);
   const queueActivity = new QueueActivity();
-  const queue = new DispatchQueue(redis, keys, (agentId) => queueActivity.note(agentId));
+  const queue = new RedisState(redis, keys, (agentId) => queueActivity.note(agentId));
   const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }), () => queue.hasEpoch());
   const transitions = new Transitions(queue, events, log);
   const jobRepo = new JobRepo(db, (returned) => transitions.requeueReturned(returned));

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors';
 import { jobStatusEvent, type EventLog } from '../lifecycle/events';
 import { hashToken, looksLikeToken, newToken, tokenMatches } from '../accounts/tokens';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRepo, AgentRow } from '../store/agents';
 import type { Db } from '../store/db';
 import type { JobRepo } from '../store/jobs';
@@ -34,7 +34,7 @@ export interface AgentServiceDeps {
   db: Db;
   agents: AgentRepo;
   jobs: JobRepo;
-  queue: DispatchQueue;
+  queue: RedisState;
   events: EventLog;
   offlineAfterMs: number;
   log: Logger;

@@ -31,7 +31,7 @@ export interface IdlePolls {
 
 /**
  * Counts, per agent, the jobs queued on this node and the wake-ups received: a count that moved during a take means
- * the queue may have changed. The queue notes what it queues here (DispatchQueue's `onQueued`).
+ * the queue may have changed. The queue notes what it queues here (RedisState's `onQueued`).
  */
 export class QueueActivity {
   private readonly counts = new Map<number, number>();

@@ -10,7 +10,7 @@ import { isJobId } from '../lifecycle/job-id';
 import { holderUnknown, sameHolder, type Credential } from './credentials';
 import type { AgentService } from '../agents/agent-service';
 import type { Transitions } from '../lifecycle/transitions';
-import type { TransitionOps } from '../queue/queue';
+import type { TransitionOps } from '../queue/redis-state';
 import type { ApprovalOutcome, JobRepo, JobRow } from '../store/jobs';
 
 /** Who decides on a job awaiting approval. */

@@ -6,7 +6,7 @@ import { checkMessage } from './job-text';
 import { matchingPattern } from '../approvals/patterns';
 import type { AgentService } from '../agents/agent-service';
 import type { CallbackGuard } from '../notifier/callback-guard';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRepo, AgentRow } from '../store/agents';
 import type { Db } from '../store/db';
 import type { DelayedJobRepo } from '../store/delayed';
@@ -25,7 +25,7 @@ export interface DelayedJobsDeps {
   jobs: JobRepo;
   agentRepo: AgentRepo;
   agents: AgentService;
-  queue: DispatchQueue;
+  queue: RedisState;
   transitions: Transitions;
   callbackGuard: CallbackGuard;
   approvalTimeoutMs: number;

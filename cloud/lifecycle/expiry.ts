@@ -2,7 +2,7 @@
 import { formatDuration } from '../../config/duration';
 import { jobStatusEvent } from './events';
 import type { AgentService } from '../agents/agent-service';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { JobRepo } from '../store/jobs';
 import { idsByAgent, type Transitions } from './transitions';
 
@@ -14,7 +14,7 @@ export function waitOverReason(delayedWaitMs: number): string {
 /** Expires jobs; each expiry is a conditional update in MySQL, so any number of nodes may run it at once. */
 export class Expiry {
   constructor(
-    private readonly deps: { jobs: JobRepo; agents: AgentService; queue: DispatchQueue; transitions: Transitions; delayedWaitMs: number },
+    private readonly deps: { jobs: JobRepo; agents: AgentService; queue: RedisState; transitions: Transitions; delayedWaitMs: number },
   ) {}
 
   /** Expires jobs whose lease ran out (claimed from Redis or found in MySQL); returns how many expired. */

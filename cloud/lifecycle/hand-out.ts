@@ -1,7 +1,7 @@
 /** Handing queued jobs to their agent (each at most once), and returning those a poll never received. */
 import type { Logger } from 'pino';
 import { jobStatusEvent } from './events';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRow } from '../store/agents';
 import type { JobRepo, JobRow } from '../store/jobs';
 import type { Transitions } from './transitions';
@@ -23,7 +23,7 @@ export interface JobHandOut {
 /** Takes from an agent's queue; MySQL's `queuing → sent` decides who gets a job. */
 export class HandOut implements JobHandOut {
   constructor(
-    private readonly deps: { jobs: JobRepo; queue: DispatchQueue; transitions: Transitions; leaseMs: number; log: Logger },
+    private readonly deps: { jobs: JobRepo; queue: RedisState; transitions: Transitions; leaseMs: number; log: Logger },
   ) {}
 
   redisReady(): boolean {

@@ -7,7 +7,7 @@ import { NotFoundError } from '../errors';
 import type { AgentService } from '../agents/agent-service';
 import type { CallbackGuard } from '../notifier/callback-guard';
 import type { IdlePolls } from '../agents/long-polls';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRepo, AgentRow } from '../store/agents';
 import type { Db } from '../store/db';
 import type { DelayedJobRepo } from '../store/delayed';
@@ -27,7 +27,7 @@ export interface JobServiceDeps {
   delayed: DelayedJobRepo;
   agentRepo: AgentRepo;
   agents: AgentService;
-  queue: DispatchQueue;
+  queue: RedisState;
   transitions: Transitions;
   handOut: HandOut;
   /** The node's long polls, to which a job pushed here can be handed directly. */

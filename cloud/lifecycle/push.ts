@@ -12,7 +12,7 @@ import type { AgentService } from '../agents/agent-service';
 import type { CallbackGuard } from '../notifier/callback-guard';
 import type { Credential } from '../approvals/credentials';
 import type { IdlePolls, PollClaim } from '../agents/long-polls';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRow } from '../store/agents';
 import type { JobRepo, NewJob } from '../store/jobs';
 import type { JobHandOut } from './hand-out';
@@ -49,7 +49,7 @@ export interface PushResult {
 export interface JobPushDeps {
   jobs: JobRepo;
   agents: AgentService;
-  queue: DispatchQueue;
+  queue: RedisState;
   transitions: Transitions;
   handOut: JobHandOut;
   /** The node's long polls, to which a job pushed here can be handed directly. */

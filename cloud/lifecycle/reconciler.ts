@@ -5,7 +5,7 @@ import { jobStatusEvent, type EventLog } from './events';
 import type { AgentService } from '../agents/agent-service';
 import type { JobService } from './job-service';
 import { idsByAgent } from './transitions';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 import type { AgentRepo } from '../store/agents';
 import type { DelayedJobRepo } from '../store/delayed';
 import type { IdentityRepo } from '../store/identities';
@@ -33,7 +33,7 @@ export interface ReconcileReport {
 
 /** Settings and collaborators of the reconciler. */
 export interface ReconcilerDeps {
-  queue: DispatchQueue;
+  queue: RedisState;
   jobs: JobService;
   agents: AgentService;
   jobRepo: JobRepo;

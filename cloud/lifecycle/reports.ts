@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError } from '../errors';
 import { jobStatusEvent } from './events';
 import { truncateResult } from './job-text';
 import { RunningEventThrottle } from './running-throttle';
-import type { TransitionOps } from '../queue/queue';
+import type { TransitionOps } from '../queue/redis-state';
 import type { AgentRow } from '../store/agents';
 import type { JobRepo, JobStatus } from '../store/jobs';
 import type { Transitions } from './transitions';

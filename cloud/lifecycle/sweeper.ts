@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { AgentService } from '../agents/agent-service';
 import type { Approvals } from '../approvals/decisions';
 import type { JobService } from './job-service';
-import type { DispatchQueue } from '../queue/queue';
+import type { RedisState } from '../queue/redis-state';
 
 const BATCH = 500;
 
@@ -28,7 +28,7 @@ export class Sweeper {
   private running = false;
 
   constructor(
-    private readonly queue: DispatchQueue,
+    private readonly queue: RedisState,
     private readonly jobs: JobService,
     private readonly approvals: Approvals,
     private readonly agents: AgentService,

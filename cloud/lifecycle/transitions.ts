@@ -1,7 +1,7 @@
 /** The Redis side of job transitions committed in MySQL: queue, leases, done signals, and their status events. */
 import type { Logger } from 'pino';
 import { jobStatusEvent, type EventLog, type JobStatusEvent } from './events';
-import type { DispatchQueue, TransitionOps } from '../queue/queue';
+import type { RedisState, TransitionOps } from '../queue/redis-state';
 import type { NewJob } from '../store/jobs';
 
 /** Job ids grouped by their agent. */
@@ -14,7 +14,7 @@ export function idsByAgent(jobs: { id: string; agentId: number }[]): Map<number,
 /** Announces transitions: each is sent with its events in one write, shared with concurrent requests. */
 export class Transitions {
   constructor(
-    private readonly queue: DispatchQueue,
+    private readonly queue: RedisState,
     private readonly events: EventLog,
     private readonly log: Logger,
   ) {}

@@ -44,8 +44,11 @@ export interface TransitionOps {
   done?: string[];
 }
 
-/** Verbs on Redis used by the core; MySQL stays the source of truth, this is the fast path. */
-export class DispatchQueue {
+/**
+ * Verbs on the core's state in Redis: agent queues, leases, the delayed schedule, presence, auth-change signals and the
+ * rebuild epoch. MySQL stays the source of truth; this is the fast path.
+ */
+export class RedisState {
   constructor(
     readonly redis: RedisClient,
     readonly keys: RedisKeys,
