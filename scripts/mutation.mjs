@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Mutation testing of the modules that keep the README's guarantees, each against only the test files that cover it.
+// Mutation testing of the modules that keep the guarantees of docs/design.md, each against only the test files that cover it.
 //   npm run mutation                 every module, one after another
 //   npm run mutation -- email-auth   one module (or several)
 //   npm run mutation -- --list       the modules, their files and their tests
@@ -25,27 +25,30 @@ export const MODULES = {
   },
   lifecycle: {
     keeps: 'leases, renewals, offline expiry, the reconciler and the sweeper',
-    mutate: ['cloud/lifecycle/*.ts', 'cloud/reconciler.ts', 'cloud/sweeper.ts', 'cloud/queue/queue.ts'],
+    mutate: [
+      ...['push', 'hand-out', 'reports', 'expiry', 'cancel', 'delayed', 'transitions', 'job-service', 'reconciler', 'sweeper'].map((f) => `cloud/lifecycle/${f}.ts`),
+      'cloud/queue/redis-state.ts',
+    ],
     tests: ['test/integration/lifecycle-guards.test.ts', 'test/integration/lifecycle.test.ts', 'test/integration/guarantees-redis.test.ts', 'test/integration/guarantees-mysql.test.ts'],
   },
   'long-polls': {
     keeps: 'a waiting poll gets a new job at once, and each job reaches one poll',
-    mutate: ['cloud/dispatcher.ts', 'cloud/job-waiters.ts'],
+    mutate: ['cloud/agents/long-polls.ts', 'cloud/lifecycle/job-waiters.ts'],
     tests: ['test/integration/long-polls.test.ts', 'test/integration/lifecycle.test.ts'],
   },
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
-    mutate: ['cloud/approval-patterns.ts', 'cloud/credentials.ts', 'cloud/approvals/*.ts'],
+    mutate: ['cloud/approvals/*.ts'],
     tests: ['test/unit/approval-patterns.test.ts', 'test/unit/credentials.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
   },
   notifier: {
     keeps: 'answers and callbacks are delivered, signed, bounded, and never to private addresses',
-    mutate: ['cloud/notifier/*.ts', 'cloud/callback-guard.ts', 'cloud/callback-secret.ts'],
+    mutate: ['cloud/notifier/*.ts', 'cloud/accounts/callback-secret.ts'],
     tests: ['test/unit/notifier-slots.test.ts', 'test/unit/callback-guard.test.ts', 'test/integration/callback-guard.test.ts', 'test/integration/callback-delivery.test.ts', 'test/integration/notifier.test.ts', 'test/integration/notifier-delivery.test.ts', 'test/integration/notifier-bounds.test.ts'],
   },
   tokens: {
     keeps: 'tokens are hashed at rest and compared in constant time; repeated failures are throttled',
-    mutate: ['cloud/tokens.ts', 'agent-api/auth.ts', 'agent-api/auth-limiter.ts'],
+    mutate: ['cloud/accounts/tokens.ts', 'agent-api/auth.ts', 'agent-api/auth-limiter.ts'],
     tests: ['test/unit/tokens.test.ts', 'test/integration/auth-limiter.test.ts', 'test/integration/auth-limit.test.ts'],
   },
   'slack-verification': {

@@ -45,7 +45,7 @@ export function emailConfigProblem(config: EmailAdapterConfig): string | null {
   if (config.from === '') return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_FROM is not: the address answers come from';
   if (config.tlsCaFile && !readableFile(config.tlsCaFile)) return `SKADI_EMAIL_TLS_CA=${config.tlsCaFile}: the file cannot be read (a PEM file of CA certificates)`;
   if (config.require !== 'none' && config.authFormat === 'rfc8601' && config.authservId === '') {
-    return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_AUTHSERV_ID is not: without it no sender can be authenticated (see README: E-mail)';
+    return 'SKADI_EMAIL_IMAP_URL is set but SKADI_EMAIL_AUTHSERV_ID is not: without it no sender can be authenticated (see docs/email.md)';
   }
   return null;
 }

@@ -5,7 +5,7 @@ import type { RedisClient } from '../queue/redis';
 import type { RedisKeys } from '../queue/keys';
 import type { JobRow, JobStatus } from '../store/jobs';
 
-/** One entry of the job status stream (README documents this schema). */
+/** One entry of the job status stream (docs/http-api.md documents this schema). */
 export interface JobStatusEvent {
   type: 'job:status';
   job_id: string;
@@ -21,7 +21,7 @@ export interface JobStatusEvent {
 /** Kinds of message event. */
 export type MessageKind = 'info' | 'warning' | 'text' | 'auto' | 'agent:online' | 'agent:offline';
 
-/** One entry of the message stream (README documents this schema). */
+/** One entry of the message stream (docs/http-api.md documents this schema). */
 export interface MessageEvent {
   type: 'message';
   id: string;

@@ -1,5 +1,5 @@
 /**
- * The job lifecycle behind a few verbs: push, take, report, expire, cancel, delay (DESIGN.md's lifecycle). MySQL
+ * The job lifecycle behind a few verbs: push, take, report, expire, cancel, delay (the lifecycle of README.md and docs/design.md). MySQL
  * decides every transition with a conditional update or a transaction; Redis dispatches.
  */
 import type { Logger } from 'pino';

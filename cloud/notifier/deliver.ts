@@ -85,7 +85,7 @@ function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, mes
 
 /**
  * The JSON a callback receives for a job status change: our fields, plus those of the original Skadi's job JSON
- * (user_id, agent_id, callback, created_at, sent_at, <final status>_at) in its formats. README shows an example.
+ * (user_id, agent_id, callback, created_at, sent_at, <final status>_at) in its formats. docs/notifications.md shows an example.
  */
 export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<string, unknown> {
   const sent = job.sentAt && !['awaiting_approval', 'queuing'].includes(event.status);

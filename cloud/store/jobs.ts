@@ -6,7 +6,7 @@ import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
 import type { Credential } from '../approvals/credentials';
 
-/** Every job status; see the lifecycle in DESIGN.md. */
+/** Every job status; see the lifecycle in README.md and docs/design.md. */
 export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
 
 /** Statuses that never change again. */

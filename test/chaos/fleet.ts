@@ -93,7 +93,7 @@ export interface CallbackSink {
   finals: Map<string, number>;
   /** Callbacks whose signature did not match the trusted secret (never counted in finals). */
   forged(): number;
-  /** The callback secret whose signatures count (the README's recipe, checked by hand); none count before. */
+  /** The callback secret whose signatures count (the recipe of docs/notifications.md, checked by hand); none count before. */
   trust(secret: string): void;
   /** While held, callbacks are not answered (a notifier that reads them keeps them pending); release() answers them all. */
   hold(): void;

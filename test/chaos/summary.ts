@@ -20,7 +20,7 @@ export interface ChaosSummary {
   final_events_in_stream: number;
   /** Accepted jobs whose final status event a notifier delivered (a signed callback reached the sink). */
   events_delivered: number;
-  /** Callbacks whose signature did not match the user's callback secret by the README's recipe (must be 0). */
+  /** Callbacks whose signature did not match the user's callback secret by the recipe of docs/notifications.md (must be 0). */
   callbacks_badly_signed: number;
   statuses: Record<string, number>;
   other_5xx: number;

@@ -1,4 +1,4 @@
-/** End to end: the `skadi` administration commands README promises, run as the real binary on a fresh namespace. */
+/** End to end: the `skadi` administration commands README.md promises, run as the real binary on a fresh namespace. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,6 +1,6 @@
 /**
  * E-mail sender authentication and replays, end to end: mail DKIM-signed in the test with a key made in the test,
- * passed through a border MX (mailauth verifying, as README asks of the MX), delivered to a real Dovecot, read by a
+ * passed through a border MX (mailauth verifying, as docs/email.md asks of the MX), delivered to a real Dovecot, read by a
  * real `skadi serve` on real MariaDB and Redis. What must not run is followed by a sentinel mail: once the sentinel
  * is answered, the mail before it has been handled.
  */
@@ -141,7 +141,7 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     await expectNotRun(raw, 'forged-below', 0);
   });
 
-  it('strips incoming headers with its id as the README says, so the forged pass never reaches the mailbox', async () => {
+  it('strips incoming headers with its id as docs/email.md says, so the forged pass never reaches the mailbox', async () => {
     const raw = plainMail('web1 forged-stripped', { authResults: [`${AUTHSERV}; dkim=pass header.d=example.com`] });
     const delivered = await mx.deliver(raw, { mailFrom: 'mallory@evil.example' });
     expect(delivered).not.toContain('dkim=pass header.d=example.com');

@@ -1,6 +1,6 @@
 /**
  * A real DKIM chain for tests: keys made in the test, mail signed with them (mailauth's signer), and a border MX that
- * does what the README asks of one: it drops incoming Authentication-Results headers with its own id (the Postfix
+ * does what docs/email.md asks of one: it drops incoming Authentication-Results headers with its own id (the Postfix
  * header_checks line), verifies DKIM and SPF with mailauth against the test's keys, writes its Received: and
  * Authentication-Results: headers on top, and delivers the mail to a Dovecot mailbox.
  */
@@ -64,7 +64,7 @@ export function dropHeaders(raw: string, pattern: RegExp): string {
   return [...fields.filter((f) => !pattern.test(f)), ''].join('\r\n') + raw.slice(end + 2);
 }
 
-/** One delivery through the MX: where it came from; `strip: false` plays an MX that is not set up as the README says. */
+/** One delivery through the MX: where it came from; `strip: false` plays an MX that is not set up as docs/email.md says. */
 export interface Delivery {
   ip?: string;
   helo?: string;
@@ -79,7 +79,7 @@ export interface BorderMx {
   deliver(raw: string, delivery: Delivery): Promise<string>;
 }
 
-/** The Postfix header_checks pattern of the README for an authserv-id: `/^Authentication-Results:\s*mx\.example\.com\b/ IGNORE`. */
+/** The Postfix header_checks pattern of docs/email.md for an authserv-id: `/^Authentication-Results:\s*mx\.example\.com\b/ IGNORE`. */
 export function stripPattern(authservId: string): RegExp {
   return new RegExp(`^Authentication-Results:\\s*${authservId.replace(/\./g, '\\.')}\\b`, 'i');
 }

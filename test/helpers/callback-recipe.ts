@@ -1,5 +1,5 @@
 /**
- * The README's callback signing recipe, computed here by hand rather than with the gateway's own functions, so that
+ * The callback signing recipe of docs/notifications.md, computed here by hand rather than with the gateway's own functions, so that
  * a change to what the gateway signs, or how it derives a secret, makes the tests that use it fail.
  */
 import crypto from 'node:crypto';

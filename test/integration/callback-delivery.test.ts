@@ -79,7 +79,7 @@ describe('callback signing', () => {
     // A changed timestamp does not verify.
     const first = receiver.requests[0];
     expect(first.headers[SIGNATURE_HEADER]).not.toBe(signature(secret, String(Number(first.headers[TIMESTAMP_HEADER]) + 1), first.body));
-    // The secret is the README's derivation from SKADI_SECRET and the salt in MySQL, and another SKADI_SECRET gives another.
+    // The secret is the derivation of docs/notifications.md from SKADI_SECRET and the salt in MySQL, and another SKADI_SECRET gives another.
     const owner = await gw.core.users.byName('ops');
     expect(secret).toBe(callbackSecret(gw.env.SKADI_SECRET, owner.id, owner.callbackSalt!));
     expect(callbackSecret(`${gw.env.SKADI_SECRET}x`, owner.id, owner.callbackSalt!)).not.toBe(secret);

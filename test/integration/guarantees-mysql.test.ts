@@ -1,4 +1,4 @@
-/** README "What is guaranteed", the MySQL side, over HTTP: an unconfirmed take, long polls through an outage, nodes migrating at once. */
+/** docs/design.md "What is guaranteed", the MySQL side, over HTTP: an unconfirmed take, long polls through an outage, nodes migrating at once. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import type { Core } from '../../cloud/core';

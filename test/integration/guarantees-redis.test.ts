@@ -1,4 +1,4 @@
-/** README "What is guaranteed", the Redis side, over HTTP: vanished polls, Redis failing after a commit, lost presence, kept events. */
+/** docs/design.md "What is guaranteed", the Redis side, over HTTP: vanished polls, Redis failing after a commit, lost presence, kept events. */
 import net from 'node:net';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';

@@ -1,5 +1,5 @@
 /**
- * The guards that keep the README's lifecycle promises, each driven to the state where only that guard decides:
+ * The guards that keep the lifecycle promises (README.md, docs/design.md), each driven to the state where only that guard decides:
  * a take of a job that is no longer queuing, a lease renewed by `running`, an agent that polled again before the
  * offline sweep, a late approval, an approval and a denial at once. No background loops: every sweep is by hand.
  */

@@ -158,7 +158,7 @@ describe('rawMail', () => {
 describe('border MX (mailauth)', () => {
   const mail = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'web1 uptime', text: 'hi\n' });
 
-  it('drops incoming Authentication-Results with its id as the README\'s header_checks line does, folded ones too, and no others', () => {
+  it('drops incoming Authentication-Results with its id as the header_checks line of docs/email.md does, folded ones too, and no others', () => {
     const raw = `Authentication-Results: mx.example.com; dkim=pass\r\nAuthentication-Results:\r\n\tmx.example.com;\r\n dkim=pass header.d=example.com\r\nAuthentication-Results: other.example.net; dkim=pass\r\n${mail}`;
     const kept = dropHeaders(raw, stripPattern('mx.example.com'));
     expect(kept).not.toContain('mx.example.com;');
