@@ -82,7 +82,7 @@ program
     const clients = int(opts.clients, '--clients');
     const agents = smoke ? 10 : int(opts.agents, '--agents');
     const progress = (line: string) => process.stderr.write(`${line}\n`);
-    const gatewayWorkers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    const gatewayWorkers = parseSettingValue('workers', opts.workers, '--workers');
     process.env.SKADI_WORKERS = String(gatewayWorkers); // every `skadi serve` the parts start inherits it
     const agentProcesses = int(opts.agentProcesses, '--agent-processes');
     const results: Record<string, unknown> = {

@@ -31,7 +31,7 @@ program
   .option('--workers <n|auto>', 'worker processes on the same port, each a full node (auto: one per CPU core; default: $SKADI_WORKERS or 1)')
   .action((opts: { json?: boolean; workers?: string }) => {
     const config = cliConfig(globals());
-    if (opts.workers !== undefined) config.workers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    if (opts.workers !== undefined) config.workers = parseSettingValue('workers', opts.workers, '--workers');
     return serve(config, { json: !!opts.json });
   });
 
