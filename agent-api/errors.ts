@@ -1,6 +1,6 @@
 /** The error edge: every failure becomes the JSON body {"error","message"}; a 500 is logged as a bug. */
 import type { Context, Next } from 'koa';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { BadRequestError, toSkadiError, type ErrorBody } from '../cloud/errors';
 
 /** Validates input with a zod schema; failures become 400 naming the field. */

@@ -47,7 +47,7 @@ export async function startFakeSlack(team = 'T0TEST'): Promise<FakeSlack> {
     req.on('end', async () => {
       const method = (req.url ?? '').replace(/^\/(api\/)?/, '').split('?')[0];
       const args: Record<string, any> = (req.headers['content-type'] ?? '').includes('json') ? JSON.parse(raw || '{}') : Object.fromEntries(new URLSearchParams(raw));
-      const scripted = scripts.get(method)?.shift() ?? (rule && rule.predicate(method, args) ? rule.answer : null);
+      const scripted = scripts.get(method)?.shift() ?? (rule?.predicate(method, args) ? rule.answer : null);
       if (scripted?.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
       let status = 200;
       let body: Record<string, unknown>;

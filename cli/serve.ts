@@ -44,7 +44,9 @@ async function serveNode(config: Config, options: { json?: boolean }, worker: nu
   const adapters = configuredChannels(config, log).map((make) => make());
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters, worker, clusterMetrics: worker === null ? undefined : clusterMetrics });
+  const http = await startHttpServer(core, { mount: (router) => {
+      for (const adapter of adapters) adapter.mount?.(router);
+    }, channels: adapters, worker, clusterMetrics: worker === null ? undefined : clusterMetrics });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter), core.adapterServices);

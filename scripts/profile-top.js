@@ -35,7 +35,7 @@ for (const file of files) {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const dt = new Map();
-  profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   for (const [id, us] of dt) {
     const { callFrame: f } = nodes.get(id);
     const key = `${f.functionName || '(anonymous)'} ${f.url ? `${owner(f.url)}:${f.lineNumber + 1}` : ''}`.trim();

@@ -1,6 +1,6 @@
 /** Settings of the e-mail adapter (from the gateway configuration: SKADI_EMAIL_*). */
 import { z } from 'zod';
-import { access, bool, bytes, duration, list, setting, url } from '../../config/kit';
+import { access, bytes, duration, list, setting, url } from '../../config/kit';
 import fs from 'node:fs';
 import type { AccessMode } from '../contract';
 import type { AuthResultsFormat } from './auth-results';

@@ -1,6 +1,6 @@
 /** Settings of the Slack adapter (from the gateway configuration: SKADI_SLACK_*). */
 import { z } from 'zod';
-import { access, bool, bytes, duration, list, setting, url } from '../../config/kit';
+import { access, bool, list, setting, url } from '../../config/kit';
 import type { AccessMode } from '../contract';
 
 /** The slack settings (SKADI_SLACK_*): their rows of the gateway's settings table (config/settings.ts). */

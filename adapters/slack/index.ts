@@ -73,7 +73,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
 
   /** Learns the bot's ids with auth.test, retrying in the background while Slack is unreachable. */
   const lookUpBot = async (attempt = 0): Promise<void> => {
-    if (work.isStopped || (bot && bot.botId)) return;
+    if (work.isStopped || (bot?.botId)) return;
     try {
       const auth = await app.client.auth.test();
       bot = { userId: String(auth.user_id ?? bot?.userId ?? ''), botId: String(auth.bot_id ?? '') };

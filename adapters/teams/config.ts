@@ -1,6 +1,6 @@
 /** Settings of the Microsoft Teams adapter (from the gateway configuration: SKADI_TEAMS_*). */
 import { z } from 'zod';
-import { access, bool, bytes, duration, list, setting, url } from '../../config/kit';
+import { access, bool, list, setting, url } from '../../config/kit';
 import type { AccessMode } from '../contract';
 
 /** The teams settings (SKADI_TEAMS_*): their rows of the gateway's settings table (config/settings.ts). */

@@ -1,6 +1,6 @@
 /** Settings of the WeChat adapter (from the gateway configuration: SKADI_WECHAT_*). */
 import { z } from 'zod';
-import { access, bool, bytes, duration, list, setting, url } from '../../config/kit';
+import { bool, duration, setting, } from '../../config/kit';
 import crypto from 'node:crypto';
 
 /** The wechat settings (SKADI_WECHAT_*): their rows of the gateway's settings table (config/settings.ts). */

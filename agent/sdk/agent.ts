@@ -49,6 +49,7 @@ export interface Job {
 }
 
 /** Runs one job: return (or resolve) the result to succeed; throw (or reject) to fail with the error's message. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a handler with no output
 export type JobHandler = (job: Job) => Promise<string | void> | string | void;
 
 const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -273,7 +273,7 @@ export class AgentService {
     const now = new Date();
     const outcome = await this.deps.db.transaction(async (conn) => {
       const agent = await this.deps.agents.lock(conn, agentId);
-      if (!agent || !agent.online) return null;
+      if (!agent?.online) return null;
       const seen = await this.deps.queue.lastSeen(agentId);
       if (seen !== null && seen > now.getTime() - this.deps.offlineAfterMs) return null; // polled again meanwhile
       await this.deps.agents.setOnline(conn, agentId, false, seen !== null ? new Date(seen) : null);

@@ -66,7 +66,7 @@ export class Batcher<I, O> {
       const batch = this.take();
       try {
         const outputs = await this.run(batch.map((b) => b.input));
-        batch.forEach((b, i) => b.resolve(outputs[i]));
+        for (const [i, b] of batch.entries()) b.resolve(outputs[i]);
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

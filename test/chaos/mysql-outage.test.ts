@@ -3,7 +3,7 @@ import pino from 'pino';
 import { BENCH_SECRET, KeepAliveClient, MYSQL_ROOT, serve } from '../../bench/harness';
 import { loadConfig } from '../../config';
 import { createCore, type Core } from '../../cloud/core';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 import { chaosRun, pushJobs, startFleet, waitTerminal } from './fleet';
 import { recordChaos } from './summary';
 import { callbackSecretOf } from '../helpers/callback-recipe';
@@ -12,7 +12,7 @@ const JOBS = 800;
 const OUTAGE_MS = 10_000;
 const run = chaosRun();
 const { ns, nodes } = run;
-let proxy: Proxy;
+let proxy: TcpProxy;
 let core: Core;
 
 beforeAll(async () => {

@@ -98,7 +98,7 @@ describe('Teams settings', () => {
     teams.requireToken = false;
     try {
       const jobs = (await gw.core.jobs.list(null, null, 1000)).length;
-      const asTeams = { ...messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }), serviceUrl: internalUrl };
+      const asTeams: Record<string, any> = { ...messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }), serviceUrl: internalUrl };
       const refused = await postActivity(gw.base, asTeams, null);
       expect(refused.status).toBe(401);
       expect(refused.body.message).toContain('channelId emulator');
@@ -126,7 +126,7 @@ describe('Teams settings', () => {
     const gw = await gatewayWith({ SKADI_TEAMS_APP_ID: '', SKADI_TEAMS_APP_PASSWORD: '', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' });
     expect(gw.output()).toContain('SKADI_TEAMS_INSECURE_NO_AUTH is on');
     await gw.core.identities.link(`teams:${TENANT}:aad-emu`, 'ops', 'emu');
-    const activity = { ...messageActivity(teams, { text: 'status', from: 'aad-emu' }), channelId: 'emulator' };
+    const activity: Record<string, any> = { ...messageActivity(teams, { text: 'status', from: 'aad-emu' }), channelId: 'emulator' };
     teams.requireToken = false;
     try {
       expect((await postActivity(gw.base, activity, null)).status).toBe(200);

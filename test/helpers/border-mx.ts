@@ -37,13 +37,15 @@ export function dkimKey(domain: string, selector = 'sel'): DkimKey {
 
 /** The mail with a DKIM-Signature header of the key on top. */
 export async function signMail(raw: string, key: DkimKey, options: SignOptions = {}): Promise<string> {
-  const signed = await dkimSign(raw, {
+  // mailauth takes headerList as a colon-separated list and reads expires, neither as its types say.
+  const signOptions: Record<string, unknown> = {
     canonicalization: 'relaxed/relaxed',
-    headerList: (options.headerList ?? OPENDKIM_SIGNED_HEADERS).join(':'), // mailauth takes a colon-separated list
+    headerList: (options.headerList ?? OPENDKIM_SIGNED_HEADERS).join(':'),
     signTime: options.signTime,
     expires: options.expires,
     signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKey }],
-  });
+  };
+  const signed = await dkimSign(raw, signOptions as unknown as Parameters<typeof dkimSign>[1]);
   if (signed.errors?.length) throw new Error(`signing failed: ${JSON.stringify(signed.errors)}`);
   return signed.signatures + raw;
 }

@@ -245,7 +245,9 @@ class Instance {
 
 /** Instances still running, killed when the test worker exits without stop(). */
 const live = new Set<Instance>();
-process.once('exit', () => live.forEach((instance) => instance.kill()));
+process.once('exit', () => {
+  for (const instance of live) instance.kill();
+});
 
 /** Starts Dovecot and waits until the port accepts connections and a login works. */
 async function launch(dir: string, port: number, user: string, pass: string): Promise<Instance> {

@@ -13,7 +13,7 @@ const PUPPET = require('wechaty-puppet');
 
 const [port, token] = process.argv.slice(2);
 PUPPET.log.level('silent');
-const send = (message) => process.send && process.send(message);
+const send = (message) => process.send?.(message);
 
 const mocker = new mock.Mocker();
 const bot = mocker.createContact({ id: 'wxid_skadibot', name: 'SkadiBot' });

@@ -298,7 +298,7 @@ describe('Agent SDK', () => {
 
   it('falls back to plain polling against a server that ignores ?wait', async () => {
     const polls: number[] = [];
-    const legacy = http.createServer((req, res) => {
+    const legacy = http.createServer((_req, res) => {
       polls.push(Date.now());
       res.statusCode = 204;
       res.end();

@@ -69,7 +69,7 @@ describe('the body reader', () => {
     });
   }
 
-  const json = (value: unknown) => [Buffer.from(JSON.stringify(value))];
+  const _json = (value: unknown) => [Buffer.from(JSON.stringify(value))];
   /** A JSON body of exactly n bytes. */
   const sized = (n: number) => [Buffer.from(`{"a":"${'x'.repeat(n - 8)}"}`)];
 

@@ -7,10 +7,10 @@ import { readMigrations } from '../../cloud/store/migrate';
 import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, redisEnv, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { call } from '../helpers/http';
 import { ensureBuilt, ROOT, SKADI_BIN, stopChild } from '../helpers/process';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 const name = uniqueName();
-let proxy: Proxy;
+let proxy: TcpProxy;
 let core: Core;
 let http: HttpServer;
 let base: string;

@@ -4,7 +4,7 @@ import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { deleteRedisPrefix, dropNamespace, eventually, openServer, readStream, REDIS_CLUSTER, REDIS_URL, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { call } from '../helpers/http';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 interface Node {
   name: string;
@@ -81,7 +81,7 @@ describe('guarantees on Redis (over HTTP)', () => {
 const describeOneServer = REDIS_CLUSTER ? describe.skip : describe;
 
 describeOneServer('guarantees when Redis fails right after MySQL committed (Redis behind a proxy)', () => {
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   let proxied: Node;
 
   beforeAll(async () => {

@@ -4,10 +4,10 @@ import type { HttpServer } from '../../agent-api/server';
 import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { call } from '../helpers/http';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 const name = uniqueName();
-let mysqlProxy: Proxy;
+let mysqlProxy: TcpProxy;
 let redis: PrivateRedis;
 let core: Core;
 let http: HttpServer;

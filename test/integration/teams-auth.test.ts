@@ -99,7 +99,7 @@ describe('Teams authentication', () => {
     const activity = messageActivity(fake, { text: 'web1 uptime' });
     const { result, err } = await authenticate(`Bearer ${fake.token()}`, activity);
     expect(err).toBeUndefined();
-    const client = await result!.connectorFactory.create(fake.serviceUrl, result!.audience);
+    const client = await result!.connectorFactory!.create(fake.serviceUrl, result!.audience);
     const issuedBefore = fake.issuedTokens.length;
     await client.conversations.replyToActivity(activity.conversation.id, activity.id, { type: 'message', text: 'up 3 days' });
     const reply = fake.calls.at(-1)!;

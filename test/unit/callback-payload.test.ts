@@ -7,7 +7,7 @@ const job = {
   id: '01K0000000000000000000000A', userId: 7, agentId: 42, agentName: 'web1', message: 'date', source: 'delayed:web1', origin: null,
   callback: 'https://example.com/hook', status: 'succeeded', result: 'ok', reason: null, leaseUntil: null,
   createdAt: new Date('2022-11-06T14:47:50.120Z'), sentAt: new Date('2022-11-06T14:47:51.000Z'), finishedAt: new Date('2022-11-06T14:47:52.005Z'),
-  updatedAt: new Date('2022-11-06T14:47:52.005Z'), requester: null, pushedBy: null, approval: null,
+  updatedAt: new Date('2022-11-06T14:47:52.005Z'), requester: null, pushedBy: null, approval: null, waitUntil: null,
 } satisfies JobRow;
 
 const event = (status: JobStatusEvent['status'], at: string): JobStatusEvent => ({ type: 'job:status', job_id: job.id, user_id: 7, agent_id: 42, agent: 'web1', status, result: status === 'succeeded' ? 'ok' : null, reason: null, at });

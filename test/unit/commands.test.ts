@@ -51,10 +51,15 @@ describe('reserved names', () => {
   });
 });
 
-const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date() };
+const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date(), tokenIssuedTo: null };
 const agentRow = (id: number, name: string): AgentRow => ({
-  id, userId: 7, name, alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: new Date(), createdAt: new Date(),
+  id, userId: 7, name, alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: new Date(), createdAt: new Date(), approvalPatterns: [], tokenIssuedTo: null,
 });
+
+/** A port method the commands of a test do not call. */
+const unused = async (): Promise<never> => {
+  throw new Error('not expected in this test');
+};
 
 /** An in-memory conversation recording what was said where. */
 function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
@@ -63,6 +68,8 @@ function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
   const convo: Conversation = {
     channel: 'slack',
     replyTo: 'conversation-1',
+    identity: 'slack:T1:U1',
+    identityId: 1,
     isPrivate,
     canEdit,
     threads,
@@ -89,6 +96,7 @@ function fakePort() {
   const job = (status: JobRow['status']): JobRow => ({
     id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ', userId: 7, agentId: 1, agentName: 'web1', message: 'uptime', source: 'slack', origin: null, callback: null,
     status, result: 'up', reason: status === 'canceled' ? 'canceled by the owner' : null, leaseUntil: null, createdAt: new Date(), sentAt: null, finishedAt: null, updatedAt: new Date(),
+    requester: null, pushedBy: null, approval: null, waitUntil: null,
   });
   const port: CommandPort = {
     agentStatuses: async () => agents.map((agent, i) => ({ agent, online: i === 0, lastSeenAt: new Date(Date.now() - 5000) })),
@@ -111,6 +119,12 @@ function fakePort() {
     rotateAgentToken: async (_u, name) => ({ agent: agentRow(1, name), token: 'ska_new_agent_token' }),
     rotateUserToken: async () => 'sku_new_user_token',
     setNotifyTarget: async (_u, channel, replyTo) => void (notify = { channel, replyTo }),
+    // Approvals have their own tests (test/integration/approvals.test.ts); the commands here never reach them.
+    findAwaiting: unused,
+    approve: unused,
+    deny: unused,
+    setApprovalPatterns: unused,
+    requestClearPatterns: unused,
   };
   return { port, pushed, delayed, notify: () => notify };
 }
@@ -136,7 +150,7 @@ describe('executeCommand', () => {
     const { convo, said } = fakeConversation(false, false, false);
     const { port, pushed } = fakePort();
     await executeCommand(parseCommand('web1 restart nginx'), user, convo, port);
-    expect(said[0].message.text).toBe(`web1 #${pushed[0].id.slice(-4)} ⏳ queuing · \`restart nginx\``);
+    expect(said[0].message.text).toBe(`web1 #${pushed[0].id!.slice(-4)} ⏳ queuing · \`restart nginx\``);
   });
 
   it('an unknown agent answers with the list of the sender\'s agents and queues nothing', async () => {

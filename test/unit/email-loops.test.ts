@@ -8,7 +8,7 @@ import { emailConfigFrom, emailConfigProblem } from '../../adapters/email/config
 import { loadConfig } from '../../config';
 import { answerMail, mailAddressOf } from '../../adapters/email/outbound';
 
-const config = { from: 'Skadi <skadi@ops.example.net>', authservId: 'mx.ops.example.net', require: 'dkim' as const };
+const config = { from: 'Skadi <skadi@ops.example.net>', authservId: 'mx.ops.example.net', authFormat: 'rfc8601' as const, require: 'dkim' as const };
 const signed = `Authentication-Results: mx.ops.example.net; dkim=pass header.d=example.com\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; t=${Math.floor(Date.now() / 1000)}; h=from:subject:date:in-reply-to:references; bh=AAAA; b=${'QUJD'.repeat(40)}`;
 const parse = (headers: string[]) =>
   simpleParser([signed, 'From: alice@example.com', 'Subject: web1 uptime', `Date: ${new Date().toUTCString()}`, ...headers, '', 'hello', ''].join('\r\n'));
