@@ -5,15 +5,15 @@ import type { AccessMode } from '../contract';
 
 /** The slack settings (SKADI_SLACK_*): their rows of the gateway's settings table (config/settings.ts). */
 export const SLACK_SETTINGS = {
-  slackSigningSecret: setting('slack_signing_secret', z.string(), '', 'Slack app signing secret (the Slack adapter is enabled when it and the bot token are set)', true),
-  slackBotToken: setting('slack_bot_token', z.string(), '', 'Slack bot token (xoxb-…)', true),
-  slackApiUrl: setting('slack_api_url', url(['http:', 'https:']), 'https://slack.com/api/', 'Slack Web API base URL (a proxy, or a fake in tests)'),
-  slackAccess: setting('slack_access', access, 'closed', 'who may use Skadi from Slack: closed (linked identities), workspace, open'),
+  slackSigningSecret: setting('slack_signing_secret', z.string(), '', 'the Slack app\'s signing secret; not needed in Socket Mode', true),
+  slackBotToken: setting('slack_bot_token', z.string(), '', 'Slack bot token (`xoxb-…`); with the signing secret, or with Socket Mode, it enables the Slack adapter', true),
+  slackApiUrl: setting('slack_api_url', url(['http:', 'https:']), 'https://slack.com/api/', 'Slack Web API base URL (a proxy, or a local fake in tests)'),
+  slackAccess: setting('slack_access', access, 'closed', 'who may use Skadi from Slack: `closed` (linked identities), `workspace` or `open`'),
   slackAllowedTeams: setting('slack_allowed_teams', list, '', 'workspace mode: allowed team ids, comma-separated (empty: every workspace the app is in)'),
   slackSocketMode: setting('slack_socket_mode', bool, false, 'receive events over Socket Mode instead of HTTP (no public URL needed)'),
-  slackAppToken: setting('slack_app_token', z.string(), '', 'Slack app-level token (xapp-…) for Socket Mode', true),
-  slackBotUserId: setting('slack_bot_user_id', z.string(), '', "the bot's user id; looked up with auth.test when empty"),
-  slackAllowBots: setting('slack_allow_bots', bool, false, 'accept commands from other bots'),
+  slackAppToken: setting('slack_app_token', z.string(), '', 'Slack app-level token (`xapp-…`) for Socket Mode', true),
+  slackBotUserId: setting('slack_bot_user_id', z.string(), '', 'the bot\'s user id; looked up with `auth.test` when empty'),
+  slackAllowBots: setting('slack_allow_bots', bool, false, 'accept commands from other bots (the bot\'s own messages, edits and joins are always ignored)'),
 };
 
 /** What the Slack adapter needs. */
