@@ -44,8 +44,20 @@ function channel<C>(
 
 /** Every chat channel, in the order their adapters start. */
 export const CHANNELS: readonly Channel[] = [
-  channel('slack', slackConfigFrom, slackEnabled, slackConfigProblem, (settings, log) => (require('./slack') as typeof import('./slack')).createSlackAdapter(settings, log)),
-  channel('teams', teamsConfigFrom, teamsEnabled, teamsConfigProblem, (settings, log) => (require('./teams') as typeof import('./teams')).createTeamsAdapter(settings, log)),
-  channel('email', emailConfigFrom, emailEnabled, emailConfigProblem, (settings, log) => (require('./email') as typeof import('./email')).createEmailAdapter(settings, log)),
-  channel('wechat', wechatConfigFrom, wechatEnabled, (settings) => wechatConfigProblem(settings), (settings, log) => (require('./wechat') as typeof import('./wechat')).createWechatAdapter(settings, log)),
+  channel('slack', slackConfigFrom, slackEnabled, slackConfigProblem, (settings, log) =>
+    (require('./slack') as typeof import('./slack')).createSlackAdapter(settings, log),
+  ),
+  channel('teams', teamsConfigFrom, teamsEnabled, teamsConfigProblem, (settings, log) =>
+    (require('./teams') as typeof import('./teams')).createTeamsAdapter(settings, log),
+  ),
+  channel('email', emailConfigFrom, emailEnabled, emailConfigProblem, (settings, log) =>
+    (require('./email') as typeof import('./email')).createEmailAdapter(settings, log),
+  ),
+  channel(
+    'wechat',
+    wechatConfigFrom,
+    wechatEnabled,
+    (settings) => wechatConfigProblem(settings),
+    (settings, log) => (require('./wechat') as typeof import('./wechat')).createWechatAdapter(settings, log),
+  ),
 ];

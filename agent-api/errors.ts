@@ -20,7 +20,10 @@ export async function errorEdge(ctx: Context, next: Next): Promise<void> {
       ctx.status = 404;
       ctx.body = { error: 'NotFound', message: `No route ${ctx.method} ${ctx.path}.` } satisfies ErrorBody;
     } else if (ctx.status === 405 && !ctx.body) {
-      ctx.body = { error: 'MethodNotAllowed', message: `${ctx.method} is not allowed on ${ctx.path}; use ${ctx.response.get('Allow')}.` } satisfies ErrorBody;
+      ctx.body = {
+        error: 'MethodNotAllowed',
+        message: `${ctx.method} is not allowed on ${ctx.path}; use ${ctx.response.get('Allow')}.`,
+      } satisfies ErrorBody;
     }
   } catch (err) {
     const known = toSkadiError(err);

@@ -39,21 +39,30 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
 
 /** Runs one node (the only process, or worker `worker` of several); resolves when it has stopped after a signal. */
 async function serveNode(config: Config, options: { json?: boolean }, worker: number | null): Promise<void> {
-  const log = createLogger(config, { json: options.json, base: worker === null ? { svc: 'skadi' } : { svc: 'skadi', worker, pid: process.pid } });
+  const log = createLogger(config, {
+    json: options.json,
+    base: worker === null ? { svc: 'skadi' } : { svc: 'skadi', worker, pid: process.pid },
+  });
   if (worker === null) log.info({ config: redactConfig(config) }, 'starting');
   const adapters = configuredChannels(config, log).map((make) => make());
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => {
+  const http = await startHttpServer(core, {
+    mount: (router) => {
       for (const adapter of adapters) adapter.mount?.(router);
-    }, channels: adapters, worker, clusterMetrics: worker === null ? undefined : clusterMetrics });
+    },
+    channels: adapters,
+    worker,
+    clusterMetrics: worker === null ? undefined : clusterMetrics,
+  });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter), core.adapterServices);
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
   const noUser = worker === null && !(await core.users.any());
-  if (noUser) log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
+  if (noUser)
+    log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
   if (noUser && !options.json) {
     process.stdout.write(
       [

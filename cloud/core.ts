@@ -114,7 +114,10 @@ async function connectMysql(config: Config, runMigrations: boolean, log: Logger)
 
 async function connectRedisOrExplain(config: Config, name: string, autoPipelining = false): Promise<RedisClient> {
   try {
-    return await connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, { failFast: true, connectionName: name, autoPipelining });
+    return await connectRedis(
+      { url: config.redisUrl, cluster: config.redisCluster },
+      { failFast: true, connectionName: name, autoPipelining },
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (config.redisCluster.length) {
@@ -155,10 +158,29 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
   const handOut = new HandOut({ jobs: jobRepo, queue, transitions, leaseMs: config.jobLeaseMs, log });
-  const dispatcher = new Dispatcher(handOut, queueActivity, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
+  const dispatcher = new Dispatcher(
+    handOut,
+    queueActivity,
+    agents,
+    log,
+    Math.max(50, Math.min(offlineAfterMs / 3, 10_000)),
+    config.maxPollsPerAgent,
+  );
   const jobs = new JobService({
-    db, jobs: jobRepo, delayed: delayedRepo, agentRepo, agents, queue, transitions, handOut, polls: dispatcher, callbackGuard,
-    leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, delayedWaitMs: config.delayedWaitMs, log,
+    db,
+    jobs: jobRepo,
+    delayed: delayedRepo,
+    agentRepo,
+    agents,
+    queue,
+    transitions,
+    handOut,
+    polls: dispatcher,
+    callbackGuard,
+    leaseMs: config.jobLeaseMs,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    delayedWaitMs: config.delayedWaitMs,
+    log,
   });
   const approvals = new Approvals({ jobs: jobRepo, agents, transitions, log });
   const waiters = new JobWaiters(jobs);
@@ -166,16 +188,50 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, jobs, approvals, identities: identityRepo, approvalTimeoutMs: config.approvalTimeoutMs, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
+  const port = createCommandPort({
+    users,
+    agents,
+    jobs,
+    approvals,
+    identities: identityRepo,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`),
+  });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
-  const adapterServices = createAdapterServices({ redis, keys, connect: (name) => connectRedisOrExplain(config, name), log: log.child({ part: 'adapter-services' }) });
+  const adapterServices = createAdapterServices({
+    redis,
+    keys,
+    connect: (name) => connectRedisOrExplain(config, name),
+    log: log.child({ part: 'adapter-services' }),
+  });
 
   return {
-    config, log, db, redis, keys, queue, events, users, agents, jobs, approvals, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo, adapterServices,
+    config,
+    log,
+    db,
+    redis,
+    keys,
+    queue,
+    events,
+    users,
+    agents,
+    jobs,
+    approvals,
+    jobRepo,
+    dispatcher,
+    waiters,
+    sweeper,
+    reconciler,
+    identities,
+    identityRepo,
+    adapterServices,
     chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
     async startNotifier(adapters) {
-      const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);
+      const [jobConn, messageConn] = await Promise.all([
+        connectRedisOrExplain(config, 'skadi-notify-jobs'),
+        connectRedisOrExplain(config, 'skadi-notify-messages'),
+      ]);
       const notifier = new Notifier(
         redis,
         [
@@ -196,7 +252,12 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           callbackTimeoutMs: config.callbackTimeoutMs,
           serverSecret: config.secret,
         },
-        { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs, maxInFlight: config.notifyMaxInFlight },
+        {
+          maxAttempts: config.notifyMaxAttempts,
+          retryBaseMs: config.notifyRetryBaseMs,
+          reclaimIdleMs: config.notifyReclaimIdleMs,
+          maxInFlight: config.notifyMaxInFlight,
+        },
         log.child({ part: 'notifier' }),
       );
       if (!config.secret) log.warn(NO_SECRET_WARNING);

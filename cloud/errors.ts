@@ -3,16 +3,46 @@
 /** Every code an error of the API carries (its JSON `error` field), each with the status it goes with. */
 export type ErrorCode =
   // 400
-  | 'BadRequest' | 'InvalidJSON' | 'BadBody' | 'InvalidMessage' | 'MessageTooLong' | 'InvalidName' | 'InvalidPattern'
-  | 'InvalidDuration' | 'InvalidJobId' | 'AmbiguousJobId' | 'InvalidAgent'
+  | 'BadRequest'
+  | 'InvalidJSON'
+  | 'BadBody'
+  | 'InvalidMessage'
+  | 'MessageTooLong'
+  | 'InvalidName'
+  | 'InvalidPattern'
+  | 'InvalidDuration'
+  | 'InvalidJobId'
+  | 'AmbiguousJobId'
+  | 'InvalidAgent'
   // 401, 403
-  | 'Unauthorized' | 'Forbidden' | 'AgentUnavailable' | 'NotApprover' | 'SelfApproval' | 'HolderUnknown' | 'Unattributed'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'AgentUnavailable'
+  | 'NotApprover'
+  | 'SelfApproval'
+  | 'HolderUnknown'
+  | 'Unattributed'
   // 404, 405
-  | 'NotFound' | 'JobNotFound' | 'AgentNotFound' | 'UserNotFound' | 'IdentityNotFound' | 'MethodNotAllowed'
+  | 'NotFound'
+  | 'JobNotFound'
+  | 'AgentNotFound'
+  | 'UserNotFound'
+  | 'IdentityNotFound'
+  | 'MethodNotAllowed'
   // 409
-  | 'Conflict' | 'NameTaken' | 'AlreadyDecided' | 'NoApproval' | 'ApprovalExpired' | 'NotCancelable' | 'JobNotTaken' | 'JobFinished'
+  | 'Conflict'
+  | 'NameTaken'
+  | 'AlreadyDecided'
+  | 'NoApproval'
+  | 'ApprovalExpired'
+  | 'NotCancelable'
+  | 'JobNotTaken'
+  | 'JobFinished'
   // 413, 429, 500, 503
-  | 'TooLarge' | 'LimitExceeded' | 'ServerError' | 'Unavailable';
+  | 'TooLarge'
+  | 'LimitExceeded'
+  | 'ServerError'
+  | 'Unavailable';
 
 /** The JSON body of an error answer. */
 export interface ErrorBody {
@@ -101,7 +131,19 @@ const CONNECTION_CODES = new Set([
   'ER_CONNECTION_KILLED',
 ]);
 
-const REDIS_DOWN = [/Connection is closed/i, /Stream isn't writeable/i, /Reached the max retries/i, /connect ECONNREFUSED/i, /LOADING/, /CLUSTERDOWN/, /Cluster isn't ready/i, /Too many Cluster redirections/i, /Failed to refresh slots cache/i, /Command timed out/i, /MOVED|TRYAGAIN/];
+const REDIS_DOWN = [
+  /Connection is closed/i,
+  /Stream isn't writeable/i,
+  /Reached the max retries/i,
+  /connect ECONNREFUSED/i,
+  /LOADING/,
+  /CLUSTERDOWN/,
+  /Cluster isn't ready/i,
+  /Too many Cluster redirections/i,
+  /Failed to refresh slots cache/i,
+  /Command timed out/i,
+  /MOVED|TRYAGAIN/,
+];
 
 /** True when an error means a storage dependency is down or busy rather than a bug. */
 export function isDependencyError(err: unknown): boolean {

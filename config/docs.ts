@@ -55,7 +55,9 @@ export function renderConfigurationDoc(settings: readonly SettingSpec[] = SETTIN
     const rows = settings.filter((s) => groupOf(s) === group.prefix);
     if (rows.length === 0) continue;
     const see = group.page ? `Setting up the channel: [${group.page}](${group.page}).\n\n` : '';
-    parts.push(`## ${group.title}\n\n${see}| file key | variable | default | meaning |\n| --- | --- | --- | --- |\n${rows.map(row).join('\n')}\n`);
+    parts.push(
+      `## ${group.title}\n\n${see}| file key | variable | default | meaning |\n| --- | --- | --- | --- |\n${rows.map(row).join('\n')}\n`,
+    );
   }
   parts.push(OUTRO);
   return parts.join('\n');

@@ -7,30 +7,26 @@ import { z } from 'zod';
 import { parseDuration } from './duration';
 
 /** A duration: milliseconds, or text such as 500ms, 30s, 10m, 1h30m. */
-export const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = typeof value === 'number' ? value : parseDuration(value);
-    if (ms === null || !Number.isFinite(ms) || ms <= 0) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 500ms, 30s, 10m, 1h30m)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (ms === null || !Number.isFinite(ms) || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 500ms, 30s, 10m, 1h30m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** A size in bytes: a number, or text such as 64kb, 1mb. */
-export const bytes = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const match = /^(\d+)\s*(b|kb|kib|mb|mib)?$/i.exec(String(value).trim());
-    if (!match) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use e.g. 65536, 64kb, 1mb)` });
-      return z.NEVER;
-    }
-    const unit = (match[2] ?? 'b').toLowerCase();
-    const factor = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1;
-    return Number(match[1]) * factor;
-  });
+export const bytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const match = /^(\d+)\s*(b|kb|kib|mb|mib)?$/i.exec(String(value).trim());
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use e.g. 65536, 64kb, 1mb)` });
+    return z.NEVER;
+  }
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1;
+  return Number(match[1]) * factor;
+});
 
 /** true/false, 1/0 or yes/no. */
 export const bool = z
@@ -47,13 +43,16 @@ export const access = z.enum(['closed', 'workspace', 'open'], { error: 'must be 
 
 /** A URL with one of the given protocols (`http:`, `mysql:`…). */
 export const url = (protocols: string[]) =>
-  z.string().refine((text) => {
-    try {
-      return protocols.includes(new URL(text).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  z.string().refine(
+    (text) => {
+      try {
+        return protocols.includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
 
 /** What a setting is besides its value type. */
 export interface SettingInfo {

@@ -26,10 +26,17 @@ export const MODULES = {
   lifecycle: {
     keeps: 'leases, renewals, offline expiry, the reconciler and the sweeper',
     mutate: [
-      ...['push', 'hand-out', 'reports', 'expiry', 'cancel', 'delayed', 'transitions', 'job-service', 'reconciler', 'sweeper'].map((f) => `cloud/lifecycle/${f}.ts`),
+      ...['push', 'hand-out', 'reports', 'expiry', 'cancel', 'delayed', 'transitions', 'job-service', 'reconciler', 'sweeper'].map(
+        (f) => `cloud/lifecycle/${f}.ts`,
+      ),
       'cloud/queue/redis-state.ts',
     ],
-    tests: ['test/integration/lifecycle-guards.test.ts', 'test/integration/lifecycle.test.ts', 'test/integration/guarantees-redis.test.ts', 'test/integration/guarantees-mysql.test.ts'],
+    tests: [
+      'test/integration/lifecycle-guards.test.ts',
+      'test/integration/lifecycle.test.ts',
+      'test/integration/guarantees-redis.test.ts',
+      'test/integration/guarantees-mysql.test.ts',
+    ],
   },
   'long-polls': {
     keeps: 'a waiting poll gets a new job at once, and each job reaches one poll',
@@ -39,12 +46,25 @@ export const MODULES = {
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
     mutate: ['cloud/approvals/*.ts'],
-    tests: ['test/unit/approval-patterns.test.ts', 'test/unit/credentials.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
+    tests: [
+      'test/unit/approval-patterns.test.ts',
+      'test/unit/credentials.test.ts',
+      'test/integration/approvals.test.ts',
+      'test/integration/lifecycle-guards.test.ts',
+    ],
   },
   notifier: {
     keeps: 'answers and callbacks are delivered, signed, bounded, and never to private addresses',
     mutate: ['cloud/notifier/*.ts', 'cloud/accounts/callback-secret.ts'],
-    tests: ['test/unit/notifier-slots.test.ts', 'test/unit/callback-guard.test.ts', 'test/integration/callback-guard.test.ts', 'test/integration/callback-delivery.test.ts', 'test/integration/notifier.test.ts', 'test/integration/notifier-delivery.test.ts', 'test/integration/notifier-bounds.test.ts'],
+    tests: [
+      'test/unit/notifier-slots.test.ts',
+      'test/unit/callback-guard.test.ts',
+      'test/integration/callback-guard.test.ts',
+      'test/integration/callback-delivery.test.ts',
+      'test/integration/notifier.test.ts',
+      'test/integration/notifier-delivery.test.ts',
+      'test/integration/notifier-bounds.test.ts',
+    ],
   },
   tokens: {
     keeps: 'tokens are hashed at rest and compared in constant time; repeated failures are throttled',
@@ -99,7 +119,12 @@ const AUGMENTING = ['agent-api/body.ts', 'cloud/queue/cluster-key-slot.d.ts'];
 
 function writeCheckerTsconfig(module) {
   const files = [...new Set(module.mutate)].flatMap((m) =>
-    m.includes('*') ? fs.readdirSync(path.join(ROOT, path.dirname(m))).filter((f) => f.endsWith('.ts')).map((f) => path.join(path.dirname(m), f)) : [m],
+    m.includes('*')
+      ? fs
+          .readdirSync(path.join(ROOT, path.dirname(m)))
+          .filter((f) => f.endsWith('.ts'))
+          .map((f) => path.join(path.dirname(m), f))
+      : [m],
   );
   // Plus the files that add to other modules' types (declare module), which nothing imports for their types.
   const config = { extends: './tsconfig.json', include: [], files: [...new Set([...files, ...AUGMENTING])] };
@@ -174,7 +199,8 @@ const program = new Command()
   .option('--verbose', "show Stryker's own progress log")
   .action(async (names, opts) => {
     if (opts.list) {
-      for (const [name, m] of Object.entries(MODULES)) console.log(`${name}: ${m.keeps}\n  mutate: ${m.mutate.join(' ')}\n  tests:  ${m.tests.join(' ')}`);
+      for (const [name, m] of Object.entries(MODULES))
+        console.log(`${name}: ${m.keeps}\n  mutate: ${m.mutate.join(' ')}\n  tests:  ${m.tests.join(' ')}`);
       return;
     }
     if (opts.scores) return printTable(readScores());
@@ -196,7 +222,9 @@ const program = new Command()
       const scores = readScores();
       scores[name] = s;
       fs.writeFileSync(path.join(KEPT, 'scores.json'), `${JSON.stringify(scores, null, 2)}\n`);
-      console.log(`== ${name}: ${s.percent} % of ${s.valid} mutants killed in ${s.seconds} s; report: ${path.relative(ROOT, path.join(OUT, name, 'index.html'))}`);
+      console.log(
+        `== ${name}: ${s.percent} % of ${s.valid} mutants killed in ${s.seconds} s; report: ${path.relative(ROOT, path.join(OUT, name, 'index.html'))}`,
+      );
     }
     console.log('');
     printTable(readScores());

@@ -62,7 +62,13 @@ export function isIgnoredMessage(event: Record<string, any>, bot: BotIdentity | 
 }
 
 /** The fields every message event shares; the caller decides privacy and where answers go. */
-function fromEvent(event: Record<string, any>, body: Record<string, any>, isPrivate: boolean, replyTo: string, receivedAt: Date): InboundMessage {
+function fromEvent(
+  event: Record<string, any>,
+  body: Record<string, any>,
+  isPrivate: boolean,
+  replyTo: string,
+  receivedAt: Date,
+): InboundMessage {
   return {
     channel: 'slack',
     tenant: senderTeam(event.user_team, event.source_team, event.user_profile?.team, event.team, body.team_id),
@@ -106,6 +112,8 @@ export function normalizeApprovalAction(body: Record<string, any>, receivedAt = 
 
 /** A direct message to the bot: answered in the DM. */
 export function normalizeDirectMessage(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
-  const replyTo = event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 as const };
+  const replyTo = event.thread_ts
+    ? { c: String(event.channel), t: String(event.thread_ts) }
+    : { c: String(event.channel), flat: 1 as const };
   return fromEvent(event, body, true, encodeRef(replyTo), receivedAt);
 }

@@ -27,7 +27,8 @@ export function normalIdentity(channel: string, tenant: string, externalId: stri
 export function parseIdentityKey(key: string): { channel: ChannelName; tenant: string; externalId: string } {
   const first = key.indexOf(':');
   const second = key.indexOf(':', first + 1);
-  if (first < 0 || second < 0) throw new BadRequestError(`"${key}" is not channel:tenant:id (e.g. slack:T024BE7LD:U12345, email:example.com:ops@example.com).`);
+  if (first < 0 || second < 0)
+    throw new BadRequestError(`"${key}" is not channel:tenant:id (e.g. slack:T024BE7LD:U12345, email:example.com:ops@example.com).`);
   const channel = key.slice(0, first);
   const tenant = key.slice(first + 1, second);
   const externalId = key.slice(second + 1);
@@ -89,7 +90,10 @@ export class IdentityService {
       if (user) return { user, identity: { ...linked, lastSeenAt: now } };
     }
     if (refusal) return { refusal };
-    const userName = access.mode === 'workspace' ? derivedUserName([message.channel, message.tenant]) : derivedUserName([message.channel, message.tenant, message.senderId]);
+    const userName =
+      access.mode === 'workspace'
+        ? derivedUserName([message.channel, message.tenant])
+        : derivedUserName([message.channel, message.tenant, message.senderId]);
     const user = await this.users.findOrCreate(userName);
     await this.repo.link(message.channel, message.tenant, message.senderId, user.id, message.senderName || null, now, true);
     const identity = (await this.repo.find(message.channel, message.tenant, message.senderId))!;

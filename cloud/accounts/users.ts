@@ -30,7 +30,8 @@ export class UserService {
 
   /** Creates a user; returns it with its token (shown only now). */
   async create(name: string): Promise<{ user: UserRow; token: string }> {
-    if (!NAME.test(name)) throw new BadRequestError('A user name is 1-64 letters, digits, and . _ @ - (starting with a letter or digit).', 'InvalidName');
+    if (!NAME.test(name))
+      throw new BadRequestError('A user name is 1-64 letters, digits, and . _ @ - (starting with a letter or digit).', 'InvalidName');
     if (await this.users.findByName(name)) throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
     const token = newToken('user');
     const salt = newCallbackSalt();
@@ -39,7 +40,8 @@ export class UserService {
       const id = await this.users.insert(name, hashToken(token), salt, now);
       return { user: { id, name, tokenHash: hashToken(token), callbackSalt: salt, tokenIssuedTo: null, createdAt: now }, token };
     } catch (err) {
-      if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
+      if ((err as { code?: string }).code === 'ER_DUP_ENTRY')
+        throw new ConflictError(`A user named "${name}" already exists.`, 'NameTaken');
       throw err;
     }
   }

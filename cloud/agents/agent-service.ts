@@ -14,7 +14,21 @@ export const ROW_CHANGE = 'row:';
 
 /** Words that are chat commands and so cannot be agent names. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'all', 'job', 'me', 'here', 'approve', 'deny',
+  'help',
+  'status',
+  'agents',
+  'jobs',
+  'agent',
+  'cancel',
+  'delay',
+  'notify',
+  'token',
+  'all',
+  'job',
+  'me',
+  'here',
+  'approve',
+  'deny',
 ]);
 
 const NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
@@ -42,8 +56,10 @@ export interface AgentServiceDeps {
 
 /** Checks an agent name or alias; throws a BadRequestError saying what is wrong. */
 export function checkAgentName(name: string, what = 'An agent name'): void {
-  if (!NAME.test(name)) throw new BadRequestError(`${what} is 1-64 letters, digits, and . _ - (starting with a letter or digit).`, 'InvalidName');
-  if (RESERVED_NAMES.has(name.toLowerCase())) throw new BadRequestError(`"${name}" is a reserved word and cannot name an agent.`, 'InvalidName');
+  if (!NAME.test(name))
+    throw new BadRequestError(`${what} is 1-64 letters, digits, and . _ - (starting with a letter or digit).`, 'InvalidName');
+  if (RESERVED_NAMES.has(name.toLowerCase()))
+    throw new BadRequestError(`"${name}" is a reserved word and cannot name an agent.`, 'InvalidName');
 }
 
 /** Agents of users, their tokens and their presence. */
@@ -61,7 +77,12 @@ export class AgentService {
   constructor(private readonly deps: AgentServiceDeps) {}
 
   /** Creates an agent for a user; returns it with its token (shown only now, to the chat account `issuedTo` if any). */
-  async create(userId: number, name: string, alias: string | null = null, issuedTo: number | null = null): Promise<{ agent: AgentRow; token: string }> {
+  async create(
+    userId: number,
+    name: string,
+    alias: string | null = null,
+    issuedTo: number | null = null,
+  ): Promise<{ agent: AgentRow; token: string }> {
     checkAgentName(name);
     if (alias !== null) checkAgentName(alias, 'An alias');
     for (const taken of [name, alias]) {
@@ -75,7 +96,8 @@ export class AgentService {
       const id = await this.deps.agents.insert(userId, name, alias, hashToken(token), now, issuedTo);
       return { agent: (await this.deps.agents.findById(id))!, token };
     } catch (err) {
-      if ((err as { code?: string }).code === 'ER_DUP_ENTRY') throw new ConflictError(`You already have an agent named "${name}".`, 'NameTaken');
+      if ((err as { code?: string }).code === 'ER_DUP_ENTRY')
+        throw new ConflictError(`You already have an agent named "${name}".`, 'NameTaken');
       throw err;
     }
   }
@@ -144,7 +166,8 @@ export class AgentService {
   async setApprovalPatterns(userId: number, name: string, patterns: string[]): Promise<AgentRow> {
     const agent = await this.byName(userId, name);
     const clean = [...new Set(patterns.map((p) => p.trim().replace(/\s+/g, ' ')).filter(Boolean))];
-    if (clean.some((p) => p.length > 200) || clean.length > 50) throw new BadRequestError('At most 50 patterns of at most 200 characters each.', 'InvalidPattern');
+    if (clean.some((p) => p.length > 200) || clean.length > 50)
+      throw new BadRequestError('At most 50 patterns of at most 200 characters each.', 'InvalidPattern');
     await this.deps.agents.setApprovalPatterns(agent.id, clean);
     await this.forgetToken(agent.tokenHash, userId, true);
     return { ...agent, approvalPatterns: clean };
@@ -154,7 +177,12 @@ export class AgentService {
    * Clearing an agent's patterns from chat needs two people: the first request waits (until `until`), and a request
    * by another account of the same user within that time clears them. Loosening a gate is as gated as a job.
    */
-  async requestClearPatterns(userId: number, name: string, identityId: number, until: Date): Promise<{ agent: AgentRow; cleared: boolean }> {
+  async requestClearPatterns(
+    userId: number,
+    name: string,
+    identityId: number,
+    until: Date,
+  ): Promise<{ agent: AgentRow; cleared: boolean }> {
     const agent = await this.byName(userId, name);
     if (agent.approvalPatterns.length === 0) return { agent, cleared: true };
     const outcome = await this.deps.agents.requestClearPatterns(agent.id, identityId, new Date(), until);
@@ -224,7 +252,12 @@ export class AgentService {
   /** Refreshes the presence of agents whose long polls are in progress. */
   async refreshPresence(agents: AgentRow[]): Promise<void> {
     const now = Date.now();
-    const maybeNew = new Set(await this.deps.queue.touchPresenceMany(agents.map((a) => a.id), now));
+    const maybeNew = new Set(
+      await this.deps.queue.touchPresenceMany(
+        agents.map((a) => a.id),
+        now,
+      ),
+    );
     for (const agent of agents) {
       this.presenceWritten.set(agent.id, now);
       this.noteSeen(agent.id, now, null);
@@ -259,7 +292,13 @@ export class AgentService {
   private async comeOnline(agent: AgentRow, now: number): Promise<void> {
     if (!(await this.deps.agents.markOnline(agent.id, new Date(now)))) return;
     this.deps.log.info({ agentId: agent.id, agent: agent.name }, 'agent online');
-    await this.deps.events.message({ kind: 'agent:online', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is online` });
+    await this.deps.events.message({
+      kind: 'agent:online',
+      user_id: agent.userId,
+      agent_id: agent.id,
+      agent: agent.name,
+      message: `Agent ${agent.name} is online`,
+    });
   }
 
   /** True when this node wrote the agent's presence to Redis within the last tenth of the offline time (at most 1 s). */
@@ -286,8 +325,17 @@ export class AgentService {
     const { agent, expired } = outcome;
     this.deps.log.info({ agentId, agent: agent.name, expiredJobs: expired.length }, 'agent offline');
     await this.deps.events.jobStatus(expired.map((j) => jobStatusEvent(j, now)));
-    await this.deps.queue.remove(agentId, expired.map((j) => j.id));
-    await this.deps.events.message({ kind: 'agent:offline', user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: `Agent ${agent.name} is offline` });
+    await this.deps.queue.remove(
+      agentId,
+      expired.map((j) => j.id),
+    );
+    await this.deps.events.message({
+      kind: 'agent:offline',
+      user_id: agent.userId,
+      agent_id: agent.id,
+      agent: agent.name,
+      message: `Agent ${agent.name} is offline`,
+    });
     return true;
   }
 }

@@ -250,7 +250,8 @@ export class Dispatcher implements IdlePolls {
         const current = this.byAgent.get(agentId);
         if (pending.expired) this.finish(pending, null, current);
         // A wake-up that came while it was reserved skipped it: look at the queue again.
-        if (current) this.run(current).catch((err) => this.log.warn({ err, agentId }, 'take after a cancelled hand-off failed; polls will retry'));
+        if (current)
+          this.run(current).catch((err) => this.log.warn({ err, agentId }, 'take after a cancelled hand-off failed; polls will retry'));
       },
     };
   }
@@ -280,7 +281,8 @@ export class Dispatcher implements IdlePolls {
         try {
           taken = await this.jobs.take(entry.agent, idle.length);
           // Drained, and no job was queued during the take (it would have woken us): the queue is empty for now.
-          if (taken.length < idle.length && this.wakes.count(entry.agent.id) === wakesBefore) this.emptyAt.set(entry.agent.id, { at: Date.now(), wakes: wakesBefore });
+          if (taken.length < idle.length && this.wakes.count(entry.agent.id) === wakesBefore)
+            this.emptyAt.set(entry.agent.id, { at: Date.now(), wakes: wakesBefore });
         } catch (err) {
           for (const w of idle) w.claimed = false;
           for (const w of idle) if (w.expired) this.fail(w, err, entry); // their time is up: answer the error (503) now, not 204

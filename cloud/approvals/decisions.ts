@@ -53,7 +53,9 @@ export class Approvals {
    * "already decided"): the reconciler queues what is missing, and the event log keeps the event until Redis answers.
    */
   private async afterDecision(job: JobRow, ops: TransitionOps, now: Date): Promise<void> {
-    await this.deps.transitions.apply(ops, [jobStatusEvent(job, now)]).catch((err) => this.deps.log.warn({ err, jobId: job.id }, 'a decided job is stored but Redis failed; the reconciler repairs it'));
+    await this.deps.transitions
+      .apply(ops, [jobStatusEvent(job, now)])
+      .catch((err) => this.deps.log.warn({ err, jobId: job.id }, 'a decided job is stored but Redis failed; the reconciler repairs it'));
   }
 
   /** Denies a job awaiting approval: it is canceled, `denied by <who>[: reason]`. */
@@ -76,11 +78,17 @@ export class Approvals {
     }
     if (job.status !== 'awaiting_approval') this.decided(jobId, { job, changed: false });
     if (approver.via === 'api' && job.requester) {
-      throw new ForbiddenError(`Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`, 'NotApprover');
+      throw new ForbiddenError(
+        `Job ${jobId} was asked for in chat: another person's chat account must decide on it, not the API.`,
+        'NotApprover',
+      );
     }
     if (!approving) return;
     if (!job.pushedBy) {
-      throw new ForbiddenError(`Job ${jobId} was asked for before Skadi recorded who pushes jobs, so nobody can tell who may approve it: ask for it again.`, 'Unattributed');
+      throw new ForbiddenError(
+        `Job ${jobId} was asked for before Skadi recorded who pushes jobs, so nobody can tell who may approve it: ask for it again.`,
+        'Unattributed',
+      );
     }
     if (holderUnknown(job.pushedBy) || holderUnknown(approver.credential)) {
       const which = holderUnknown(job.pushedBy) ? `Job ${jobId} was pushed with a token` : 'Your token was';
@@ -90,7 +98,10 @@ export class Approvals {
       );
     }
     if (sameHolder(approver.credential, job.pushedBy)) {
-      throw new ForbiddenError('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.', 'SelfApproval');
+      throw new ForbiddenError(
+        'You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.',
+        'SelfApproval',
+      );
     }
   }
 
@@ -99,7 +110,8 @@ export class Approvals {
     if (!outcome) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');
     if (outcome.changed) return outcome.job;
     const { job } = outcome;
-    if (job.approval?.approvedBy) throw new ConflictError(`Job ${jobId} was already approved by ${job.approval.approvedBy}.`, 'AlreadyDecided');
+    if (job.approval?.approvedBy)
+      throw new ConflictError(`Job ${jobId} was already approved by ${job.approval.approvedBy}.`, 'AlreadyDecided');
     if (job.approval?.deniedBy) throw new ConflictError(`Job ${jobId} was already denied by ${job.approval.deniedBy}.`, 'AlreadyDecided');
     if (!job.approval) throw new ConflictError(`Job ${jobId} does not need approval.`, 'NoApproval');
     throw new ConflictError(`Job ${jobId} is ${job.status}: there is nothing to decide any more.`, 'AlreadyDecided');
@@ -131,8 +143,11 @@ export class Approvals {
     if (!/^[0-9A-Z]{3,25}$/.test(text)) throw new BadRequestError(`"${idOrShort.slice(0, 40)}" is not a job id.`, 'InvalidJobId');
     const found = await this.deps.jobs.findAwaitingBySuffix(userId, text);
     if (found.length === 0) throw new NotFoundError(`No job of yours awaiting approval ends with ${text}.`, 'JobNotFound');
-    if (found.length > 1) throw new BadRequestError(`${text} fits ${found.length} jobs awaiting approval (${found.map((j) => j.id).join(', ')}): give more of the id.`, 'AmbiguousJobId');
+    if (found.length > 1)
+      throw new BadRequestError(
+        `${text} fits ${found.length} jobs awaiting approval (${found.map((j) => j.id).join(', ')}): give more of the id.`,
+        'AmbiguousJobId',
+      );
     return found[0].id;
   }
-
 }

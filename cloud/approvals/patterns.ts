@@ -23,7 +23,9 @@ function patternRegex(pattern: string): RegExp {
 function wordsOf(text: string): string | null {
   try {
     // Empty words ("") are words the agent gets too, but they must not push the rest past a pattern's end.
-    return splitWords(text).filter((w) => w !== '').join(' ');
+    return splitWords(text)
+      .filter((w) => w !== '')
+      .join(' ');
   } catch {
     return null;
   }

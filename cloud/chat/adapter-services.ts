@@ -92,7 +92,12 @@ class RedisRelay implements NodeRelay {
     });
     const key = this.deps.keys.relayRequests(this.name);
     try {
-      await this.deps.redis.multi().rpush(key, JSON.stringify(envelope)).ltrim(key, -RELAY_MAX_WAITING, -1).pexpire(key, timeoutMs * 2).exec();
+      await this.deps.redis
+        .multi()
+        .rpush(key, JSON.stringify(envelope))
+        .ltrim(key, -RELAY_MAX_WAITING, -1)
+        .pexpire(key, timeoutMs * 2)
+        .exec();
     } catch (err) {
       const waiting = this.pending.get(envelope.id);
       this.pending.delete(envelope.id);
@@ -144,10 +149,14 @@ class RedisRelay implements NodeRelay {
           continue;
         }
         if (Date.now() > envelope.deadline) continue; // its caller gave up and will try again: serving it now would do it twice
-        const answer = await handler(envelope.request, envelope.deadline).catch((err) => ({ relayError: String((err as Error)?.message ?? err) }));
-        await this.deps.redis.publish(this.deps.keys.relayReplies(this.name, envelope.node), JSON.stringify({ id: envelope.id, answer })).catch((err) => {
-          this.deps.log.warn({ err, relay: this.name }, 'a relay answer could not be published');
-        });
+        const answer = await handler(envelope.request, envelope.deadline).catch((err) => ({
+          relayError: String((err as Error)?.message ?? err),
+        }));
+        await this.deps.redis
+          .publish(this.deps.keys.relayReplies(this.name, envelope.node), JSON.stringify({ id: envelope.id, answer }))
+          .catch((err) => {
+            this.deps.log.warn({ err, relay: this.name }, 'a relay answer could not be published');
+          });
       }
     })().catch((err) => this.deps.log.error({ err, relay: this.name }, 'the relay server stopped'));
     return async () => {

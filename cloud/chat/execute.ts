@@ -105,9 +105,18 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
   const id = newJobId();
   const ack = await acknowledge(convo, { text: jobHeadline({ id, agentName: agent.name, message, status: 'queuing' }, convo.threads) });
   try {
-    await port.push(agent, message, { id, source: convo.channel, origin: encodeOrigin(convo.channel, ack), requester: convo.identity, pushedBy: identityCredential(convo.identityId) });
+    await port.push(agent, message, {
+      id,
+      source: convo.channel,
+      origin: encodeOrigin(convo.channel, ack),
+      requester: convo.identity,
+      pushedBy: identityCredential(convo.identityId),
+    });
   } catch (err) {
-    await convo.reply({ text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`, replaces: convo.canEdit ? ack : undefined });
+    await convo.reply({
+      text: `❌ ${agent.name}: ${quote(message)} could not be queued: ${(err as Error).message}`,
+      replaces: convo.canEdit ? ack : undefined,
+    });
     throw err;
   }
 }
@@ -115,7 +124,10 @@ async function runJob(port: CommandPort, user: UserRow, convo: Conversation, age
 function statusText(statuses: AgentStatus[]): string {
   if (statuses.length === 0) return 'You have no agents yet: `agent add <name>` creates one.';
   return statuses
-    .map((s) => `${s.online ? '🟢' : '⚪'} ${s.agent.name}${s.agent.alias ? ` (${s.agent.alias})` : ''} — ${s.online ? 'online' : 'offline'}, last seen ${ago(s.lastSeenAt)}`)
+    .map(
+      (s) =>
+        `${s.online ? '🟢' : '⚪'} ${s.agent.name}${s.agent.alias ? ` (${s.agent.alias})` : ''} — ${s.online ? 'online' : 'offline'}, last seen ${ago(s.lastSeenAt)}`,
+    )
     .join('\n');
 }
 
@@ -129,7 +141,8 @@ async function jobsText(port: CommandPort, user: UserRow, agentName: string | nu
 
 /** `agent approval <agent> clear`: loosening a gate from chat takes a second person, as a gated job does. */
 async function clearPatterns(port: CommandPort, user: UserRow, convo: Conversation, current: AgentRow): Promise<void> {
-  if (current.approvalPatterns.length === 0) return void (await convo.reply({ text: `Jobs of ${current.name} need no approval; there is nothing to clear.` }));
+  if (current.approvalPatterns.length === 0)
+    return void (await convo.reply({ text: `Jobs of ${current.name} need no approval; there is nothing to clear.` }));
   const { agent, cleared, until } = await port.requestClearPatterns(user.id, current.name, convo.identityId);
   if (cleared) return void (await convo.reply({ text: `🔓 Jobs of ${agent.name} no longer need approval (a second person agreed).` }));
   const list = current.approvalPatterns.map((p) => quote(p)).join(', ');
@@ -149,7 +162,11 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       return;
     case 'incomplete': {
       const agent = await port.findAgent(user.id, command.agent);
-      await convo.reply({ text: agent ? `What should ${agent.name} do? Send \`${agent.name} <job>\`, e.g. \`${agent.name} uptime\`.` : `Unknown command "${command.agent}". Send \`help\` for the list.` });
+      await convo.reply({
+        text: agent
+          ? `What should ${agent.name} do? Send \`${agent.name} <job>\`, e.g. \`${agent.name} uptime\`.`
+          : `Unknown command "${command.agent}". Send \`help\` for the list.`,
+      });
       return;
     }
     case 'job':
@@ -166,9 +183,15 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       const message = checkMessage(command.text);
       const ref = await acknowledge(convo, { text: `⏰ ${agent.name}: ${quote(message)} — in ${formatDuration(command.delayMs)}` });
       const { id, dueAt } = await port.delay(agent, message, command.delayMs, {
-        source: convo.channel, origin: encodeOrigin(convo.channel, ref), requester: convo.identity, pushedBy: identityCredential(convo.identityId),
+        source: convo.channel,
+        origin: encodeOrigin(convo.channel, ref),
+        requester: convo.identity,
+        pushedBy: identityCredential(convo.identityId),
       });
-      await convo.reply({ text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`, replaces: convo.canEdit ? ref : undefined });
+      await convo.reply({
+        text: `⏰ ${agent.name}: ${quote(message)} — at ${dueAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(command.delayMs)}) · job ${id}`,
+        replaces: convo.canEdit ? ref : undefined,
+      });
       return;
     }
     case 'cancel': {
@@ -181,7 +204,10 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       const jobId = await port.findAwaiting(user.id, command.jobId);
       const approver: Approver = { userId: user.id, credential: identityCredential(convo.identityId), via: 'chat', label: convo.identity };
       const job = command.kind === 'approve' ? await port.approve(jobId, approver) : await port.deny(jobId, approver, command.reason);
-      const verdict = command.kind === 'approve' ? `✅ Approved: ${job.status === 'queuing' ? 'queued for' : 'but it expired at once:'} ${job.agentName}` : `🚫 Denied: ${job.agentName}`;
+      const verdict =
+        command.kind === 'approve'
+          ? `✅ Approved: ${job.status === 'queuing' ? 'queued for' : 'but it expired at once:'} ${job.agentName}`
+          : `🚫 Denied: ${job.agentName}`;
       const text = `${verdict} ${quote(job.message)} · job ${job.id}${job.status === 'expired' ? ` (${job.reason})` : ''}`;
       // A decision made with a button replaces the request (its buttons go); typed ones are answered where they were typed.
       await convo.reply({ text, replaces: convo.buttonMessage && convo.canEdit ? convo.buttonMessage : undefined });
@@ -193,7 +219,11 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
       if (command.pattern === null) return clearPatterns(port, user, convo, current);
       const agent = await port.setApprovalPatterns(user.id, current.name, [...current.approvalPatterns, command.pattern]);
       const list = agent.approvalPatterns.map((p) => quote(p)).join(', ');
-      await convo.reply({ text: list ? `🔐 Jobs of ${agent.name} matching ${list} now need another person's approval.` : `Jobs of ${agent.name} no longer need approval.` });
+      await convo.reply({
+        text: list
+          ? `🔐 Jobs of ${agent.name} matching ${list} now need another person's approval.`
+          : `Jobs of ${agent.name} no longer need approval.`,
+      });
       return;
     }
     case 'agent-add': {
@@ -209,13 +239,21 @@ export async function executeCommand(command: Command, user: UserRow, convo: Con
     }
     case 'agent-token': {
       const { agent, token } = await port.rotateAgentToken(user.id, command.name, convo.identityId);
-      await answerPrivately(convo, { text: `New token of ${agent.name} (the old one stopped working): \`${token}\`` }, `${agent.name} has a new token; I sent it to you in a private message.`);
+      await answerPrivately(
+        convo,
+        { text: `New token of ${agent.name} (the old one stopped working): \`${token}\`` },
+        `${agent.name} has a new token; I sent it to you in a private message.`,
+      );
       return;
     }
     case 'token': {
       const token = await port.rotateUserToken(user, convo.identityId);
       const text = `Your new user token (the old one stopped working): \`${token}\`\nUse it as \`Authorization: Bearer <token>\`, or \`?token=\` in the GET one-liners.`;
-      await answerPrivately(convo, { text }, 'I sent you a new user token in a private message (tokens never go to a shared conversation).');
+      await answerPrivately(
+        convo,
+        { text },
+        'I sent you a new user token in a private message (tokens never go to a shared conversation).',
+      );
       return;
     }
     case 'notify-here':

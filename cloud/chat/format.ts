@@ -40,7 +40,10 @@ export function shortJobId(id: string): string {
  * starts with the agent name and the job's short id instead (`web1 #7D9K ✅ succeeded · \`uptime\``), so that
  * people can follow several jobs in one conversation.
  */
-export function jobHeadline(job: { id: string; agentName: string; message: string; status: JobStatus; reason?: string | null }, threads = true): string {
+export function jobHeadline(
+  job: { id: string; agentName: string; message: string; status: JobStatus; reason?: string | null },
+  threads = true,
+): string {
   const reason = job.reason && (job.status === 'expired' || job.status === 'canceled') ? ` (${job.reason})` : '';
   if (!threads) return `${job.agentName} #${shortJobId(job.id)} ${STATUS_MARK[job.status]} ${job.status}${reason} · ${quote(job.message)}`;
   return `${STATUS_MARK[job.status]} ${job.agentName}: ${quote(job.message)} — ${job.status}${reason} · job ${job.id}`;

@@ -56,7 +56,12 @@ function conversationOf(adapter: ChannelAdapter, message: InboundMessage, identi
 /** Builds the handler an adapter calls for each verified, normalized inbound message. */
 export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): InboundHandler {
   return async (message) => {
-    const log = deps.log.child({ channel: message.channel, messageId: message.messageId, tenant: message.tenant, sender: message.senderId });
+    const log = deps.log.child({
+      channel: message.channel,
+      messageId: message.messageId,
+      tenant: message.tenant,
+      sender: message.senderId,
+    });
     const keys = [message.messageId, ...(message.dedupKeys ?? [])];
     if (!(await deps.identityRepo.markProcessed(message.channel, keys, new Date()))) {
       log.info('duplicate delivery ignored');
@@ -68,7 +73,9 @@ export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): Inbo
     } catch (err) {
       // Nothing was done for it yet (e.g. MySQL failed): forget it, so that the platform's redelivery or the mailbox's
       // next look is handled instead of being ignored as a duplicate.
-      await deps.identityRepo.forgetProcessed(message.channel, keys).catch((e) => log.warn({ err: e }, 'could not forget a message that failed; a redelivery will be ignored'));
+      await deps.identityRepo
+        .forgetProcessed(message.channel, keys)
+        .catch((e) => log.warn({ err: e }, 'could not forget a message that failed; a redelivery will be ignored'));
       throw err;
     }
     if ('refusal' in check) {
@@ -88,7 +95,9 @@ export function createChatHandler(adapter: ChannelAdapter, deps: ChatDeps): Inbo
     } catch (err) {
       const known = toSkadiError(err);
       if (!known) log.error({ err }, 'chat command failed');
-      await convo.reply({ text: known ? `❌ ${known.message}` : '❌ Something went wrong on the server; it has been logged.' }).catch((e) => log.warn({ err: e }, 'could not answer'));
+      await convo
+        .reply({ text: known ? `❌ ${known.message}` : '❌ Something went wrong on the server; it has been logged.' })
+        .catch((e) => log.warn({ err: e }, 'could not answer'));
     }
   };
 }

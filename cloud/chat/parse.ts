@@ -30,7 +30,7 @@ export const HELP_TEXT = [
   '`delay <duration> <agent> <job>` — run later, e.g. `delay 1h30m db1 backup` (s, m, h, d)',
   '`cancel <job id>` — cancel a job that is still queued',
   '`approve <job id>` / `deny <job id> [reason]` — decide on a job that needs a second person (the short id from its message is enough)',
-  '`agent approval <agent> <pattern>` / `agent approval <agent> clear` — jobs matching the pattern (e.g. `deploy *`) need another person\'s approval',
+  "`agent approval <agent> <pattern>` / `agent approval <agent> clear` — jobs matching the pattern (e.g. `deploy *`) need another person's approval",
   '`agent add <name> [alias]` — a new agent; its token comes in a private message',
   '`agent remove <name>` / `agent token <name>` — delete an agent / give it a new token',
   '`notify here` — send your notifications (agent online/offline, messages) to this conversation',
@@ -47,7 +47,8 @@ function parseAgentSubcommand(rest: string): Command {
   const usage = 'Use `agent add <name> [alias]`, `agent remove <name>`, `agent token <name>` or `agent approval <name> <pattern|clear>`.';
   switch (verb.toLowerCase()) {
     case 'add':
-      if (words.length < 1 || words.length > 2) return { kind: 'invalid', message: `\`agent add\` takes a name and an optional alias. ${usage}` };
+      if (words.length < 1 || words.length > 2)
+        return { kind: 'invalid', message: `\`agent add\` takes a name and an optional alias. ${usage}` };
       return { kind: 'agent-add', name: words[0], alias: words[1] ?? null };
     case 'remove':
     case 'delete':
@@ -58,7 +59,11 @@ function parseAgentSubcommand(rest: string): Command {
       return { kind: 'agent-token', name: words[0] };
     case 'approval': {
       const [name, pattern] = splitFirstWord(args);
-      if (!name || !pattern) return { kind: 'invalid', message: 'Use `agent approval <agent> <pattern>` (e.g. `deploy *`, or `*` for every job) or `agent approval <agent> clear`.' };
+      if (!name || !pattern)
+        return {
+          kind: 'invalid',
+          message: 'Use `agent approval <agent> <pattern>` (e.g. `deploy *`, or `*` for every job) or `agent approval <agent> clear`.',
+        };
       return { kind: 'agent-approval', name, pattern: pattern.toLowerCase() === 'clear' ? null : pattern };
     }
     default:
@@ -68,7 +73,8 @@ function parseAgentSubcommand(rest: string): Command {
 
 /** Parses one command. */
 export function parseCommand(text: string): Command {
-  if (text.length > MAX_COMMAND_CHARS) return { kind: 'invalid', message: `That command is too long: a job takes at most ${MAX_MESSAGE_CHARS} characters.` };
+  if (text.length > MAX_COMMAND_CHARS)
+    return { kind: 'invalid', message: `That command is too long: a job takes at most ${MAX_MESSAGE_CHARS} characters.` };
   const [first, rest] = splitFirstWord(text);
   if (!first) return { kind: 'help' };
   switch (first.toLowerCase()) {
@@ -100,7 +106,8 @@ export function parseCommand(text: string): Command {
       const [when, afterWhen] = splitFirstWord(rest);
       const [agent, job] = splitFirstWord(afterWhen);
       const delayMs = when ? parseDuration(when) : null;
-      if (delayMs === null || !agent || !job) return { kind: 'invalid', message: 'Use `delay <duration> <agent> <job>`, e.g. `delay 1h30m db1 backup`.' };
+      if (delayMs === null || !agent || !job)
+        return { kind: 'invalid', message: 'Use `delay <duration> <agent> <job>`, e.g. `delay 1h30m db1 backup`.' };
       return { kind: 'delay', delayMs, agent, text: job };
     }
     case 'notify':

@@ -6,7 +6,11 @@ import type { JobRepo, JobRow } from '../store/jobs';
 import type { Transitions } from './transitions';
 
 /** Cancels a user's queued (or awaiting approval) job: it leaves the agent's queue and ends `canceled`. */
-export async function cancelJob(deps: { jobs: JobRepo; queue: RedisState; transitions: Transitions }, userId: number, jobId: string): Promise<JobRow> {
+export async function cancelJob(
+  deps: { jobs: JobRepo; queue: RedisState; transitions: Transitions },
+  userId: number,
+  jobId: string,
+): Promise<JobRow> {
   const now = new Date();
   const outcome = await deps.jobs.cancel(jobId, userId, now);
   if (!outcome) throw new NotFoundError(`There is no job ${jobId}.`, 'JobNotFound');

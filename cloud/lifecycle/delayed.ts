@@ -49,8 +49,17 @@ export class DelayedJobs {
     const dueAt = new Date(now.getTime() + delayMs);
     const id = newJobId();
     await this.deps.delayed.insert({
-      id, userId: agent.userId, agentId: agent.id, message: text, source: from.source,
-      origin: from.origin ?? null, callback: from.callback ?? null, dueAt, createdAt: now, requester: from.requester ?? null, pushedBy: from.pushedBy ?? null,
+      id,
+      userId: agent.userId,
+      agentId: agent.id,
+      message: text,
+      source: from.source,
+      origin: from.origin ?? null,
+      callback: from.callback ?? null,
+      dueAt,
+      createdAt: now,
+      requester: from.requester ?? null,
+      pushedBy: from.pushedBy ?? null,
     });
     await this.deps.queue.scheduleDelayed([{ id, at: dueAt.getTime() }]).catch((err) => {
       this.deps.log.warn({ jobId: id, err }, 'delayed job stored but not scheduled in Redis; the reconciler will release it');
@@ -78,10 +87,20 @@ export class DelayedJobs {
         const waits = !!agent && !online && now.getTime() < waitEnd;
         const reason = online || waits ? null : agent ? waitOverReason(this.deps.delayedWaitMs) : 'agent removed';
         const released: NewJob = {
-          id: delayed.id, userId: delayed.userId, agentId: delayed.agentId, agentName: agent?.name ?? '(removed)',
-          message: delayed.message, source: delayed.source, origin: delayed.origin, callback: delayed.callback,
-          status: gated ? 'awaiting_approval' : online || waits ? 'queuing' : 'expired', reason, createdAt: now,
-          requester: delayed.requester, pushedBy: delayed.pushedBy, approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
+          id: delayed.id,
+          userId: delayed.userId,
+          agentId: delayed.agentId,
+          agentName: agent?.name ?? '(removed)',
+          message: delayed.message,
+          source: delayed.source,
+          origin: delayed.origin,
+          callback: delayed.callback,
+          status: gated ? 'awaiting_approval' : online || waits ? 'queuing' : 'expired',
+          reason,
+          createdAt: now,
+          requester: delayed.requester,
+          pushedBy: delayed.pushedBy,
+          approvalUntil: gated ? new Date(now.getTime() + this.deps.approvalTimeoutMs) : null,
           // Queued, it waits for its agent until then even if the agent is offline, or goes offline before taking it.
           waitUntil: (online && !gated) || waits ? new Date(waitEnd) : null,
         };

@@ -36,7 +36,8 @@ export interface MessageEvent {
 }
 
 /** Input of a message event. */
-export type MessageInput = Pick<MessageEvent, 'kind' | 'user_id' | 'message'> & Partial<Pick<MessageEvent, 'agent_id' | 'agent' | 'source' | 'color'>>;
+export type MessageInput = Pick<MessageEvent, 'kind' | 'user_id' | 'message'> &
+  Partial<Pick<MessageEvent, 'agent_id' | 'agent' | 'source' | 'color'>>;
 
 /** The job fields an event is built from. */
 export type JobEventSource = Pick<JobRow, 'id' | 'userId' | 'agentId' | 'agentName' | 'status' | 'result' | 'reason'>;
@@ -136,7 +137,8 @@ export class EventLog {
   private keepForRetry(event: JobStatusEvent): void {
     if (this.unsent.length >= this.maxUnsent) {
       this.unsent.shift();
-      if (this.dropped++ % 1000 === 0) this.log?.error({ dropped: this.dropped }, 'too many job status events waiting for Redis; dropping the oldest');
+      if (this.dropped++ % 1000 === 0)
+        this.log?.error({ dropped: this.dropped }, 'too many job status events waiting for Redis; dropping the oldest');
     }
     if (this.unsent.length === 0) {
       this.log?.warn('a job status event could not be appended; it is kept and appended once Redis answers');
@@ -169,7 +171,8 @@ export class EventLog {
 
   /** Appends the kept events, oldest first; stops at the first failure and tries again later. */
   private async appendUnsent(waitForRebuild = true): Promise<void> {
-    if (waitForRebuild && this.isIntact && Date.now() - this.keptSince < REBUILD_WAIT_MS && !(await this.isIntact().catch(() => false))) return;
+    if (waitForRebuild && this.isIntact && Date.now() - this.keptSince < REBUILD_WAIT_MS && !(await this.isIntact().catch(() => false)))
+      return;
     let appended = 0;
     while (this.unsent.length) {
       const event = this.unsent[0];

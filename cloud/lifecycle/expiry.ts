@@ -35,7 +35,10 @@ export class Expiry {
     const now = new Date();
     const jobs = await this.deps.jobs.expireQueued(jobIds, reason, now);
     for (const [agentId, ids] of idsByAgent(jobs)) await this.deps.queue.remove(agentId, ids);
-    await this.deps.transitions.apply({ done: jobs.map((j) => j.id) }, jobs.map((j) => jobStatusEvent(j, now)));
+    await this.deps.transitions.apply(
+      { done: jobs.map((j) => j.id) },
+      jobs.map((j) => jobStatusEvent(j, now)),
+    );
     return jobs.length;
   }
 
@@ -49,6 +52,9 @@ export class Expiry {
     const online = new Map<number, boolean>();
     for (const agentId of new Set(over.map((j) => j.agentId))) online.set(agentId, await this.deps.agents.isOnline(agentId));
     await this.deps.jobs.endWait(over.filter((j) => online.get(j.agentId)).map((j) => j.id));
-    return this.expireQueued(over.filter((j) => !online.get(j.agentId)).map((j) => j.id), waitOverReason(this.deps.delayedWaitMs));
+    return this.expireQueued(
+      over.filter((j) => !online.get(j.agentId)).map((j) => j.id),
+      waitOverReason(this.deps.delayedWaitMs),
+    );
   }
 }

@@ -22,9 +22,7 @@ export interface JobHandOut {
 
 /** Takes from an agent's queue; MySQL's `queuing → sent` decides who gets a job. */
 export class HandOut implements JobHandOut {
-  constructor(
-    private readonly deps: { jobs: JobRepo; queue: RedisState; transitions: Transitions; leaseMs: number; log: Logger },
-  ) {}
+  constructor(private readonly deps: { jobs: JobRepo; queue: RedisState; transitions: Transitions; leaseMs: number; log: Logger }) {}
 
   redisReady(): boolean {
     return this.deps.queue.ready();
@@ -52,15 +50,25 @@ export class HandOut implements JobHandOut {
       try {
         sent = await this.deps.jobs.markSent(ids, agent.id, this.deps.leaseMs);
       } catch (err) {
-        await this.deps.queue.requeue(agent.id, ids).catch((e) => this.deps.log.error({ err: e, ids }, 'could not requeue jobs; the reconciler will'));
+        await this.deps.queue
+          .requeue(agent.id, ids)
+          .catch((e) => this.deps.log.error({ err: e, ids }, 'could not requeue jobs; the reconciler will'));
         if (taken.length) break;
         throw err;
       }
       if (sent.length > 0) {
         taken.push(...sent);
-        await this.deps.transitions.apply({ setLeases: sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })) }, sent.map((j) => jobStatusEvent(j, now))).catch((err) =>
-          this.deps.log.warn({ err, jobIds: sent.map((j) => j.id) }, 'jobs handed out while Redis failed; their leases hold in MySQL and their events follow when Redis answers'),
-        );
+        await this.deps.transitions
+          .apply(
+            { setLeases: sent.map((j) => ({ id: j.id, at: j.leaseUntil!.getTime() })) },
+            sent.map((j) => jobStatusEvent(j, now)),
+          )
+          .catch((err) =>
+            this.deps.log.warn(
+              { err, jobIds: sent.map((j) => j.id) },
+              'jobs handed out while Redis failed; their leases hold in MySQL and their events follow when Redis answers',
+            ),
+          );
       }
       if (ids.length < want) break;
     }
@@ -76,7 +84,12 @@ export class HandOut implements JobHandOut {
     const reason = 'returned to the queue: the agent disconnected before receiving it';
     await this.deps.transitions.apply(
       { clearLeases: back },
-      back.map((id) => jobStatusEvent({ id, userId: agent.userId, agentId: agent.id, agentName: agent.name, status: 'queuing', result: null, reason }, now)),
+      back.map((id) =>
+        jobStatusEvent(
+          { id, userId: agent.userId, agentId: agent.id, agentName: agent.name, status: 'queuing', result: null, reason },
+          now,
+        ),
+      ),
     );
   }
 }

@@ -61,7 +61,13 @@ export interface JobPushDeps {
 }
 
 /** The row of a job pushed for an agent: where it comes from, plus its first status and what goes with it. */
-function newJob(agent: AgentRow, message: string, from: JobOrigin, now: Date, first: Pick<NewJob, 'status' | 'reason' | 'approvalUntil' | 'leaseUntil'>): NewJob {
+function newJob(
+  agent: AgentRow,
+  message: string,
+  from: JobOrigin,
+  now: Date,
+  first: Pick<NewJob, 'status' | 'reason' | 'approvalUntil' | 'leaseUntil'>,
+): NewJob {
   return {
     id: from.id ?? newJobId(),
     userId: agent.userId,
@@ -139,11 +145,20 @@ export class JobPush {
     }
     const events = [jobStatusEvent({ ...job, status: 'queuing', result: null }, now), jobStatusEvent({ ...job, result: null }, now)];
     // Written before the poll is answered, so that the agent's reports always come after these in the stream.
-    await this.deps.transitions.apply({ setLeases: [{ id: job.id, at: job.leaseUntil!.getTime() }] }, events).catch((err) =>
-      this.deps.log.warn({ err, jobIds: [job.id] }, 'job handed out while Redis failed; its lease holds in MySQL and its events follow when Redis answers'),
-    );
+    await this.deps.transitions
+      .apply({ setLeases: [{ id: job.id, at: job.leaseUntil!.getTime() }] }, events)
+      .catch((err) =>
+        this.deps.log.warn(
+          { err, jobIds: [job.id] },
+          'job handed out while Redis failed; its lease holds in MySQL and its events follow when Redis answers',
+        ),
+      );
     if (!claim.deliver({ id: job.id, message: job.message })) {
-      await this.deps.handOut.returnUnreceived(agent, [job.id]).catch((err) => this.deps.log.warn({ err, jobIds: [job.id] }, 'could not return an unreceived job to the queue; its lease will expire it'));
+      await this.deps.handOut
+        .returnUnreceived(agent, [job.id])
+        .catch((err) =>
+          this.deps.log.warn({ err, jobIds: [job.id] }, 'could not return an unreceived job to the queue; its lease will expire it'),
+        );
     }
     return { id: job.id, status: 'queuing' };
   }
@@ -160,7 +175,12 @@ export class JobPush {
       back = await this.deps.jobs.unsend([job.id], agent.id, now);
     } catch (err) {
       const retry = Date.now() + retryMs < job.leaseUntil!.getTime();
-      this.deps.log.warn({ err, jobIds: [job.id] }, retry ? `could not queue a job inserted for a local poll; trying again in ${retryMs} ms` : 'could not queue a job inserted for a local poll; its lease will expire it');
+      this.deps.log.warn(
+        { err, jobIds: [job.id] },
+        retry
+          ? `could not queue a job inserted for a local poll; trying again in ${retryMs} ms`
+          : 'could not queue a job inserted for a local poll; its lease will expire it',
+      );
       if (retry) setTimeout(() => void this.queueBehind(agent, job, new Date(), Math.min(retryMs * 2, 30_000)), retryMs).unref();
       return;
     }

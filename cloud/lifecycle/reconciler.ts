@@ -144,7 +144,10 @@ export class Reconciler {
       const queues = await this.repairQueues(new Date(now));
       const replayed = replaySince ? await this.replayFinalEvents(replaySince) : 0;
       await this.deps.queue.setEpoch(now);
-      this.deps.log.info({ agentsOnline: online.length, ...queues, replayed }, 'Redis state built from MySQL (first start, or Redis lost its data)');
+      this.deps.log.info(
+        { agentsOnline: online.length, ...queues, replayed },
+        'Redis state built from MySQL (first start, or Redis lost its data)',
+      );
       return { replayed };
     } finally {
       await this.deps.queue.unlockRebuild();
@@ -205,7 +208,10 @@ export class Reconciler {
       const polling = new Set(agentIds.filter((_, i) => seen[i] !== null && seen[i]! > cutoff));
       // A delayed job waiting for its offline agent stays queued until its wait ends (the sweep ends it then).
       const kept = (job: (typeof page)[number]) => job.agentOnline || polling.has(job.agentId) || job.waitUntil !== null;
-      expired += await this.deps.jobs.expireQueued(page.filter((j) => !kept(j)).map((j) => j.id), 'agent offline');
+      expired += await this.deps.jobs.expireQueued(
+        page.filter((j) => !kept(j)).map((j) => j.id),
+        'agent offline',
+      );
       for (const [agentId, ids] of idsByAgent(page.filter(kept))) {
         const present = new Set(await this.deps.queue.queued(agentId));
         const missing = ids.filter((id) => !present.has(id));

@@ -23,7 +23,8 @@ export class Reports {
     if (!changed) return this.explainRejected(agent, jobId, status);
     const job = { id: jobId, userId: agent.userId, agentId: agent.id, agentName: agent.name, status, result: text, reason: null };
     if (status !== 'running') this.runningEvents.forget(jobId);
-    const ops: TransitionOps = status === 'running' ? { setLeases: [{ id: jobId, at: leaseUntil.getTime() }] } : { clearLeases: [jobId], done: [jobId] };
+    const ops: TransitionOps =
+      status === 'running' ? { setLeases: [{ id: jobId, at: leaseUntil.getTime() }] } : { clearLeases: [jobId], done: [jobId] };
     // A burst of running reports renews the lease each time, but adds at most one event a second to the stream.
     const announce = status !== 'running' || this.runningEvents.admit(jobId, now.getTime());
     await this.deps.transitions.apply(ops, announce ? [jobStatusEvent(job, now)] : []);

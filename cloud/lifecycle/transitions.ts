@@ -47,7 +47,9 @@ export class Transitions {
    */
   requeueReturned(jobs: { id: string; agentId: number }[]): void {
     for (const [agentId, ids] of idsByAgent(jobs)) {
-      this.queue.requeue(agentId, ids).catch((err) => this.log.warn({ err, ids }, 'could not queue returned jobs in Redis; the reconciler will'));
+      this.queue
+        .requeue(agentId, ids)
+        .catch((err) => this.log.warn({ err, ids }, 'could not queue returned jobs in Redis; the reconciler will'));
     }
     this.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs of a take that was not confirmed are queued again');
   }

@@ -2,7 +2,16 @@
 import net from 'node:net';
 
 /** The kinds of address that are not public. */
-export type InternalKind = 'loopback' | 'private' | 'link-local' | 'unique-local' | 'multicast' | 'shared (CGNAT)' | 'unspecified' | 'broadcast' | 'reserved';
+export type InternalKind =
+  | 'loopback'
+  | 'private'
+  | 'link-local'
+  | 'unique-local'
+  | 'multicast'
+  | 'shared (CGNAT)'
+  | 'unspecified'
+  | 'broadcast'
+  | 'reserved';
 
 /** Each kind with its IPv4 and IPv6 ranges; the first kind that matches names an address. */
 const RANGES: [InternalKind, string[]][] = [
@@ -17,9 +26,22 @@ const RANGES: [InternalKind, string[]][] = [
   [
     'reserved',
     [
-      '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '240.0.0.0/4',
+      '192.0.0.0/24',
+      '192.0.2.0/24',
+      '192.88.99.0/24',
+      '198.18.0.0/15',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      '240.0.0.0/4',
       // IPv6 outside global unicast (2000::/3), and the special blocks inside it: IETF protocols and Teredo, documentation, 6to4, SRv6.
-      '::/3', '4000::/2', '8000::/1', '2001::/23', '2001:db8::/32', '2002::/16', '3fff::/20', '5f00::/16',
+      '::/3',
+      '4000::/2',
+      '8000::/1',
+      '2001::/23',
+      '2001:db8::/32',
+      '2002::/16',
+      '3fff::/20',
+      '5f00::/16',
     ],
   ],
 ];

@@ -85,7 +85,8 @@ export class CallbackGuard {
     } catch {
       throw new BadRequestError('callback is not a valid URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadRequestError(`callback ${shown(url)} must be an http: or https: URL`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new BadRequestError(`callback ${shown(url)} must be an http: or https: URL`);
     if (url.username || url.password) throw new BadRequestError(`callback ${shown(url)} must not carry a user name or password`);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (net.isIP(host)) {

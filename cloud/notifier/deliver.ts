@@ -73,14 +73,18 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
 /** Sends in a private conversation with one account, paced like its other private messages. */
 function sendPrivately(deps: DeliveryDeps, adapter: ChannelAdapter, identity: IdentityRow, message: OutboundMessage): Promise<string> {
   const conversation = `${adapter.name}:private:${identity.tenant}:${identity.externalId}`;
-  return deps.gate.run(conversation, () => deps.pacer.run(conversation, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits));
+  return deps.gate.run(conversation, () =>
+    deps.pacer.run(conversation, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits),
+  );
 }
 
 /** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
   const kind = message.replaces ? 'edit' : 'post';
   const conversation = `${adapter.name}:${adapter.conversationKey(replyTo)}`;
-  return deps.gate.run(conversation, () => deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits));
+  return deps.gate.run(conversation, () =>
+    deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits),
+  );
 }
 
 /**
@@ -151,14 +155,24 @@ async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: Delive
 }
 
 /** Delivers a job status event; returns what was done (for logs and tests). `prefetched` saves the lookup when given. */
-export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null, progress: DeliveryProgress = {}): Promise<string> {
+export async function deliverJobStatus(
+  event: JobStatusEvent,
+  deps: DeliveryDeps,
+  prefetched?: JobRow | null,
+  progress: DeliveryProgress = {},
+): Promise<string> {
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (job && event.status === 'awaiting_approval' && job.status === 'awaiting_approval') await requestApproval(job, deps, progress);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
     const keys = await callbackKeys(job.userId, deps);
     if (!keys) return 'skipped';
-    await postCallback(job.callback, { keys, payload: callbackPayload(job, event), guard: deps.callbackGuard, timeoutMs: deps.callbackTimeoutMs });
+    await postCallback(job.callback, {
+      keys,
+      payload: callbackPayload(job, event),
+      guard: deps.callbackGuard,
+      timeoutMs: deps.callbackTimeoutMs,
+    });
     return 'callback';
   }
   const origin = decodeOrigin(job.origin);
@@ -182,7 +196,11 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
   }
   if (!terminal) return 'skipped';
   const ended = { ...job, status: event.status, reason: event.reason };
-  return notifyUser(job.userId, (adapter) => ({ text: jobHeadline(ended, adapter.threads !== false), code: event.result || undefined }), deps);
+  return notifyUser(
+    job.userId,
+    (adapter) => ({ text: jobHeadline(ended, adapter.threads !== false), code: event.result || undefined }),
+    deps,
+  );
 }
 
 /** Delivers a message event to the user's chosen conversation, else privately to the identity they used last. */

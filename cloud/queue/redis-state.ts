@@ -74,7 +74,9 @@ export class RedisState {
     const sent: Promise<unknown>[] = [];
     if (ops.enqueue?.jobIds.length) {
       this.onQueued(ops.enqueue.agentId);
-      sent.push(r.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds));
+      sent.push(
+        r.enqueue(this.keys.agentQueue(ops.enqueue.agentId), this.keys.wakeChannel, String(ops.enqueue.agentId), ...ops.enqueue.jobIds),
+      );
     }
     if (ops.setLeases?.length) sent.push(r.zadd(this.keys.leases, ...ops.setLeases.flatMap((l) => [l.at, l.id])));
     if (ops.clearLeases?.length) sent.push(r.zrem(this.keys.leases, ...ops.clearLeases));

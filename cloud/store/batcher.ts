@@ -50,7 +50,13 @@ export class Batcher<I, O> {
     for (const item of this.pending) {
       const w = weight(item.input);
       const full = batch.length >= maxItems || (batch.length > 0 && total + w > maxWeight);
-      if (full || conflicts?.(item.input, batch.map((b) => b.input))) {
+      if (
+        full ||
+        conflicts?.(
+          item.input,
+          batch.map((b) => b.input),
+        )
+      ) {
         rest.push(item);
       } else {
         batch.push(item);

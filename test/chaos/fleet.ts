@@ -25,7 +25,9 @@ export interface ChaosRun {
 /** Registers the setup and teardown every chaos test file shares. */
 export function chaosRun(): ChaosRun {
   // The callback sink listens on loopback, which callbacks may reach only when allowed.
-  const run = { ns: new Namespace({ SKADI_CALLBACK_ALLOW: SINK_HOST }), nodes: [], also: [] } as Omit<ChaosRun, 'sink'> & { sink?: CallbackSink };
+  const run = { ns: new Namespace({ SKADI_CALLBACK_ALLOW: SINK_HOST }), nodes: [], also: [] } as Omit<ChaosRun, 'sink'> & {
+    sink?: CallbackSink;
+  };
   beforeAll(async () => {
     ensureBuilt();
     run.sink = await startCallbackSink();

@@ -26,7 +26,19 @@ export interface SignOptions {
 }
 
 /** The headers OpenDKIM signs by default (its SignHeaders list, as far as a test mail has them): no Message-ID. */
-export const OPENDKIM_SIGNED_HEADERS = ['From', 'To', 'Cc', 'Subject', 'Date', 'Reply-To', 'In-Reply-To', 'References', 'MIME-Version', 'Content-Type', 'Content-Transfer-Encoding'];
+export const OPENDKIM_SIGNED_HEADERS = [
+  'From',
+  'To',
+  'Cc',
+  'Subject',
+  'Date',
+  'Reply-To',
+  'In-Reply-To',
+  'References',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+];
 
 /** A new 2048-bit RSA key for a domain. */
 export function dkimKey(domain: string, selector = 'sel'): DkimKey {
@@ -93,7 +105,15 @@ export function borderMx(authservId: string, keys: DkimKey[], dovecot: Dovecot):
       const { ip = '192.0.2.25', helo = 'sender.example', mailFrom, rcptTo = 'skadi@ops.example.net' } = delivery;
       const received = `Received: from ${helo} (${helo} [${ip}])\r\n\tby ${authservId} (skadi test MX) with ESMTP id ${crypto.randomBytes(5).toString('hex')}\r\n\tfor <${rcptTo}>; ${mailDate(new Date())}\r\n`;
       const incoming = delivery.strip === false ? raw : dropHeaders(raw, stripPattern(authservId));
-      const result = await authenticate(incoming, { ip, helo, mta: authservId, sender: mailFrom, resolver: resolverOf(keys), disableArc: true, disableBimi: true } as Parameters<typeof authenticate>[1]);
+      const result = await authenticate(incoming, {
+        ip,
+        helo,
+        mta: authservId,
+        sender: mailFrom,
+        resolver: resolverOf(keys),
+        disableArc: true,
+        disableBimi: true,
+      } as Parameters<typeof authenticate>[1]);
       const stamped = received + result.headers + incoming;
       await dovecot.append(stamped);
       return stamped;

@@ -25,6 +25,10 @@ export function callbackSecretOf(serverSecret: string, userId: number, salt: str
 }
 
 /** True when a received callback carries, in `header`, the signature the recipe gives for `key`. */
-export function signedWith(request: { headers: Record<string, string | string[] | undefined>; body: string }, key: string, header = SIGNATURE_HEADER): boolean {
+export function signedWith(
+  request: { headers: Record<string, string | string[] | undefined>; body: string },
+  key: string,
+  header = SIGNATURE_HEADER,
+): boolean {
   return request.headers[header] === signatureOf(key, String(request.headers[TIMESTAMP_HEADER]), request.body);
 }

@@ -103,7 +103,14 @@ async function doneSignals(run: () => Promise<unknown>, on: Core[] = [core]): Pr
 /** Checks that a job is still awaiting approval, undecided, unqueued, with only its first event. */
 async function expectUntouched(agent: AgentRow, jobId: string): Promise<void> {
   const r = await row(jobId);
-  expect(r).toMatchObject({ status: 'awaiting_approval', approved_by: null, approved_at: null, denied_by: null, reason: null, finished_at: null });
+  expect(r).toMatchObject({
+    status: 'awaiting_approval',
+    approved_by: null,
+    approved_at: null,
+    denied_by: null,
+    reason: null,
+    finished_at: null,
+  });
   expect(await core.queue.queued(agent.id)).not.toContain(jobId);
   expect(await statusEvents(jobId)).toEqual(['awaiting_approval']);
 }
@@ -117,7 +124,14 @@ describe('gating', () => {
     expect(pushed).toEqual({ id: pushed.id, status: 'awaiting_approval' });
 
     const r = await row(pushed.id);
-    expect(r).toMatchObject({ status: 'awaiting_approval', requester: ALICE, approval_required: 1, approved_by: null, denied_by: null, reason: null });
+    expect(r).toMatchObject({
+      status: 'awaiting_approval',
+      requester: ALICE,
+      approval_required: 1,
+      approved_by: null,
+      denied_by: null,
+      reason: null,
+    });
     const until = (r.approval_until as Date).getTime();
     expect(until).toBeGreaterThanOrEqual(before + config.approvalTimeoutMs - 5);
     expect(until).toBeLessThanOrEqual(after + config.approvalTimeoutMs + 5);
@@ -159,12 +173,21 @@ describe('short job ids', () => {
     expect(await core.approvals.findAwaiting(userId, id)).toBe(id);
     expect(await core.approvals.findAwaiting(userId, ` ${id.slice(-6).toLowerCase()} `)).toBe(id);
     expect(await core.approvals.findAwaiting(userId, id.slice(-3))).toBe(id);
-    expect(await failure(core.approvals.findAwaiting(userId, id.slice(-2)))).toMatchObject({ code: 'InvalidJobId', message: `"${id.slice(-2)}" is not a job id.` });
+    expect(await failure(core.approvals.findAwaiting(userId, id.slice(-2)))).toMatchObject({
+      code: 'InvalidJobId',
+      message: `"${id.slice(-2)}" is not a job id.`,
+    });
     expect(await failure(core.approvals.findAwaiting(userId, 'ab%cd'))).toMatchObject({ code: 'InvalidJobId' });
-    expect(await failure(core.approvals.findAwaiting(userId, 'x'.repeat(50)))).toMatchObject({ code: 'InvalidJobId', message: `"${'x'.repeat(40)}" is not a job id.` });
+    expect(await failure(core.approvals.findAwaiting(userId, 'x'.repeat(50)))).toMatchObject({
+      code: 'InvalidJobId',
+      message: `"${'x'.repeat(40)}" is not a job id.`,
+    });
     // Another user's job is not found by its end, nor is a job of this user that is no longer waiting.
     const other = await gatedAgent();
-    expect(await failure(core.approvals.findAwaiting(other.userId, id.slice(-6)))).toMatchObject({ code: 'JobNotFound', message: `No job of yours awaiting approval ends with ${id.slice(-6)}.` });
+    expect(await failure(core.approvals.findAwaiting(other.userId, id.slice(-6)))).toMatchObject({
+      code: 'JobNotFound',
+      message: `No job of yours awaiting approval ends with ${id.slice(-6)}.`,
+    });
     const plain = await core.jobs.push(agent, 'uptime', { source: 'test' });
     expect(await failure(core.approvals.findAwaiting(userId, plain.id.slice(-6)))).toMatchObject({ code: 'JobNotFound' });
 
@@ -174,7 +197,9 @@ describe('short job ids', () => {
     await core.db.pool.query('UPDATE jobs SET id = ? WHERE id = ?', [alike, second.id]);
     const ambiguous = await failure(core.approvals.findAwaiting(userId, id.slice(-4)));
     expect(ambiguous).toMatchObject({ code: 'AmbiguousJobId' });
-    expect(ambiguous.message).toBe(`${id.slice(-4)} fits 2 jobs awaiting approval (${[id, alike].sort().reverse().join(', ')}): give more of the id.`);
+    expect(ambiguous.message).toBe(
+      `${id.slice(-4)} fits 2 jobs awaiting approval (${[id, alike].sort().reverse().join(', ')}): give more of the id.`,
+    );
     expect(await core.approvals.findAwaiting(userId, id.slice(-12))).toBe(id);
   });
 });
@@ -205,7 +230,9 @@ describe('decisions', () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
     let job: any;
-    expect(await doneSignals(async () => (job = await core.approvals.deny(id, chat(userId, BOB), '  not during the freeze ')))).toEqual([id]);
+    expect(await doneSignals(async () => (job = await core.approvals.deny(id, chat(userId, BOB), '  not during the freeze ')))).toEqual([
+      id,
+    ]);
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze` });
     const r = await row(id);
     expect(r).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze`, denied_by: BOB, approved_by: null });
@@ -234,13 +261,15 @@ describe('decisions', () => {
     const err = await failure(core.approvals.approve(id, chat(userId, ALICE)));
     expect(err).toBeInstanceOf(ForbiddenError);
     expect(err).toMatchObject({ status: 403, code: 'SelfApproval' });
-    expect(err.message).toBe('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.');
+    expect(err.message).toBe(
+      'You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.',
+    );
     await expectUntouched(agent, id);
     // Another person still can.
     expect((await core.approvals.approve(id, chat(userId, BOB))).status).toBe('queuing');
   });
 
-  it("refuses an account of another user (NotApprover) for approve and deny, and changes nothing", async () => {
+  it('refuses an account of another user (NotApprover) for approve and deny, and changes nothing', async () => {
     const { agent, userId } = await gatedAgent();
     const stranger = await gatedAgent();
     expect(stranger.userId).not.toBe(userId);
@@ -248,7 +277,12 @@ describe('decisions', () => {
     for (const attempt of [
       core.approvals.approve(id, chat(stranger.userId, MALLORY)),
       core.approvals.deny(id, chat(stranger.userId, MALLORY), 'mine now'),
-      core.approvals.approve(id, { userId: stranger.userId, credential: { id: 'user-token:0000', identityId: null }, via: 'api', label: 'api (mallory)' }),
+      core.approvals.approve(id, {
+        userId: stranger.userId,
+        credential: { id: 'user-token:0000', identityId: null },
+        via: 'api',
+        label: 'api (mallory)',
+      }),
     ]) {
       const err = await failure(attempt);
       expect(err).toBeInstanceOf(ForbiddenError);
@@ -395,7 +429,10 @@ describe('several nodes', () => {
       for (let round = 0; round < 5; round++) {
         const { agent, userId } = await gatedAgent();
         const { id } = await core.jobs.push(agent, `deploy race ${round}`, asked(userId, ALICE));
-        const outcomes = await Promise.allSettled([core.approvals.approve(id, chat(userId, BOB)), other.approvals.approve(id, chat(userId, CAROL))]);
+        const outcomes = await Promise.allSettled([
+          core.approvals.approve(id, chat(userId, BOB)),
+          other.approvals.approve(id, chat(userId, CAROL)),
+        ]);
         const won = outcomes.filter((o) => o.status === 'fulfilled');
         const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
         expect(won).toHaveLength(1);
@@ -447,7 +484,9 @@ describe('user API', () => {
     strangerToken = (await userWithAgent(server.core, 'stranger', 'web1')).userToken;
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204); // online
     // A first push caches the agent's name on this node; setting the patterns afterwards must drop that cache.
-    expect((await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy early' } })).body.status).toBe('queuing');
+    expect((await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy early' } })).body.status).toBe(
+      'queuing',
+    );
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body.message).toBe('deploy early');
     agent = await server.core.agents.setApprovalPatterns(ops.user.id, 'web1', ['deploy *']);
   });
@@ -468,7 +507,11 @@ describe('user API', () => {
     const id = await pushed('deploy v2');
     const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown.status).toBe(200);
-    expect(shown.body).toMatchObject({ id, status: 'awaiting_approval', approval: { required: true, approved_by: '', approved_at: '', denied_by: '', reason: '' } });
+    expect(shown.body).toMatchObject({
+      id,
+      status: 'awaiting_approval',
+      approval: { required: true, approved_by: '', approved_at: '', denied_by: '', reason: '' },
+    });
 
     const poll = call(server.base, 'GET', '/agent/job?wait=10', { token: agentToken });
     await eventually(() => server.core.dispatcher.waiting > 0, 5000, 'the poll to wait');
@@ -483,12 +526,19 @@ describe('user API', () => {
     const before = Date.now();
     const approved = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
     expect(approved.status).toBe(200);
-    expect(approved.body).toMatchObject({ id, status: 'queuing', approval: { required: true, approved_by: 'api (ops)', denied_by: '', reason: '' } });
+    expect(approved.body).toMatchObject({
+      id,
+      status: 'queuing',
+      approval: { required: true, approved_by: 'api (ops)', denied_by: '', reason: '' },
+    });
     expect(Date.parse(approved.body.approval.approved_at)).toBeGreaterThanOrEqual(before - 5);
     expect((await poll).body).toEqual({ id, message: 'deploy v2' });
 
     const after = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
-    expect(after.body).toMatchObject({ status: 'sent', approval: { required: true, approved_by: 'api (ops)', approved_at: approved.body.approval.approved_at, denied_by: '', reason: '' } });
+    expect(after.body).toMatchObject({
+      status: 'sent',
+      approval: { required: true, approved_by: 'api (ops)', approved_at: approved.body.approval.approved_at, denied_by: '', reason: '' },
+    });
 
     const again = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
     expect(again.status).toBe(409);
@@ -501,7 +551,10 @@ describe('user API', () => {
     for (const path of [`/jobs/${id}/approve`, `/jobs/${id}/deny`]) {
       const res = await call(server.base, 'POST', path, { token: userToken, body: {} });
       expect(res.status).toBe(403);
-      expect(res.body).toEqual({ error: 'NotApprover', message: `Job ${id} was asked for in chat: another person's chat account must decide on it, not the API.` });
+      expect(res.body).toEqual({
+        error: 'NotApprover',
+        message: `Job ${id} was asked for in chat: another person's chat account must decide on it, not the API.`,
+      });
     }
     const api = await pushed('deploy v3');
     for (const target of [id, api]) {
@@ -525,10 +578,16 @@ describe('user API', () => {
     userToken = await server.core.users.rotateToken('ops', alice);
     const rotated = await call(server.base, 'POST', `/jobs/${res.body.id}/approve`, { token: userToken });
     expect({ status: rotated.status, error: rotated.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
-    expect((await failure(server.core.approvals.approve(res.body.id, chat(opsId, ALICE))))).toMatchObject({ status: 403, code: 'SelfApproval' });
+    expect(await failure(server.core.approvals.approve(res.body.id, chat(opsId, ALICE)))).toMatchObject({
+      status: 403,
+      code: 'SelfApproval',
+    });
     expect((await server.core.jobs.get(res.body.id, null)).status).toBe('awaiting_approval');
     expect((await server.core.approvals.approve(res.body.id, chat(opsId, BOB))).approval?.approvedBy).toBe(BOB);
-    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: res.body.id, message: 'deploy by token' });
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({
+      id: res.body.id,
+      message: 'deploy by token',
+    });
   });
 
   it('refuses the agent token that pushed a job, and the person it was handed to, as approvers', async () => {
@@ -553,12 +612,24 @@ describe('user API', () => {
     server.core.users.invalidateCached((await server.core.users.byName('ops')).tokenHash);
     const old = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy old token' } });
     expect(old.body.status).toBe('awaiting_approval');
-    const rotate = 'handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (`token` in chat, `skadi user token` or `skadi agent token`) and try again.';
-    expect(await failure(server.core.approvals.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'HolderUnknown', message: `Job ${old.body.id} was pushed with a token ${rotate}` });
+    const rotate =
+      'handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (`token` in chat, `skadi user token` or `skadi agent token`) and try again.';
+    expect(await failure(server.core.approvals.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({
+      status: 403,
+      code: 'HolderUnknown',
+      message: `Job ${old.body.id} was pushed with a token ${rotate}`,
+    });
     // Alice asks in chat; the old token cannot approve it either.
-    const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', { ...asked(opsId, ALICE), source: 'api', requester: null });
+    const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', {
+      ...asked(opsId, ALICE),
+      source: 'api',
+      requester: null,
+    });
     const viaOld = await call(server.base, 'POST', `/jobs/${byAlice}/approve`, { token: userToken });
-    expect({ status: viaOld.status, body: viaOld.body }).toEqual({ status: 403, body: { error: 'HolderUnknown', message: `Your token was ${rotate}` } });
+    expect({ status: viaOld.status, body: viaOld.body }).toEqual({
+      status: 403,
+      body: { error: 'HolderUnknown', message: `Your token was ${rotate}` },
+    });
     // A job whose pusher was never recorded is decided by nobody's approval.
     await server.core.db.pool.query('UPDATE jobs SET pushed_by = NULL, pushed_by_identity = NULL WHERE id = ?', [byAlice]);
     expect(await failure(server.core.approvals.approve(byAlice, chat(opsId, BOB)))).toMatchObject({
@@ -571,13 +642,28 @@ describe('user API', () => {
     userToken = await server.core.users.rotateToken('ops');
     const fresh = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy new token' } });
     expect((await server.core.approvals.approve(fresh.body.id, chat(opsId, BOB))).status).toBe('queuing');
-    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: fresh.body.id, message: 'deploy new token' });
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({
+      id: fresh.body.id,
+      message: 'deploy new token',
+    });
   });
 
   it('denies with POST /jobs/:id/deny {"reason"} and refuses malformed bodies with 400, never 500', async () => {
     const id = await pushed('deploy v4');
-    for (const body of ['{"reason": 5}', '{"reason": ["x"]}', '{"reason": null}', `{"reason": "${'x'.repeat(201)}"}`, '[1]', 'not json', '"text"']) {
-      const res = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body, headers: { 'content-type': 'application/json' } });
+    for (const body of [
+      '{"reason": 5}',
+      '{"reason": ["x"]}',
+      '{"reason": null}',
+      `{"reason": "${'x'.repeat(201)}"}`,
+      '[1]',
+      'not json',
+      '"text"',
+    ]) {
+      const res = await call(server.base, 'POST', `/jobs/${id}/deny`, {
+        token: userToken,
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
       expect({ body, status: res.status }).toEqual({ body, status: 400 });
       expect(res.body.error).toBeDefined();
     }
@@ -585,7 +671,12 @@ describe('user API', () => {
 
     const denied = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body: { reason: 'not now' } });
     expect(denied.status).toBe(200);
-    expect(denied.body).toMatchObject({ id, status: 'canceled', reason: 'denied by api (ops): not now', approval: { required: true, approved_by: '', approved_at: '', denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
+    expect(denied.body).toMatchObject({
+      id,
+      status: 'canceled',
+      reason: 'denied by api (ops): not now',
+      approval: { required: true, approved_by: '', approved_at: '', denied_by: 'api (ops)', reason: 'denied by api (ops): not now' },
+    });
     const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown.body).toMatchObject({ status: 'canceled', approval: { denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
@@ -614,7 +705,8 @@ describe('clearing patterns from chat', () => {
   it('needs two different accounts of the user: one alone never clears them, two at once clear them once', async () => {
     const { agent, userId } = await gatedAgent(['deploy *', 'db *']);
     const until = new Date(Date.now() + 60_000);
-    for (let i = 0; i < 3; i++) expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), until)).cleared).toBe(false);
+    for (let i = 0; i < 3; i++)
+      expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), until)).cleared).toBe(false);
     expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'db *']);
     const bob = await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), until);
     expect(bob).toMatchObject({ cleared: true, agent: { approvalPatterns: [] } });
@@ -623,17 +715,23 @@ describe('clearing patterns from chat', () => {
 
     // Two people asking at the same moment: one request waits, the other clears; never both "waiting".
     const again = await gatedAgent();
-    const outcomes = await Promise.all([ALICE, BOB].map((who) => core.agents.requestClearPatterns(again.userId, again.agent.name, personId(again.userId, who), until)));
+    const outcomes = await Promise.all(
+      [ALICE, BOB].map((who) => core.agents.requestClearPatterns(again.userId, again.agent.name, personId(again.userId, who), until)),
+    );
     expect(outcomes.map((o) => o.cleared).sort()).toEqual([false, true]);
   });
 
   it('forgets a request that is past its time, or that a new pattern overtook', async () => {
     const { agent, userId } = await gatedAgent();
     await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() - 1));
-    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), new Date(Date.now() + 60_000))).cleared).toBe(
+      false,
+    );
     // Bob's request now waits; a new pattern drops it, so Alice's later request cannot complete it.
     await core.agents.setApprovalPatterns(userId, agent.name, ['deploy *', 'restart *']);
-    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    expect(
+      (await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() + 60_000))).cleared,
+    ).toBe(false);
     expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'restart *']);
   });
 });

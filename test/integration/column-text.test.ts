@@ -21,7 +21,17 @@ afterAll(async () => {
 
 /** An e-mail sender (the tenant is the domain, the account the address). */
 function mail(domain: string, address: string, senderName: string): InboundMessage {
-  return { channel: 'email', tenant: domain, senderId: address, senderName, text: 'status', isPrivate: true, replyTo: '{}', messageId: `m-${Math.random()}`, receivedAt: new Date() };
+  return {
+    channel: 'email',
+    tenant: domain,
+    senderId: address,
+    senderName,
+    text: 'status',
+    isPrivate: true,
+    replyTo: '{}',
+    messageId: `m-${Math.random()}`,
+    receivedAt: new Date(),
+  };
 }
 
 /** A text of `count` characters where every second one is outside the BMP (a surrogate pair in JavaScript). */
@@ -81,7 +91,11 @@ describe('platform texts longer than their columns', () => {
     await core.approvals.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
     expect((await jobRow(first.id)).approved_by).toBe(approver.slice(0, 400));
     const second = await core.jobs.push(gated, 'deploy db', { source: 'teams', requester, pushedBy: identityCredential(1) });
-    await core.approvals.deny(second.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver }, emojis(1000));
+    await core.approvals.deny(
+      second.id,
+      { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver },
+      emojis(1000),
+    );
     const denied = await jobRow(second.id);
     expect(denied.status).toBe('canceled');
     expect(denied.denied_by).toBe(approver.slice(0, 400));

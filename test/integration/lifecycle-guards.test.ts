@@ -40,7 +40,12 @@ async function row(jobId: string): Promise<Record<string, any>> {
   return (rows as Record<string, any>[])[0];
 }
 
-const chat = (userId: number, identityId: number, label: string): Approver => ({ userId, credential: identityCredential(identityId), via: 'chat', label });
+const chat = (userId: number, identityId: number, label: string): Approver => ({
+  userId,
+  credential: identityCredential(identityId),
+  via: 'chat',
+  label,
+});
 
 describe('a job is handed out at most once', () => {
   it('never hands out a job canceled in MySQL whose id is still in the Redis queue', async () => {

@@ -32,20 +32,31 @@ describe('parseCommand', () => {
     expect(parseCommand(text)).toEqual(expected);
   });
 
-  it.each(['agent', 'agent add', 'agent add a b c', 'agent fly web1', 'cancel', 'cancel a b', 'delay soon db1 x', 'delay 5m db1', 'notify me', 'token please'])(
-    'explains the usage of %j',
-    (text) => {
-      const parsed = parseCommand(text);
-      expect(parsed.kind).toBe('invalid');
-      expect((parsed as { message: string }).message).toMatch(/Use|takes/);
-    },
-  );
+  it.each([
+    'agent',
+    'agent add',
+    'agent add a b c',
+    'agent fly web1',
+    'cancel',
+    'cancel a b',
+    'delay soon db1 x',
+    'delay 5m db1',
+    'notify me',
+    'token please',
+  ])('explains the usage of %j', (text) => {
+    const parsed = parseCommand(text);
+    expect(parsed.kind).toBe('invalid');
+    expect((parsed as { message: string }).message).toMatch(/Use|takes/);
+  });
 });
 
 describe('reserved names', () => {
-  it.each(['help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'Help'])('%s cannot name an agent', (name) => {
-    expect(() => checkAgentName(name)).toThrow(/reserved/);
-  });
+  it.each(['help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'Help'])(
+    '%s cannot name an agent',
+    (name) => {
+      expect(() => checkAgentName(name)).toThrow(/reserved/);
+    },
+  );
   it('allows ordinary names', () => {
     expect(() => checkAgentName('web1')).not.toThrow();
   });
@@ -53,7 +64,18 @@ describe('reserved names', () => {
 
 const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date(), tokenIssuedTo: null };
 const agentRow = (id: number, name: string): AgentRow => ({
-  id, userId: 7, name, alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: new Date(), createdAt: new Date(), approvalPatterns: [], tokenIssuedTo: null,
+  id,
+  userId: 7,
+  name,
+  alias: null,
+  tokenHash: 'h',
+  available: true,
+  online: true,
+  lastIp: null,
+  lastSeenAt: new Date(),
+  createdAt: new Date(),
+  approvalPatterns: [],
+  tokenIssuedTo: null,
 });
 
 /** A port method the commands of a test do not call. */
@@ -94,9 +116,26 @@ function fakePort() {
   const delayed: { agent: string; text: string; delayMs: number }[] = [];
   let notify: unknown = null;
   const job = (status: JobRow['status']): JobRow => ({
-    id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ', userId: 7, agentId: 1, agentName: 'web1', message: 'uptime', source: 'slack', origin: null, callback: null,
-    status, result: 'up', reason: status === 'canceled' ? 'canceled by the owner' : null, leaseUntil: null, createdAt: new Date(), sentAt: null, finishedAt: null, updatedAt: new Date(),
-    requester: null, pushedBy: null, approval: null, waitUntil: null,
+    id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ',
+    userId: 7,
+    agentId: 1,
+    agentName: 'web1',
+    message: 'uptime',
+    source: 'slack',
+    origin: null,
+    callback: null,
+    status,
+    result: 'up',
+    reason: status === 'canceled' ? 'canceled by the owner' : null,
+    leaseUntil: null,
+    createdAt: new Date(),
+    sentAt: null,
+    finishedAt: null,
+    updatedAt: new Date(),
+    requester: null,
+    pushedBy: null,
+    approval: null,
+    waitUntil: null,
   });
   const port: CommandPort = {
     agentStatuses: async () => agents.map((agent, i) => ({ agent, online: i === 0, lastSeenAt: new Date(Date.now() - 5000) })),
@@ -153,7 +192,7 @@ describe('executeCommand', () => {
     expect(said[0].message.text).toBe(`web1 #${pushed[0].id!.slice(-4)} ⏳ queuing · \`restart nginx\``);
   });
 
-  it('an unknown agent answers with the list of the sender\'s agents and queues nothing', async () => {
+  it("an unknown agent answers with the list of the sender's agents and queues nothing", async () => {
     const { convo, said } = fakeConversation(false);
     const { port, pushed } = fakePort();
     await executeCommand(parseCommand('nosuch ls'), user, convo, port);
@@ -206,8 +245,14 @@ describe('executeCommand', () => {
   it('agent add in a channel sends the token privately and says so publicly', async () => {
     const { convo, said } = fakeConversation(false);
     await executeCommand(parseCommand('agent add web2'), user, convo, fakePort().port);
-    const publicText = said.filter((s) => s.where === 'here').map((s) => s.message.text).join('\n');
-    const privateText = said.filter((s) => s.where === 'private').map((s) => s.message.text).join('\n');
+    const publicText = said
+      .filter((s) => s.where === 'here')
+      .map((s) => s.message.text)
+      .join('\n');
+    const privateText = said
+      .filter((s) => s.where === 'private')
+      .map((s) => s.message.text)
+      .join('\n');
     expect(privateText).toContain('ska_secret_agent_token');
     expect(publicText).not.toContain('ska_secret_agent_token');
     expect(publicText).toContain('private message');

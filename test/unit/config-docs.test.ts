@@ -21,7 +21,17 @@ describe('docs/configuration.md', () => {
   });
 
   it('marks secret settings, and escapes what would break a table', () => {
-    const doc = renderConfigurationDoc([{ key: 'port', file: 'a_b', env: 'SKADI_A_B', secret: true, default: ['x', 'y'], help: 'one | two\nthree', schema: SETTINGS[0].schema }]);
+    const doc = renderConfigurationDoc([
+      {
+        key: 'port',
+        file: 'a_b',
+        env: 'SKADI_A_B',
+        secret: true,
+        default: ['x', 'y'],
+        help: 'one | two\nthree',
+        schema: SETTINGS[0].schema,
+      },
+    ]);
     expect(doc).toContain('| `a_b` | `SKADI_A_B` | `x,y` | one \\| two three (secret) |');
   });
 });
