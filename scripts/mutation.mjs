@@ -41,7 +41,12 @@ export const MODULES = {
   'long-polls': {
     keeps: 'a waiting poll gets a new job at once, and each job reaches one poll',
     mutate: ['cloud/agents/long-polls.ts', 'cloud/lifecycle/job-waiters.ts'],
-    tests: ['test/integration/long-polls.test.ts', 'test/integration/lifecycle.test.ts'],
+    tests: [
+      'test/unit/long-polls.test.ts',
+      'test/unit/job-waiters.test.ts',
+      'test/integration/long-polls.test.ts',
+      'test/integration/lifecycle.test.ts',
+    ],
   },
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',

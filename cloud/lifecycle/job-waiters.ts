@@ -1,6 +1,10 @@
 /** Waits for jobs to reach a terminal status (`GET /jobs/:id?wait=N`, `skadi job add --wait`), woken by pub/sub. */
-import type { JobService } from './job-service';
 import { isTerminal, type JobRow } from '../store/jobs';
+
+/** How waiters read a job (the job service's get). */
+export interface JobLookup {
+  get(jobId: string, userId: number | null): Promise<JobRow>;
+}
 
 /** In-process waiters for job completion on this node. */
 export class JobWaiters {
@@ -8,7 +12,7 @@ export class JobWaiters {
   /** How many waiters of each job have read it unfinished and wait to be woken. */
   private readonly asleep = new Map<string, number>();
 
-  constructor(private readonly jobs: JobService) {}
+  constructor(private readonly jobs: JobLookup) {}
 
   /** True while a waiter of the job on this node has read it unfinished and waits to be woken (for tests and checks). */
   isWaiting(jobId: string): boolean {
