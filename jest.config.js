@@ -22,7 +22,12 @@ module.exports = {
       testMatch: ['**/test/integration/**/*.test.ts', '**/test/e2e/**/*.test.ts', '**/test/chaos/**/*.test.ts'],
       // Approval flows keep their state in MySQL (their Redis side runs on the cluster in integration/approvals), and
       // channel settings never reach Redis: these end-to-end files run once, on one Redis, to keep CI short.
-      testPathIgnorePatterns: ['/node_modules/', '/test/e2e/[a-z]+-approvals\\.test\\.ts$', '/test/e2e/wechat-settings\\.test\\.ts$', '/test/e2e/workers\\.test\\.ts$'],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '/test/e2e/[a-z]+-approvals\\.test\\.ts$',
+        '/test/e2e/wechat-settings\\.test\\.ts$',
+        '/test/e2e/workers\\.test\\.ts$',
+      ],
       globalSetup: '<rootDir>/test/helpers/cluster-setup.js',
       setupFiles: ['<rootDir>/test/helpers/cluster-env.js'],
     },

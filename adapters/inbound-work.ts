@@ -32,7 +32,9 @@ export class InboundWork {
     const work = previous
       .then(async () => {
         const complete = await message;
-        await handler(complete).catch((err) => this.log.error({ err, messageId: complete.messageId }, `handling a ${this.channel} message failed`));
+        await handler(complete).catch((err) =>
+          this.log.error({ err, messageId: complete.messageId }, `handling a ${this.channel} message failed`),
+        );
       })
       .catch((err) => this.log.error({ err }, `reading a ${this.channel} message failed`))
       .finally(() => {

@@ -4,5 +4,11 @@
 export function outputTail(text: string, maxBytes: number): { text: string; cut: boolean } {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return { text, cut: false };
-  return { text: bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, ''), cut: true };
+  return {
+    text: bytes
+      .subarray(bytes.length - maxBytes)
+      .toString('utf8')
+      .replace(/^\uFFFD+/, ''),
+    cut: true,
+  };
 }

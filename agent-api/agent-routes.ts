@@ -2,9 +2,9 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Core } from '../cloud/core';
-import { agentCredential } from '../cloud/credentials';
+import { agentCredential } from '../cloud/approvals/credentials';
 import { NotFoundError } from '../cloud/errors';
-import { isJobId } from '../cloud/job-id';
+import { isJobId } from '../cloud/lifecycle/job-id';
 import type { AgentRow } from '../cloud/store/agents';
 import { bearerToken, clientIp } from './auth';
 import { validate } from './errors';
@@ -74,7 +74,11 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
     const body = validate(delayedBody, ctx.request.body);
     // The whole text is the job, as in the original; another of the user's agents is named only by `agent`.
     const target = body.agent ? await core.agents.byName(agent.userId, body.agent) : agent;
-    const delayed = await core.jobs.delay(target, body.message, body.delayMs, { source: `delayed:${agent.name}`, callback: body.callback || null, pushedBy: agentCredential(agent) });
+    const delayed = await core.jobs.delay(target, body.message, body.delayMs, {
+      source: `delayed:${agent.name}`,
+      callback: body.callback || null,
+      pushedBy: agentCredential(agent),
+    });
     ctx.status = 201;
     ctx.body = { id: delayed.id, agent: target.name, due_at: delayed.dueAt.toISOString() };
   });
@@ -82,7 +86,15 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
   const message = (kind: (typeof MESSAGE_KINDS)[number]) => async (ctx: Context) => {
     const { agent } = (ctx as AgentContext).state;
     const body = validate(messageBody, ctx.request.body);
-    const event = await core.events.message({ kind, user_id: agent.userId, agent_id: agent.id, agent: agent.name, message: body.message, source: body.source, color: body.color });
+    const event = await core.events.message({
+      kind,
+      user_id: agent.userId,
+      agent_id: agent.id,
+      agent: agent.name,
+      message: body.message,
+      source: body.source,
+      color: body.color,
+    });
     ctx.status = 202;
     ctx.body = { id: event.id };
   };
@@ -93,4 +105,3 @@ export function agentRoutes(core: Core, authGuard: (ctx: Context, fn: () => Prom
 
   return router;
 }
-

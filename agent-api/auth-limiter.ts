@@ -82,7 +82,17 @@ export class AuthLimiter {
   }
   private async fail(address: string): Promise<void> {
     const key = this.keys.authFailures(address);
-    const [[, count], , [, ttl]] = (await this.redis.multi().incr(key).pexpire(key, this.options.windowMs, 'NX').pttl(key).exec().catch(() => [[null, 0], [null, 0], [null, 0]])) as [unknown, number][];
+    const [[, count], , [, ttl]] = (await this.redis
+      .multi()
+      .incr(key)
+      .pexpire(key, this.options.windowMs, 'NX')
+      .pttl(key)
+      .exec()
+      .catch(() => [
+        [null, 0],
+        [null, 0],
+        [null, 0],
+      ])) as [unknown, number][];
     if (count > this.options.maxFailures) {
       const until = Date.now() + Math.max(1000, Number(ttl) > 0 ? Number(ttl) : this.options.windowMs);
       this.blocked.set(address, until);
@@ -92,6 +102,9 @@ export class AuthLimiter {
 
   private refusal(until: number): LimitExceededError {
     const retryAfterMs = until - Date.now();
-    return new LimitExceededError(`Too many failed authentications from this address; retry in ${Math.ceil(retryAfterMs / 1000)} s.`, retryAfterMs);
+    return new LimitExceededError(
+      `Too many failed authentications from this address; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+      retryAfterMs,
+    );
   }
 }

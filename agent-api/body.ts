@@ -22,7 +22,8 @@ declare module 'koa' {
 function parse(text: string, type: string): Record<string, unknown> {
   if (text.trim() === '') return {};
   // curl -d sends JSON as a form unless told otherwise: a body that looks like JSON is read as JSON.
-  if (type.includes('application/x-www-form-urlencoded') && !text.trimStart().startsWith('{')) return Object.fromEntries(new URLSearchParams(text));
+  if (type.includes('application/x-www-form-urlencoded') && !text.trimStart().startsWith('{'))
+    return Object.fromEntries(new URLSearchParams(text));
   let value: unknown;
   try {
     value = JSON.parse(text);

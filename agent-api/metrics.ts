@@ -77,7 +77,7 @@ export function createMetrics(core: Core, channels: readonly ChannelAdapter[] = 
 
   new client.Gauge({
     name: 'skadi_channel_up',
-    help: "1 while a chat channel can receive (its connection is up, or it takes webhooks), 0 while it is down",
+    help: '1 while a chat channel can receive (its connection is up, or it takes webhooks), 0 while it is down',
     labelNames: ['channel'],
     registers: [registry],
     collect() {

@@ -1,7 +1,7 @@
 /** Input schemas of the HTTP routes. */
 import { z } from 'zod';
 import { parseDuration } from '../config';
-import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS } from '../cloud/job-text';
+import { MAX_AGENT_MESSAGE_CHARS, MAX_MESSAGE_CHARS } from '../cloud/lifecycle/job-text';
 
 const callback = z
   .string()
@@ -48,9 +48,15 @@ export const delayedBody = z
 
 /** Body of the message routes. */
 export const messageBody = z.object({
-  message: z.string({ error: 'message is required (a string)' }).min(1, 'message is empty').max(4096, 'message is longer than 4096 characters'),
+  message: z
+    .string({ error: 'message is required (a string)' })
+    .min(1, 'message is empty')
+    .max(4096, 'message is longer than 4096 characters'),
   source: z.string().max(64).optional(),
-  color: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #336699').optional(),
+  color: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #336699')
+    .optional(),
 });
 
 /** `?wait=N` seconds of the long polls, capped by the configuration. */

@@ -13,7 +13,6 @@ import { clientAddress, parseProxyTrust } from './client-address';
 import { errorEdge } from './errors';
 import { createMetrics } from './metrics';
 import { userRoutes } from './user-routes';
-import { clusterMetrics } from './worker-ipc';
 import { UnavailableError } from '../cloud/errors';
 
 /** Apps whose server is closing: their answers close the connection, so clients go to another node or worker. */
@@ -42,6 +41,8 @@ export interface AppOptions {
   channels?: readonly ChannelAdapter[];
   /** The worker number under `serve --workers n` (logs, metrics, /healthz say it); null for a single process. */
   worker?: number | null;
+  /** Under `serve --workers n`: every worker's metrics together, asked of the primary (GET /metrics answers them). */
+  clusterMetrics?: () => Promise<string>;
 }
 
 /**
@@ -101,14 +102,14 @@ export function createApp(core: Core, options: AppOptions = {}): Koa {
     ctx.body = { status: 'ready' };
   });
   ops.get('/metrics', async (ctx) => {
-    if (worker === null) {
+    if (!options.clusterMetrics) {
       ctx.type = metrics.registry.contentType;
       ctx.body = await metrics.registry.metrics();
       return;
     }
     let text: string;
     try {
-      text = await clusterMetrics();
+      text = await options.clusterMetrics();
     } catch (err) {
       throw new UnavailableError(`${(err as Error).message}; try again`);
     }

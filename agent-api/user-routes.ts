@@ -2,9 +2,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Core } from '../cloud/core';
-import { userTokenCredential } from '../cloud/credentials';
+import { userTokenCredential } from '../cloud/approvals/credentials';
 import { NotFoundError } from '../cloud/errors';
-import { isJobId } from '../cloud/job-id';
+import { isJobId } from '../cloud/lifecycle/job-id';
 import type { UserRow } from '../cloud/store/users';
 import { userToken } from './auth';
 import { validate } from './errors';
@@ -43,7 +43,11 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const user = await authUser(core, guard, ctx);
     const body = validate(jobAddBody, messageInput(ctx));
     ctx.status = 201;
-    ctx.body = await core.jobs.pushText(user.id, body.message, { source: 'api', callback: body.callback || null, pushedBy: userTokenCredential(user) });
+    ctx.body = await core.jobs.pushText(user.id, body.message, {
+      source: 'api',
+      callback: body.callback || null,
+      pushedBy: userTokenCredential(user),
+    });
   };
   router.post('/job/add', addJob);
   router.get('/job/add', addJob);
@@ -72,7 +76,9 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const user = await authUser(core, guard, ctx);
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
-    ctx.body = jobJson(await core.jobs.approve(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }));
+    ctx.body = jobJson(
+      await core.approvals.approve(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }),
+    );
   });
 
   router.post('/jobs/:id/deny', async (ctx) => {
@@ -80,14 +86,26 @@ export function userRoutes(core: Core, guard: Guard): Router {
     const id = ctx.params.id;
     if (!isJobId(id)) throw new NotFoundError(`There is no job ${id.slice(0, 40)}.`, 'JobNotFound');
     const { reason } = validate(denyBody, ctx.request.body ?? {});
-    ctx.body = jobJson(await core.jobs.deny(id, { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` }, reason));
+    ctx.body = jobJson(
+      await core.approvals.deny(
+        id,
+        { userId: user.id, credential: userTokenCredential(user), via: 'api', label: `api (${user.name})` },
+        reason,
+      ),
+    );
   });
 
   for (const kind of MESSAGE_KINDS) {
     const send = async (ctx: Context) => {
       const user = await authUser(core, guard, ctx);
       const body = validate(messageBody, messageInput(ctx));
-      const event = await core.events.message({ kind, user_id: user.id, message: body.message, source: body.source ?? 'api', color: body.color });
+      const event = await core.events.message({
+        kind,
+        user_id: user.id,
+        message: body.message,
+        source: body.source ?? 'api',
+        color: body.color,
+      });
       ctx.status = 201;
       ctx.body = { id: event.id };
     };

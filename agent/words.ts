@@ -20,7 +20,8 @@ export function splitWords(text: string): string[] {
   const push = (ch: string) => (word = (word ?? '') + ch);
   for (const ch of text) {
     const code = ch.codePointAt(0)!;
-    if ((code < 0x20 && ch !== ' ' && ch !== '\t') || code === 0x7f) throw new RefusedMessage('control characters (such as newlines) are not allowed in a command');
+    if ((code < 0x20 && ch !== ' ' && ch !== '\t') || code === 0x7f)
+      throw new RefusedMessage('control characters (such as newlines) are not allowed in a command');
   }
   while (i < text.length) {
     const ch = text[i];

@@ -1,8 +1,20 @@
 /** agents: 10,000 agents long-polling one gateway node: its memory and CPU while idle, and dispatch latency to random agents. */
 import { withTimeout } from './verdict';
 import { performance } from 'node:perf_hooks';
-import { hashToken, newToken } from '../cloud/tokens';
-import { cpuSeconds, gatewayPids, KeepAliveClient, memoryMb, Namespace, percentile, round, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import { hashToken, newToken } from '../cloud/accounts/tokens';
+import {
+  cpuSeconds,
+  gatewayPids,
+  KeepAliveClient,
+  memoryMb,
+  Namespace,
+  percentile,
+  round,
+  serve,
+  spawnScript,
+  stopProcess,
+  waitForLine,
+} from './harness';
 
 /** Parameters of the agents benchmark. */
 export interface AgentsOptions {
@@ -56,7 +68,8 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
     pollers.stdin!.end(JSON.stringify({ server: served.base, tokens, wait: 60 }));
     await waitForLine(pollers, /connected/, 300_000);
     let online = 0;
-    while ((online = await core.queue.onlineCount()) < options.agents && Date.now() - started < 300_000) await new Promise((r) => setTimeout(r, 200));
+    while ((online = await core.queue.onlineCount()) < options.agents && Date.now() - started < 300_000)
+      await new Promise((r) => setTimeout(r, 200));
     const connectS = (Date.now() - started) / 1000;
     if (online < options.agents) throw new Error(`only ${online} of ${options.agents} agents came online within 300 s`);
     progress(`agents: ${online} online after ${round(connectS)} s; measuring ${options.idleSeconds} s idle`);
@@ -121,6 +134,13 @@ export async function benchAgents(options: AgentsOptions, progress: (line: strin
 /** A gateway's V8 heap, used and total (MB, summed over its workers), from its /metrics. */
 async function heapMb(base: string): Promise<{ used: number; total: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-  return { used: round(sum('skadi_nodejs_heap_size_used_bytes') / 1048576), total: round(sum('skadi_nodejs_heap_size_total_bytes') / 1048576) };
+  const sum = (name: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return {
+    used: round(sum('skadi_nodejs_heap_size_used_bytes') / 1048576),
+    total: round(sum('skadi_nodejs_heap_size_total_bytes') / 1048576),
+  };
 }

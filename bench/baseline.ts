@@ -6,7 +6,12 @@ import { KeepAliveClient, nowMs, REDIS_URL, round, runConcurrently, spawnScript,
 /** BullMQ adding `jobs` jobs from `clients` concurrent producers and processing them with `concurrency`; jobs per second. */
 export async function benchBullmq(jobs: number, clients: number, concurrency: number): Promise<{ jobs: number; jobs_per_s: number }> {
   const url = new URL(REDIS_URL);
-  const connection = { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0), maxRetriesPerRequest: null };
+  const connection = {
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    db: Number(url.pathname.slice(1) || 0),
+    maxRetriesPerRequest: null,
+  };
   const name = `skadi-bench-${Date.now().toString(36)}`;
   const queue = new Queue(name, { connection, prefix: 'skadi_bench_bull' });
   let done = 0;
@@ -39,7 +44,12 @@ export interface NoopResult {
  * The no-op server (noop-server.ts) under the load of the throughput part: the same pushing client, the same number of
  * SDK agents in the same number of agent processes. Jobs per second, from the first push to the last report.
  */
-export async function benchNoopServer(options: { jobs: number; clients: number; agents: number; agentProcesses: number }): Promise<NoopResult> {
+export async function benchNoopServer(options: {
+  jobs: number;
+  clients: number;
+  agents: number;
+  agentProcesses: number;
+}): Promise<NoopResult> {
   const server = spawnScript('noop-server');
   const workers: ChildProcess[] = [];
   let client: KeepAliveClient | null = null;

@@ -101,9 +101,17 @@ export async function benchDispatchStages(jobs: number, progress: (line: string)
     let current: Partial<Record<Mark, number>> = {};
     const marks = () => current;
     let timedId = '';
-    const hasId = (list: unknown) => Array.isArray(list) && list.some((x) => x === timedId || (x as { id?: string; job_id?: string })?.id === timedId || (x as { job_id?: string })?.job_id === timedId);
+    const hasId = (list: unknown) =>
+      Array.isArray(list) &&
+      list.some(
+        (x) => x === timedId || (x as { id?: string; job_id?: string })?.id === timedId || (x as { job_id?: string })?.job_id === timedId,
+      );
     timeMethod(core.users, 'authenticate', marks, { start: 'auth_start', end: 'auth_end' });
-    timeMethod(core.jobRepo, 'insert', marks, { start: 'insert_start', end: 'insert_end', concerns: (args) => ((timedId = (args[0] as { id: string }[])[0].id), true) });
+    timeMethod(core.jobRepo, 'insert', marks, {
+      start: 'insert_start',
+      end: 'insert_end',
+      concerns: (args) => ((timedId = (args[0] as { id: string }[])[0].id), true),
+    });
     // right after the enqueue and the job's event were written, in one round trip
     timeMethod(core.events, 'announce', marks, { start: 'redis_end', concerns: (args) => hasId(args[0]) });
     timeMethod(core.dispatcher, 'wake', marks, { start: 'wake' });
@@ -146,7 +154,9 @@ export async function benchDispatchStages(jobs: number, progress: (line: string)
       // From the latest mark present at or before `from`, so that a skipped step does not hide the time.
       const times = runs.flatMap((m) => {
         if (m[to] === undefined) return [];
-        const earlier = MARKS.slice(0, MARKS.indexOf(from) + 1).reverse().find((k) => m[k] !== undefined);
+        const earlier = MARKS.slice(0, MARKS.indexOf(from) + 1)
+          .reverse()
+          .find((k) => m[k] !== undefined);
         return earlier ? [m[to]! - m[earlier]!] : [];
       });
       if (times.length) stages[name] = { jobs: times.length, p50_ms: round(percentile(times, 50)), p99_ms: round(percentile(times, 99)) };

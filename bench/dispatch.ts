@@ -60,7 +60,12 @@ export async function benchDispatch(options: DispatchOptions, progress: (line: s
     await agent.stop();
     await running;
     agent = null;
-    return { jobs: options.jobs, p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), max_ms: round(Math.max(...latencies)) };
+    return {
+      jobs: options.jobs,
+      p50_ms: round(percentile(latencies, 50)),
+      p99_ms: round(percentile(latencies, 99)),
+      max_ms: round(Math.max(...latencies)),
+    };
   } finally {
     await agent?.stop();
     client.close();

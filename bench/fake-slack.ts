@@ -46,8 +46,10 @@ export async function startFakeSlack(team = 'T0TEST'): Promise<FakeSlack> {
     req.on('data', (d) => (raw += d));
     req.on('end', async () => {
       const method = (req.url ?? '').replace(/^\/(api\/)?/, '').split('?')[0];
-      const args: Record<string, any> = (req.headers['content-type'] ?? '').includes('json') ? JSON.parse(raw || '{}') : Object.fromEntries(new URLSearchParams(raw));
-      const scripted = scripts.get(method)?.shift() ?? (rule && rule.predicate(method, args) ? rule.answer : null);
+      const args: Record<string, any> = (req.headers['content-type'] ?? '').includes('json')
+        ? JSON.parse(raw || '{}')
+        : Object.fromEntries(new URLSearchParams(raw));
+      const scripted = scripts.get(method)?.shift() ?? (rule?.predicate(method, args) ? rule.answer : null);
       if (scripted?.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
       let status = 200;
       let body: Record<string, unknown>;
@@ -112,7 +114,12 @@ export async function postToSlackEndpoint(
   const res = await fetch(`${base}/slack/events`, {
     method: 'POST',
     body,
-    headers: { 'content-type': contentType, 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestamp), ...options.headers },
+    headers: {
+      'content-type': contentType,
+      'x-slack-signature': signature,
+      'x-slack-request-timestamp': String(timestamp),
+      ...options.headers,
+    },
   });
   return { status: res.status, text: await res.text() };
 }
@@ -120,12 +127,34 @@ export async function postToSlackEndpoint(
 /** A slash command body as Slack sends it (form-encoded). */
 export function slashCommandBody(fields: { team: string; user: string; channel: string; text: string; command?: string }): string {
   return new URLSearchParams({
-    token: 'legacy', team_id: fields.team, team_domain: 'test', channel_id: fields.channel, channel_name: 'ops', user_id: fields.user, user_name: 'alice',
-    command: fields.command ?? '/skadi', text: fields.text, response_url: 'http://127.0.0.1:1/none', trigger_id: `trig.${crypto.randomBytes(6).toString('hex')}`, api_app_id: 'A0TEST',
+    token: 'legacy',
+    team_id: fields.team,
+    team_domain: 'test',
+    channel_id: fields.channel,
+    channel_name: 'ops',
+    user_id: fields.user,
+    user_name: 'alice',
+    command: fields.command ?? '/skadi',
+    text: fields.text,
+    response_url: 'http://127.0.0.1:1/none',
+    trigger_id: `trig.${crypto.randomBytes(6).toString('hex')}`,
+    api_app_id: 'A0TEST',
   }).toString();
 }
 
 /** An Events API envelope for one event. */
-export function eventBody(team: string, event: Record<string, unknown>, eventId = `Ev${crypto.randomBytes(5).toString('hex').toUpperCase()}`): string {
-  return JSON.stringify({ token: 'legacy', team_id: team, api_app_id: 'A0TEST', type: 'event_callback', event_id: eventId, event_time: Math.floor(Date.now() / 1000), event });
+export function eventBody(
+  team: string,
+  event: Record<string, unknown>,
+  eventId = `Ev${crypto.randomBytes(5).toString('hex').toUpperCase()}`,
+): string {
+  return JSON.stringify({
+    token: 'legacy',
+    team_id: team,
+    api_app_id: 'A0TEST',
+    type: 'event_callback',
+    event_id: eventId,
+    event_time: Math.floor(Date.now() / 1000),
+    event,
+  });
 }

@@ -32,12 +32,18 @@ export function redisTarget(): RedisTarget {
 const TERMINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
 
 /** Reads the job status stream with a consumer group of its own, recording when each job's final event is consumed. */
-export async function consumeTerminalEvents(stream: string, until: () => boolean, onTerminal: (jobId: string, at: number) => void): Promise<void> {
+export async function consumeTerminalEvents(
+  stream: string,
+  until: () => boolean,
+  onTerminal: (jobId: string, at: number) => void,
+): Promise<void> {
   const redis = await connectRedis(redisTarget());
   try {
     await redis.xgroup('CREATE', stream, 'bench', '$', 'MKSTREAM').catch(() => undefined);
     while (!until()) {
-      const reply = (await redis.xreadgroup('GROUP', 'bench', 'reader', 'COUNT', 2000, 'BLOCK', 200, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
+      const reply = (await redis.xreadgroup('GROUP', 'bench', 'reader', 'COUNT', 2000, 'BLOCK', 200, 'STREAMS', stream, '>')) as
+        | [string, [string, string[]][]][]
+        | null;
       for (const [, entries] of reply ?? []) {
         const at = nowMs();
         for (const [, fields] of entries) {
@@ -64,7 +70,12 @@ export class Namespace {
 
   /** The environment that points `skadi serve` at this namespace. */
   env(extra: Record<string, string> = {}): Record<string, string> {
-    const where = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`, SKADI_REDIS_URL: REDIS_URL, SKADI_REDIS_CLUSTER: REDIS_CLUSTER, SKADI_REDIS_PREFIX: `${this.name}:` };
+    const where = {
+      SKADI_MYSQL_URL: `${MYSQL_ROOT}/${this.name}`,
+      SKADI_REDIS_URL: REDIS_URL,
+      SKADI_REDIS_CLUSTER: REDIS_CLUSTER,
+      SKADI_REDIS_PREFIX: `${this.name}:`,
+    };
     return { ...where, SKADI_LOG_LEVEL: 'info', SKADI_SECRET: BENCH_SECRET, ...this.settings, ...extra };
   }
 
@@ -95,7 +106,10 @@ export interface Served {
 
 /** Spawns node with the open-file limit raised to the hard limit (thousands of sockets need it; Node cannot raise its own). */
 function spawnNode(args: string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe'): ChildProcess {
-  const command = ['ulimit -n "$(ulimit -Hn)" 2>/dev/null', `exec ${[process.execPath, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')}`].join('; ');
+  const command = [
+    'ulimit -n "$(ulimit -Hn)" 2>/dev/null',
+    `exec ${[process.execPath, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')}`,
+  ].join('; ');
   return spawn('/bin/sh', ['-c', command], { env, stdio: [stdin, 'pipe', stdin === 'pipe' ? 'inherit' : 'pipe'] });
 }
 
@@ -142,7 +156,17 @@ export class KeepAliveClient {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, agent: this.agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+        {
+          method,
+          hostname: url.hostname,
+          port: url.port,
+          path: url.pathname + url.search,
+          agent: this.agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          },
+        },
         (res) => {
           let data = '';
           res.setEncoding('utf8');
@@ -285,7 +309,8 @@ export class CpuMeter {
   /** CPU seconds per group since construction. */
   read(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, pids] of Object.entries(this.groups)) out[name] = round(pids.reduce((sum, pid) => sum + safeCpu(pid) - (this.start.get(pid) ?? 0), 0));
+    for (const [name, pids] of Object.entries(this.groups))
+      out[name] = round(pids.reduce((sum, pid) => sum + safeCpu(pid) - (this.start.get(pid) ?? 0), 0));
     return out;
   }
 }

@@ -1,6 +1,22 @@
 /** load: two gateway nodes, many SDK agents split between them, jobs pushed at a fixed rate for a fixed time (open loop). */
 import type { ChildProcess } from 'node:child_process';
-import { consumeTerminalEvents, CpuMeter, KeepAliveClient, memoryMb, Namespace, nowMs, percentile, pidsByName, REDIS_CLUSTER, round, serve, spawnScript, stopProcess, waitForLine, type Served } from './harness';
+import {
+  consumeTerminalEvents,
+  CpuMeter,
+  KeepAliveClient,
+  memoryMb,
+  Namespace,
+  nowMs,
+  percentile,
+  pidsByName,
+  REDIS_CLUSTER,
+  round,
+  serve,
+  spawnScript,
+  stopProcess,
+  waitForLine,
+  type Served,
+} from './harness';
 
 /** Parameters of the load benchmark. */
 export interface LoadOptions {
@@ -77,9 +93,13 @@ export async function benchLoad(options: LoadOptions, progress: (line: string) =
     let stopReading = false;
     const arrivedAt = new Map<string, number>(); // job id -> when its final event was consumed (warm-up jobs too)
     const missing = () => [...pushedAt.keys()].filter((id) => !arrivedAt.has(id)).length;
-    const reader = consumeTerminalEvents(core.keys.jobStatusStream, () => stopReading || (pushingDone && missing() === 0), (id, at) => {
-      if (!arrivedAt.has(id)) arrivedAt.set(id, at);
-    });
+    const reader = consumeTerminalEvents(
+      core.keys.jobStatusStream,
+      () => stopReading || (pushingDone && missing() === 0),
+      (id, at) => {
+        if (!arrivedAt.has(id)) arrivedAt.set(id, at);
+      },
+    );
     const cpu = new CpuMeter({
       gateways: nodes.map((n) => n.child.pid!),
       agent_workers: workers.map((w) => w.pid!),

@@ -45,7 +45,8 @@ function table(results: Record<string, any>): string {
   for (const [part, values] of Object.entries(results)) {
     if (typeof values !== 'object' || values === null) continue;
     lines.push(`${part}:`);
-    for (const [key, value] of Object.entries(values)) lines.push(`  ${key.padEnd(28)} ${typeof value === 'object' ? JSON.stringify(value) : value}`);
+    for (const [key, value] of Object.entries(values))
+      lines.push(`  ${key.padEnd(28)} ${typeof value === 'object' ? JSON.stringify(value) : value}`);
   }
   return lines.join('\n');
 }
@@ -82,7 +83,7 @@ program
     const clients = int(opts.clients, '--clients');
     const agents = smoke ? 10 : int(opts.agents, '--agents');
     const progress = (line: string) => process.stderr.write(`${line}\n`);
-    const gatewayWorkers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    const gatewayWorkers = parseSettingValue('workers', opts.workers, '--workers');
     process.env.SKADI_WORKERS = String(gatewayWorkers); // every `skadi serve` the parts start inherits it
     const agentProcesses = int(opts.agentProcesses, '--agent-processes');
     const results: Record<string, unknown> = {
@@ -93,31 +94,52 @@ program
     };
     if (selected.has('dispatch')) {
       const dispatchJobs = smoke ? 100 : int(opts.dispatchJobs, '--dispatch-jobs');
-      results.dispatch = { ...(await benchDispatch({ jobs: dispatchJobs }, progress)), breakdown: await benchDispatchStages(dispatchJobs, progress) };
+      results.dispatch = {
+        ...(await benchDispatch({ jobs: dispatchJobs }, progress)),
+        breakdown: await benchDispatchStages(dispatchJobs, progress),
+      };
     }
     if (selected.has('throughput')) {
       const skadi = await benchThroughput({ jobs, agents, clients, agentProcesses }, progress);
       progress(`throughput: the same load against the no-op server of the same protocol`);
       const noop = await benchNoopServer({ jobs, clients, agents, agentProcesses });
       const cpuPerJob = skadi.succeeded ? Math.round(((skadi.cpu_seconds.gateway ?? 0) / skadi.succeeded) * 1e6) / 1000 : null;
-      results.throughput = { ...skadi, gateway_cpu_ms_per_job: cpuPerJob, noop_server: noop, ratio_to_noop: Math.round((skadi.jobs_per_s / noop.jobs_per_s) * 1000) / 1000 };
+      results.throughput = {
+        ...skadi,
+        gateway_cpu_ms_per_job: cpuPerJob,
+        noop_server: noop,
+        ratio_to_noop: Math.round((skadi.jobs_per_s / noop.jobs_per_s) * 1000) / 1000,
+      };
     }
     if (selected.has('baseline_bullmq')) {
       progress(`baseline_bullmq: BullMQ with ${jobs} jobs, concurrency ${agents}`);
       const bullmq = await benchBullmq(jobs, clients, agents);
       const skadi = (results.throughput as { jobs_per_s?: number } | undefined)?.jobs_per_s;
-      results.baseline_bullmq = { ...bullmq, concurrency: agents, ratio_skadi_over_bullmq: skadi ? Math.round((skadi / bullmq.jobs_per_s) * 1000) / 1000 : null };
+      results.baseline_bullmq = {
+        ...bullmq,
+        concurrency: agents,
+        ratio_skadi_over_bullmq: skadi ? Math.round((skadi / bullmq.jobs_per_s) * 1000) / 1000 : null,
+      };
     }
     if (selected.has('agents')) {
       const count = smoke ? 200 : int(opts.idleAgents, '--idle-agents');
-      results.agents = await benchAgents({ agents: count, jobs: smoke ? 50 : int(opts.agentJobs, '--agent-jobs'), idleSeconds: smoke ? 2 : 10 }, progress);
+      results.agents = await benchAgents(
+        { agents: count, jobs: smoke ? 50 : int(opts.agentJobs, '--agent-jobs'), idleSeconds: smoke ? 2 : 10 },
+        progress,
+      );
     }
-    if (selected.has('slack_round_trip')) results.slack_round_trip = await benchSlack(smoke ? 20 : int(opts.slackCommands, '--slack-commands'), progress);
+    if (selected.has('slack_round_trip'))
+      results.slack_round_trip = await benchSlack(smoke ? 20 : int(opts.slackCommands, '--slack-commands'), progress);
     if (selected.has('load')) {
       results.load = await benchLoad(
         smoke
           ? { agents: 50, rate: 50, seconds: 3, warmupSeconds: 1 }
-          : { agents: int(opts.loadAgents, '--load-agents'), rate: int(opts.loadRate, '--load-rate'), seconds: int(opts.loadSeconds, '--load-seconds'), warmupSeconds: 5 },
+          : {
+              agents: int(opts.loadAgents, '--load-agents'),
+              rate: int(opts.loadRate, '--load-rate'),
+              seconds: int(opts.loadSeconds, '--load-seconds'),
+              warmupSeconds: 5,
+            },
         progress,
       );
     }

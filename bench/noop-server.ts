@@ -55,7 +55,7 @@ const server = http.createServer((req, res) => {
       waiting.push(entry);
       res.on('close', () => {
         const at = waiting.indexOf(entry);
-        if (at >= 0) (waiting.splice(at, 1), clearTimeout(entry.timer));
+        if (at >= 0) waiting.splice(at, 1), clearTimeout(entry.timer);
       });
       return;
     }
@@ -72,7 +72,7 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`));
 process.once('SIGTERM', () => {
-  for (const { res, timer } of waiting) (clearTimeout(timer), json(res, 204));
+  for (const { res, timer } of waiting) clearTimeout(timer), json(res, 204);
   server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 });

@@ -12,15 +12,25 @@ async function main(): Promise<void> {
   let connected = 0;
   const poll = (token: string, first: boolean) => {
     if (stopping) return;
-    const req = http.request({ hostname: url.hostname, port: url.port, path: `/agent/job?wait=${wait}`, agent: pool, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode === 200) process.stdout.write(`job ${JSON.parse(body).message} ${performance.timeOrigin + performance.now()}\n`);
-        setImmediate(() => poll(token, false));
-      });
-    });
+    const req = http.request(
+      {
+        hostname: url.hostname,
+        port: url.port,
+        path: `/agent/job?wait=${wait}`,
+        agent: pool,
+        headers: { authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode === 200)
+            process.stdout.write(`job ${JSON.parse(body).message} ${performance.timeOrigin + performance.now()}\n`);
+          setImmediate(() => poll(token, false));
+        });
+      },
+    );
     req.on('error', () => setTimeout(() => poll(token, false), 1000));
     req.end();
     if (first && ++connected === tokens.length) process.stdout.write('connected\n');

@@ -18,7 +18,9 @@ const SECRET = 'bench-signing-secret';
 export async function benchSlack(commands: number, progress: (line: string) => void): Promise<SlackResult> {
   const slack = await startFakeSlack('TBENCH');
   const ns = new Namespace();
-  const served = await serve(ns.env({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-bench', SKADI_SLACK_API_URL: slack.url }));
+  const served = await serve(
+    ns.env({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-bench', SKADI_SLACK_API_URL: slack.url }),
+  );
   const core = await ns.core();
   let agent: Agent | null = null;
   try {
@@ -40,7 +42,12 @@ export async function benchSlack(commands: number, progress: (line: string) => v
     for (let i = 0; i < commands; i++) {
       const channel = `C${i}`;
       const begin = nowMs();
-      const res = await postToSlackEndpoint(served.base, SECRET, slashCommandBody({ team: 'TBENCH', user: 'UBENCH', channel, text: `web1 uptime ${i}` }), 'application/x-www-form-urlencoded');
+      const res = await postToSlackEndpoint(
+        served.base,
+        SECRET,
+        slashCommandBody({ team: 'TBENCH', user: 'UBENCH', channel, text: `web1 uptime ${i}` }),
+        'application/x-www-form-urlencoded',
+      );
       if (res.status !== 200) throw new Error(`the slash command answered ${res.status}`);
       while (!finals.has(channel)) await withTimeout(new Promise<void>((r) => (wake = r)), 30_000, `the answer in ${channel}`);
       latencies.push(finals.get(channel)! - begin);
@@ -49,7 +56,12 @@ export async function benchSlack(commands: number, progress: (line: string) => v
     await agent.stop();
     await running;
     agent = null;
-    return { commands, p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), max_ms: round(Math.max(...latencies)) };
+    return {
+      commands,
+      p50_ms: round(percentile(latencies, 50)),
+      p99_ms: round(percentile(latencies, 99)),
+      max_ms: round(Math.max(...latencies)),
+    };
   } finally {
     await agent?.stop();
     await core.close();

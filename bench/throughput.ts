@@ -1,6 +1,22 @@
 /** throughput: many SDK agents, jobs pushed over HTTP by concurrent clients, until every job is terminal and its event consumed. */
 import type { ChildProcess } from 'node:child_process';
-import { consumeTerminalEvents, CpuMeter, gatewayPids, KeepAliveClient, memoryMb, pidsByName, Namespace, nowMs, percentile, round, runConcurrently, serve, spawnScript, stopProcess, waitForLine } from './harness';
+import {
+  consumeTerminalEvents,
+  CpuMeter,
+  gatewayPids,
+  KeepAliveClient,
+  memoryMb,
+  pidsByName,
+  Namespace,
+  nowMs,
+  percentile,
+  round,
+  runConcurrently,
+  serve,
+  spawnScript,
+  stopProcess,
+  waitForLine,
+} from './harness';
 
 /** Parameters of the throughput benchmark. */
 export interface ThroughputOptions {
@@ -46,26 +62,34 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
     }
     for (let w = 0; w < options.agentProcesses; w++) {
       const worker = spawnScript('agent-worker');
-      worker.stdin!.end(JSON.stringify({ server: served.base, tokens: agents.filter((_, i) => i % options.agentProcesses === w).map((a) => a.token) }));
+      worker.stdin!.end(
+        JSON.stringify({ server: served.base, tokens: agents.filter((_, i) => i % options.agentProcesses === w).map((a) => a.token) }),
+      );
       workers.push(worker);
       await waitForLine(worker, /ready/);
     }
     for (const agent of agents) while (!(await core.agents.isOnline(agent.id))) await new Promise((r) => setTimeout(r, 50));
-    progress(`throughput: ${options.agents} agents online in ${options.agentProcesses} worker processes; pushing ${options.jobs} jobs with ${options.clients} clients`);
+    progress(
+      `throughput: ${options.agents} agents online in ${options.agentProcesses} worker processes; pushing ${options.jobs} jobs with ${options.clients} clients`,
+    );
 
     const pushedAt = new Map<string, number>();
     const latencies: number[] = [];
     let lastTerminal = 0;
     const consumed = new Set<string>();
     let pushingDone = false;
-    const reader = consumeTerminalEvents(core.keys.jobStatusStream, () => pushingDone && consumed.size >= options.jobs, (id, at) => {
-      if (consumed.has(id)) return;
-      consumed.add(id);
-      lastTerminal = at;
-      const start = pushedAt.get(id);
-      if (start !== undefined) latencies.push(at - start);
-      if (consumed.size % 5000 === 0) progress(`throughput: ${consumed.size}/${options.jobs} jobs terminal`);
-    });
+    const reader = consumeTerminalEvents(
+      core.keys.jobStatusStream,
+      () => pushingDone && consumed.size >= options.jobs,
+      (id, at) => {
+        if (consumed.has(id)) return;
+        consumed.add(id);
+        lastTerminal = at;
+        const start = pushedAt.get(id);
+        if (start !== undefined) latencies.push(at - start);
+        if (consumed.size % 5000 === 0) progress(`throughput: ${consumed.size}/${options.jobs} jobs terminal`);
+      },
+    );
     const cpu = new CpuMeter({
       gateway: gatewayPids(served.child.pid!),
       agent_workers: workers.map((w) => w.pid!),
@@ -92,7 +116,9 @@ export async function benchThroughput(options: ThroughputOptions, progress: (lin
     await reader;
     const cpuSeconds = cpu.read();
     const elapsed = (lastTerminal - started) / 1000;
-    const [rows] = await core.db.pool.query("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')");
+    const [rows] = await core.db.pool.query(
+      "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'expired', 'canceled')",
+    );
     const [succeededRows] = await core.db.pool.query("SELECT COUNT(*) AS n FROM jobs WHERE status = 'succeeded'");
     const succeeded = Number((succeededRows as { n: number }[])[0].n);
     const memory = memoryMb(served.child.pid!);

@@ -63,7 +63,9 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
     );
   user
     .command('callback-secret <name>')
-    .description("print the secret that signs the user's job callbacks (X-Skadi-Signature); made now for a user who has none. Needs SKADI_SECRET")
+    .description(
+      "print the secret that signs the user's job callbacks (X-Skadi-Signature); made now for a user who has none. Needs SKADI_SECRET",
+    )
     .option('--json', 'print {"id","name","callback_secret"}')
     .addHelpText('after', CALLBACK_SECRET_HELP)
     .action((name: string, opts: Opts) =>
@@ -122,10 +124,17 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
         emit(!!opts.json, { id: removed.id, name: removed.name, removed: true }, () => console.log(`Agent ${removed.name} removed.`));
       }),
     );
-  for (const [verb, available] of [['enable', true], ['disable', false]] as const) {
+  for (const [verb, available] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const) {
     agent
       .command(`${verb} <name>`)
-      .description(available ? 'let a disabled agent poll and receive jobs again' : 'refuse the agent (403) and any new job for it, keeping its history')
+      .description(
+        available
+          ? 'let a disabled agent poll and receive jobs again'
+          : 'refuse the agent (403) and any new job for it, keeping its history',
+      )
       .requiredOption('--user <user>', 'owner of the agent')
       .option('--json', 'print JSON')
       .action((name: string, opts: Opts) =>
@@ -148,7 +157,11 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
         const owner = await core.users.byName(opts.user!);
         const changed = await core.agents.setApprovalPatterns(owner.id, name, opts.clear ? [] : patterns);
         emit(!!opts.json, { id: changed.id, name: changed.name, approval_patterns: changed.approvalPatterns }, () =>
-          console.log(changed.approvalPatterns.length ? `Jobs of ${changed.name} matching ${changed.approvalPatterns.map((p) => `"${p}"`).join(', ')} need approval.` : `Jobs of ${changed.name} need no approval.`),
+          console.log(
+            changed.approvalPatterns.length
+              ? `Jobs of ${changed.name} matching ${changed.approvalPatterns.map((p) => `"${p}"`).join(', ')} need approval.`
+              : `Jobs of ${changed.name} need no approval.`,
+          ),
         );
       }),
     );
@@ -163,12 +176,20 @@ export function registerAdminCommands(program: Command, globals: () => GlobalOpt
         const found = await core.agents.byName(owner.id, name);
         const status = (await core.agents.statuses(owner.id)).find((s) => s.agent.id === found.id);
         const shown = {
-          id: found.id, name: found.name, alias: found.alias ?? '', user: owner.name, available: found.available, online: status?.online ?? false,
-          last_seen_at: status?.lastSeenAt?.toISOString() ?? null, approval_patterns: found.approvalPatterns,
+          id: found.id,
+          name: found.name,
+          alias: found.alias ?? '',
+          user: owner.name,
+          available: found.available,
+          online: status?.online ?? false,
+          last_seen_at: status?.lastSeenAt?.toISOString() ?? null,
+          approval_patterns: found.approvalPatterns,
         };
         emit(!!opts.json, shown, () => {
           for (const [k, v] of Object.entries(shown)) if (k !== 'approval_patterns') console.log(`${k}: ${v}`);
-          console.log(`approval: ${found.approvalPatterns.length ? found.approvalPatterns.map((p) => `"${p}"`).join(', ') : 'not required'}`);
+          console.log(
+            `approval: ${found.approvalPatterns.length ? found.approvalPatterns.map((p) => `"${p}"`).join(', ') : 'not required'}`,
+          );
         });
       }),
     );

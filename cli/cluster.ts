@@ -6,8 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { PrimaryMessage, WorkerMessage } from '../agent-api/worker-ipc';
-
+import type { PrimaryMessage, WorkerMessage } from './worker-ipc';
 
 /** How the primary restarts a worker that died: backoff doubling from 1 s to 30 s, reset after a minute of life. */
 export const RESTART_BACKOFF = { firstMs: 1000, maxMs: 30_000, stableMs: 60_000 };
@@ -35,7 +34,14 @@ interface Slot {
  */
 export async function runPrimary(count: number, log: Logger, host: string): Promise<void> {
   const metrics = new AggregatorRegistry();
-  const slots: Slot[] = Array.from({ length: count }, (_, i) => ({ number: i + 1, worker: null, startedAt: 0, failures: 0, listening: false, restart: null }));
+  const slots: Slot[] = Array.from({ length: count }, (_, i) => ({
+    number: i + 1,
+    worker: null,
+    startedAt: 0,
+    failures: 0,
+    listening: false,
+    restart: null,
+  }));
   let stopping = false;
   let started = false;
   let finish!: () => void;
@@ -61,7 +67,10 @@ export async function runPrimary(count: number, log: Logger, host: string): Prom
       slot.listening = true;
       if (!started && slots.every((s) => s.listening)) {
         started = true;
-        log.info({ port: message.port, host, workers: count }, `Skadi is listening on http://${host}:${message.port} with ${count} workers`);
+        log.info(
+          { port: message.port, host, workers: count },
+          `Skadi is listening on http://${host}:${message.port} with ${count} workers`,
+        );
       }
     });
     worker.on('exit', (code, signal) => {
@@ -73,14 +82,20 @@ export async function runPrimary(count: number, log: Logger, host: string): Prom
         return;
       }
       if (!started) {
-        log.error({ workerNumber: slot.number, code, signal }, `worker ${slot.number} exited during start-up; stopping (its error is above)`);
+        log.error(
+          { workerNumber: slot.number, code, signal },
+          `worker ${slot.number} exited during start-up; stopping (its error is above)`,
+        );
         process.exitCode = code || 1; // 2 for a wrong setting or an unreachable MySQL/Redis, as without workers
         void stop('start-up failed');
         return;
       }
       slot.failures = Date.now() - slot.startedAt > RESTART_BACKOFF.stableMs ? 1 : slot.failures + 1;
       const delay = restartDelayMs(slot.failures);
-      log.error({ workerNumber: slot.number, code, signal, restartInMs: delay }, `worker ${slot.number} died (${signal ?? `exit code ${code}`}); restarting it in ${delay} ms`);
+      log.error(
+        { workerNumber: slot.number, code, signal, restartInMs: delay },
+        `worker ${slot.number} died (${signal ?? `exit code ${code}`}); restarting it in ${delay} ms`,
+      );
       slot.restart = setTimeout(() => fork(slot), delay);
     });
   };

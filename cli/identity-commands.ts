@@ -1,6 +1,6 @@
 /** `skadi identity …`: link chat and mail accounts to users (the `closed` access policy admits only linked ones). */
 import type { Command } from 'commander';
-import { identityKey } from '../cloud/identities';
+import { identityKey } from '../cloud/accounts/identities';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
 
@@ -11,14 +11,18 @@ export function registerIdentityCommands(program: Command, globals: () => Global
   const identity = program.command('identity').description('link chat and mail accounts (channel:tenant:id) to users');
   identity
     .command('link <key>')
-    .description('link an account to a user, e.g. slack:T024BE7LD:U12345, teams:<tenant id>:<AAD object id>, wechat:<bot id>:<contact id> or email:example.com:ops@example.com')
+    .description(
+      'link an account to a user, e.g. slack:T024BE7LD:U12345, teams:<tenant id>:<AAD object id>, wechat:<bot id>:<contact id> or email:example.com:ops@example.com',
+    )
     .requiredOption('--user <user>', 'the user the account acts as')
     .option('--name <name>', 'a display name')
     .option('--json', 'print JSON')
     .action((key: string, opts: Opts) =>
       withCore(globals(), async (core) => {
         const linked = await core.identities.link(key, opts.user!, opts.name ?? null);
-        emit(!!opts.json, { key: identityKey(linked.channel, linked.tenant, linked.externalId), user: opts.user }, () => console.log(`${key} now acts as ${opts.user}.`));
+        emit(!!opts.json, { key: identityKey(linked.channel, linked.tenant, linked.externalId), user: opts.user }, () =>
+          console.log(`${key} now acts as ${opts.user}.`),
+        );
       }),
     );
   identity

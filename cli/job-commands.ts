@@ -1,28 +1,43 @@
 /** `skadi job …` and `skadi jobs`: push jobs (optionally waiting for the result, as a CI step) and look at them. */
 import type { Command } from 'commander';
 import { parseDuration } from '../config';
-import { CLI_CREDENTIAL, identityCredential } from '../cloud/credentials';
+import { CLI_CREDENTIAL, identityCredential } from '../cloud/approvals/credentials';
 import { BadRequestError, NotFoundError } from '../cloud/errors';
-import { identityKey, parseIdentityKey } from '../cloud/identities';
-import { isTerminal, type Approver } from '../cloud/jobs';
-import type { JobRow } from '../cloud/store/jobs';
+import { identityKey, parseIdentityKey } from '../cloud/accounts/identities';
+import type { Approver } from '../cloud/approvals/decisions';
+import { isTerminal, type JobRow } from '../cloud/store/jobs';
 import { jobJson } from '../agent-api/job-json';
 import { emit, printTable } from './output';
 import { withCore, type GlobalOptions } from './context';
 
-type Opts = GlobalOptions & { json?: boolean; user?: string; agent?: string; wait?: boolean; timeout?: string; limit?: string; as?: string; reason?: string };
+type Opts = GlobalOptions & {
+  json?: boolean;
+  user?: string;
+  agent?: string;
+  wait?: boolean;
+  timeout?: string;
+  limit?: string;
+  as?: string;
+  reason?: string;
+};
 
 const PUSHED: Record<string, (agent: string, id: string) => string> = {
   queuing: (agent, id) => `Job ${id} queued for ${agent}.`,
   expired: (agent, id) => `Job ${id} expired: ${agent} is offline.`,
-  awaiting_approval: (agent, id) => `Job ${id} for ${agent} awaits another person's approval (skadi job approve ${id} --as <identity>, or \`approve\` in chat).`,
+  awaiting_approval: (agent, id) =>
+    `Job ${id} for ${agent} awaits another person's approval (skadi job approve ${id} --as <identity>, or \`approve\` in chat).`,
 };
 
 const SYMBOL: Record<string, string> = { succeeded: '✅', failed: '❌', expired: '⌛', canceled: '🚫' };
 
 function printJob(job: JobRow): void {
-  const waiting = job.status === 'queuing' && job.waitUntil ? ` (a delayed job: kept for its agent, online or not, until ${job.waitUntil.toISOString()})` : '';
-  console.log(`${SYMBOL[job.status] ?? '…'} job ${job.id} for ${job.agentName}: ${job.status}${job.reason ? ` (${job.reason})` : ''}${waiting}`);
+  const waiting =
+    job.status === 'queuing' && job.waitUntil
+      ? ` (a delayed job: kept for its agent, online or not, until ${job.waitUntil.toISOString()})`
+      : '';
+  console.log(
+    `${SYMBOL[job.status] ?? '…'} job ${job.id} for ${job.agentName}: ${job.status}${job.reason ? ` (${job.reason})` : ''}${waiting}`,
+  );
   if (job.result) console.log(job.result);
 }
 
@@ -50,7 +65,8 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
         }
         const final = await waitForTerminal(() => core.jobs.get(pushed.id, owner.id), timeoutMs);
         emit(!!opts.json, jobJson(final), () => printJob(final));
-        if (!isTerminal(final.status) && !opts.json) console.error(`skadi: gave up waiting after ${opts.timeout}; the job is still ${final.status}`);
+        if (!isTerminal(final.status) && !opts.json)
+          console.error(`skadi: gave up waiting after ${opts.timeout}; the job is still ${final.status}`);
         process.exitCode = final.status === 'succeeded' ? 0 : 1;
       }),
     );
@@ -78,9 +94,17 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
           const identity = await core.identityRepo.find(channel, tenant, externalId);
           if (!identity) throw new NotFoundError(`${opts.as} is not linked to any user (skadi identity list).`, 'IdentityNotFound');
           const key = identityKey(channel, tenant, externalId);
-          const approver: Approver = { userId: identity.userId, credential: identityCredential(identity.id), via: 'cli', label: `cli (as ${key})` };
-          const jobId = await core.jobs.findAwaiting(identity.userId, id);
-          const decided = verb === 'approve' ? await core.jobs.approve(jobId, approver) : await core.jobs.deny(jobId, approver, opts.reason ?? '');
+          const approver: Approver = {
+            userId: identity.userId,
+            credential: identityCredential(identity.id),
+            via: 'cli',
+            label: `cli (as ${key})`,
+          };
+          const jobId = await core.approvals.findAwaiting(identity.userId, id);
+          const decided =
+            verb === 'approve'
+              ? await core.approvals.approve(jobId, approver)
+              : await core.approvals.deny(jobId, approver, opts.reason ?? '');
           emit(!!opts.json, jobJson(decided), () => printJob(decided));
         }),
       );
@@ -100,7 +124,13 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
         const agent = owner && opts.agent ? await core.agents.byName(owner.id, opts.agent) : null;
         const limit = Math.min(1000, Math.max(1, Number(opts.limit) || 20));
         const jobs = await core.jobs.list(owner?.id ?? null, agent?.id ?? null, limit);
-        const rows = jobs.map((j) => ({ id: j.id, agent: j.agentName, status: j.status, message: j.message, created_at: j.createdAt.toISOString() }));
+        const rows = jobs.map((j) => ({
+          id: j.id,
+          agent: j.agentName,
+          status: j.status,
+          message: j.message,
+          created_at: j.createdAt.toISOString(),
+        }));
         emit(!!opts.json, jobs.map(jobJson), () => printTable(rows, 'No jobs.'));
       }),
     );

@@ -28,10 +28,13 @@ program
   .command('serve')
   .description('run a gateway node: HTTP API, chat adapters, notifier, sweeper and reconciler (applies migrations first)')
   .option('--json', 'JSON log lines only, even on a terminal (no readable lines, no plain-text hints)')
-  .option('--workers <n|auto>', 'worker processes on the same port, each a full node (auto: one per CPU core; default: $SKADI_WORKERS or 1)')
+  .option(
+    '--workers <n|auto>',
+    'worker processes on the same port, each a full node (auto: one per CPU core; default: $SKADI_WORKERS or 1)',
+  )
   .action((opts: { json?: boolean; workers?: string }) => {
     const config = cliConfig(globals());
-    if (opts.workers !== undefined) config.workers = parseSettingValue('workers', opts.workers, '--workers') as number;
+    if (opts.workers !== undefined) config.workers = parseSettingValue('workers', opts.workers, '--workers');
     return serve(config, { json: !!opts.json });
   });
 
@@ -44,7 +47,9 @@ program
     try {
       await ensureDatabase(config.mysqlUrl);
     } catch (err) {
-      throw new StartupError(`Cannot reach MySQL at ${describeMysql(config.mysqlUrl)} (${(err as NodeJS.ErrnoException).code}). Start MariaDB or set SKADI_MYSQL_URL.`);
+      throw new StartupError(
+        `Cannot reach MySQL at ${describeMysql(config.mysqlUrl)} (${(err as NodeJS.ErrnoException).code}). Start MariaDB or set SKADI_MYSQL_URL.`,
+      );
     }
     const db = openDb(config.mysqlUrl);
     try {

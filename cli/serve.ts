@@ -2,49 +2,25 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { runPrimary } from './cluster';
-import { reportListening, workerNumber } from '../agent-api/worker-ipc';
+import { clusterMetrics, reportListening, workerNumber } from './worker-ipc';
 import { createLogger } from './logger';
 import { ConfigError, redactConfig, type Config } from '../config';
 import { createCore } from '../cloud/core';
 import { startHttpServer } from '../agent-api/server';
 import type { ChannelAdapter } from '../adapters/contract';
-import { slackConfigFrom, slackEnabled } from '../adapters/slack/config';
-import { teamsConfigFrom, teamsConfigProblem, teamsEnabled } from '../adapters/teams/config';
-import { emailConfigFrom, emailConfigProblem, emailEnabled } from '../adapters/email/config';
-import { wechatConfigFrom, wechatConfigProblem, wechatEnabled } from '../adapters/wechat/config';
+import { CHANNELS } from '../adapters';
 
 /**
- * For each chat channel whose settings are present, a function that makes its adapter; throws a ConfigError when a
- * channel's settings cannot work. A channel's SDK is loaded only when its adapter is made, so a node pays in memory
- * only for the channels it serves (the four SDKs together hold about 55 MB of heap).
+ * For each chat channel whose settings are present, a function that makes its adapter (loading its SDK then); throws a
+ * ConfigError when a channel's settings cannot work.
  */
 export function configuredChannels(config: Config, log: Logger): (() => ChannelAdapter)[] {
-  const channels: (() => ChannelAdapter)[] = [];
-  const slackConfig = slackConfigFrom(config);
-  if (slackEnabled(slackConfig)) {
-    channels.push(() => (require('../adapters/slack') as typeof import('../adapters/slack')).createSlackAdapter(slackConfig, log.child({ adapter: 'slack' })));
-  } else if (config.slackBotToken || config.slackSigningSecret) {
-    log.warn('Slack is half configured: set SKADI_SLACK_BOT_TOKEN and SKADI_SLACK_SIGNING_SECRET (or SKADI_SLACK_SOCKET_MODE with SKADI_SLACK_APP_TOKEN)');
-  }
-  const teamsConfig = teamsConfigFrom(config);
-  if (teamsEnabled(teamsConfig)) {
-    const problem = teamsConfigProblem(teamsConfig);
-    if (problem) throw new ConfigError(problem);
-    channels.push(() => (require('../adapters/teams') as typeof import('../adapters/teams')).createTeamsAdapter(teamsConfig, log.child({ adapter: 'teams' })));
-  }
-  const emailConfig = emailConfigFrom(config);
-  if (emailEnabled(emailConfig)) {
-    const problem = emailConfigProblem(emailConfig);
-    if (problem) throw new ConfigError(problem);
-    channels.push(() => (require('../adapters/email') as typeof import('../adapters/email')).createEmailAdapter(emailConfig, log.child({ adapter: 'email' })));
-  }
-  const wechatConfig = wechatConfigFrom(config);
-  if (wechatEnabled(wechatConfig)) {
-    const problem = wechatConfigProblem(wechatConfig);
-    if (problem) throw new ConfigError(problem);
-    channels.push(() => (require('../adapters/wechat') as typeof import('../adapters/wechat')).createWechatAdapter(wechatConfig, log.child({ adapter: 'wechat' })));
-  }
-  return channels;
+  return CHANNELS.flatMap((channel) => {
+    const configured = channel.configure(config);
+    if (!configured) return [];
+    if (configured.problem) throw new ConfigError(configured.problem);
+    return [() => configured.create(log.child({ adapter: channel.name }))];
+  });
 }
 
 /** Runs the gateway: one node, or with `workers` > 1 a primary and its worker nodes; resolves once stopped after a signal. */
@@ -63,19 +39,30 @@ export async function serve(config: Config, options: { json?: boolean } = {}): P
 
 /** Runs one node (the only process, or worker `worker` of several); resolves when it has stopped after a signal. */
 async function serveNode(config: Config, options: { json?: boolean }, worker: number | null): Promise<void> {
-  const log = createLogger(config, { json: options.json, base: worker === null ? { svc: 'skadi' } : { svc: 'skadi', worker, pid: process.pid } });
+  const log = createLogger(config, {
+    json: options.json,
+    base: worker === null ? { svc: 'skadi' } : { svc: 'skadi', worker, pid: process.pid },
+  });
   if (worker === null) log.info({ config: redactConfig(config) }, 'starting');
   const adapters = configuredChannels(config, log).map((make) => make());
   const core = await createCore({ config, log });
   await core.startBackground();
-  const http = await startHttpServer(core, { mount: (router) => adapters.forEach((adapter) => adapter.mount?.(router)), channels: adapters, worker });
+  const http = await startHttpServer(core, {
+    mount: (router) => {
+      for (const adapter of adapters) adapter.mount?.(router);
+    },
+    channels: adapters,
+    worker,
+    clusterMetrics: worker === null ? undefined : clusterMetrics,
+  });
   await core.startNotifier(adapters);
   for (const adapter of adapters) {
     await adapter.start(core.chatHandler(adapter), core.adapterServices);
     log.info({ adapter: adapter.name, access: adapter.access.mode }, 'chat adapter started');
   }
   const noUser = worker === null && !(await core.users.any());
-  if (noUser) log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
+  if (noUser)
+    log.info('no user yet: create one with `npx skadi user add <name>`, then an agent with `npx skadi agent add <name> --user <name>`');
   if (noUser && !options.json) {
     process.stdout.write(
       [

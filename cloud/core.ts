@@ -1,37 +1,40 @@
 /** Wires the core together: MySQL, Redis, the services, and (for `serve`) the background loops. */
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { AgentService, ROW_CHANGE } from './agents';
-import { Dispatcher } from './dispatcher';
-import { EventLog } from './events';
-import { JobService } from './jobs';
-import { JobWaiters } from './job-waiters';
+import { AgentService, ROW_CHANGE } from './agents/agent-service';
+import { Approvals } from './approvals/decisions';
+import { Dispatcher, QueueActivity } from './agents/long-polls';
+import { EventLog } from './lifecycle/events';
+import { HandOut } from './lifecycle/hand-out';
+import { JobService } from './lifecycle/job-service';
+import { Transitions } from './lifecycle/transitions';
+import { JobWaiters } from './lifecycle/job-waiters';
 import { RedisKeys } from './queue/keys';
-import { DispatchQueue } from './queue/queue';
+import { RedisState } from './queue/redis-state';
 import { checkRedis, connectRedis, type RedisClient } from './queue/redis';
-import { Reconciler } from './reconciler';
-import { Signals } from './signals';
+import { Reconciler } from './lifecycle/reconciler';
+import { Signals } from './queue/signals';
 import { AgentRepo } from './store/agents';
 import { describeMysql, ensureDatabase, openDb, type Db } from './store/db';
 import { DelayedJobRepo } from './store/delayed';
 import { JobRepo } from './store/jobs';
 import { migrate } from './store/migrate';
 import { UserRepo } from './store/users';
-import { Sweeper } from './sweeper';
-import { UserService } from './users';
+import { Sweeper } from './lifecycle/sweeper';
+import { UserService } from './accounts/users';
 import type { AdapterServices, ChannelAdapter, InboundHandler } from '../adapters/contract';
-import { createChatHandler } from './chat';
-import { createCommandPort } from './commands/port';
-import { IdentityService } from './identities';
+import { createChatHandler } from './chat/inbound';
+import { createCommandPort } from './chat/command-port';
+import { IdentityService } from './accounts/identities';
 import { Notifier } from './notifier/notifier';
 import { ConversationGate } from './notifier/conversation-gate';
 import type { UserRoute } from './notifier/deliver';
 import { Pacer } from '../adapters/pacer';
 import { IdentityRepo } from './store/identities';
-import { TtlCache } from './ttl-cache';
-import { CallbackGuard, type HostResolver } from './callback-guard';
-import type { CallbackKeys } from './callback-secret';
-import { createAdapterServices } from './adapter-services';
+import { TtlCache } from './accounts/ttl-cache';
+import { CallbackGuard, type HostResolver } from './notifier/callback-guard';
+import type { CallbackKeys } from './accounts/callback-secret';
+import { createAdapterServices } from './chat/adapter-services';
 
 /** Start-up could not reach a dependency; the message says which, where, and what to do. */
 export class StartupError extends Error {
@@ -45,11 +48,12 @@ export interface Core {
   db: Db;
   redis: RedisClient;
   keys: RedisKeys;
-  queue: DispatchQueue;
+  queue: RedisState;
   events: EventLog;
   users: UserService;
   agents: AgentService;
   jobs: JobService;
+  approvals: Approvals;
   jobRepo: JobRepo;
   dispatcher: Dispatcher;
   waiters: JobWaiters;
@@ -110,7 +114,10 @@ async function connectMysql(config: Config, runMigrations: boolean, log: Logger)
 
 async function connectRedisOrExplain(config: Config, name: string, autoPipelining = false): Promise<RedisClient> {
   try {
-    return await connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, { failFast: true, connectionName: name, autoPipelining });
+    return await connectRedis(
+      { url: config.redisUrl, cluster: config.redisCluster },
+      { failFast: true, connectionName: name, autoPipelining },
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (config.redisCluster.length) {
@@ -136,9 +143,11 @@ export async function createCore(options: CoreOptions): Promise<Core> {
     throw err;
   }
   const keys = new RedisKeys(config.redisPrefix);
-  const queue = new DispatchQueue(redis, keys);
+  const queueActivity = new QueueActivity();
+  const queue = new RedisState(redis, keys, (agentId) => queueActivity.note(agentId));
   const events = new EventLog(redis, keys, config.eventMaxLen, log.child({ part: 'events' }), () => queue.hasEpoch());
-  const jobRepo = new JobRepo(db);
+  const transitions = new Transitions(queue, events, log);
+  const jobRepo = new JobRepo(db, (returned) => transitions.requeueReturned(returned));
   const agentRepo = new AgentRepo(db.pool);
   const delayedRepo = new DelayedJobRepo(db);
   const users = new UserService(new UserRepo(db.pool), (hash) => queue.publishAuthChange(hash), config.secret);
@@ -148,25 +157,81 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const notifyRoutes = new TtlCache<number, Promise<UserRoute>>(5000);
   const offlineAfterMs = config.agentOfflineAfterMs;
   const agents = new AgentService({ db, agents: agentRepo, jobs: jobRepo, queue, events, offlineAfterMs, log });
-  const jobs = new JobService({ db, jobs: jobRepo, delayed: delayedRepo, agents, queue, events, callbackGuard, leaseMs: config.jobLeaseMs, approvalTimeoutMs: config.approvalTimeoutMs, delayedWaitMs: config.delayedWaitMs, log });
-  const dispatcher = new Dispatcher(jobs, agents, log, Math.max(50, Math.min(offlineAfterMs / 3, 10_000)), config.maxPollsPerAgent);
-  jobs.handOffTo(dispatcher);
-  queue.onQueued = (agentId) => dispatcher.noteQueued(agentId);
+  const handOut = new HandOut({ jobs: jobRepo, queue, transitions, leaseMs: config.jobLeaseMs, log });
+  const dispatcher = new Dispatcher(
+    handOut,
+    queueActivity,
+    agents,
+    log,
+    Math.max(50, Math.min(offlineAfterMs / 3, 10_000)),
+    config.maxPollsPerAgent,
+  );
+  const jobs = new JobService({
+    db,
+    jobs: jobRepo,
+    delayed: delayedRepo,
+    agentRepo,
+    agents,
+    queue,
+    transitions,
+    handOut,
+    polls: dispatcher,
+    callbackGuard,
+    leaseMs: config.jobLeaseMs,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    delayedWaitMs: config.delayedWaitMs,
+    log,
+  });
+  const approvals = new Approvals({ jobs: jobRepo, agents, transitions, log });
   const waiters = new JobWaiters(jobs);
-  const sweeper = new Sweeper(queue, jobs, agents, offlineAfterMs, log);
+  const sweeper = new Sweeper(queue, jobs, approvals, agents, offlineAfterMs, log);
   const identityRepo = new IdentityRepo(db.pool);
   const reconciler = new Reconciler({ queue, jobs, agents, jobRepo, agentRepo, delayedRepo, identityRepo, events, offlineAfterMs, log });
   const identities = new IdentityService(identityRepo, users);
-  const port = createCommandPort({ users, agents, jobs, identities: identityRepo, approvalTimeoutMs: config.approvalTimeoutMs, announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`) });
+  const port = createCommandPort({
+    users,
+    agents,
+    jobs,
+    approvals,
+    identities: identityRepo,
+    approvalTimeoutMs: config.approvalTimeoutMs,
+    announceUserChange: (userId) => queue.publishAuthChange(`user:${userId}`),
+  });
   let subscriber: RedisClient | null = null;
   const notifiers: Notifier[] = [];
-  const adapterServices = createAdapterServices({ redis, keys, connect: (name) => connectRedisOrExplain(config, name), log: log.child({ part: 'adapter-services' }) });
+  const adapterServices = createAdapterServices({
+    redis,
+    keys,
+    connect: (name) => connectRedisOrExplain(config, name),
+    log: log.child({ part: 'adapter-services' }),
+  });
 
   return {
-    config, log, db, redis, keys, queue, events, users, agents, jobs, jobRepo, dispatcher, waiters, sweeper, reconciler, identities, identityRepo, adapterServices,
+    config,
+    log,
+    db,
+    redis,
+    keys,
+    queue,
+    events,
+    users,
+    agents,
+    jobs,
+    approvals,
+    jobRepo,
+    dispatcher,
+    waiters,
+    sweeper,
+    reconciler,
+    identities,
+    identityRepo,
+    adapterServices,
     chatHandler: (adapter) => createChatHandler(adapter, { identities, identityRepo, port, log }),
     async startNotifier(adapters) {
-      const [jobConn, messageConn] = await Promise.all([connectRedisOrExplain(config, 'skadi-notify-jobs'), connectRedisOrExplain(config, 'skadi-notify-messages')]);
+      const [jobConn, messageConn] = await Promise.all([
+        connectRedisOrExplain(config, 'skadi-notify-jobs'),
+        connectRedisOrExplain(config, 'skadi-notify-messages'),
+      ]);
       const notifier = new Notifier(
         redis,
         [
@@ -187,7 +252,12 @@ export async function createCore(options: CoreOptions): Promise<Core> {
           callbackTimeoutMs: config.callbackTimeoutMs,
           serverSecret: config.secret,
         },
-        { maxAttempts: config.notifyMaxAttempts, retryBaseMs: config.notifyRetryBaseMs, reclaimIdleMs: config.notifyReclaimIdleMs, maxInFlight: config.notifyMaxInFlight },
+        {
+          maxAttempts: config.notifyMaxAttempts,
+          retryBaseMs: config.notifyRetryBaseMs,
+          reclaimIdleMs: config.notifyReclaimIdleMs,
+          maxInFlight: config.notifyMaxInFlight,
+        },
         log.child({ part: 'notifier' }),
       );
       if (!config.secret) log.warn(NO_SECRET_WARNING);

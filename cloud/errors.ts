@@ -1,11 +1,61 @@
 /** The few error classes of the core; each has a stable `code` (the JSON `error` field) and an HTTP status. */
 
+/** Every code an error of the API carries (its JSON `error` field), each with the status it goes with. */
+export type ErrorCode =
+  // 400
+  | 'BadRequest'
+  | 'InvalidJSON'
+  | 'BadBody'
+  | 'InvalidMessage'
+  | 'MessageTooLong'
+  | 'InvalidName'
+  | 'InvalidPattern'
+  | 'InvalidDuration'
+  | 'InvalidJobId'
+  | 'AmbiguousJobId'
+  | 'InvalidAgent'
+  // 401, 403
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'AgentUnavailable'
+  | 'NotApprover'
+  | 'SelfApproval'
+  | 'HolderUnknown'
+  | 'Unattributed'
+  // 404, 405
+  | 'NotFound'
+  | 'JobNotFound'
+  | 'AgentNotFound'
+  | 'UserNotFound'
+  | 'IdentityNotFound'
+  | 'MethodNotAllowed'
+  // 409
+  | 'Conflict'
+  | 'NameTaken'
+  | 'AlreadyDecided'
+  | 'NoApproval'
+  | 'ApprovalExpired'
+  | 'NotCancelable'
+  | 'JobNotTaken'
+  | 'JobFinished'
+  // 413, 429, 500, 503
+  | 'TooLarge'
+  | 'LimitExceeded'
+  | 'ServerError'
+  | 'Unavailable';
+
+/** The JSON body of an error answer. */
+export interface ErrorBody {
+  error: ErrorCode;
+  message: string;
+}
+
 /** An expected error whose message may be shown to the caller. */
 export class SkadiError extends Error {
   override name = 'SkadiError';
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -14,7 +64,7 @@ export class SkadiError extends Error {
 
 /** 400: the input is malformed or out of range. */
 export class BadRequestError extends SkadiError {
-  constructor(message: string, code = 'BadRequest') {
+  constructor(message: string, code: ErrorCode = 'BadRequest') {
     super(400, code, message);
   }
 }
@@ -28,21 +78,21 @@ export class UnauthorizedError extends SkadiError {
 
 /** 403: authenticated but not allowed. */
 export class ForbiddenError extends SkadiError {
-  constructor(message: string, code = 'Forbidden') {
+  constructor(message: string, code: ErrorCode = 'Forbidden') {
     super(403, code, message);
   }
 }
 
 /** 404: no such thing, or it belongs to somebody else. */
 export class NotFoundError extends SkadiError {
-  constructor(message: string, code = 'NotFound') {
+  constructor(message: string, code: ErrorCode = 'NotFound') {
     super(404, code, message);
   }
 }
 
 /** 409: the request conflicts with the current state (e.g. a finished job). */
 export class ConflictError extends SkadiError {
-  constructor(message: string, code = 'Conflict') {
+  constructor(message: string, code: ErrorCode = 'Conflict') {
     super(409, code, message);
   }
 }
@@ -81,7 +131,19 @@ const CONNECTION_CODES = new Set([
   'ER_CONNECTION_KILLED',
 ]);
 
-const REDIS_DOWN = [/Connection is closed/i, /Stream isn't writeable/i, /Reached the max retries/i, /connect ECONNREFUSED/i, /LOADING/, /CLUSTERDOWN/, /Cluster isn't ready/i, /Too many Cluster redirections/i, /Failed to refresh slots cache/i, /Command timed out/i, /MOVED|TRYAGAIN/];
+const REDIS_DOWN = [
+  /Connection is closed/i,
+  /Stream isn't writeable/i,
+  /Reached the max retries/i,
+  /connect ECONNREFUSED/i,
+  /LOADING/,
+  /CLUSTERDOWN/,
+  /Cluster isn't ready/i,
+  /Too many Cluster redirections/i,
+  /Failed to refresh slots cache/i,
+  /Command timed out/i,
+  /MOVED|TRYAGAIN/,
+];
 
 /** True when an error means a storage dependency is down or busy rather than a bug. */
 export function isDependencyError(err: unknown): boolean {

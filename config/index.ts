@@ -1,93 +1,10 @@
 /** Loads the gateway configuration once: defaults, then an optional YAML/JSON file, then SKADI_* variables. */
 import fs from 'node:fs';
 import YAML from 'yaml';
-import { SETTINGS, type SettingSpec } from './settings';
+import { configSchema, SETTINGS, type Config, type SettingSpec } from './settings';
 
 export { parseDuration, formatDuration } from './duration';
-export { SETTINGS, type SettingSpec } from './settings';
-
-/** The validated settings of one gateway process. */
-export interface Config {
-  port: number;
-  host: string;
-  mysqlUrl: string;
-  redisUrl: string;
-  redisCluster: string[];
-  redisPrefix: string;
-  jobLeaseMs: number;
-  approvalTimeoutMs: number;
-  /** A delayed job due while its agent is offline waits this long for it, then expires. */
-  delayedWaitMs: number;
-  agentOfflineAfterMs: number;
-  bodyLimitBytes: number;
-  sweepIntervalMs: number;
-  reconcileIntervalMs: number;
-  eventMaxLen: number;
-  maxWaitSeconds: number;
-  authMaxFailures: number;
-  authWindowMs: number;
-  /** Trusted proxies: a hop count or addresses/CIDRs (empty: the socket address is the client's). */
-  trustProxy: string[];
-  maxPollsPerAgent: number;
-  /** Worker processes of `serve` (1: no cluster). */
-  workers: number;
-  notifyMaxAttempts: number;
-  notifyRetryBaseMs: number;
-  notifyReclaimIdleMs: number;
-  notifyPaceMs: number;
-  /** Most events one notifier holds; it stops reading at it. */
-  notifyMaxInFlight: number;
-  /** Most deliveries under way at once to one conversation; the others wait in order. */
-  notifyMaxInFlightPerConversation: number;
-  /** CIDRs and host names that job callbacks may reach although they are not public. */
-  callbackAllow: string[];
-  callbackTimeoutMs: number;
-  /** Server-side key of the per-user callback secrets; empty when not set. */
-  secret: string;
-  slackSigningSecret: string;
-  slackBotToken: string;
-  slackApiUrl: string;
-  slackAccess: 'closed' | 'workspace' | 'open';
-  slackAllowedTeams: string[];
-  slackSocketMode: boolean;
-  slackAppToken: string;
-  slackBotUserId: string;
-  slackAllowBots: boolean;
-  teamsAppId: string;
-  teamsAppPassword: string;
-  teamsAppType: 'SingleTenant' | 'MultiTenant' | 'UserAssignedMSI';
-  teamsTenantId: string;
-  teamsAccess: 'closed' | 'workspace' | 'open';
-  teamsAllowedTenants: string[];
-  teamsOpenIdMetadataUrl: string;
-  teamsLoginUrl: string;
-  teamsServiceUrl: string;
-  teamsInsecureNoAuth: boolean;
-  emailImapUrl: string;
-  emailMailbox: string;
-  emailSmtpUrl: string;
-  emailFrom: string;
-  emailAuthservId: string;
-  emailAuthFormat: 'rfc8601' | 'microsoft365';
-  emailRequire: 'dkim' | 'spf' | 'dkim-or-spf' | 'none';
-  emailAccess: 'closed' | 'workspace' | 'open';
-  emailAllowedDomains: string[];
-  emailProcessedFolder: string;
-  emailMaxSizeBytes: number;
-  emailMaxOutputBytes: number;
-  emailSenderLimit: number;
-  emailSenderWindowMs: number;
-  emailTlsCa: string;
-  wechatPuppet: string;
-  wechatPuppetToken: string;
-  wechatPuppetEndpoint: string;
-  wechatPuppetTls: boolean;
-  wechatAccess: 'closed' | 'open';
-  wechatPaceMs: number;
-  wechatMaxPerMinute: number;
-  wechatLeaseMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-}
+export { SETTINGS, type Config, type SettingSpec } from './settings';
 
 /** A setting has a wrong value; the message names the setting and what is wrong. */
 export class ConfigError extends Error {
@@ -116,23 +33,24 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError(`config file ${file}: ${(err as Error).message.split('\n')[0]}`);
   }
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must be a mapping of setting: value`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`config file ${file}: must be a mapping of setting: value`);
   return parsed as Record<string, unknown>;
 }
 
-/** Validates one raw value against its setting, throwing a ConfigError that names it. */
-function parseSetting(spec: SettingSpec, raw: unknown, source: string): unknown {
-  const result = spec.schema.safeParse(raw);
-  if (result.success) return result.data;
+/** The error of a raw value of a setting, naming the setting, where the value came from and (unless secret) the value. */
+function settingError(spec: SettingSpec, raw: unknown, source: string, message: string | undefined): ConfigError {
   const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
-  throw new ConfigError(`setting ${spec.file} (${spec.env}) from ${source} = ${shown}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+  return new ConfigError(`setting ${spec.file} (${spec.env}) from ${source} = ${shown}: ${message ?? 'invalid'}`);
 }
 
 /** Parses one setting given another way (a command-line option), with the same checks and messages; source names it. */
-export function parseSettingValue(key: string, raw: unknown, source: string): unknown {
+export function parseSettingValue<K extends keyof Config>(key: K, raw: unknown, source: string): Config[K] {
   const spec = SETTINGS.find((s) => s.key === key);
   if (!spec) throw new Error(`no setting ${key}`);
-  return parseSetting(spec, raw, source);
+  const result = configSchema.shape[key].safeParse(raw);
+  if (!result.success) throw settingError(spec, raw, source, result.error.issues[0]?.message);
+  return result.data as Config[K];
 }
 
 /** Loads and validates the configuration of a gateway process, or throws a ConfigError. */
@@ -144,14 +62,26 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const unknown = Object.keys(fromFile).filter((key) => !known.has(key));
   if (unknown.length > 0) throw new ConfigError(`config file ${file}: unknown setting "${unknown[0]}" (known: ${[...known].join(', ')})`);
 
-  const config: Record<string, unknown> = {};
+  // Each value from the environment, else the file; a missing one is given its default by the schema.
+  const raw: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
   for (const spec of SETTINGS) {
     const envValue = env[spec.env];
-    if (envValue !== undefined && envValue !== '') config[spec.key] = parseSetting(spec, envValue, spec.env);
-    else if (spec.file in fromFile) config[spec.key] = parseSetting(spec, fromFile[spec.file], `file ${file}`);
-    else config[spec.key] = parseSetting(spec, spec.default, 'defaults');
+    if (envValue !== undefined && envValue !== '') {
+      raw[spec.key] = envValue;
+      sources.set(spec.key, spec.env);
+    } else if (spec.file in fromFile) {
+      raw[spec.key] = fromFile[spec.file];
+      sources.set(spec.key, `file ${file}`);
+    }
   }
-  return { ...(config as unknown as Config), ...options.overrides };
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const spec = SETTINGS.find((s) => s.key === issue?.path[0])!;
+    throw settingError(spec, raw[spec.key] ?? spec.default, sources.get(spec.key) ?? 'defaults', issue?.message);
+  }
+  return { ...result.data, ...options.overrides };
 }
 
 /** The configuration with every secret replaced, safe to log. */

@@ -1,5 +1,5 @@
 // Stryker ignorer: log statements (log.info(...), this.log.warn(...), ctx.state.log?.error(...)) are not mutated.
-// What a log line says is for the operator, not a promise of the README; mutating it only adds equivalent mutants.
+// What a log line says is for the operator, not a promise of the documentation; mutating it only adds equivalent mutants.
 import { PluginKind, declareValuePlugin } from '@stryker-mutator/api/plugin';
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Mutation testing of the modules that keep the README's guarantees, each against only the test files that cover it.
+// Mutation testing of the modules that keep the guarantees of docs/design.md, each against only the test files that cover it.
 //   npm run mutation                 every module, one after another
 //   npm run mutation -- email-auth   one module (or several)
 //   npm run mutation -- --list       the modules, their files and their tests
@@ -25,28 +25,55 @@ export const MODULES = {
   },
   lifecycle: {
     keeps: 'leases, renewals, offline expiry, the reconciler and the sweeper',
-    // cloud/jobs.ts without its approval methods (approve … findAwaiting), which the approvals module mutates.
-    mutate: ['cloud/jobs.ts:!approve-findAwaiting', 'cloud/reconciler.ts', 'cloud/sweeper.ts', 'cloud/queue/queue.ts'],
-    tests: ['test/integration/lifecycle-guards.test.ts', 'test/integration/lifecycle.test.ts', 'test/integration/guarantees-redis.test.ts', 'test/integration/guarantees-mysql.test.ts'],
+    mutate: [
+      ...['push', 'hand-out', 'reports', 'expiry', 'cancel', 'delayed', 'transitions', 'job-service', 'reconciler', 'sweeper'].map(
+        (f) => `cloud/lifecycle/${f}.ts`,
+      ),
+      'cloud/queue/redis-state.ts',
+    ],
+    tests: [
+      'test/integration/lifecycle-guards.test.ts',
+      'test/integration/lifecycle.test.ts',
+      'test/integration/guarantees-redis.test.ts',
+      'test/integration/guarantees-mysql.test.ts',
+    ],
   },
   'long-polls': {
     keeps: 'a waiting poll gets a new job at once, and each job reaches one poll',
-    mutate: ['cloud/dispatcher.ts', 'cloud/job-waiters.ts'],
-    tests: ['test/integration/long-polls.test.ts', 'test/integration/lifecycle.test.ts'],
+    mutate: ['cloud/agents/long-polls.ts', 'cloud/lifecycle/job-waiters.ts'],
+    tests: [
+      'test/unit/long-polls.test.ts',
+      'test/unit/job-waiters.test.ts',
+      'test/integration/long-polls.test.ts',
+      'test/integration/lifecycle.test.ts',
+    ],
   },
   approvals: {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
-    mutate: ['cloud/approval-patterns.ts', 'cloud/credentials.ts', 'cloud/jobs.ts:approve-findAwaiting'],
-    tests: ['test/unit/approval-patterns.test.ts', 'test/unit/credentials.test.ts', 'test/integration/approvals.test.ts', 'test/integration/lifecycle-guards.test.ts'],
+    mutate: ['cloud/approvals/*.ts'],
+    tests: [
+      'test/unit/approval-patterns.test.ts',
+      'test/unit/credentials.test.ts',
+      'test/integration/approvals.test.ts',
+      'test/integration/lifecycle-guards.test.ts',
+    ],
   },
   notifier: {
     keeps: 'answers and callbacks are delivered, signed, bounded, and never to private addresses',
-    mutate: ['cloud/notifier/*.ts', 'cloud/callback-guard.ts', 'cloud/callback-secret.ts'],
-    tests: ['test/unit/notifier-slots.test.ts', 'test/unit/callback-guard.test.ts', 'test/integration/callback-guard.test.ts', 'test/integration/callback-delivery.test.ts', 'test/integration/notifier.test.ts', 'test/integration/notifier-delivery.test.ts', 'test/integration/notifier-bounds.test.ts'],
+    mutate: ['cloud/notifier/*.ts', 'cloud/accounts/callback-secret.ts'],
+    tests: [
+      'test/unit/notifier-slots.test.ts',
+      'test/unit/callback-guard.test.ts',
+      'test/integration/callback-guard.test.ts',
+      'test/integration/callback-delivery.test.ts',
+      'test/integration/notifier.test.ts',
+      'test/integration/notifier-delivery.test.ts',
+      'test/integration/notifier-bounds.test.ts',
+    ],
   },
   tokens: {
     keeps: 'tokens are hashed at rest and compared in constant time; repeated failures are throttled',
-    mutate: ['cloud/tokens.ts', 'agent-api/auth.ts', 'agent-api/auth-limiter.ts'],
+    mutate: ['cloud/accounts/tokens.ts', 'agent-api/auth.ts', 'agent-api/auth-limiter.ts'],
     tests: ['test/unit/tokens.test.ts', 'test/integration/auth-limiter.test.ts', 'test/integration/auth-limit.test.ts'],
   },
   'slack-verification': {
@@ -81,29 +108,6 @@ export const MODULES = {
   },
 };
 
-/**
- * Stryker's `file:start-end` line ranges for `file:first-last` (the methods `first` to `last`, with their doc comments)
- * and `file:!first-last` (the rest of the file), found in the source at each run so that they follow the code.
- */
-export function resolveMutate(entry) {
-  const m = /^(.+):(!?)([A-Za-z]+)-([A-Za-z]+)$/.exec(entry);
-  if (!m) return [entry];
-  const [, file, rest, first, last] = m;
-  const lines = fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n');
-  const at = (name) => {
-    const i = lines.findIndex((l) => new RegExp(`^\\s+(async )?${name}\\(`).test(l));
-    if (i < 0) throw new Error(`${file} has no method ${name} (the mutation module ${entry} needs it)`);
-    return i;
-  };
-  let start = at(first);
-  while (start > 0 && /^\s*(\/\*\*|\*)/.test(lines[start - 1])) start--; // its doc comment
-  let end = at(last) + 1;
-  while (end < lines.length && !/^  \}$/.test(lines[end - 1])) end++; // the method's closing brace
-  const inside = `${file}:${start + 1}-${end}`;
-  const count = lines.at(-1) === '' ? lines.length - 1 : lines.length;
-  return rest ? [`${file}:1-${start}`, `${file}:${end + 1}-${count}`] : [inside];
-}
-
 /** The share of mutants the tests kill, of those they could: killed and timed out over all but compile errors. */
 export function score(results) {
   const count = {};
@@ -119,8 +123,13 @@ const CHECKER_TSCONFIG = 'tsconfig.mutation.json';
 const AUGMENTING = ['agent-api/body.ts', 'cloud/queue/cluster-key-slot.d.ts'];
 
 function writeCheckerTsconfig(module) {
-  const files = [...new Set(module.mutate.map((m) => m.replace(/:!?[\w-]+$/, '')))].flatMap((m) =>
-    m.includes('*') ? fs.readdirSync(path.join(ROOT, path.dirname(m))).filter((f) => f.endsWith('.ts')).map((f) => path.join(path.dirname(m), f)) : [m],
+  const files = [...new Set(module.mutate)].flatMap((m) =>
+    m.includes('*')
+      ? fs
+          .readdirSync(path.join(ROOT, path.dirname(m)))
+          .filter((f) => f.endsWith('.ts'))
+          .map((f) => path.join(path.dirname(m), f))
+      : [m],
   );
   // Plus the files that add to other modules' types (declare module), which nothing imports for their types.
   const config = { extends: './tsconfig.json', include: [], files: [...new Set([...files, ...AUGMENTING])] };
@@ -130,7 +139,7 @@ function writeCheckerTsconfig(module) {
 function strykerOptions(name, module, opts) {
   const dir = path.join(OUT, name);
   return {
-    mutate: module.mutate.flatMap(resolveMutate),
+    mutate: module.mutate,
     testRunner: 'jest',
     plugins: ['@stryker-mutator/jest-runner', '@stryker-mutator/typescript-checker', path.join(ROOT, 'scripts/mutation-ignorers.mjs')],
     ignorers: ['log-statements'],
@@ -195,7 +204,8 @@ const program = new Command()
   .option('--verbose', "show Stryker's own progress log")
   .action(async (names, opts) => {
     if (opts.list) {
-      for (const [name, m] of Object.entries(MODULES)) console.log(`${name}: ${m.keeps}\n  mutate: ${m.mutate.flatMap(resolveMutate).join(' ')}\n  tests:  ${m.tests.join(' ')}`);
+      for (const [name, m] of Object.entries(MODULES))
+        console.log(`${name}: ${m.keeps}\n  mutate: ${m.mutate.join(' ')}\n  tests:  ${m.tests.join(' ')}`);
       return;
     }
     if (opts.scores) return printTable(readScores());
@@ -217,7 +227,9 @@ const program = new Command()
       const scores = readScores();
       scores[name] = s;
       fs.writeFileSync(path.join(KEPT, 'scores.json'), `${JSON.stringify(scores, null, 2)}\n`);
-      console.log(`== ${name}: ${s.percent} % of ${s.valid} mutants killed in ${s.seconds} s; report: ${path.relative(ROOT, path.join(OUT, name, 'index.html'))}`);
+      console.log(
+        `== ${name}: ${s.percent} % of ${s.valid} mutants killed in ${s.seconds} s; report: ${path.relative(ROOT, path.join(OUT, name, 'index.html'))}`,
+      );
     }
     console.log('');
     printTable(readScores());

@@ -8,12 +8,19 @@ const path = require('node:path');
 
 const args = process.argv.slice(2);
 if (args.length === 0 || args.includes('--help')) {
-  console.log('usage: node scripts/profile-top.js <file.cpuprofile|directory> [--top N] [--json]\nPrints the functions and packages with the most self time (the profile\'s samples).');
+  console.log(
+    "usage: node scripts/profile-top.js <file.cpuprofile|directory> [--top N] [--json]\nPrints the functions and packages with the most self time (the profile's samples).",
+  );
   process.exit(args.length === 0 ? 1 : 0);
 }
 const top = Number(args[args.indexOf('--top') + 1]) || 25;
 const target = args.find((a) => !a.startsWith('--') && a !== String(top));
-const files = fs.statSync(target).isDirectory() ? fs.readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(target, f)) : [target];
+const files = fs.statSync(target).isDirectory()
+  ? fs
+      .readdirSync(target)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => path.join(target, f))
+  : [target];
 
 /** Where a frame's code lives: a package of node_modules, the project (its file), node itself, or V8. */
 function owner(url) {
@@ -35,12 +42,19 @@ for (const file of files) {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const dt = new Map();
-  profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   for (const [id, us] of dt) {
     const { callFrame: f } = nodes.get(id);
     const key = `${f.functionName || '(anonymous)'} ${f.url ? `${owner(f.url)}:${f.lineNumber + 1}` : ''}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
-    const o = f.functionName === '(garbage collector)' ? '(garbage collector)' : f.functionName === '(idle)' ? '(idle)' : f.functionName === '(program)' ? '(program)' : owner(f.url).replace(/^skadi:.*/, 'skadi');
+    const o =
+      f.functionName === '(garbage collector)'
+        ? '(garbage collector)'
+        : f.functionName === '(idle)'
+          ? '(idle)'
+          : f.functionName === '(program)'
+            ? '(program)'
+            : owner(f.url).replace(/^skadi:.*/, 'skadi');
     byOwner.set(o, (byOwner.get(o) ?? 0) + us);
     if (f.functionName !== '(idle)') total += us;
   }

@@ -67,7 +67,7 @@ export function tokenize(value: string): Token[] {
     if (/\s/.test(ch)) i++;
     else if (ch === '(') i = skipComment(value, i + 1);
     else if (ch === ')') throw new AuthResultsSyntaxError('a ")" without its "("');
-    else if (ch === ';' || ch === '=') (tokens.push({ kind: ch }), i++);
+    else if (ch === ';' || ch === '=') tokens.push({ kind: ch }), i++;
     else if (ch === '"') {
       const quoted = readQuoted(value, i + 1);
       tokens.push({ kind: 'quoted', text: quoted.text });
@@ -109,7 +109,10 @@ class Reader {
 
   take(kind: Token['kind']): Token {
     const token = this.tokens[this.at];
-    if (token?.kind !== kind) throw new AuthResultsSyntaxError(`expected ${kind === 'word' ? 'a word' : `"${kind}"`}, found ${token ? describe(token) : 'the end'}`);
+    if (token?.kind !== kind)
+      throw new AuthResultsSyntaxError(
+        `expected ${kind === 'word' ? 'a word' : `"${kind}"`}, found ${token ? describe(token) : 'the end'}`,
+      );
     this.at++;
     return token;
   }
@@ -134,7 +137,8 @@ function describe(token: Token): string {
 function readMethod(r: Reader): { method: string; result: string } {
   const name = r.word();
   const [method, version, ...rest] = name.split('/');
-  if (!KEYWORD.test(method) || rest.length || (version !== undefined && !/^\d+$/.test(version))) throw new AuthResultsSyntaxError(`not a method: ${JSON.stringify(name.slice(0, 40))}`);
+  if (!KEYWORD.test(method) || rest.length || (version !== undefined && !/^\d+$/.test(version)))
+    throw new AuthResultsSyntaxError(`not a method: ${JSON.stringify(name.slice(0, 40))}`);
   r.take('=');
   const result = r.word();
   if (!KEYWORD.test(result)) throw new AuthResultsSyntaxError(`not a result: ${JSON.stringify(result.slice(0, 40))}`);
@@ -175,7 +179,8 @@ function readResults(r: Reader, format: AuthResultsFormat): MethodResult[] {
     }
     const { method, result } = readMethod(r);
     results.push({ method, result, props: readProps(r, format) });
-    if (r.peek() && r.peek()?.kind !== ';') throw new AuthResultsSyntaxError(`unexpected ${describe(r.peek()!)} after the ${method} result`);
+    if (r.peek() && r.peek()?.kind !== ';')
+      throw new AuthResultsSyntaxError(`unexpected ${describe(r.peek()!)} after the ${method} result`);
   }
   return results;
 }

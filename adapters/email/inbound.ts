@@ -13,12 +13,20 @@ export type MailVerdict = { message: InboundMessage } | { ignored: string } | { 
 
 /** Every header of a mail in its order, with lower-case names and unfolded values. */
 export function headerFields(mail: Pick<ParsedMail, 'headerLines'>): HeaderField[] {
-  return (mail.headerLines ?? []).map((h) => ({ key: h.key, value: h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim() }));
+  return (mail.headerLines ?? []).map((h) => ({
+    key: h.key,
+    value: h.line
+      .slice(h.line.indexOf(':') + 1)
+      .replace(/\r?\n[ \t]+/g, ' ')
+      .trim(),
+  }));
 }
 
 /** The values of every occurrence of a header, unfolded. */
 export function headerValues(mail: Pick<ParsedMail, 'headerLines'>, name: string): string[] {
-  return headerFields(mail).filter((h) => h.key === name).map((h) => h.value);
+  return headerFields(mail)
+    .filter((h) => h.key === name)
+    .map((h) => h.value);
 }
 
 /** The first line of a body that is neither empty nor quoted, before any signature. */
@@ -110,10 +118,21 @@ function checkSender(mail: ParsedMail, address: string, config: InboundSettings,
   if (config.require === 'none') return { keys: [], signed: null };
   const signatures = passingSignatures(headers, auth.dkim);
   // Without the signature that passed, a copy resent with a new Message-ID could not be told from the first.
-  if (auth.by === 'dkim' && signatures.length === 0) return { refused: 'the DKIM signature that passed is not among the mail\'s DKIM-Signature headers' };
+  if (auth.by === 'dkim' && signatures.length === 0)
+    return { refused: "the DKIM signature that passed is not among the mail's DKIM-Signature headers" };
   const replay = replayProblem(headerValues(mail, 'date'), signatures, now);
   if (replay) return { refused: replay };
-  const signed = auth.by === 'dkim' ? new Set(signatures.flatMap((s) => (s.h ?? '').toLowerCase().split(':').map((h) => h.trim()))) : null;
+  const signed =
+    auth.by === 'dkim'
+      ? new Set(
+          signatures.flatMap((s) =>
+            (s.h ?? '')
+              .toLowerCase()
+              .split(':')
+              .map((h) => h.trim()),
+          ),
+        )
+      : null;
   return { keys: signatureKeys(signatures), signed };
 }
 
@@ -133,7 +152,10 @@ export function normalizeMail(mail: ParsedMail, config: InboundSettings, receive
   // The mail answered first (In-Reply-To), then References from the newest: an older request in the chain is not it.
   // Of a DKIM-signed mail only what the signature covers counts: a copy with an added References header decides nothing.
   const covers = (header: string) => auth.signed === null || auth.signed.has(header);
-  const answered = [...(covers('in-reply-to') ? [String(mail.inReplyTo ?? '')] : []), ...(covers('references') ? [...references].reverse() : [])];
+  const answered = [
+    ...(covers('in-reply-to') ? [String(mail.inReplyTo ?? '')] : []),
+    ...(covers('references') ? [...references].reverse() : []),
+  ];
   const text = withApprovalJob(commandOf(subject, String(mail.text ?? '')), answered);
   if (!text) return { ignored: 'no command in the subject or the first line' };
   return {

@@ -28,7 +28,10 @@ function smtpOptions(url: string, ca: string | undefined): SMTPConnection.Option
  * the message never reaches a subject line, which mail servers log and mail readers list.
  */
 export function privateSubject(text: string): string {
-  return `Skadi: ${text.split('\n')[0].replace(/`[^`]*`?/g, '…').slice(0, 60)}`;
+  return `Skadi: ${text
+    .split('\n')[0]
+    .replace(/`[^`]*`?/g, '…')
+    .slice(0, 60)}`;
 }
 
 /** Creates the e-mail adapter (see emailEnabled for when to, and emailConfigProblem for settings that cannot work). */
@@ -69,7 +72,9 @@ export function createEmailAdapter(config: EmailAdapterConfig, log: Logger): Cha
     async start(handler, services) {
       intake.start(handler, new SenderLimits(services, config.senderLimit, config.senderWindowMs));
       if (config.require === 'none') {
-        log.warn('SKADI_EMAIL_REQUIRE=none: every From address is believed. Use it only for a mailbox that nothing but trusted systems can write to.');
+        log.warn(
+          'SKADI_EMAIL_REQUIRE=none: every From address is believed. Use it only for a mailbox that nothing but trusted systems can write to.',
+        );
       }
       watcher.start();
     },
@@ -78,7 +83,8 @@ export function createEmailAdapter(config: EmailAdapterConfig, log: Logger): Cha
       if (message.replaces) return message.replaces; // mail has no edits; the core sends what matters as new messages
       return sendTo(decodeRef(replyTo), message);
     },
-    sendPrivate: (_tenant, address, message) => sendTo({ a: address, s: privateSubject(message.text), m: '', r: [] }, message, 'auto-generated'),
+    sendPrivate: (_tenant, address, message) =>
+      sendTo({ a: address, s: privateSubject(message.text), m: '', r: [] }, message, 'auto-generated'),
     conversationKey: (replyTo) => decodeRef(replyTo).a,
     up: () => watcher.connected,
     async stop() {

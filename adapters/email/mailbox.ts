@@ -68,7 +68,13 @@ const MAX_BACKOFF_MS = 30_000;
 export function imapSettings(url: string): { host: string; port: number; secure: boolean; user: string; pass: string } {
   const u = new URL(url);
   const secure = u.protocol === 'imaps:';
-  return { host: u.hostname, port: Number(u.port) || (secure ? 993 : 143), secure, user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) };
+  return {
+    host: u.hostname,
+    port: Number(u.port) || (secure ? 993 : 143),
+    secure,
+    user: decodeURIComponent(u.username),
+    pass: decodeURIComponent(u.password),
+  };
 }
 
 /** The processed folder is missing (already logged). */
@@ -125,7 +131,16 @@ export class MailboxWatcher {
     if (this.stopped) return;
     const { host, port, secure, user, pass } = imapSettings(this.options.url);
     const tls = this.options.ca ? { ca: this.options.ca } : undefined;
-    const client = new ImapFlow({ host, port, secure, auth: { user, pass }, tls, logger: false, connectionTimeout: 10_000, greetingTimeout: 10_000 });
+    const client = new ImapFlow({
+      host,
+      port,
+      secure,
+      auth: { user, pass },
+      tls,
+      logger: false,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+    });
     this.client = client;
     client.on('error', (err: Error) => this.options.log.warn({ err: err.message }, 'IMAP error'));
     client.on('close', () => {
@@ -140,7 +155,8 @@ export class MailboxWatcher {
       await client.mailboxOpen(this.options.mailbox);
       await this.checkProcessedFolder(client);
     } catch (err) {
-      if (!(err instanceof MissingFolderError)) this.options.log.warn({ err: (err as Error).message, host, port }, 'IMAP: could not connect');
+      if (!(err instanceof MissingFolderError))
+        this.options.log.warn({ err: (err as Error).message, host, port }, 'IMAP: could not connect');
       this.dropClient(client);
       return;
     }
@@ -232,10 +248,13 @@ export class MailboxWatcher {
   private armRetry(): void {
     if (this.retryTimer || this.stopped || this.retryAt.size === 0) return;
     const due = Math.min(...this.retryAt.values());
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.drain();
-    }, Math.max(0, due - Date.now()) + 10);
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        void this.drain();
+      },
+      Math.max(0, due - Date.now()) + 10,
+    );
     this.retryTimer.unref();
   }
 
@@ -244,7 +263,9 @@ export class MailboxWatcher {
     const unseen = (await client.search({ seen: false }, { uid: true })) || [];
     await this.learnSenders(client, unseen);
     const now = Date.now();
-    return unseen.filter((uid) => this.senders.has(uid) && (this.retryAt.get(uid) ?? 0) <= now).map((uid) => ({ uid, sender: this.senders.get(uid)! }));
+    return unseen
+      .filter((uid) => this.senders.has(uid) && (this.retryAt.get(uid) ?? 0) <= now)
+      .map((uid) => ({ uid, sender: this.senders.get(uid)! }));
   }
 
   /** Reads the envelope senders of the unseen mails not known yet, and forgets the mails no longer unseen. */

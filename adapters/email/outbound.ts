@@ -44,7 +44,13 @@ export interface MailAddress {
 export function mailAddressOf(text: string): MailAddress {
   const address = addressOf(text);
   const angle = text.lastIndexOf('<');
-  const name = angle > 0 ? text.slice(0, angle).trim().replace(/^"(.*)"$/, '$1') : '';
+  const name =
+    angle > 0
+      ? text
+          .slice(0, angle)
+          .trim()
+          .replace(/^"(.*)"$/, '$1')
+      : '';
   return { name, address };
 }
 
@@ -55,7 +61,13 @@ export function mailAddressOf(text: string): MailAddress {
 export type AutoSubmitted = 'auto-replied' | 'auto-generated';
 
 /** A reply in the thread of the command's mail, with its own Message-ID on the From domain. */
-export function answerMail(ref: EmailRef, message: OutboundMessage, from: string, maxOutputBytes: number, kind: AutoSubmitted = 'auto-replied'): SendMailOptions & { messageId: string } {
+export function answerMail(
+  ref: EmailRef,
+  message: OutboundMessage,
+  from: string,
+  maxOutputBytes: number,
+  kind: AutoSubmitted = 'auto-replied',
+): SendMailOptions & { messageId: string } {
   // An approval request's Message-ID names its job, so that a reply saying only `approve` or `deny` decides on it.
   const local = message.approval ? `${APPROVAL_ID_PREFIX}${message.approval.jobId}.${randomUUID()}` : randomUUID();
   const messageId = `<${local}@${domainOf(addressOf(from)) || 'skadi.invalid'}>`;
@@ -73,10 +85,13 @@ export function answerMail(ref: EmailRef, message: OutboundMessage, from: string
 /** Translates a nodemailer/SMTP error into an AdapterError: 4xx and network failures are passing, 5xx final. */
 export function translateSmtpError(err: unknown): AdapterError {
   const e = err as { responseCode?: number; code?: string; message?: string };
-  const detail = String(e?.message ?? err).split('\n')[0].slice(0, 300);
+  const detail = String(e?.message ?? err)
+    .split('\n')[0]
+    .slice(0, 300);
   const code = e?.responseCode ?? 0;
   if (code >= 400 && code < 500) return new AdapterError('transient', `the mail server answered ${code}: ${detail}`);
-  if (code === 535 || code === 530 || e?.code === 'EAUTH') return new AdapterError('unauthorized', `the mail server refused the login: ${detail}`);
+  if (code === 535 || code === 530 || e?.code === 'EAUTH')
+    return new AdapterError('unauthorized', `the mail server refused the login: ${detail}`);
   if (code >= 500) return new AdapterError('invalid', `the mail server refused the mail (${code}): ${detail}`);
   return new AdapterError('transient', `sending mail failed: ${detail}`);
 }

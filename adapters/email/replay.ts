@@ -41,14 +41,17 @@ export function passingSignatures(headers: HeaderField[], passes: MethodResult[]
  * bits of the last base64 character can be changed without changing the signature, the bytes cannot).
  */
 export function signatureKeys(signatures: Record<string, string>[]): string[] {
-  const keys = signatures.filter((s) => s.b).map((s) => `dkim:${createHash('sha256').update(Buffer.from(s.b, 'base64')).digest('hex').slice(0, 40)}`);
+  const keys = signatures
+    .filter((s) => s.b)
+    .map((s) => `dkim:${createHash('sha256').update(Buffer.from(s.b, 'base64')).digest('hex').slice(0, 40)}`);
   return [...new Set(keys)];
 }
 
 /** Why a time stamp (ms) is outside the window, or null. */
 function ageProblem(what: string, atMs: number, nowMs: number): string | null {
   if (atMs > nowMs + MAX_FUTURE_MS) return `${what} lies in the future`;
-  if (atMs < nowMs - MAX_AGE_MS) return `${what} is older than ${Math.round(MAX_AGE_MS / 3_600_000)} h (a replay is not told apart after that)`;
+  if (atMs < nowMs - MAX_AGE_MS)
+    return `${what} is older than ${Math.round(MAX_AGE_MS / 3_600_000)} h (a replay is not told apart after that)`;
   return null;
 }
 

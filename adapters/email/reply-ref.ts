@@ -20,6 +20,7 @@ export function encodeRef(ref: EmailRef): string {
 /** Decodes a reply address; throws on anything else. */
 export function decodeRef(text: string): EmailRef {
   const ref = JSON.parse(text) as EmailRef;
-  if (!ref || typeof ref.a !== 'string' || typeof ref.s !== 'string' || !Array.isArray(ref.r)) throw new Error('not an e-mail reply address');
+  if (!ref || typeof ref.a !== 'string' || typeof ref.s !== 'string' || !Array.isArray(ref.r))
+    throw new Error('not an e-mail reply address');
   return ref;
 }

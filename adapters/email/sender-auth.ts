@@ -6,7 +6,14 @@
  * must parse fully, and show a DKIM signature (or SPF) of the From domain or a subdomain of it.
  */
 import type { EmailRequirement } from './config';
-import { AuthResultsSyntaxError, leadingAuthservId, parseAuthResults, type AuthResults, type AuthResultsFormat, type MethodResult } from './auth-results';
+import {
+  AuthResultsSyntaxError,
+  leadingAuthservId,
+  parseAuthResults,
+  type AuthResults,
+  type AuthResultsFormat,
+  type MethodResult,
+} from './auth-results';
 
 export { parseAuthResults, type AuthResults, type AuthResultsFormat, type MethodResult };
 
@@ -37,7 +44,11 @@ export function domainOf(address: string): string {
 }
 
 /** The Authentication-Results values written by the receiving server, or why there are none. */
-export function trustedHeaders(headers: HeaderField[], authservId: string, format: AuthResultsFormat): { values: string[] } | { problem: string } {
+export function trustedHeaders(
+  headers: HeaderField[],
+  authservId: string,
+  format: AuthResultsFormat,
+): { values: string[] } | { problem: string } {
   const results = headers.map((h, index) => ({ ...h, index })).filter((h) => h.key === 'authentication-results');
   if (format === 'microsoft365') {
     return results.length ? { values: [results[0].value] } : { problem: 'no Authentication-Results header (Microsoft 365 form)' };
@@ -87,9 +98,17 @@ export function authenticateSender(headers: HeaderField[], fromAddress: string, 
   if ('problem' in parsed) return { ok: false, reason: parsed.problem };
   const results = parsed.parsed.flatMap((h) => h.results);
   const dkim = results.filter((r) => r.method === 'dkim' && r.result === 'pass' && aligned(dkimDomainOf(r), fromDomain));
-  const spf = results.some((r) => r.method === 'spf' && r.result === 'pass' && aligned(domainOf(r.props['smtp.mailfrom'] ?? '') || r.props['smtp.mailfrom'], fromDomain));
+  const spf = results.some(
+    (r) =>
+      r.method === 'spf' &&
+      r.result === 'pass' &&
+      aligned(domainOf(r.props['smtp.mailfrom'] ?? '') || r.props['smtp.mailfrom'], fromDomain),
+  );
   if ((require === 'dkim' || require === 'dkim-or-spf') && dkim.length) return { ok: true, by: 'dkim', dkim };
   if ((require === 'spf' || require === 'dkim-or-spf') && spf) return { ok: true, by: 'spf', dkim: [] };
   const seen = results.filter((r) => r.method === 'dkim' || r.method === 'spf').map(describeResult);
-  return { ok: false, reason: `no aligned ${require === 'dkim-or-spf' ? 'dkim or spf' : require} pass for ${fromDomain} (${seen.join(', ') || 'no dkim or spf result'})` };
+  return {
+    ok: false,
+    reason: `no aligned ${require === 'dkim-or-spf' ? 'dkim or spf' : require} pass for ${fromDomain} (${seen.join(', ') || 'no dkim or spf result'})`,
+  };
 }

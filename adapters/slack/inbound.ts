@@ -23,7 +23,7 @@ export function stripMentions(text: string): string {
 }
 
 /** Slack escapes &, < and > in message text; commands want them back. */
-function unescape(text: string): string {
+function unescapeSlack(text: string): string {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
@@ -45,7 +45,7 @@ export function normalizeSlashCommand(command: Record<string, any>, receivedAt =
     tenant: senderTeam(command.user_team_id, command.user?.team_id, command.team_id),
     senderId: String(command.user_id),
     senderName: String(command.user_name ?? ''),
-    text: unescape(String(command.text ?? '')).trim(),
+    text: unescapeSlack(String(command.text ?? '')).trim(),
     isPrivate,
     replyTo: encodeRef(isPrivate ? { c: String(command.channel_id), flat: 1 } : { c: String(command.channel_id) }),
     messageId: `command:${command.trigger_id ?? `${command.team_id}:${command.user_id}:${Date.now()}`}`,
@@ -62,13 +62,19 @@ export function isIgnoredMessage(event: Record<string, any>, bot: BotIdentity | 
 }
 
 /** The fields every message event shares; the caller decides privacy and where answers go. */
-function fromEvent(event: Record<string, any>, body: Record<string, any>, isPrivate: boolean, replyTo: string, receivedAt: Date): InboundMessage {
+function fromEvent(
+  event: Record<string, any>,
+  body: Record<string, any>,
+  isPrivate: boolean,
+  replyTo: string,
+  receivedAt: Date,
+): InboundMessage {
   return {
     channel: 'slack',
     tenant: senderTeam(event.user_team, event.source_team, event.user_profile?.team, event.team, body.team_id),
     senderId: String(event.user ?? event.bot_id ?? ''),
     senderName: '',
-    text: unescape(stripMentions(String(event.text ?? ''))),
+    text: unescapeSlack(stripMentions(String(event.text ?? ''))),
     isPrivate,
     replyTo,
     messageId: `event:${body.event_id ?? `${event.channel}:${event.ts}`}`,
@@ -106,6 +112,8 @@ export function normalizeApprovalAction(body: Record<string, any>, receivedAt = 
 
 /** A direct message to the bot: answered in the DM. */
 export function normalizeDirectMessage(event: Record<string, any>, body: Record<string, any>, receivedAt = new Date()): InboundMessage {
-  const replyTo = event.thread_ts ? { c: String(event.channel), t: String(event.thread_ts) } : { c: String(event.channel), flat: 1 as const };
+  const replyTo = event.thread_ts
+    ? { c: String(event.channel), t: String(event.thread_ts) }
+    : { c: String(event.channel), flat: 1 as const };
   return fromEvent(event, body, true, encodeRef(replyTo), receivedAt);
 }

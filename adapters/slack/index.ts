@@ -5,7 +5,14 @@ import type { Logger } from 'pino';
 import type { ChannelAdapter, InboundMessage, OutboundMessage } from '../contract';
 import { InboundWork } from '../inbound-work';
 import { slackConfigFrom, slackEnabled, type SlackAdapterConfig } from './config';
-import { isIgnoredMessage, normalizeApprovalAction, normalizeDirectMessage, normalizeMention, normalizeSlashCommand, type BotIdentity } from './inbound';
+import {
+  isIgnoredMessage,
+  normalizeApprovalAction,
+  normalizeDirectMessage,
+  normalizeMention,
+  normalizeSlashCommand,
+  type BotIdentity,
+} from './inbound';
 import { renderBlocks, renderText, translateSlackError } from './outbound';
 import { KoaSlackReceiver } from './receiver';
 import { decodeRef, encodeRef, postedRef } from './reply-ref';
@@ -21,7 +28,10 @@ export interface SlackAdapter extends ChannelAdapter {
 /** Bolt's logger interface on top of pino. */
 function boltLogger(log: Logger): BoltLogger {
   let level = LogLevel.WARN;
-  const at = (fn: 'debug' | 'info' | 'warn' | 'error') => (...msgs: unknown[]) => log[fn]({ part: 'bolt' }, msgs.map(String).join(' '));
+  const at =
+    (fn: 'debug' | 'info' | 'warn' | 'error') =>
+    (...msgs: unknown[]) =>
+      log[fn]({ part: 'bolt' }, msgs.map(String).join(' '));
   return {
     debug: at('debug'),
     info: at('info'),
@@ -40,7 +50,9 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
   const app = new App({
     token: config.botToken,
     // Socket Mode opens its connection through apps.connections.open on the same (configurable) API URL.
-    ...(receiver ? { receiver } : { socketMode: true, appToken: config.appToken, installerOptions: { clientOptions: { slackApiUrl: config.apiUrl } } }),
+    ...(receiver
+      ? { receiver }
+      : { socketMode: true, appToken: config.appToken, installerOptions: { clientOptions: { slackApiUrl: config.apiUrl } } }),
     tokenVerificationEnabled: false, // Slack may be unreachable at start: never crash on it
     logger: boltLogger(log),
     clientOptions,
@@ -73,7 +85,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
 
   /** Learns the bot's ids with auth.test, retrying in the background while Slack is unreachable. */
   const lookUpBot = async (attempt = 0): Promise<void> => {
-    if (work.isStopped || (bot && bot.botId)) return;
+    if (work.isStopped || bot?.botId) return;
     try {
       const auth = await app.client.auth.test();
       bot = { userId: String(auth.user_id ?? bot?.userId ?? ''), botId: String(auth.bot_id ?? '') };
@@ -93,7 +105,14 @@ export function createSlackAdapter(config: SlackAdapterConfig, log: Logger): Sla
         return message.replaces;
       }
       const blocks = renderBlocks(message);
-      const res = await app.client.chat.postMessage({ channel: where.c, thread_ts: where.t, text: renderText(message), ...(blocks ? { blocks } : {}), unfurl_links: false, unfurl_media: false });
+      const res = await app.client.chat.postMessage({
+        channel: where.c,
+        thread_ts: where.t,
+        text: renderText(message),
+        ...(blocks ? { blocks } : {}),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
       return encodeRef(postedRef({ ...where, c: String(res.channel ?? where.c) }, String(res.ts)));
     } catch (err) {
       throw translateSlackError(err);

@@ -21,7 +21,11 @@ export function renderText(message: OutboundMessage): string {
 export function renderBlocks(message: OutboundMessage): KnownBlock[] | undefined {
   if (!message.approval) return undefined;
   const button = (verb: 'approve' | 'deny', title: string, style: 'primary' | 'danger') => ({
-    type: 'button' as const, action_id: `skadi_${verb}`, value: message.approval!.jobId, style, text: { type: 'plain_text' as const, text: title },
+    type: 'button' as const,
+    action_id: `skadi_${verb}`,
+    value: message.approval!.jobId,
+    style,
+    text: { type: 'plain_text' as const, text: title },
   });
   return [
     { type: 'section', text: { type: 'mrkdwn', text: renderText(message).slice(0, 3000) } },
@@ -29,7 +33,15 @@ export function renderBlocks(message: OutboundMessage): KnownBlock[] | undefined
   ];
 }
 
-const UNAUTHORIZED = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'missing_scope', 'no_permission']);
+const UNAUTHORIZED = new Set([
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'missing_scope',
+  'no_permission',
+]);
 const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_added_to_org']);
 
 /** Translates an error thrown by @slack/web-api into an AdapterError with a stable code. */
@@ -52,7 +64,8 @@ export function translateSlackError(err: unknown): AdapterError {
       if (code === 'ratelimited') return new AdapterError('rate_limited', 'Slack rate limit', 1000);
       if (UNAUTHORIZED.has(code)) return new AdapterError('unauthorized', `Slack refused the bot token: ${code}`);
       if (TRANSIENT.has(code)) return new AdapterError('transient', `Slack error: ${code}`);
-      if (/not_found|not_in_channel|is_archived|channel_not_found|user_not_found/.test(code)) return new AdapterError('not_found', `Slack error: ${code}`);
+      if (/not_found|not_in_channel|is_archived|channel_not_found|user_not_found/.test(code))
+        return new AdapterError('not_found', `Slack error: ${code}`);
       return new AdapterError('invalid', `Slack rejected the message: ${code}`);
     }
     default:

@@ -35,7 +35,10 @@ export class KoaSlackReceiver implements Receiver {
       verifySlackRequest({
         signingSecret: this.signingSecret,
         body: raw,
-        headers: { 'x-slack-signature': ctx.get('x-slack-signature'), 'x-slack-request-timestamp': Number(ctx.get('x-slack-request-timestamp')) },
+        headers: {
+          'x-slack-signature': ctx.get('x-slack-signature'),
+          'x-slack-request-timestamp': Number(ctx.get('x-slack-request-timestamp')),
+        },
       });
     } catch (err) {
       this.log.warn({ reason: (err as Error).message }, 'Slack request with a bad signature refused');

@@ -55,8 +55,10 @@ export function isLoopbackServiceUrl(serviceUrl: unknown): boolean {
  */
 export function emulatorRefusal(body: unknown): string | null {
   const activity = (body ?? {}) as { channelId?: unknown; serviceUrl?: unknown };
-  if (activity.channelId !== 'emulator') return 'without authentication only Bot Framework Emulator activities (channelId emulator) are accepted';
-  if (!isLoopbackServiceUrl(activity.serviceUrl)) return 'without authentication answers go only to a loopback serviceUrl (the Emulator on this machine)';
+  if (activity.channelId !== 'emulator')
+    return 'without authentication only Bot Framework Emulator activities (channelId emulator) are accepted';
+  if (!isLoopbackServiceUrl(activity.serviceUrl))
+    return 'without authentication answers go only to a loopback serviceUrl (the Emulator on this machine)';
   return null;
 }
 
@@ -96,15 +98,19 @@ export function msalClient(config: TeamsAdapterConfig): ConfidentialClientApplic
 
 /** Where outbound tokens come from: the app's secret (MSAL), a managed identity, or nothing (Emulator mode). */
 function credentialsFactory(config: TeamsAdapterConfig): ServiceClientCredentialsFactory {
-  if (config.insecureNoAuth) return new MsalServiceClientCredentialsFactory('', msalClient({ ...config, appId: 'none', appPassword: 'none', tenantId: 'none' }));
-  if (config.appType === 'UserAssignedMSI') return new ManagedIdentityServiceClientCredentialsFactory(config.appId, new JwtTokenProviderFactory());
+  if (config.insecureNoAuth)
+    return new MsalServiceClientCredentialsFactory('', msalClient({ ...config, appId: 'none', appPassword: 'none', tenantId: 'none' }));
+  if (config.appType === 'UserAssignedMSI')
+    return new ManagedIdentityServiceClientCredentialsFactory(config.appId, new JwtTokenProviderFactory());
   return new MsalServiceClientCredentialsFactory(config.appId, msalClient(config));
 }
 
 /** True when a failure is the metadata or its keys being unreachable, not the request being wrong. */
 function isMetadataFailure(err: unknown): boolean {
   const message = String((err as Error)?.message ?? err);
-  return /Failed to load (openID config|Keys)|fetch failed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|network|socket hang up|invalid json/i.test(message);
+  return /Failed to load (openID config|Keys)|fetch failed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|network|socket hang up|invalid json/i.test(
+    message,
+  );
 }
 
 /**

@@ -10,7 +10,9 @@ export type ActivityVerdict = { message: InboundMessage } | { ignored: string };
 
 /** The tenant of the conversation (Teams puts it in two places; '' when they disagree). It is the host's, not always the sender's. */
 export function conversationTenantOf(activity: Partial<Activity>): string {
-  const named = [activity.conversation?.tenantId, activity.channelData?.tenant?.id].filter((t): t is string => typeof t === 'string' && t !== '');
+  const named = [activity.conversation?.tenantId, activity.channelData?.tenant?.id].filter(
+    (t): t is string => typeof t === 'string' && t !== '',
+  );
   return new Set(named).size === 1 ? named[0] : '';
 }
 
@@ -83,7 +85,9 @@ function threadOf(activity: Partial<Activity>): string {
 /** The command text: the bot's mention removed (a leading `<at>…</at>` when its entity lacks the text), spaces made plain. */
 function commandText(activity: Activity): string {
   let text = String(activity.text ?? '');
-  const botMentions = (activity.entities ?? []).filter((e) => e.type === 'mention' && (e as { mentioned?: { id?: string } }).mentioned?.id === activity.recipient.id);
+  const botMentions = (activity.entities ?? []).filter(
+    (e) => e.type === 'mention' && (e as { mentioned?: { id?: string } }).mentioned?.id === activity.recipient.id,
+  );
   if (botMentions.some((e) => typeof (e as { text?: unknown }).text !== 'string')) text = text.replace(/^\s*<at>[^<]*<\/at>/i, '');
   else text = TurnContext.removeRecipientMention({ ...activity, text } as Activity) ?? text;
   return text.replace(/&nbsp;|\u00a0/g, ' ').trim();
@@ -102,7 +106,10 @@ const messageShape = z.object({
   replyToId: z.string().optional(),
   value: z.unknown().optional(),
   entities: z.array(z.object({ type: z.string() }).passthrough()).optional(),
-  channelData: z.object({ tenant: z.object({ id: z.string() }).optional() }).passthrough().optional(),
+  channelData: z
+    .object({ tenant: z.object({ id: z.string() }).optional() })
+    .passthrough()
+    .optional(),
 });
 
 /**
@@ -132,7 +139,10 @@ export function normalizeActivity(input: Partial<Activity>, receivedAt = new Dat
       text,
       isPrivate,
       replyTo: encodeRef(where),
-      messageId: `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id ?? ''}`).digest('hex').slice(0, 40)}`,
+      messageId: `activity:${createHash('sha256')
+        .update(`${activity.conversation.id}\n${activity.id ?? ''}`)
+        .digest('hex')
+        .slice(0, 40)}`,
       receivedAt,
       ...(decision?.card ? { decides: encodeRef({ ...where, m: decision.card }) } : {}),
     },
@@ -142,6 +152,7 @@ export function normalizeActivity(input: Partial<Activity>, receivedAt = new Dat
 /** Approve / Deny on an approval request's card (Action.Submit): the command, and the card's activity id. */
 function cardDecision(activity: Activity): { text: string; card: string | undefined } | null {
   const value = activity.value as { skadi?: unknown; job?: unknown } | undefined;
-  if (!value || (value.skadi !== 'approve' && value.skadi !== 'deny') || typeof value.job !== 'string' || !/^[0-9A-Z]{26}$/.test(value.job)) return null;
+  if (!value || (value.skadi !== 'approve' && value.skadi !== 'deny') || typeof value.job !== 'string' || !/^[0-9A-Z]{26}$/.test(value.job))
+    return null;
   return { text: `${value.skadi} ${value.job}`, card: activity.replyToId };
 }

@@ -40,13 +40,24 @@ async function rosterAccount(turn: TurnContext, log: Logger): Promise<RosterAcco
   try {
     if (!client) throw new Error('the turn has no Bot Connector client');
     const asked = client.conversations.getConversationMember(rosterOf(activity), activity.from.id);
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the roster did not answer in time')), ROSTER_TIMEOUT_MS)));
+    const timeout = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error('the roster did not answer in time')), ROSTER_TIMEOUT_MS)),
+    );
     const answer = await Promise.race([asked, timeout]);
     const body = answer._response?.parsedBody ?? answer;
     return body && typeof body === 'object' ? (body as RosterAccount) : null;
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
-    log.info({ status, reason: String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200), activityId: activity.id }, "the roster did not name the Teams sender's tenant; the sender counts as unknown");
+    log.info(
+      {
+        status,
+        reason: String((err as Error)?.message ?? err)
+          .split('\n')[0]
+          .slice(0, 200),
+        activityId: activity.id,
+      },
+      "the roster did not name the Teams sender's tenant; the sender counts as unknown",
+    );
     return null;
   } finally {
     clearTimeout(timer);
@@ -79,7 +90,11 @@ function processShims(ctx: Context) {
       return res;
     },
   };
-  const req = { method: ctx.method, headers: ctx.headers as Record<string, string | string[] | undefined>, body: ctx.request.body as Record<string, unknown> };
+  const req = {
+    method: ctx.method,
+    headers: ctx.headers as Record<string, string | string[] | undefined>,
+    body: ctx.request.body as Record<string, unknown>,
+  };
   return { req, res, answer };
 }
 
@@ -130,7 +145,14 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
     try {
       await withSdkLogger(log, () => authOutcomes.run(outcome, () => cloud.process(req, res, onTurn)));
     } catch (err) {
-      log.info({ reason: String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200) }, 'Teams request with a malformed activity refused');
+      log.info(
+        {
+          reason: String((err as Error)?.message ?? err)
+            .split('\n')[0]
+            .slice(0, 200),
+        },
+        'Teams request with a malformed activity refused',
+      );
       ctx.status = 400;
       ctx.body = { error: 'BadRequest', message: 'The body is not a Bot Framework activity.' };
       return;
@@ -199,7 +221,13 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
           'msteams',
           serviceUrl,
           AuthenticationConstants.ToChannelFromBotOAuthScope,
-          { isGroup: false, bot: { id: botId, name: '' }, members: [{ id: personId, name: '' }], tenantId: tenant, channelData: { tenant: { id: tenant } } } as never,
+          {
+            isGroup: false,
+            bot: { id: botId, name: '' },
+            members: [{ id: personId, name: '' }],
+            tenantId: tenant,
+            channelData: { tenant: { id: tenant } },
+          } as never,
           async (turn) => {
             turn.activity.id = undefined as unknown as string; // else sendActivity replies to the conversation's id
             const where: TeamsRef = { s: serviceUrl, c: String(turn.activity.conversation.id), k: 'personal', tn: tenant, b: botId };
@@ -224,7 +252,10 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, log: Logger): Cha
     },
     async start(handler) {
       work.start(handler);
-      if (config.insecureNoAuth) log.warn('SKADI_TEAMS_INSECURE_NO_AUTH is on: /api/messages accepts requests WITHOUT authentication. Use it only with the Bot Framework Emulator, never in production.');
+      if (config.insecureNoAuth)
+        log.warn(
+          'SKADI_TEAMS_INSECURE_NO_AUTH is on: /api/messages accepts requests WITHOUT authentication. Use it only with the Bot Framework Emulator, never in production.',
+        );
     },
     send,
     sendPrivate,

@@ -17,7 +17,11 @@ export function renderText(message: OutboundMessage): string {
 
 /** An Adaptive Card for an approval request: the text, and Approve / Deny buttons whose data carry the job id. */
 export function approvalCard(message: OutboundMessage): Record<string, unknown> {
-  const submit = (verb: 'approve' | 'deny', title: string) => ({ type: 'Action.Submit', title, data: { skadi: verb, job: message.approval!.jobId } });
+  const submit = (verb: 'approve' | 'deny', title: string) => ({
+    type: 'Action.Submit',
+    title,
+    data: { skadi: verb, job: message.approval!.jobId },
+  });
   return {
     contentType: 'application/vnd.microsoft.card.adaptive',
     content: {
@@ -50,11 +54,21 @@ function retryAfterMs(header: string | null | undefined): number | undefined {
 /** Translates an error of the Bot Connector client (or of getting its token) into an AdapterError with a stable code. */
 export function translateTeamsError(err: unknown): AdapterError {
   if (err instanceof AdapterError) return err;
-  const e = err as { statusCode?: number; response?: { headers?: { get?(name: string): string | undefined } }; errorCode?: string; code?: string; message?: string };
+  const e = err as {
+    statusCode?: number;
+    response?: { headers?: { get?(name: string): string | undefined } };
+    errorCode?: string;
+    code?: string;
+    message?: string;
+  };
   const status = e?.statusCode ?? 0;
-  const detail = String(e?.message ?? err).split('\n')[0].slice(0, 300);
-  if (status === 429) return new AdapterError('rate_limited', 'Teams rate limit', retryAfterMs(e.response?.headers?.get?.('retry-after')) ?? 1000);
-  if (status === 412 || status === 502 || status === 503 || status === 504 || status >= 500) return new AdapterError('transient', `Teams answered ${status}`, retryAfterMs(e.response?.headers?.get?.('retry-after')));
+  const detail = String(e?.message ?? err)
+    .split('\n')[0]
+    .slice(0, 300);
+  if (status === 429)
+    return new AdapterError('rate_limited', 'Teams rate limit', retryAfterMs(e.response?.headers?.get?.('retry-after')) ?? 1000);
+  if (status === 412 || status === 502 || status === 503 || status === 504 || status >= 500)
+    return new AdapterError('transient', `Teams answered ${status}`, retryAfterMs(e.response?.headers?.get?.('retry-after')));
   if (status === 401 || status === 403) return new AdapterError('unauthorized', `Teams answered ${status}: ${detail}`);
   if (status === 404) return new AdapterError('not_found', `Teams answered 404: ${detail}`);
   if (status >= 400) return new AdapterError('invalid', `Teams rejected the message (${status}): ${detail}`);

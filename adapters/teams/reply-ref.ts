@@ -25,7 +25,8 @@ export function encodeRef(ref: TeamsRef): string {
 /** Decodes a reply address; throws on anything else. */
 export function decodeRef(text: string): TeamsRef {
   const ref = JSON.parse(text) as TeamsRef;
-  if (!ref || typeof ref.s !== 'string' || typeof ref.c !== 'string' || typeof ref.b !== 'string') throw new Error('not a Teams reply address');
+  if (!ref || typeof ref.s !== 'string' || typeof ref.c !== 'string' || typeof ref.b !== 'string')
+    throw new Error('not a Teams reply address');
   return ref;
 }
 

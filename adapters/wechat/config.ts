@@ -1,5 +1,52 @@
 /** Settings of the WeChat adapter (from the gateway configuration: SKADI_WECHAT_*). */
+import { z } from 'zod';
+import { bool, duration, setting } from '../../config/kit';
 import crypto from 'node:crypto';
+
+/** The wechat settings (SKADI_WECHAT_*): their rows of the gateway's settings table (config/settings.ts). */
+export const WECHAT_SETTINGS = {
+  wechatPuppet: setting(
+    'wechat_puppet',
+    z.string().regex(/^(@[\w.-]+\/)?[\w.-]*$/, 'must be an npm package name, e.g. wechaty-puppet-service'),
+    '',
+    'wechaty puppet package: `wechaty-puppet-service`, `wechaty-puppet-wechat4u` or another one you installed (the WeChat adapter is enabled when it is set)',
+  ),
+  wechatPuppetToken: setting('wechat_puppet_token', z.string(), '', 'token of the puppet service (`wechaty-puppet-service`)', true),
+  wechatPuppetEndpoint: setting(
+    'wechat_puppet_endpoint',
+    z
+      .string()
+      .regex(/^([\w.-]+|\[[\da-f:]+\]):\d{1,5}$/i, 'must be host:port, e.g. 10.0.0.5:8788')
+      .or(z.literal('')),
+    '',
+    '`host:port` of the puppet service; when set it is dialled directly (no token discovery)',
+  ),
+  wechatPuppetTls: setting('wechat_puppet_tls', bool, true, 'TLS to the puppet service; `false` only for a service on a trusted network'),
+  wechatAccess: setting(
+    'wechat_access',
+    z.enum(['closed', 'open'], { error: 'must be closed or open' }),
+    'closed',
+    'who may use Skadi from WeChat: `closed` (linked contacts) or `open` (anyone who can message the bot)',
+  ),
+  wechatPaceMs: setting(
+    'wechat_pace',
+    duration,
+    '1.5s',
+    'least time between two messages to one WeChat conversation (accounts that burst get banned)',
+  ),
+  wechatMaxPerMinute: setting(
+    'wechat_max_per_minute',
+    z.coerce.number().int().min(1).max(600),
+    40,
+    'most WeChat messages the bot sends in any minute, all conversations together',
+  ),
+  wechatLeaseMs: setting(
+    'wechat_lease',
+    duration,
+    '30s',
+    'with several gateway nodes, how long the logged-in node keeps its claim on the account without renewing it',
+  ),
+};
 
 /** What the WeChat adapter needs. */
 export interface WechatAdapterConfig {
@@ -32,7 +79,7 @@ export function wechatConfigProblem(config: WechatAdapterConfig, resolve: (name:
   }
   if (config.puppet === 'wechaty-puppet-service' && !/^[A-Za-z0-9.-]+_./.test(config.token)) {
     // wechaty-puppet-service takes the TLS server name from the token's prefix, and quotes the token when it has none.
-    return 'SKADI_WECHAT_PUPPET_TOKEN must start with the service\'s name and an underscore, as provider tokens do (e.g. puppet_padlocal_…, or insecure_… for a service without TLS)';
+    return "SKADI_WECHAT_PUPPET_TOKEN must start with the service's name and an underscore, as provider tokens do (e.g. puppet_padlocal_…, or insecure_… for a service without TLS)";
   }
   try {
     resolve(config.puppet);
@@ -57,11 +104,11 @@ export function accountLeaseName(config: WechatAdapterConfig): string {
   return `wechat:${account}`;
 }
 
+/** The Wechat settings as the gateway configuration holds them. */
+export type WechatSettings = z.infer<z.ZodObject<typeof WECHAT_SETTINGS>>;
+
 /** The adapter settings from the gateway configuration. */
-export function wechatConfigFrom(c: {
-  wechatPuppet: string; wechatPuppetToken: string; wechatPuppetEndpoint: string; wechatPuppetTls: boolean; wechatAccess: 'closed' | 'open';
-  wechatPaceMs: number; wechatMaxPerMinute: number; wechatLeaseMs: number;
-}): WechatAdapterConfig {
+export function wechatConfigFrom(c: WechatSettings): WechatAdapterConfig {
   return {
     puppet: c.wechatPuppet,
     token: c.wechatPuppetToken,

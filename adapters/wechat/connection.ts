@@ -87,7 +87,10 @@ export class WechatConnection {
   async say(ref: WechatRef, text: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AdapterError('transient', `WeChat did not take the message within ${SAY_TIMEOUT_MS / 1000} s`)), SAY_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new AdapterError('transient', `WeChat did not take the message within ${SAY_TIMEOUT_MS / 1000} s`)),
+        SAY_TIMEOUT_MS,
+      );
     });
     try {
       await Promise.race([this.sayNow(ref, text), timeout]);
@@ -112,7 +115,9 @@ export class WechatConnection {
 
   /** Not found while connected; a passing failure when the connection went away meanwhile. */
   private missing(what: string): AdapterError {
-    return this.up ? new AdapterError('not_found', `WeChat: ${what} not found`) : new AdapterError('transient', 'WeChat is not logged in right now');
+    return this.up
+      ? new AdapterError('not_found', `WeChat: ${what} not found`)
+      : new AdapterError('transient', 'WeChat is not logged in right now');
   }
 
   /** Stops the watchdog and the bot (the account stays logged in at the puppet service). */
@@ -171,7 +176,9 @@ export class WechatConnection {
 
   /** The first line of an error, without the puppet token (some puppets quote it in their errors). */
   private clean(err: unknown): string {
-    const line = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+    const line = String((err as Error)?.message ?? err)
+      .split('\n')[0]
+      .slice(0, 300);
     return this.config.token ? line.split(this.config.token).join('***') : line;
   }
 
@@ -180,7 +187,10 @@ export class WechatConnection {
       this.log.info({ status: ScanStatus[status] }, 'WeChat login QR code');
       return;
     }
-    this.log.warn({ url: qrcodeValueToImageUrl(qrcode) }, 'WeChat needs a login: scan the QR code (printed on the terminal, or open the URL) with the bot account');
+    this.log.warn(
+      { url: qrcodeValueToImageUrl(qrcode) },
+      'WeChat needs a login: scan the QR code (printed on the terminal, or open the URL) with the bot account',
+    );
     await printQr(qrcode).catch(() => undefined);
   }
 

@@ -44,7 +44,9 @@ export function normalizeWechatMessage(facts: WechatMessageFacts, loggedInAt: Da
       senderName: facts.talkerName,
       text,
       isPrivate: !inRoom,
-      replyTo: encodeRef(inRoom ? { b: facts.botId, c: facts.roomId!, r: 1, p: facts.talkerId } : { b: facts.botId, c: facts.talkerId, r: 0 }),
+      replyTo: encodeRef(
+        inRoom ? { b: facts.botId, c: facts.roomId!, r: 1, p: facts.talkerId } : { b: facts.botId, c: facts.talkerId, r: 0 },
+      ),
       messageId: `${facts.botId}:${facts.id}`,
       receivedAt: now,
     },

@@ -4,7 +4,15 @@
  * account's lease is logged in; the others stand by, and relay what they have to send to it.
  */
 import type { Logger } from 'pino';
-import { AdapterError, type AdapterErrorCode, type AdapterServices, type ChannelAdapter, type NodeLease, type NodeRelay, type OutboundMessage } from '../contract';
+import {
+  AdapterError,
+  type AdapterErrorCode,
+  type AdapterServices,
+  type ChannelAdapter,
+  type NodeLease,
+  type NodeRelay,
+  type OutboundMessage,
+} from '../contract';
 import { InboundWork } from '../inbound-work';
 import { accountLeaseName, wechatConfigFrom, wechatConfigProblem, wechatEnabled, type WechatAdapterConfig } from './config';
 import { WechatConnection } from './connection';
@@ -115,7 +123,9 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
 
   /** One change at a time, in the background; a failure is logged and the loop goes on. */
   const change = (what: () => Promise<void>) => {
-    changing = changing.then(what).catch((err) => log.error({ err: String((err as Error)?.message ?? err) }, 'WeChat log-in or log-out failed'));
+    changing = changing
+      .then(what)
+      .catch((err) => log.error({ err: String((err as Error)?.message ?? err) }, 'WeChat log-in or log-out failed'));
   };
 
   /** Holds the account's lease while running: takes it when free, renews it, and logs out when it may have lapsed. */
@@ -124,7 +134,9 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
     let standingBy = false;
     while (!stopped) {
       const asked = Date.now();
-      const holds = await account.acquire().catch((err) => (log.warn({ err: String(err) }, 'the WeChat lease could not be renewed (Redis)'), null));
+      const holds = await account
+        .acquire()
+        .catch((err) => (log.warn({ err: String(err) }, 'the WeChat lease could not be renewed (Redis)'), null));
       if (stopped) break;
       if (holds) {
         validUntil = asked + account.ttlMs; // counted from before the request: the lease cannot outlive it
@@ -135,7 +147,7 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
         log.info('another gateway node is logged in to the WeChat account; standing by');
       }
       if (connection && (holds === false || Date.now() > validUntil - account.ttlMs / 3)) {
-        log.warn('the WeChat lease may be another node\'s now; logging out here');
+        log.warn("the WeChat lease may be another node's now; logging out here");
         change(standDown);
       }
       await new Promise<void>((resolve) => {
@@ -179,7 +191,9 @@ export function createWechatAdapter(config: WechatAdapterConfig, log: Logger): C
       const held = connection !== null;
       await standDown();
       // Released whether or not it was used: the script removes it only when this node holds it.
-      await lease?.release().catch((err) => log.warn({ err: String(err) }, 'the WeChat lease could not be released; another node takes over when it lapses'));
+      await lease
+        ?.release()
+        .catch((err) => log.warn({ err: String(err) }, 'the WeChat lease could not be released; another node takes over when it lapses'));
       if (held) log.info('stopped WeChat on this node; another node can take over now');
     },
   };

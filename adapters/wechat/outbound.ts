@@ -21,6 +21,8 @@ export function renderText(message: OutboundMessage): string {
  */
 export function translateWechatError(err: unknown): AdapterError {
   if (err instanceof AdapterError) return err;
-  const detail = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+  const detail = String((err as Error)?.message ?? err)
+    .split('\n')[0]
+    .slice(0, 300);
   return new AdapterError('transient', `WeChat call failed: ${detail}`);
 }

@@ -17,13 +17,17 @@ export function wechatPacing(paceMs: number, cap: RateLimit): PacedSend {
   const lastSentAt = new Map<string, number>();
   const inTurn = [{ count: 1, windowMs: 0 }]; // the conversation's chain only keeps the order
   return (conversation, send) =>
-    pacer.run(`conversation:${conversation}`, async () => {
-      const wait = (lastSentAt.get(conversation) ?? 0) + paceMs - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      return pacer.run('account', () => {
-        if (lastSentAt.size > MAX_REMEMBERED) lastSentAt.clear();
-        lastSentAt.set(conversation, Date.now());
-        return send();
-      }, [cap]);
-    }, inTurn);
+    pacer.run(
+      `conversation:${conversation}`,
+      async () => {
+        const wait = (lastSentAt.get(conversation) ?? 0) + paceMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        return pacer.run('account', () => {
+          if (lastSentAt.size > MAX_REMEMBERED) lastSentAt.clear();
+          lastSentAt.set(conversation, Date.now());
+          return send();
+        }, [cap]);
+      },
+      inTurn,
+    );
 }

@@ -20,6 +20,7 @@ export function encodeRef(ref: WechatRef): string {
 /** Decodes a reply address; throws on anything else. */
 export function decodeRef(text: string): WechatRef {
   const ref = JSON.parse(text) as WechatRef;
-  if (!ref || typeof ref.b !== 'string' || typeof ref.c !== 'string' || ref.c === '' || (ref.r !== 0 && ref.r !== 1)) throw new Error('not a WeChat reply address');
+  if (!ref || typeof ref.b !== 'string' || typeof ref.c !== 'string' || ref.c === '' || (ref.r !== 0 && ref.r !== 1))
+    throw new Error('not a WeChat reply address');
   return ref;
 }

@@ -21,24 +21,33 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 /** A command prefix: must split into words without shell operators, since commands run without a shell. */
-const prefixText = z.string().min(1, 'prefix is empty').superRefine((text, ctx) => {
-  try {
-    if (splitWords(text).length === 0) ctx.addIssue({ code: 'custom', message: 'prefix has no words' });
-  } catch (err) {
-    if (!(err instanceof RefusedMessage)) throw err;
-    ctx.addIssue({ code: 'custom', message: `prefix cannot run without a shell (${err.message}); use a template or a shortcut for pipes and redirections` });
-  }
-});
+const prefixText = z
+  .string()
+  .min(1, 'prefix is empty')
+  .superRefine((text, ctx) => {
+    try {
+      if (splitWords(text).length === 0) ctx.addIssue({ code: 'custom', message: 'prefix has no words' });
+    } catch (err) {
+      if (!(err instanceof RefusedMessage)) throw err;
+      ctx.addIssue({
+        code: 'custom',
+        message: `prefix cannot run without a shell (${err.message}); use a template or a shortcut for pipes and redirections`,
+      });
+    }
+  });
 
 /** A template's shell text: its quotes must close, so that each %s can be placed as a parameter. */
-const templateText = z.string().min(1, 'temp is empty').superRefine((text, ctx) => {
-  try {
-    compileTemplate(text);
-  } catch (err) {
-    if (!(err instanceof TemplateSyntaxError)) throw err;
-    ctx.addIssue({ code: 'custom', message: `temp has an ${err.message}` });
-  }
-});
+const templateText = z
+  .string()
+  .min(1, 'temp is empty')
+  .superRefine((text, ctx) => {
+    try {
+      compileTemplate(text);
+    } catch (err) {
+      if (!(err instanceof TemplateSyntaxError)) throw err;
+      ctx.addIssue({ code: 'custom', message: `temp has an ${err.message}` });
+    }
+  });
 
 const common = { dir: z.string().optional(), timeout: duration.optional() };
 
@@ -55,7 +64,11 @@ const template = z.object({
 
 /** Lists the original agent may leave empty or null; an empty one is worth a warning (probably a mistake). */
 const LISTS = ['shortcuts', 'commands', 'templates'] as const;
-const list = <T extends z.ZodType>(item: T) => z.array(item).nullish().transform((v) => v ?? []);
+const list = <T extends z.ZodType>(item: T) =>
+  z
+    .array(item)
+    .nullish()
+    .transform((v) => v ?? []);
 
 const schema = z.object({
   debug: z.boolean().optional().default(false),
@@ -65,9 +78,18 @@ const schema = z.object({
   commands: list(z.union([command, legacyCommand])),
   templates: list(template),
   timeout: duration.optional().default(600_000),
-  output_limit: z.number().int().min(1024).max(16 * 1024 * 1024).optional().default(64 * 1024),
+  output_limit: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .optional()
+    .default(64 * 1024),
   progress_interval: duration.optional().default(5000),
-  env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).optional().default(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']),
+  env: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/))
+    .optional()
+    .default(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']),
   concurrency: z.number().int().min(1).max(64).optional().default(1),
   shell: z.string().optional().default('/bin/sh'),
 });
@@ -159,7 +181,14 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   const commands: CommandEntry[] = [];
   for (const entry of c.commands) {
     if ('msg' in entry) shortcuts.push({ short: entry.msg, cmd: entry.cmd, dir: entry.dir, timeoutMs: entry.timeout });
-    else commands.push({ prefix: entry.prefix, prefixWords: splitWords(entry.prefix), options: entry.options, dir: entry.dir, timeoutMs: entry.timeout });
+    else
+      commands.push({
+        prefix: entry.prefix,
+        prefixWords: splitWords(entry.prefix),
+        options: entry.options,
+        dir: entry.dir,
+        timeoutMs: entry.timeout,
+      });
   }
   return {
     debug: c.debug,
@@ -167,7 +196,14 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     server: env.SKADI_SERVER || c.server,
     shortcuts,
     commands,
-    templates: c.templates.map((t) => ({ name: t.name, temp: t.temp, ...compileTemplate(t.temp), options: t.options, dir: t.dir, timeoutMs: t.timeout })),
+    templates: c.templates.map((t) => ({
+      name: t.name,
+      temp: t.temp,
+      ...compileTemplate(t.temp),
+      options: t.options,
+      dir: t.dir,
+      timeoutMs: t.timeout,
+    })),
     timeoutMs: c.timeout,
     outputLimit: c.output_limit,
     progressIntervalMs: c.progress_interval,
@@ -197,7 +233,8 @@ function configWarnings(raw: Record<string, unknown>, line: (path: (string | num
     if (!Array.isArray(entries)) continue;
     entries.forEach((entry, index) => {
       for (const key of Object.keys(entry ?? {})) {
-        if (!ENTRY_KEYS[name].has(key)) warnings.push(`${file}:${line([name, index, key])}: ${name}.${index}: unknown key "${key}" is ignored`);
+        if (!ENTRY_KEYS[name].has(key))
+          warnings.push(`${file}:${line([name, index, key])}: ${name}.${index}: unknown key "${key}" is ignored`);
       }
     });
   }
@@ -221,7 +258,9 @@ const AGENT_TOKEN = /^ska_[\w-]{32}$/;
 /** The original agent's `skadi <token>`: sets `token:` in the config file, keeping its comments; refuses a file that would not load. */
 export function writeTokenToConfig(file: string, token: string): void {
   if (!AGENT_TOKEN.test(token)) {
-    throw new AgentConfigError(`"${token.slice(0, 40)}" is not an agent token (ska_ and 32 characters); \`skadi agent add <name> --user <user>\` or \`skadi agent token <name> --user <user>\` prints one`);
+    throw new AgentConfigError(
+      `"${token.slice(0, 40)}" is not an agent token (ska_ and 32 characters); \`skadi agent add <name> --user <user>\` or \`skadi agent token <name> --user <user>\` prints one`,
+    );
   }
   let text: string;
   try {
@@ -231,8 +270,11 @@ export function writeTokenToConfig(file: string, token: string): void {
   }
   // The `token:` line is rewritten in place (its comment kept), or added at the end: the rest of the file stays as written.
   const line = /^token:[ \t]*(?:"[^"\n]*"|'[^'\n]*'|[^#\n]*?)([ \t]+#[^\n]*)?$/m;
-  const updated = line.test(text) ? text.replace(line, (_all, comment = '') => `token: "${token}"${comment}`) : `${text}${text && !text.endsWith('\n') ? '\n' : ''}token: "${token}"\n`;
-  if (parseAgentConfig(updated, file, {}).token !== token) throw new AgentConfigError(`${file}: its token: line could not be rewritten; set the token by hand`);
+  const updated = line.test(text)
+    ? text.replace(line, (_all, comment = '') => `token: "${token}"${comment}`)
+    : `${text}${text && !text.endsWith('\n') ? '\n' : ''}token: "${token}"\n`;
+  if (parseAgentConfig(updated, file, {}).token !== token)
+    throw new AgentConfigError(`${file}: its token: line could not be rewritten; set the token by hand`);
   fs.writeFileSync(file, updated); // an existing file keeps its mode
 }
 
@@ -248,17 +290,25 @@ export function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /** Warnings about how the agent is deployed: a token file others can read, a token sent in clear over the network. */
-export function deploymentWarnings(file: string, config: Pick<AgentDaemonConfig, 'server' | 'token'>, env: NodeJS.ProcessEnv = process.env): string[] {
+export function deploymentWarnings(
+  file: string,
+  config: Pick<AgentDaemonConfig, 'server' | 'token'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   const warnings: string[] = [];
   const tokenInFile = !env.SKADI_AGENT_TOKEN;
   try {
     const mode = fs.statSync(file).mode;
-    if (tokenInFile && mode & 0o044) warnings.push(`${file} holds the agent token and is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+    if (tokenInFile && mode & 0o044)
+      warnings.push(
+        `${file} holds the agent token and is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
+      );
   } catch {
     // the file was read a moment ago; a race with its removal is not worth a warning
   }
   const url = new URL(config.server);
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-  if (url.protocol === 'http:' && !loopback) warnings.push(`server ${config.server} is plain http: the agent token and every job cross the network unencrypted; use https`);
+  if (url.protocol === 'http:' && !loopback)
+    warnings.push(`server ${config.server} is plain http: the agent token and every job cross the network unencrypted; use https`);
   return warnings;
 }

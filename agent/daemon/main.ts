@@ -13,7 +13,10 @@ program
   .description('Pulls jobs from a Skadi server and runs the shortcuts, commands and templates its config file allows.')
   .version(require('../../../package.json').version)
   .argument('[token]', 'write this agent token into the config file (as the original `skadi <token>`), then exit')
-  .option('-c, --config <file>', 'config file (default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent, so that the working directory cannot change what runs)')
+  .option(
+    '-c, --config <file>',
+    'config file (default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent, so that the working directory cannot change what runs)',
+  )
   .option('--check', 'validate the config file, print what it allows, and exit')
   .action(async (token: string | undefined, opts: { config?: string; check?: boolean }) => {
     const file = findConfigFile(opts.config);
@@ -37,14 +40,29 @@ program
       warn: (msg, fields) => log.warn(fields ?? {}, msg),
       error: (msg, fields) => log.error(fields ?? {}, msg),
     };
-    const agent = new Agent({ server: config.server, token: config.token, concurrency: config.concurrency, logger: sdkLog, userAgent: 'skadi-agent' });
+    const agent = new Agent({
+      server: config.server,
+      token: config.token,
+      concurrency: config.concurrency,
+      logger: sdkLog,
+      userAgent: 'skadi-agent',
+    });
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping: finishing the running job');
       void agent.stop();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    log.info({ config: file, server: config.server, shortcuts: config.shortcuts.length, commands: config.commands.length, templates: config.templates.length }, 'skadi-agent starting');
+    log.info(
+      {
+        config: file,
+        server: config.server,
+        shortcuts: config.shortcuts.length,
+        commands: config.commands.length,
+        templates: config.templates.length,
+      },
+      'skadi-agent starting',
+    );
     await agent.start(createShellHandler(config, log));
   });
 

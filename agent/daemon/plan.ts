@@ -19,11 +19,13 @@ export function helpText(config: AgentDaemonConfig): string {
   }
   if (config.commands.length) {
     lines.push('Commands (your words become arguments; none may start with "-" unless options are allowed):');
-    for (const c of config.commands) lines.push(`  ${c.prefix} [arguments…]${c.options ? '  (options allowed)' : ''}${c.dir ? `  (in ${c.dir})` : ''}`);
+    for (const c of config.commands)
+      lines.push(`  ${c.prefix} [arguments…]${c.options ? '  (options allowed)' : ''}${c.dir ? `  (in ${c.dir})` : ''}`);
   }
   if (config.templates.length) {
     lines.push('Templates (each of your words fills one %s, as a single value):');
-    for (const t of config.templates) lines.push(`  ${templateUsage(t.name, t.placeholders)}  →  ${t.temp}${t.dir ? `  (in ${t.dir})` : ''}`);
+    for (const t of config.templates)
+      lines.push(`  ${templateUsage(t.name, t.placeholders)}  →  ${t.temp}${t.dir ? `  (in ${t.dir})` : ''}`);
   }
   return lines.length ? lines.join('\n') : 'This agent allows nothing yet: add shortcuts, commands or templates to its config file.';
 }
@@ -42,7 +44,15 @@ export function planMessage(config: AgentDaemonConfig, message: string): Plan {
   const text = message.trim();
   if (text === 'help' || text === 'all') return { kind: 'help', text: helpText(config) };
   const shortcut = config.shortcuts.find((s) => s.short === text);
-  if (shortcut) return { kind: 'shell', label: shortcut.short, command: shortcut.cmd, args: [], dir: shortcut.dir, timeoutMs: shortcut.timeoutMs ?? config.timeoutMs };
+  if (shortcut)
+    return {
+      kind: 'shell',
+      label: shortcut.short,
+      command: shortcut.cmd,
+      args: [],
+      dir: shortcut.dir,
+      timeoutMs: shortcut.timeoutMs ?? config.timeoutMs,
+    };
   let words: string[];
   try {
     words = splitWords(text);
@@ -57,8 +67,16 @@ export function planMessage(config: AgentDaemonConfig, message: string): Plan {
       return { kind: 'refuse', reason: `refused: "${template.name}" takes values, not options (arguments starting with "-")` };
     }
     const args = words.slice(1);
-    if (args.length !== template.placeholders) return { kind: 'refuse', reason: `usage: ${templateUsage(template.name, template.placeholders)}` };
-    return { kind: 'shell', label: template.name, command: template.script, args, dir: template.dir, timeoutMs: template.timeoutMs ?? config.timeoutMs };
+    if (args.length !== template.placeholders)
+      return { kind: 'refuse', reason: `usage: ${templateUsage(template.name, template.placeholders)}` };
+    return {
+      kind: 'shell',
+      label: template.name,
+      command: template.script,
+      args,
+      dir: template.dir,
+      timeoutMs: template.timeoutMs ?? config.timeoutMs,
+    };
   }
   const command = matchCommand(config.commands, words);
   if (command) {
@@ -66,7 +84,13 @@ export function planMessage(config: AgentDaemonConfig, message: string): Plan {
     if (!command.options && args.some((a) => a.startsWith('-'))) {
       return { kind: 'refuse', reason: `refused: "${command.prefix}" takes no options (arguments starting with "-")` };
     }
-    return { kind: 'exec', label: command.prefix, argv: [...command.prefixWords, ...args], dir: command.dir, timeoutMs: command.timeoutMs ?? config.timeoutMs };
+    return {
+      kind: 'exec',
+      label: command.prefix,
+      argv: [...command.prefixWords, ...args],
+      dir: command.dir,
+      timeoutMs: command.timeoutMs ?? config.timeoutMs,
+    };
   }
   return { kind: 'refuse', reason: `unknown command "${words[0]}"; send "help" for what this agent allows` };
 }

@@ -74,7 +74,14 @@ class OutputBuffer {
 export function runCommand(options: RunOptions): Promise<RunResult> {
   return new Promise((resolve) => {
     if (options.cwd && !fs.existsSync(options.cwd)) {
-      resolve({ ok: false, exitCode: null, signal: null, timedOut: false, output: '', failure: `working directory ${options.cwd} does not exist` });
+      resolve({
+        ok: false,
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        output: '',
+        failure: `working directory ${options.cwd} does not exist`,
+      });
       return;
     }
     const output = new OutputBuffer(options.outputLimit);

@@ -49,6 +49,7 @@ export interface Job {
 }
 
 /** Runs one job: return (or resolve) the result to succeed; throw (or reject) to fail with the error's message. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a handler with no output
 export type JobHandler = (job: Job) => Promise<string | void> | string | void;
 
 const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -221,7 +222,9 @@ export class Agent {
       },
     };
     const renew = setInterval(() => {
-      this.client.report(payload.id, 'running', latest).catch((err) => log.warn('lease renewal failed', { jobId: payload.id, error: describe(err) }));
+      this.client
+        .report(payload.id, 'running', latest)
+        .catch((err) => log.warn('lease renewal failed', { jobId: payload.id, error: describe(err) }));
     }, this.options.renewIntervalMs);
     this.renewals.add(renew);
     let verb: 'succeed' | 'fail';
@@ -303,9 +306,15 @@ export class Agent {
   }
 
   /** Queues the whole text as a job after a delay (milliseconds, or "15m", "1h30m", "2d"), for this agent unless `agent` names another. */
-  async addDelayedJob(text: string, after: number | string, options: { callback?: string; agent?: string } = {}): Promise<{ id: string; agent: string; due_at: string }> {
+  async addDelayedJob(
+    text: string,
+    after: number | string,
+    options: { callback?: string; agent?: string } = {},
+  ): Promise<{ id: string; agent: string; due_at: string }> {
     const duration = typeof after === 'number' ? `${Math.max(1, Math.round(after / 1000))}s` : after;
-    return (await this.client.request('POST', '/agent/job/delayed', { message: text, duration, callback: options.callback, agent: options.agent })).body;
+    return (
+      await this.client.request('POST', '/agent/job/delayed', { message: text, duration, callback: options.callback, agent: options.agent })
+    ).body;
   }
 }
 

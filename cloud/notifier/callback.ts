@@ -4,8 +4,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { AdapterError } from '../../adapters/contract';
-import type { CallbackGuard, CallbackTarget, ResolvedAddress } from '../callback-guard';
-import type { CallbackKeys } from '../callback-secret';
+import type { CallbackGuard, CallbackTarget, ResolvedAddress } from './callback-guard';
+import type { CallbackKeys } from '../accounts/callback-secret';
 
 /** Header carrying `sha256=<hex HMAC of "<timestamp>.<body>">`, keyed by the user's callback secret. */
 export const SIGNATURE_HEADER = 'x-skadi-signature';
@@ -57,7 +57,13 @@ export async function postCallback(url: string, post: CallbackPost): Promise<voi
   };
   let answer: CallbackAnswer;
   try {
-    answer = await exchange(target, headers, body, Math.max(1, post.timeoutMs - (Date.now() - started)), `no answer within ${post.timeoutMs} ms`);
+    answer = await exchange(
+      target,
+      headers,
+      body,
+      Math.max(1, post.timeoutMs - (Date.now() - started)),
+      `no answer within ${post.timeoutMs} ms`,
+    );
   } catch (err) {
     throw new AdapterError('transient', `callback ${target.url.host} unreachable: ${(err as Error).message}`);
   }
@@ -96,7 +102,13 @@ function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
 }
 
 /** Sends the POST and resolves at the status line; the response is destroyed unread, and everything ends within timeoutMs. */
-function exchange(target: CallbackTarget, headers: Record<string, string>, body: string, timeoutMs: number, timeoutMessage: string): Promise<CallbackAnswer> {
+function exchange(
+  target: CallbackTarget,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  timeoutMessage: string,
+): Promise<CallbackAnswer> {
   return new Promise((resolve, reject) => {
     const send = target.url.protocol === 'https:' ? https.request : http.request;
     const lookup = target.addresses.length ? pinnedLookup(target.addresses) : undefined;

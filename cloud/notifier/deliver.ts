@@ -1,16 +1,15 @@
 /** What one event becomes: a callback POST, an edit and a reply in the job's chat thread, or a notification. */
 import type { Logger } from 'pino';
 import type { ChannelAdapter, OutboundMessage } from '../../adapters/contract';
-import { jobHeadline, quote, shortJobId } from '../chat-format';
-import { decodeOrigin } from '../commands/execute';
-import type { JobStatusEvent, MessageEvent } from '../events';
-import { isTerminal } from '../jobs';
+import { jobHeadline, quote, shortJobId } from '../chat/format';
+import { decodeOrigin } from '../chat/origin';
+import type { JobStatusEvent, MessageEvent } from '../lifecycle/events';
 import type { IdentityRepo, IdentityRow } from '../store/identities';
-import type { TtlCache } from '../ttl-cache';
-import type { JobRepo, JobRow } from '../store/jobs';
+import type { TtlCache } from '../accounts/ttl-cache';
+import { isTerminal, type JobRepo, type JobRow } from '../store/jobs';
 import type { UserRepo } from '../store/users';
-import type { CallbackGuard } from '../callback-guard';
-import { callbackKeysOf, type CallbackKeys } from '../callback-secret';
+import type { CallbackGuard } from './callback-guard';
+import { callbackKeysOf, type CallbackKeys } from '../accounts/callback-secret';
 import { postCallback } from './callback';
 import type { Pacer } from '../../adapters/pacer';
 import type { ConversationGate } from './conversation-gate';
@@ -74,19 +73,23 @@ const MESSAGE_MARK: Record<MessageEvent['kind'], string> = {
 /** Sends in a private conversation with one account, paced like its other private messages. */
 function sendPrivately(deps: DeliveryDeps, adapter: ChannelAdapter, identity: IdentityRow, message: OutboundMessage): Promise<string> {
   const conversation = `${adapter.name}:private:${identity.tenant}:${identity.externalId}`;
-  return deps.gate.run(conversation, () => deps.pacer.run(conversation, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits));
+  return deps.gate.run(conversation, () =>
+    deps.pacer.run(conversation, () => adapter.sendPrivate(identity.tenant, identity.externalId, message), adapter.rateLimits),
+  );
 }
 
 /** Sends through an adapter, paced per conversation: new messages apart from new messages, edits apart from edits (platforms limit them separately). */
 function paced(deps: DeliveryDeps, adapter: ChannelAdapter, replyTo: string, message: OutboundMessage): Promise<string> {
   const kind = message.replaces ? 'edit' : 'post';
   const conversation = `${adapter.name}:${adapter.conversationKey(replyTo)}`;
-  return deps.gate.run(conversation, () => deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits));
+  return deps.gate.run(conversation, () =>
+    deps.pacer.run(`${conversation}:${kind}`, () => adapter.send(replyTo, message), adapter.rateLimits),
+  );
 }
 
 /**
  * The JSON a callback receives for a job status change: our fields, plus those of the original Skadi's job JSON
- * (user_id, agent_id, callback, created_at, sent_at, <final status>_at) in its formats. README shows an example.
+ * (user_id, agent_id, callback, created_at, sent_at, <final status>_at) in its formats. docs/notifications.md shows an example.
  */
 export function callbackPayload(job: JobRow, event: JobStatusEvent): Record<string, unknown> {
   const sent = job.sentAt && !['awaiting_approval', 'queuing'].includes(event.status);
@@ -152,14 +155,24 @@ async function requestApproval(job: JobRow, deps: DeliveryDeps, progress: Delive
 }
 
 /** Delivers a job status event; returns what was done (for logs and tests). `prefetched` saves the lookup when given. */
-export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps, prefetched?: JobRow | null, progress: DeliveryProgress = {}): Promise<string> {
+export async function deliverJobStatus(
+  event: JobStatusEvent,
+  deps: DeliveryDeps,
+  prefetched?: JobRow | null,
+  progress: DeliveryProgress = {},
+): Promise<string> {
   const job = prefetched !== undefined ? prefetched : await deps.jobs.get(event.job_id);
   if (job && event.status === 'awaiting_approval' && job.status === 'awaiting_approval') await requestApproval(job, deps, progress);
   if (!job || job.callback === 'disable') return 'skipped';
   if (job.callback) {
     const keys = await callbackKeys(job.userId, deps);
     if (!keys) return 'skipped';
-    await postCallback(job.callback, { keys, payload: callbackPayload(job, event), guard: deps.callbackGuard, timeoutMs: deps.callbackTimeoutMs });
+    await postCallback(job.callback, {
+      keys,
+      payload: callbackPayload(job, event),
+      guard: deps.callbackGuard,
+      timeoutMs: deps.callbackTimeoutMs,
+    });
     return 'callback';
   }
   const origin = decodeOrigin(job.origin);
@@ -183,7 +196,11 @@ export async function deliverJobStatus(event: JobStatusEvent, deps: DeliveryDeps
   }
   if (!terminal) return 'skipped';
   const ended = { ...job, status: event.status, reason: event.reason };
-  return notifyUser(job.userId, (adapter) => ({ text: jobHeadline(ended, adapter.threads !== false), code: event.result || undefined }), deps);
+  return notifyUser(
+    job.userId,
+    (adapter) => ({ text: jobHeadline(ended, adapter.threads !== false), code: event.result || undefined }),
+    deps,
+  );
 }
 
 /** Delivers a message event to the user's chosen conversation, else privately to the identity they used last. */

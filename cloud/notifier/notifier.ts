@@ -3,7 +3,7 @@ import os from 'node:os';
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterError } from '../../adapters/contract';
-import type { JobStatusEvent, MessageEvent } from '../events';
+import type { JobStatusEvent, MessageEvent } from '../lifecycle/events';
 import type { RedisClient } from '../queue/redis';
 import type { JobRow } from '../store/jobs';
 import { deliverJobStatus, deliverMessage, type DeliveryDeps } from './deliver';
@@ -112,7 +112,13 @@ export class Notifier {
   /** How many entries are in flight and held now, and the highest counts so far. */
   load(): NotifierLoad {
     const gate = this.deps.gate;
-    return { inFlight: this.inFlight.size, held: gate.held, underWay: gate.underWay, inFlightHighWater: this.inFlightHighWater, conversationHighWater: gate.highWater };
+    return {
+      inFlight: this.inFlight.size,
+      held: gate.held,
+      underWay: gate.underWay,
+      inFlightHighWater: this.inFlightHighWater,
+      conversationHighWater: gate.highWater,
+    };
   }
 
   /** Creates the consumer group of a stream, reading from its first entry; a group that exists is kept. */
@@ -127,7 +133,7 @@ export class Notifier {
   /** Stops reading; waits (up to timeoutMs) for deliveries in progress. Pending entries stay for another notifier. */
   async stop(timeoutMs = 5000): Promise<void> {
     this.halt();
-    for (const [timer, wake] of this.timers) (clearTimeout(timer), wake()); // retries waiting: give up now, the entries stay pending
+    for (const [timer, wake] of this.timers) clearTimeout(timer), wake(); // retries waiting: give up now, the entries stay pending
     let timer: NodeJS.Timeout | undefined;
     const work = [...this.inFlight.values()].map((e) => e.work);
     await Promise.race([Promise.all([...this.loops, ...work]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -190,7 +196,18 @@ export class Notifier {
   private async readEntries(loop: StreamLoop, count: number, block: boolean): Promise<[string, string[]][]> {
     const reply = (
       block
-        ? await loop.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', count, 'BLOCK', this.options.blockMs ?? 1000, 'STREAMS', loop.stream, '>')
+        ? await loop.conn.xreadgroup(
+            'GROUP',
+            this.group,
+            this.consumer,
+            'COUNT',
+            count,
+            'BLOCK',
+            this.options.blockMs ?? 1000,
+            'STREAMS',
+            loop.stream,
+            '>',
+          )
         : await loop.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', count, 'STREAMS', loop.stream, '>')
     ) as [string, [string, string[]][]][] | null;
     return (reply ?? []).flatMap(([, e]) => e);
@@ -230,7 +247,15 @@ export class Notifier {
       const room = this.slots.takeFree(100);
       if (room === 0) break;
       try {
-        const [, entries] = (await this.redis.xautoclaim(loop.stream, this.group, this.consumer, this.options.reclaimIdleMs, '0-0', 'COUNT', room)) as [string, [string, string[] | null][]];
+        const [, entries] = (await this.redis.xautoclaim(
+          loop.stream,
+          this.group,
+          this.consumer,
+          this.options.reclaimIdleMs,
+          '0-0',
+          'COUNT',
+          room,
+        )) as [string, [string, string[] | null][]];
         for (const [id, fields] of entries) {
           if (!fields || this.inFlight.has(entryKey(loop.stream, id))) continue;
           count++;
@@ -282,7 +307,10 @@ export class Notifier {
         const event = JSON.parse(fields[fields.indexOf('data') + 1]);
         // The first attempt uses the batch's jobs (a missing one is looked up); retries read fresh state.
         const job = attempt === 1 && prefetched?.has(event.job_id) ? prefetched.get(event.job_id) : undefined;
-        const outcome = loop.kind === 'job:status' ? await deliverJobStatus(event as JobStatusEvent, this.deps, job, progress) : await deliverMessage(event as MessageEvent, this.deps);
+        const outcome =
+          loop.kind === 'job:status'
+            ? await deliverJobStatus(event as JobStatusEvent, this.deps, job, progress)
+            : await deliverMessage(event as MessageEvent, this.deps);
         await this.ack(loop.stream, id);
         if (outcome !== 'skipped') this.log.debug({ entry: id, outcome, jobId: event.job_id }, 'event delivered');
         return;
@@ -315,7 +343,20 @@ export class Notifier {
   }
 
   private async deadLetter(loop: StreamLoop, id: string, fields: string[], attempts: number, err: unknown): Promise<void> {
-    await this.redis.xadd(`${loop.stream}:dead`, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields, 'error', String((err as Error)?.message ?? err), 'attempts', String(attempts), 'entry', id);
+    await this.redis.xadd(
+      `${loop.stream}:dead`,
+      'MAXLEN',
+      '~',
+      DEAD_LETTER_MAXLEN,
+      '*',
+      ...fields,
+      'error',
+      String((err as Error)?.message ?? err),
+      'attempts',
+      String(attempts),
+      'entry',
+      id,
+    );
     await this.ack(loop.stream, id);
   }
 
@@ -323,7 +364,9 @@ export class Notifier {
   private ack(stream: string, id: string): Promise<void> {
     let batcher = this.acks.get(stream);
     if (!batcher) {
-      batcher = new Batcher<string, void>(async (ids) => (await this.redis.xack(stream, this.group, ...ids), ids.map(() => undefined)), { maxItems: 1000 });
+      batcher = new Batcher<string, void>(async (ids) => (await this.redis.xack(stream, this.group, ...ids), ids.map(() => undefined)), {
+        maxItems: 1000,
+      });
       this.acks.set(stream, batcher);
     }
     return batcher.submit(id);

@@ -47,7 +47,9 @@ export interface RedisConnectOptions {
   autoPipelining?: boolean;
 }
 
-const LUA: Record<string, string> = Object.fromEntries(Object.keys(SCRIPTS).map((name) => [name, fs.readFileSync(path.join(LUA_DIR, `${name}.lua`), 'utf8')]));
+const LUA: Record<string, string> = Object.fromEntries(
+  Object.keys(SCRIPTS).map((name) => [name, fs.readFileSync(path.join(LUA_DIR, `${name}.lua`), 'utf8')]),
+);
 
 /** Credentials and TLS taken from a redis:// or rediss:// URL. */
 function urlOptions(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {

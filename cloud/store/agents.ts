@@ -42,7 +42,14 @@ export class AgentRepo {
   constructor(private readonly sql: Sql) {}
 
   /** Inserts an agent and returns its id. */
-  async insert(userId: number, name: string, alias: string | null, tokenHash: string, now: Date, issuedTo: number | null = null): Promise<number> {
+  async insert(
+    userId: number,
+    name: string,
+    alias: string | null,
+    tokenHash: string,
+    now: Date,
+    issuedTo: number | null = null,
+  ): Promise<number> {
     const [res] = await this.sql.query<ResultSetHeader>(
       'INSERT INTO agents (user_id, name, alias, token_hash, created_at, token_issued_to) VALUES (?, ?, ?, ?, ?, ?)',
       [userId, name, alias, tokenHash, now, issuedTo],
@@ -85,9 +92,9 @@ export class AgentRepo {
     return rows[0] ? toAgent(rows[0]) : null;
   }
 
-  /** The agent with this id, if any. */
-  async findById(id: number): Promise<AgentRow | null> {
-    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ?', [id]);
+  /** The agent with this id, if any (read on a transaction's connection when given). */
+  async findById(id: number, sql: Sql = this.sql): Promise<AgentRow | null> {
+    const [rows] = await sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE id = ?', [id]);
     return rows[0] ? toAgent(rows[0]) : null;
   }
 
@@ -102,9 +109,10 @@ export class AgentRepo {
 
   /** A user's agents (all agents when userId is null), by name. */
   async list(userId: number | null): Promise<AgentRow[]> {
-    const [rows] = userId === null
-      ? await this.sql.query<RowDataPacket[]>('SELECT * FROM agents ORDER BY user_id, name')
-      : await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE user_id = ? ORDER BY name', [userId]);
+    const [rows] =
+      userId === null
+        ? await this.sql.query<RowDataPacket[]>('SELECT * FROM agents ORDER BY user_id, name')
+        : await this.sql.query<RowDataPacket[]>('SELECT * FROM agents WHERE user_id = ? ORDER BY name', [userId]);
     return rows.map(toAgent);
   }
 
@@ -137,7 +145,10 @@ export class AgentRepo {
 
   /** Marks an agent online if it was not; true when this call changed it (so the caller announces it). */
   async markOnline(id: number, at: Date): Promise<boolean> {
-    const [res] = await this.sql.query<ResultSetHeader>('UPDATE agents SET online = 1, last_seen_at = ? WHERE id = ? AND online = 0', [at, id]);
+    const [res] = await this.sql.query<ResultSetHeader>('UPDATE agents SET online = 1, last_seen_at = ? WHERE id = ? AND online = 0', [
+      at,
+      id,
+    ]);
     return res.affectedRows === 1;
   }
 
@@ -153,10 +164,11 @@ export class AgentRepo {
       const chunk = entries.slice(i, i + 500);
       const seenCases = chunk.map(() => 'WHEN ? THEN ?').join(' ');
       const ipCases = chunk.map(() => 'WHEN ? THEN COALESCE(?, last_ip)').join(' ');
-      await this.sql.query(
-        `UPDATE agents SET last_seen_at = CASE id ${seenCases} END, last_ip = CASE id ${ipCases} END WHERE id IN (?)`,
-        [...chunk.flatMap((e) => [e.id, e.at]), ...chunk.flatMap((e) => [e.id, e.ip]), chunk.map((e) => e.id)],
-      );
+      await this.sql.query(`UPDATE agents SET last_seen_at = CASE id ${seenCases} END, last_ip = CASE id ${ipCases} END WHERE id IN (?)`, [
+        ...chunk.flatMap((e) => [e.id, e.at]),
+        ...chunk.flatMap((e) => [e.id, e.ip]),
+        chunk.map((e) => e.id),
+      ]);
     }
   }
 }

@@ -50,7 +50,13 @@ export class Batcher<I, O> {
     for (const item of this.pending) {
       const w = weight(item.input);
       const full = batch.length >= maxItems || (batch.length > 0 && total + w > maxWeight);
-      if (full || conflicts?.(item.input, batch.map((b) => b.input))) {
+      if (
+        full ||
+        conflicts?.(
+          item.input,
+          batch.map((b) => b.input),
+        )
+      ) {
         rest.push(item);
       } else {
         batch.push(item);
@@ -66,7 +72,7 @@ export class Batcher<I, O> {
       const batch = this.take();
       try {
         const outputs = await this.run(batch.map((b) => b.input));
-        batch.forEach((b, i) => b.resolve(outputs[i]));
+        for (const [i, b] of batch.entries()) b.resolve(outputs[i]);
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

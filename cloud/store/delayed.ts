@@ -1,7 +1,7 @@
 /** MySQL repository of delayed jobs; a delayed job becomes a job with the same id when it is due. */
 import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, RowDataPacket, Sql } from './db';
-import type { Credential } from '../credentials';
+import type { Credential } from '../approvals/credentials';
 import { credentialOf } from './jobs';
 
 /** A delayed job row. */
@@ -48,8 +48,18 @@ export class DelayedJobRepo {
     await this.db.pool.query(
       'INSERT INTO delayed_jobs (id, user_id, agent_id, message, source, origin, callback, due_at, created_at, requester, pushed_by, pushed_by_identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [
-        job.id, job.userId, job.agentId, job.message, fitText(job.source, COLUMN_CHARS.jobSource), job.origin, job.callback, job.dueAt, job.createdAt,
-        fitNullable(job.requester, COLUMN_CHARS.jobPerson), job.pushedBy?.id ?? null, job.pushedBy?.identityId ?? null,
+        job.id,
+        job.userId,
+        job.agentId,
+        job.message,
+        fitText(job.source, COLUMN_CHARS.jobSource),
+        job.origin,
+        job.callback,
+        job.dueAt,
+        job.createdAt,
+        fitNullable(job.requester, COLUMN_CHARS.jobPerson),
+        job.pushedBy?.id ?? null,
+        job.pushedBy?.identityId ?? null,
       ],
     );
   }

@@ -46,7 +46,15 @@ export class IdentityRepo {
   constructor(private readonly sql: Sql) {}
 
   /** Links an identity to a user (re-links it if it was linked to another); `automatic` marks a link the access policy made. */
-  async link(channel: string, tenant: string, externalId: string, userId: number, displayName: string | null, now: Date, automatic = false): Promise<void> {
+  async link(
+    channel: string,
+    tenant: string,
+    externalId: string,
+    userId: number,
+    displayName: string | null,
+    now: Date,
+    automatic = false,
+  ): Promise<void> {
     await this.sql.query(
       'INSERT INTO identities (channel, tenant, external_id, user_id, display_name, automatic, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), display_name = COALESCE(VALUES(display_name), display_name), automatic = VALUES(automatic)',
       [channel, ...stored(tenant, externalId), userId, displayed(displayName), automatic ? 1 : 0, now, null],
@@ -55,40 +63,60 @@ export class IdentityRepo {
 
   /** Removes a link; false when there was none. */
   async unlink(channel: string, tenant: string, externalId: string): Promise<boolean> {
-    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, ...stored(tenant, externalId)]);
+    const [res] = await this.sql.query<ResultSetHeader>('DELETE FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [
+      channel,
+      ...stored(tenant, externalId),
+    ]);
     return res.affectedRows > 0;
   }
 
   /** The identity, if linked. */
   async find(channel: string, tenant: string, externalId: string): Promise<IdentityRow | null> {
-    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [channel, ...stored(tenant, externalId)]);
+    const [rows] = await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE channel = ? AND tenant = ? AND external_id = ?', [
+      channel,
+      ...stored(tenant, externalId),
+    ]);
     return rows[0] ? toIdentity(rows[0]) : null;
   }
 
   /** Identities of a user (all when userId is null), most recently used first. */
   async list(userId: number | null): Promise<IdentityRow[]> {
-    const [rows] = userId === null
-      ? await this.sql.query<RowDataPacket[]>('SELECT * FROM identities ORDER BY user_id, last_seen_at DESC, id')
-      : await this.sql.query<RowDataPacket[]>('SELECT * FROM identities WHERE user_id = ? ORDER BY last_seen_at IS NULL, last_seen_at DESC, id', [userId]);
+    const [rows] =
+      userId === null
+        ? await this.sql.query<RowDataPacket[]>('SELECT * FROM identities ORDER BY user_id, last_seen_at DESC, id')
+        : await this.sql.query<RowDataPacket[]>(
+            'SELECT * FROM identities WHERE user_id = ? ORDER BY last_seen_at IS NULL, last_seen_at DESC, id',
+            [userId],
+          );
     return rows.map(toIdentity);
   }
 
   /** Records that an identity was just used. */
   async touch(id: number, now: Date, displayName: string | null = null): Promise<void> {
-    await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [now, displayed(displayName), id]);
+    await this.sql.query('UPDATE identities SET last_seen_at = ?, display_name = COALESCE(?, display_name) WHERE id = ?', [
+      now,
+      displayed(displayName),
+      id,
+    ]);
   }
 
   /** Records the keys of an inbound message in one statement; false when any was seen before (a retry, or a replay). */
   async markProcessed(channel: string, messageIds: string | string[], now: Date): Promise<boolean> {
     const ids = storedMessageKeys(messageIds);
     const rows = ids.map((id) => [channel, id, now]);
-    const [res] = await this.sql.query<ResultSetHeader>('INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES ?', [rows]);
+    const [res] = await this.sql.query<ResultSetHeader>(
+      'INSERT IGNORE INTO processed_messages (channel, message_id, created_at) VALUES ?',
+      [rows],
+    );
     return res.affectedRows === ids.length;
   }
 
   /** Forgets the keys that markProcessed just recorded, when the message could not be handled: a redelivery is then new. */
   async forgetProcessed(channel: string, messageIds: string | string[]): Promise<void> {
-    await this.sql.query('DELETE FROM processed_messages WHERE channel = ? AND message_id IN (?)', [channel, storedMessageKeys(messageIds)]);
+    await this.sql.query('DELETE FROM processed_messages WHERE channel = ? AND message_id IN (?)', [
+      channel,
+      storedMessageKeys(messageIds),
+    ]);
   }
 
   /** Forgets processed message ids older than a time (well past every platform's retry window). */

@@ -4,13 +4,18 @@ import type { PoolConnection } from 'mysql2/promise';
 import { Batcher } from './batcher';
 import { COLUMN_CHARS, fitNullable, fitText } from './column-text';
 import type { Db, ResultSetHeader, RowDataPacket, Sql } from './db';
-import type { Credential } from '../credentials';
+import type { Credential } from '../approvals/credentials';
 
-/** Every job status; see the lifecycle in DESIGN.md. */
+/** Every job status; see the lifecycle in README.md and docs/design.md. */
 export type JobStatus = 'awaiting_approval' | 'queuing' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired' | 'canceled';
 
 /** Statuses that never change again. */
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'expired', 'canceled']);
+
+/** True when a status never changes again. */
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
 
 /** A job row. */
 export interface JobRow {
@@ -98,7 +103,12 @@ function toJob(row: RowDataPacket): JobRow {
     requester: row.requester ?? null,
     pushedBy: credentialOf(row),
     approval: row.approval_required
-      ? { until: row.approval_until ?? null, approvedBy: row.approved_by ?? null, approvedAt: row.approved_at ?? null, deniedBy: row.denied_by ?? null }
+      ? {
+          until: row.approval_until ?? null,
+          approvedBy: row.approved_by ?? null,
+          approvedAt: row.approved_at ?? null,
+          deniedBy: row.denied_by ?? null,
+        }
       : null,
     waitUntil: row.wait_until ?? null,
   };
@@ -148,10 +158,13 @@ export class JobRepo {
   /** Jobs this node inserted as queuing that no take has claimed yet, oldest first. */
   private readonly queuedHere = new Map<string, NewJob>();
   private queuedHereChars = 0;
-  private readonly inserts = new Batcher<NewJob[], void>((batches) => this.insertNow(batches.flat()).then(() => batches.map(() => undefined)), {
-    maxWeight: MAX_BATCH_BYTES,
-    weight: (jobs) => jobs.reduce((n, j) => n + j.message.length * 4 + 512, 0),
-  });
+  private readonly inserts = new Batcher<NewJob[], void>(
+    (batches) => this.insertNow(batches.flat()).then(() => batches.map(() => undefined)),
+    {
+      maxWeight: MAX_BATCH_BYTES,
+      weight: (jobs) => jobs.reduce((n, j) => n + j.message.length * 4 + 512, 0),
+    },
+  );
   private readonly takes = new Batcher<TakeInput, JobRow[]>((inputs) => this.markSentNow(inputs));
   private readonly reports = new Batcher<ReportInput, boolean>((inputs) => this.reportNow(inputs), {
     maxWeight: MAX_BATCH_BYTES,
@@ -162,10 +175,11 @@ export class JobRepo {
   /** Takes whose UPDATE may have committed although its caller saw an error: nobody received those jobs. */
   private readonly unconfirmed = new Map<string, { id: string; agentId: number }[]>();
   private undoTimer: NodeJS.Timeout | null = null;
-  /** Called with the jobs of an unconfirmed take once they are queued again in MySQL (to queue them in Redis). */
-  onReturned: (jobs: { id: string; agentId: number }[]) => void = () => undefined;
-
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Called with the jobs of an unconfirmed take once they are queued again in MySQL (to queue them in Redis). */
+    private readonly onReturned: (jobs: { id: string; agentId: number }[]) => void = () => undefined,
+  ) {}
 
   /** Takes not yet undone (while MySQL stays unreachable). */
   get unconfirmedTakes(): number {
@@ -188,7 +202,8 @@ export class JobRepo {
   private remember(job: NewJob): void {
     this.queuedHere.set(job.id, job);
     this.queuedHereChars += job.message.length;
-    while (this.queuedHere.size > QUEUED_HERE_MAX || this.queuedHereChars > QUEUED_HERE_MAX_CHARS) this.forget(this.queuedHere.keys().next().value!);
+    while (this.queuedHere.size > QUEUED_HERE_MAX || this.queuedHereChars > QUEUED_HERE_MAX_CHARS)
+      this.forget(this.queuedHere.keys().next().value!);
   }
 
   private forget(id: string): void {
@@ -205,9 +220,25 @@ export class JobRepo {
     for (const id of ids) {
       const job = this.queuedHere.get(id)!;
       rows.set(id, {
-        id, userId: job.userId, agentId: job.agentId, agentName: job.agentName, message: job.message, source: job.source, origin: job.origin,
-        callback: job.callback, status: 'sent', result: null, reason: job.reason, leaseUntil, createdAt: job.createdAt, sentAt: now,
-        finishedAt: null, updatedAt: now, requester: job.requester ?? null, pushedBy: job.pushedBy ?? null, approval: null,
+        id,
+        userId: job.userId,
+        agentId: job.agentId,
+        agentName: job.agentName,
+        message: job.message,
+        source: job.source,
+        origin: job.origin,
+        callback: job.callback,
+        status: 'sent',
+        result: null,
+        reason: job.reason,
+        leaseUntil,
+        createdAt: job.createdAt,
+        sentAt: now,
+        finishedAt: null,
+        updatedAt: now,
+        requester: job.requester ?? null,
+        pushedBy: job.pushedBy ?? null,
+        approval: null,
         waitUntil: job.waitUntil ?? null,
       });
     }
@@ -216,9 +247,27 @@ export class JobRepo {
 
   private async insertNow(jobs: NewJob[], sql: Sql = this.db.pool): Promise<void> {
     const rows = jobs.map((j) => [
-      j.id, j.userId, j.agentId, j.agentName, j.message, j.source, j.origin, j.callback, j.status, j.reason,
-      j.createdAt, j.status === 'expired' ? j.createdAt : null, j.createdAt, j.requester ?? null, j.approvalUntil ? 1 : 0, j.approvalUntil ?? null,
-      j.status === 'sent' ? j.createdAt : null, j.leaseUntil ?? null, j.pushedBy?.id ?? null, j.pushedBy?.identityId ?? null, j.waitUntil ?? null,
+      j.id,
+      j.userId,
+      j.agentId,
+      j.agentName,
+      j.message,
+      j.source,
+      j.origin,
+      j.callback,
+      j.status,
+      j.reason,
+      j.createdAt,
+      j.status === 'expired' ? j.createdAt : null,
+      j.createdAt,
+      j.requester ?? null,
+      j.approvalUntil ? 1 : 0,
+      j.approvalUntil ?? null,
+      j.status === 'sent' ? j.createdAt : null,
+      j.leaseUntil ?? null,
+      j.pushedBy?.id ?? null,
+      j.pushedBy?.identityId ?? null,
+      j.waitUntil ?? null,
     ]);
     await sql.query(
       'INSERT INTO jobs (id, user_id, agent_id, agent_name, message, source, origin, callback, status, reason, created_at, finished_at, updated_at, requester, approval_required, approval_until, sent_at, lease_until, pushed_by, pushed_by_identity, wait_until) VALUES ?',
@@ -309,10 +358,16 @@ export class JobRepo {
   async unsend(ids: string[], agentId: number, now: Date): Promise<string[]> {
     if (ids.length === 0) return [];
     return this.db.transaction(async (conn) => {
-      const [rows] = await conn.query<RowDataPacket[]>("SELECT id FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'sent' FOR UPDATE", [ids, agentId]);
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SELECT id FROM jobs WHERE id IN (?) AND agent_id = ? AND status = 'sent' FOR UPDATE",
+        [ids, agentId],
+      );
       const back = rows.map((r) => r.id as string);
       if (back.length) {
-        await conn.query("UPDATE jobs SET status = 'queuing', take_id = NULL, sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?)", [now, back]);
+        await conn.query(
+          "UPDATE jobs SET status = 'queuing', take_id = NULL, sent_at = NULL, lease_until = NULL, updated_at = ? WHERE id IN (?)",
+          [now, back],
+        );
       }
       return back;
     });
@@ -327,7 +382,10 @@ export class JobRepo {
   private async reportNow(inputs: ReportInput[]): Promise<boolean[]> {
     const now = new Date();
     const reportId = crypto.randomBytes(8).toString('hex');
-    const cases = (value: (r: ReportInput) => unknown) => ({ sql: `CASE id ${inputs.map(() => 'WHEN ? THEN ?').join(' ')} END`, args: inputs.flatMap((r) => [r.id, value(r)]) });
+    const cases = (value: (r: ReportInput) => unknown) => ({
+      sql: `CASE id ${inputs.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      args: inputs.flatMap((r) => [r.id, value(r)]),
+    });
     const status = cases((r) => r.status);
     const result = cases((r) => r.result);
     const lease = cases((r) => (r.status === 'running' ? new Date(now.getTime() + r.leaseMs) : null));
@@ -340,7 +398,10 @@ export class JobRepo {
     );
     if (res.affectedRows === 0) return inputs.map(() => false);
     if (res.affectedRows === inputs.length) return inputs.map(() => true);
-    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT id FROM jobs WHERE id IN (?) AND report_id = ?', [inputs.map((r) => r.id), reportId]);
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT id FROM jobs WHERE id IN (?) AND report_id = ?', [
+      inputs.map((r) => r.id),
+      reportId,
+    ]);
     const changed = new Set(rows.map((r) => r.id as string));
     return inputs.map((r) => changed.has(r.id));
   }
@@ -370,7 +431,13 @@ export class JobRepo {
       );
       if (rows.length === 0) return [];
       const jobs = rows.map(toJob);
-      await this.setTerminal(c, jobs.map((j) => j.id), 'expired', reason, now);
+      await this.setTerminal(
+        c,
+        jobs.map((j) => j.id),
+        'expired',
+        reason,
+        now,
+      );
       return jobs.map((j) => ({ ...j, status: 'expired' as const, reason, finishedAt: now, updatedAt: now }));
     };
     return conn ? run(conn) : this.db.transaction(run);
@@ -383,7 +450,13 @@ export class JobRepo {
       const [rows] = await conn.query<RowDataPacket[]>("SELECT * FROM jobs WHERE id IN (?) AND status = 'queuing' FOR UPDATE", [ids]);
       if (rows.length === 0) return [];
       const jobs = rows.map(toJob);
-      await this.setTerminal(conn, jobs.map((j) => j.id), 'expired', reason, now);
+      await this.setTerminal(
+        conn,
+        jobs.map((j) => j.id),
+        'expired',
+        reason,
+        now,
+      );
       return jobs.map((j) => ({ ...j, status: 'expired' as const, reason, finishedAt: now, updatedAt: now }));
     });
   }
@@ -396,7 +469,10 @@ export class JobRepo {
       const job = toJob(rows[0]);
       if (job.status !== 'queuing' && job.status !== 'awaiting_approval') return { job, canceled: false };
       await this.setTerminal(conn, [id], 'canceled', 'canceled by the owner', now);
-      return { job: { ...job, status: 'canceled' as const, reason: 'canceled by the owner', finishedAt: now, updatedAt: now }, canceled: true };
+      return {
+        job: { ...job, status: 'canceled' as const, reason: 'canceled by the owner', finishedAt: now, updatedAt: now },
+        canceled: true,
+      };
     });
   }
 
@@ -415,9 +491,10 @@ export class JobRepo {
       const up = await online(job.agentId);
       const status = up ? 'queuing' : 'expired';
       const reason = up ? null : 'agent offline';
-      await conn.query('UPDATE jobs SET status = ?, reason = ?, approved_by = ?, approved_at = ?, finished_at = ?, updated_at = ? WHERE id = ?', [
-        status, reason, by, now, up ? null : now, now, id,
-      ]);
+      await conn.query(
+        'UPDATE jobs SET status = ?, reason = ?, approved_by = ?, approved_at = ?, finished_at = ?, updated_at = ? WHERE id = ?',
+        [status, reason, by, now, up ? null : now, now, id],
+      );
       const approval = { ...job.approval!, approvedBy: by, approvedAt: now };
       return { job: { ...job, status, reason, approval, finishedAt: up ? null : now, updatedAt: now }, changed: true };
     });
@@ -432,7 +509,13 @@ export class JobRepo {
       if (!rows[0]) return null;
       const job = toJob(rows[0]);
       if (job.status !== 'awaiting_approval') return { job, changed: false };
-      await conn.query("UPDATE jobs SET status = 'canceled', reason = ?, denied_by = ?, finished_at = ?, updated_at = ? WHERE id = ?", [reason, by, now, now, id]);
+      await conn.query("UPDATE jobs SET status = 'canceled', reason = ?, denied_by = ?, finished_at = ?, updated_at = ? WHERE id = ?", [
+        reason,
+        by,
+        now,
+        now,
+        id,
+      ]);
       const approval = { ...job.approval!, deniedBy: by };
       return { job: { ...job, status: 'canceled' as const, reason, approval, finishedAt: now, updatedAt: now }, changed: true };
     });
@@ -468,7 +551,11 @@ export class JobRepo {
 
   private async setTerminal(conn: PoolConnection, ids: string[], status: JobStatus, reason: string, now: Date): Promise<void> {
     await conn.query('UPDATE jobs SET status = ?, reason = ?, lease_until = NULL, finished_at = ?, updated_at = ? WHERE id IN (?)', [
-      status, reason, now, now, ids,
+      status,
+      reason,
+      now,
+      now,
+      ids,
     ]);
   }
 
@@ -476,8 +563,8 @@ export class JobRepo {
   async list(userId: number | null, agentId: number | null, limit: number): Promise<JobRow[]> {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (userId !== null) (where.push('user_id = ?'), args.push(userId));
-    if (agentId !== null) (where.push('agent_id = ?'), args.push(agentId));
+    if (userId !== null) where.push('user_id = ?'), args.push(userId);
+    if (agentId !== null) where.push('agent_id = ?'), args.push(agentId);
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const [rows] = await this.db.pool.query<RowDataPacket[]>(`SELECT * FROM jobs ${clause} ORDER BY id DESC LIMIT ?`, [...args, limit]);
     return rows.map(toJob);
@@ -503,17 +590,30 @@ export class JobRepo {
 
   /** Jobs that ended at or after a time, by id after a given id (to append their final events again). */
   async listFinishedSince(since: Date, afterId: string, limit: number): Promise<JobRow[]> {
-    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE finished_at >= ? AND id > ? ORDER BY id LIMIT ?', [since, afterId, limit]);
+    const [rows] = await this.db.pool.query<RowDataPacket[]>('SELECT * FROM jobs WHERE finished_at >= ? AND id > ? ORDER BY id LIMIT ?', [
+      since,
+      afterId,
+      limit,
+    ]);
     return rows.map(toJob);
   }
 
   /** Queued jobs created before a time, oldest first, after a given id (for rebuilding and checking Redis queues). */
-  async listQueuing(afterId: string, createdBefore: Date, limit: number): Promise<{ id: string; agentId: number; agentOnline: boolean; waitUntil: Date | null }[]> {
+  async listQueuing(
+    afterId: string,
+    createdBefore: Date,
+    limit: number,
+  ): Promise<{ id: string; agentId: number; agentOnline: boolean; waitUntil: Date | null }[]> {
     const [rows] = await this.db.pool.query<RowDataPacket[]>(
       "SELECT j.id, j.agent_id, j.wait_until, COALESCE(a.online, 0) AS online FROM jobs j LEFT JOIN agents a ON a.id = j.agent_id WHERE j.status = 'queuing' AND j.id > ? AND j.created_at <= ? ORDER BY j.id LIMIT ?",
       [afterId, createdBefore, limit],
     );
-    return rows.map((r) => ({ id: r.id, agentId: Number(r.agent_id), agentOnline: Number(r.online) === 1, waitUntil: r.wait_until ?? null }));
+    return rows.map((r) => ({
+      id: r.id,
+      agentId: Number(r.agent_id),
+      agentOnline: Number(r.online) === 1,
+      waitUntil: r.wait_until ?? null,
+    }));
   }
 
   /** Queued jobs whose wait for their offline agent has ended (wait_until at or before now), oldest first. */

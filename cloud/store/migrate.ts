@@ -44,7 +44,11 @@ export async function migrate(db: Db, onApply: (name: string) => void = () => un
     for (const migration of readMigrations()) {
       if (applied.has(migration.version)) continue;
       for (const statement of migration.statements) await conn.query(statement);
-      await conn.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [migration.version, migration.name, new Date()]);
+      await conn.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        new Date(),
+      ]);
       onApply(migration.name);
       done.push(migration.name);
     }

@@ -14,7 +14,14 @@ export interface UserRow {
 }
 
 function toUser(row: RowDataPacket): UserRow {
-  return { id: Number(row.id), name: row.name, tokenHash: row.token_hash, callbackSalt: row.callback_salt ?? null, tokenIssuedTo: row.token_issued_to == null ? null : Number(row.token_issued_to), createdAt: row.created_at };
+  return {
+    id: Number(row.id),
+    name: row.name,
+    tokenHash: row.token_hash,
+    callbackSalt: row.callback_salt ?? null,
+    tokenIssuedTo: row.token_issued_to == null ? null : Number(row.token_issued_to),
+    createdAt: row.created_at,
+  };
 }
 
 /** Users: create, find, list, rotate the token. */
@@ -23,12 +30,10 @@ export class UserRepo {
 
   /** Inserts a user and returns its id. */
   async insert(name: string, tokenHash: string, callbackSalt: string, now: Date): Promise<number> {
-    const [res] = await this.sql.query<ResultSetHeader>('INSERT INTO users (name, token_hash, callback_salt, created_at) VALUES (?, ?, ?, ?)', [
-      name,
-      tokenHash,
-      callbackSalt,
-      now,
-    ]);
+    const [res] = await this.sql.query<ResultSetHeader>(
+      'INSERT INTO users (name, token_hash, callback_salt, created_at) VALUES (?, ?, ?, ?)',
+      [name, tokenHash, callbackSalt, now],
+    );
     return res.insertId;
   }
 

@@ -25,7 +25,9 @@ export interface ChaosRun {
 /** Registers the setup and teardown every chaos test file shares. */
 export function chaosRun(): ChaosRun {
   // The callback sink listens on loopback, which callbacks may reach only when allowed.
-  const run = { ns: new Namespace({ SKADI_CALLBACK_ALLOW: SINK_HOST }), nodes: [], also: [] } as Omit<ChaosRun, 'sink'> & { sink?: CallbackSink };
+  const run = { ns: new Namespace({ SKADI_CALLBACK_ALLOW: SINK_HOST }), nodes: [], also: [] } as Omit<ChaosRun, 'sink'> & {
+    sink?: CallbackSink;
+  };
   beforeAll(async () => {
     ensureBuilt();
     run.sink = await startCallbackSink();
@@ -93,7 +95,7 @@ export interface CallbackSink {
   finals: Map<string, number>;
   /** Callbacks whose signature did not match the trusted secret (never counted in finals). */
   forged(): number;
-  /** The callback secret whose signatures count (the README's recipe, checked by hand); none count before. */
+  /** The callback secret whose signatures count (the recipe of docs/notifications.md, checked by hand); none count before. */
   trust(secret: string): void;
   /** While held, callbacks are not answered (a notifier that reads them keeps them pending); release() answers them all. */
   hold(): void;

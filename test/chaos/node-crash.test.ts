@@ -7,7 +7,13 @@ import { callbackSecretOf } from '../helpers/callback-recipe';
 const JOBS = FULL ? 5000 : 2000;
 const run = chaosRun();
 const { ns, nodes } = run;
-const settings = { SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_AGENT_OFFLINE_AFTER: '30s', SKADI_NOTIFY_RECLAIM_IDLE: '2s', SKADI_LOG_LEVEL: 'info' };
+const settings = {
+  SKADI_JOB_LEASE: '3s',
+  SKADI_SWEEP_INTERVAL: '200ms',
+  SKADI_AGENT_OFFLINE_AFTER: '30s',
+  SKADI_NOTIFY_RECLAIM_IDLE: '2s',
+  SKADI_LOG_LEVEL: 'info',
+};
 
 describe('node crash', () => {
   it('keeps every accepted job, runs none twice and delivers every final event when a node is killed mid-run', async () => {
@@ -49,7 +55,9 @@ describe('node crash', () => {
       },
       push: async (i) => {
         const toDownNode = i % 2 === 0 && down;
-        const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }).catch(() => ({ status: 0, body: '' }));
+        const res = await clients[i % 2]
+          .request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url })
+          .catch(() => ({ status: 0, body: '' }));
         if (toDownNode) {
           sentWhileDown++;
           if (res.status !== 201) refusedWhileDown++;
@@ -63,7 +71,15 @@ describe('node crash', () => {
     expect(accepted.length).toBeGreaterThan(JOBS * 0.6);
 
     const done = await waitTerminal(core, accepted);
-    const summary = await recordChaos('node-crash', core, { pushes: JOBS, accepted, terminal: done, executed, statuses, sink, extra: { restart_ms: restartedInMs } });
+    const summary = await recordChaos('node-crash', core, {
+      pushes: JOBS,
+      accepted,
+      terminal: done,
+      executed,
+      statuses,
+      sink,
+      extra: { restart_ms: restartedInMs },
+    });
     const succeeded = accepted.filter((id) => done.get(id) === 'succeeded').length;
     process.stdout.write(
       `node crash (${summary.redis}): ${accepted.length} of ${JOBS} pushes accepted, ${succeeded} succeeded, ${accepted.length - succeeded} expired, ` +

@@ -14,7 +14,12 @@ const settings = { SKADI_NOTIFY_RECLAIM_IDLE: '3s', SKADI_SWEEP_INTERVAL: '200ms
 
 /** Entries of the job status stream pending on the notifier of the process with this pid. */
 async function pendingOf(pid: number): Promise<number> {
-  const [, , , consumers] = (await core.redis.xpending(core.keys.jobStatusStream, 'notifier')) as [number, string, string, [string, string][] | null];
+  const [, , , consumers] = (await core.redis.xpending(core.keys.jobStatusStream, 'notifier')) as [
+    number,
+    string,
+    string,
+    [string, string][] | null,
+  ];
   return (consumers ?? []).filter(([name]) => name.includes(`-${pid}-`)).reduce((n, [, count]) => n + Number(count), 0);
 }
 
@@ -34,7 +39,8 @@ describe('notifier crash', () => {
     const { accepted, statuses } = await pushJobs({
       count: JOBS,
       concurrency: 4,
-      push: (i) => clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }),
+      push: (i) =>
+        clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url }),
     });
     expect(accepted).toHaveLength(JOBS); // nothing failed here: every push is a job whose event must arrive
     const terminal = await waitTerminal(core, accepted);
@@ -43,8 +49,18 @@ describe('notifier crash', () => {
     await eventually(() => a.child.exitCode !== null || a.child.signalCode !== null, 5000, 'node A to die');
     sink.release(); // B's callbacks are answered now; A's died with it
 
-    const summary = await recordChaos('notifier-crash', core, { pushes: JOBS, accepted, terminal, executed, statuses, sink, extra: { pending_on_killed_notifier: pendingOnA } });
-    process.stdout.write(`notifier crash (${summary.redis}): ${pendingOnA} events pending on the killed notifier; ${summary.events_delivered} of ${summary.terminal} final events delivered\n`);
+    const summary = await recordChaos('notifier-crash', core, {
+      pushes: JOBS,
+      accepted,
+      terminal,
+      executed,
+      statuses,
+      sink,
+      extra: { pending_on_killed_notifier: pendingOnA },
+    });
+    process.stdout.write(
+      `notifier crash (${summary.redis}): ${pendingOnA} events pending on the killed notifier; ${summary.events_delivered} of ${summary.terminal} final events delivered\n`,
+    );
     expect(pendingOnA).toBeGreaterThan(0);
     expect(summary.callbacks_badly_signed).toBe(0);
     expect(summary.events_delivered).toBe(accepted.length);

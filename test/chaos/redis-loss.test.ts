@@ -19,13 +19,28 @@ run.also.push(async () => redis?.stop());
 describe('Redis loss', () => {
   it('answers 503 while Redis is down, rebuilds from MySQL, and loses or repeats no job', async () => {
     redis = await startPrivateRedis();
-    const env = ns.env({ ...redis.env, SKADI_JOB_LEASE: '3s', SKADI_SWEEP_INTERVAL: '200ms', SKADI_RECONCILE_INTERVAL: '1s', SKADI_AGENT_OFFLINE_AFTER: '30s' });
+    const env = ns.env({
+      ...redis.env,
+      SKADI_JOB_LEASE: '3s',
+      SKADI_SWEEP_INTERVAL: '200ms',
+      SKADI_RECONCILE_INTERVAL: '1s',
+      SKADI_AGENT_OFFLINE_AFTER: '30s',
+    });
     nodes.push(await serve(env), await serve(env));
-    const core = (run.core = await createCore({ config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }), log: pino({ level: 'silent' }) }));
+    const core = (run.core = await createCore({
+      config: loadConfig({ env: { ...env, SKADI_LOG_LEVEL: 'silent' } }),
+      log: pino({ level: 'silent' }),
+    }));
     const { sink } = run;
     const { user, token: userToken } = await core.users.create('chaos');
     sink.trust(callbackSecretOf(BENCH_SECRET, user.id, user.callbackSalt!));
-    const fleet = await startFleet(core, user.id, 'r', 10, nodes.map((n) => n.base));
+    const fleet = await startFleet(
+      core,
+      user.id,
+      'r',
+      10,
+      nodes.map((n) => n.base),
+    );
     const { names, executed } = fleet;
 
     const clients = nodes.map((n) => new KeepAliveClient(n.base));
@@ -40,13 +55,17 @@ describe('Redis loss', () => {
         if (i === JOBS / 2) {
           await redis!.restart(); // back, and empty
           const restarted = Date.now();
-          for (const c of clients) await eventually(async () => (await c.request('GET', '/readyz', '')).status === 200, 20_000, 'the nodes to be ready again');
+          for (const c of clients)
+            await eventually(async () => (await c.request('GET', '/readyz', '')).status === 200, 20_000, 'the nodes to be ready again');
           recoveredInMs = Date.now() - restarted;
         }
         if (i >= JOBS / 3 && i < JOBS / 2) await new Promise((r) => setTimeout(r, 5));
       },
       async push(i) {
-        const res = await clients[i % 2].request('POST', '/job/add', userToken, { message: `${names[i % names.length]} job-${i}`, callback: sink.url });
+        const res = await clients[i % 2].request('POST', '/job/add', userToken, {
+          message: `${names[i % names.length]} job-${i}`,
+          callback: sink.url,
+        });
         if (res.status === 201 && i >= JOBS / 2) afterRestart.add(i);
         return res;
       },
@@ -56,9 +75,19 @@ describe('Redis loss', () => {
     expect([...statuses.keys()].filter((s) => s !== 201 && s !== 503)).toEqual([]);
 
     const done = await waitTerminal(core, accepted);
-    const summary = await recordChaos('redis-loss', core, { pushes: JOBS, accepted, terminal: done, executed, statuses, sink, extra: { ready_after_restart_ms: recoveredInMs } });
+    const summary = await recordChaos('redis-loss', core, {
+      pushes: JOBS,
+      accepted,
+      terminal: done,
+      executed,
+      statuses,
+      sink,
+      extra: { ready_after_restart_ms: recoveredInMs },
+    });
     const count = (status: string) => accepted.filter((id) => done.get(id) === status).length;
-    process.stdout.write(`redis loss (${redis.kind}): ready again ${recoveredInMs} ms after the restart; ${accepted.length} accepted, ${statuses.get(503)} refused with 503, ${count('succeeded')} succeeded, ${count('expired')} expired, ${executed.size} executed, 0 twice, ${summary.events_delivered} final events delivered\n`);
+    process.stdout.write(
+      `redis loss (${redis.kind}): ready again ${recoveredInMs} ms after the restart; ${accepted.length} accepted, ${statuses.get(503)} refused with 503, ${count('succeeded')} succeeded, ${count('expired')} expired, ${executed.size} executed, 0 twice, ${summary.events_delivered} final events delivered\n`,
+    );
     expect(summary.executed_twice).toBe(0);
     expect(summary.lost).toBe(0);
     // Every final event is delivered: those written after the loss (the notifiers create their consumer groups

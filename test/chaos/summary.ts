@@ -20,7 +20,7 @@ export interface ChaosSummary {
   final_events_in_stream: number;
   /** Accepted jobs whose final status event a notifier delivered (a signed callback reached the sink). */
   events_delivered: number;
-  /** Callbacks whose signature did not match the user's callback secret by the README's recipe (must be 0). */
+  /** Callbacks whose signature did not match the user's callback secret by the recipe of docs/notifications.md (must be 0). */
   callbacks_badly_signed: number;
   statuses: Record<string, number>;
   other_5xx: number;
@@ -34,7 +34,9 @@ export interface ChaosSummary {
 async function outcomes(core: Core, accepted: string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < accepted.length; i += 1000) {
-    const [rows] = await core.db.pool.query('SELECT status, reason, COUNT(*) AS n FROM jobs WHERE id IN (?) GROUP BY status, reason', [accepted.slice(i, i + 1000)]);
+    const [rows] = await core.db.pool.query('SELECT status, reason, COUNT(*) AS n FROM jobs WHERE id IN (?) GROUP BY status, reason', [
+      accepted.slice(i, i + 1000),
+    ]);
     for (const row of rows as { status: string; reason: string | null; n: number }[]) {
       const key = row.reason ? `${row.status}: ${row.reason}` : row.status;
       counts[key] = (counts[key] ?? 0) + Number(row.n);
@@ -78,10 +80,16 @@ async function explain(core: Core, ids: string[]): Promise<string> {
   for (const stream of [core.keys.jobStatusStream, `${core.keys.jobStatusStream}:dead`]) {
     for (const [entry, fields] of await core.redis.xrange(stream, '-', '+')) {
       const event = JSON.parse(fields[fields.indexOf('data') + 1] ?? '{}');
-      if (ids.includes(event.job_id)) events.set(event.job_id, [...(events.get(event.job_id) ?? []), `${stream.endsWith(':dead') ? 'dead ' : ''}${entry} ${event.status}`]);
+      if (ids.includes(event.job_id))
+        events.set(event.job_id, [
+          ...(events.get(event.job_id) ?? []),
+          `${stream.endsWith(':dead') ? 'dead ' : ''}${entry} ${event.status}`,
+        ]);
     }
   }
-  return (rows as Record<string, unknown>[]).map((row) => `  ${JSON.stringify(row)} events: ${JSON.stringify(events.get(String(row.id)) ?? [])}`).join('\n');
+  return (rows as Record<string, unknown>[])
+    .map((row) => `  ${JSON.stringify(row)} events: ${JSON.stringify(events.get(String(row.id)) ?? [])}`)
+    .join('\n');
 }
 
 /** Waits for the final callbacks of the terminal jobs, computes the run's summary and writes it to .tmp/chaos/<run>[-cluster].json. */

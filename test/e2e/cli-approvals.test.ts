@@ -3,7 +3,14 @@ import { dropNamespace, MYSQL_ROOT, redisEnv, TEST_SECRET, uniqueName } from '..
 import { skadi } from '../helpers/process';
 
 const name = uniqueName();
-const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_PREFIX: `${name}:`, ...redisEnv(), SKADI_SECRET: TEST_SECRET, SKADI_CONFIG: '', SKADI_LOG_LEVEL: 'info' };
+const env = {
+  SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`,
+  SKADI_REDIS_PREFIX: `${name}:`,
+  ...redisEnv(),
+  SKADI_SECRET: TEST_SECRET,
+  SKADI_CONFIG: '',
+  SKADI_LOG_LEVEL: 'info',
+};
 const run = (...args: string[]) => skadi(args, env);
 
 /** Runs `skadi <args> --json`, expects exit 0, and parses its output. */
@@ -20,7 +27,10 @@ it('sets, shows and clears the patterns of an agent, and lets an admin decide as
   json('agent', 'add', 'web1', '--user', 'ops');
   json('identity', 'link', 'slack:T1:UALICE', '--user', 'ops');
   json('identity', 'link', 'slack:T1:UBOB', '--user', 'ops');
-  expect(json('agent', 'require-approval', 'web1', 'deploy *', 'db drop *', '--user', 'ops').approval_patterns).toEqual(['deploy *', 'db drop *']);
+  expect(json('agent', 'require-approval', 'web1', 'deploy *', 'db drop *', '--user', 'ops').approval_patterns).toEqual([
+    'deploy *',
+    'db drop *',
+  ]);
   expect(json('agent', 'show', 'web1', '--user', 'ops').approval_patterns).toEqual(['deploy *', 'db drop *']);
   expect(run('agent', 'show', 'web1', '--user', 'ops').stdout).toContain('approval: "deploy *", "db drop *"');
   expect(run('agent', 'require-approval', 'web1', '--user', 'ops').status).not.toBe(0); // neither patterns nor --clear

@@ -1,4 +1,4 @@
-/** End to end: the `skadi` administration commands README promises, run as the real binary on a fresh namespace. */
+/** End to end: the `skadi` administration commands README.md promises, run as the real binary on a fresh namespace. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,11 @@ const name = uniqueName();
 const NAMESPACE = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, SKADI_REDIS_PREFIX: `${name}:` };
 const env = { ...NAMESPACE, ...redisEnv(), SKADI_SECRET: TEST_SECRET, SKADI_CONFIG: '', SKADI_LOG_LEVEL: 'info' };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-cli-'));
-const MIGRATIONS = fs.readdirSync(path.join(ROOT, 'cloud/store/migrations')).filter((f) => f.endsWith('.sql')).sort().map((f) => f.replace(/\.sql$/, ''));
+const MIGRATIONS = fs
+  .readdirSync(path.join(ROOT, 'cloud/store/migrations'))
+  .filter((f) => f.endsWith('.sql'))
+  .sort()
+  .map((f) => f.replace(/\.sql$/, ''));
 const NO_JOB = '01AAAAAAAAAAAAAAAAAAAAAAAA';
 let gateway: { child: ChildProcess; port: number; output: () => string } | undefined;
 
@@ -39,7 +43,8 @@ function runAsync(args: string[]): Promise<{ status: number | null; stdout: stri
 }
 
 /** Calls the running gateway's HTTP API. */
-const api = (method: string, route: string, token: string, body?: unknown) => call(`http://127.0.0.1:${gateway!.port}`, method, route, { token, body });
+const api = (method: string, route: string, token: string, body?: unknown) =>
+  call(`http://127.0.0.1:${gateway!.port}`, method, route, { token, body });
 
 /** The status a user token gets from the user API: 404 for an unknown job when valid, 401 when refused (GET /status checks no token). */
 const userAuthStatus = async (token: string) => (await api('GET', `/jobs/${NO_JOB}`, token)).status;
@@ -81,7 +86,12 @@ describe('with a running gateway', () => {
 
   it('user add/list/token: a rotated token is refused by the gateway at once, the new one works', async () => {
     const added = json('user', 'add', 'ops');
-    expect(added).toEqual({ id: expect.any(Number), name: 'ops', token: expect.stringMatching(/^sku_/), callback_secret: expect.stringMatching(/^whsec_/) });
+    expect(added).toEqual({
+      id: expect.any(Number),
+      name: 'ops',
+      token: expect.stringMatching(/^sku_/),
+      callback_secret: expect.stringMatching(/^whsec_/),
+    });
     expect(json('user', 'list')).toEqual([{ id: added.id, name: 'ops', created_at: expect.any(String) }]);
     expect(await userAuthStatus(added.token)).toBe(404); // accepted, and cached by the gateway now
     const rotated = json('user', 'token', 'ops');
@@ -99,7 +109,10 @@ describe('with a running gateway', () => {
     expect({ status: user.status, stderr: user.stderr }).toEqual({ status: 1, stderr: 'skadi: A user named "ops" already exists.\n' });
     json('agent', 'add', 'dup', '--user', 'ops');
     const agent = run(['agent', 'add', 'dup', '--user', 'ops']);
-    expect({ status: agent.status, stderr: agent.stderr }).toEqual({ status: 1, stderr: 'skadi: You already have an agent named or aliased "dup".\n' });
+    expect({ status: agent.status, stderr: agent.stderr }).toEqual({
+      status: 1,
+      stderr: 'skadi: You already have an agent named or aliased "dup".\n',
+    });
   });
 
   it('agent add/list, disable (polls get 403) and enable (polls work again)', async () => {
@@ -128,8 +141,13 @@ describe('with a running gateway', () => {
   });
 
   it('identity link/list/unlink: a CLI link is linked_by admin', () => {
-    expect(json('identity', 'link', 'slack:T1:UALICE', '--user', 'ops', '--name', 'alice')).toEqual({ key: 'slack:T1:UALICE', user: 'ops' });
-    expect(json('identity', 'list')).toEqual([{ key: 'slack:T1:UALICE', user: 'ops', name: 'alice', linked_by: 'admin', last_seen_at: null }]);
+    expect(json('identity', 'link', 'slack:T1:UALICE', '--user', 'ops', '--name', 'alice')).toEqual({
+      key: 'slack:T1:UALICE',
+      user: 'ops',
+    });
+    expect(json('identity', 'list')).toEqual([
+      { key: 'slack:T1:UALICE', user: 'ops', name: 'alice', linked_by: 'admin', last_seen_at: null },
+    ]);
     expect(run(['identity', 'list']).stdout).toMatch(/slack:T1:UALICE\s+ops\s+alice\s+admin/);
     expect(json('identity', 'unlink', 'slack:T1:UALICE')).toEqual({ key: 'slack:T1:UALICE', unlinked: true });
     expect(json('identity', 'list')).toEqual([]);
@@ -143,9 +161,18 @@ describe('with a running gateway', () => {
     const second = json('job', 'add', 'lister', 'echo', 'two', '--user', 'ops');
     expect(second).toMatchObject({ status: 'queuing' });
     const listed = json('jobs', '--user', 'ops', '--agent', 'lister');
-    expect(listed.map((j: any) => [j.id, j.message])).toEqual([[second.id, 'echo two'], [first.id, 'echo one']]);
+    expect(listed.map((j: any) => [j.id, j.message])).toEqual([
+      [second.id, 'echo two'],
+      [first.id, 'echo one'],
+    ]);
     expect(json('jobs', '--limit', '1')).toHaveLength(1);
-    expect(json('job', 'show', first.id)).toMatchObject({ id: first.id, agent: 'lister', message: 'echo one', source: 'cli', status: 'queuing' });
+    expect(json('job', 'show', first.id)).toMatchObject({
+      id: first.id,
+      agent: 'lister',
+      message: 'echo one',
+      source: 'cli',
+      status: 'queuing',
+    });
     expect(run(['job', 'show', first.id]).stdout).toBe(`… job ${first.id} for lister: queuing\n`);
     const missing = run(['job', 'show', NO_JOB]);
     expect({ status: missing.status, stderr: missing.stderr }).toEqual({ status: 1, stderr: `skadi: There is no job ${NO_JOB}.\n` });
@@ -153,7 +180,10 @@ describe('with a running gateway', () => {
 
   it('job add --wait exits 0 when the job succeeded and 1 when it failed or expired, printing the result', async () => {
     const token = await onlineAgent('ci');
-    for (const [verb, exit, mark] of [['succeed', 0, '✅'], ['fail', 1, '❌']] as const) {
+    for (const [verb, exit, mark] of [
+      ['succeed', 0, '✅'],
+      ['fail', 1, '❌'],
+    ] as const) {
       const waiting = runAsync(['job', 'add', 'ci', 'deploy', '--user', 'ops', '--wait', '--timeout', '1m']);
       const job = await api('GET', '/agent/job?wait=30', token);
       expect(job).toMatchObject({ status: 200, body: { message: 'deploy' } });
@@ -181,12 +211,17 @@ describe('with a running gateway', () => {
     const good = () => configFile('good.yml', `# the test namespace\nmysql_url: ${NAMESPACE.SKADI_MYSQL_URL}\nredis_prefix: "${name}:"\n`);
     const unreachable = () => configFile('unreachable.yml', `mysql_url: mysql://root@127.0.0.1:1/nowhere\nredis_prefix: "${name}:"\n`);
     /** The agents of ops as seen through a config: the users come from MySQL, online from Redis presence. */
-    const agentsVia = (args: string[], extra: Record<string, string>) => run([...args, 'agent', 'list', '--user', 'ops', '--json'], { ...noNamespace, ...extra });
+    const agentsVia = (args: string[], extra: Record<string, string>) =>
+      run([...args, 'agent', 'list', '--user', 'ops', '--json'], { ...noNamespace, ...extra });
 
     it('uses the MySQL and Redis settings of the file, from --config or SKADI_CONFIG', async () => {
       const expected = json('agent', 'list', '--user', 'ops');
       expect(expected.find((a: any) => a.name === 'mute')).toMatchObject({ online: true }); // presence under the test prefix
-      for (const [args, extra] of [[['--config', good()], {}], [[], { SKADI_CONFIG: good() }], [['--config', good()], { SKADI_CONFIG: unreachable() }]] as const) {
+      for (const [args, extra] of [
+        [['--config', good()], {}],
+        [[], { SKADI_CONFIG: good() }],
+        [['--config', good()], { SKADI_CONFIG: unreachable() }],
+      ] as const) {
         const out = agentsVia([...args], extra);
         expect({ status: out.status, stderr: out.stderr }).toEqual({ status: 0, stderr: '' });
         expect(JSON.parse(out.stdout)).toEqual(expected);
@@ -205,8 +240,16 @@ describe('with a running gateway', () => {
     it('refuses an unknown key or a bad value with one line naming it, exit 2', () => {
       const cases = [
         ['unknown.yml', 'prot: 8080\n', /^skadi: config file \S+unknown\.yml: unknown setting "prot" \(known: port, host, /],
-        ['bad.yml', 'job_lease: soon\n', /^skadi: setting job_lease \(SKADI_JOB_LEASE\) from file \S+bad\.yml = "soon": "soon" is not a duration/],
-        ['short.yml', 'secret: too-short-secret\n', /^skadi: setting secret \(SKADI_SECRET\) from file \S+short\.yml = \(hidden\): must be at least 32 characters/],
+        [
+          'bad.yml',
+          'job_lease: soon\n',
+          /^skadi: setting job_lease \(SKADI_JOB_LEASE\) from file \S+bad\.yml = "soon": "soon" is not a duration/,
+        ],
+        [
+          'short.yml',
+          'secret: too-short-secret\n',
+          /^skadi: setting secret \(SKADI_SECRET\) from file \S+short\.yml = \(hidden\): must be at least 32 characters/,
+        ],
       ] as const;
       for (const [file, text, message] of cases) {
         const out = run(['--config', configFile(file, text), 'user', 'list'], { SKADI_SECRET: '' });
@@ -224,7 +267,11 @@ describe('skadi serve logs', () => {
 
   it('logs its configuration at start without any secret value', async () => {
     slack = await startFakeSlack('T0CLI');
-    const secrets = { SKADI_SLACK_SIGNING_SECRET: 'signing-secret-7f3a9c1e5b', SKADI_SLACK_BOT_TOKEN: 'xoxb-1111-2222-botsecretvalue', SKADI_SECRET: TEST_SECRET };
+    const secrets = {
+      SKADI_SLACK_SIGNING_SECRET: 'signing-secret-7f3a9c1e5b',
+      SKADI_SLACK_BOT_TOKEN: 'xoxb-1111-2222-botsecretvalue',
+      SKADI_SECRET: TEST_SECRET,
+    };
     const node = await startServe({ ...env, ...secrets, SKADI_SLACK_API_URL: slack.url, SKADI_LOG_LEVEL: 'debug' });
     try {
       await eventually(() => node.output().includes('Slack adapter connected'), 15_000, 'the Slack adapter to connect');

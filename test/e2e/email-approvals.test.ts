@@ -26,10 +26,24 @@ let seq = 0;
 let ran: string[] = [];
 
 /** A mail to the gateway, DKIM-signed by the sender's domain as the receiving server saw it, unless told otherwise. */
-function mail(options: { from: string; subject: string; text?: string; inReplyTo?: string; references?: string[]; auth?: string[] }): { raw: string; messageId: string } {
+function mail(options: { from: string; subject: string; text?: string; inReplyTo?: string; references?: string[]; auth?: string[] }): {
+  raw: string;
+  messageId: string;
+} {
   const messageId = `<appr-${++seq}-${Date.now()}@example.com>`;
-  const auth = options.auth ?? [authResults(AUTHSERV, { dkim: 'pass', dkimDomain: options.from.split('@')[1], spf: 'pass', mailFrom: options.from })];
-  const raw = rawMail({ from: options.from, to: SKADI, subject: options.subject, text: options.text ?? '', messageId, inReplyTo: options.inReplyTo, references: options.references, authResults: auth });
+  const auth = options.auth ?? [
+    authResults(AUTHSERV, { dkim: 'pass', dkimDomain: options.from.split('@')[1], spf: 'pass', mailFrom: options.from }),
+  ];
+  const raw = rawMail({
+    from: options.from,
+    to: SKADI,
+    subject: options.subject,
+    text: options.text ?? '',
+    messageId,
+    inReplyTo: options.inReplyTo,
+    references: options.references,
+    authResults: auth,
+  });
   return { raw, messageId };
 }
 
@@ -42,8 +56,19 @@ async function deliver(options: Parameters<typeof mail>[0]): Promise<string> {
 
 /** A reply to one of the gateway's mails, as a mail client writes it: `Re:` subject, threading headers, the answer on top of the quote. */
 function replyTo(to: SinkMail, from: string, firstLine: string, auth?: string[]): Parameters<typeof mail>[0] {
-  const quoted = to.text.trimEnd().split('\n').map((line) => `> ${line}`).join('\n');
-  return { from, subject: `Re: ${to.subject}`, text: `${firstLine}\n\nOn Tuesday, Skadi wrote:\n${quoted}\n`, inReplyTo: to.messageId, references: [...to.references, to.messageId], auth };
+  const quoted = to.text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `> ${line}`)
+    .join('\n');
+  return {
+    from,
+    subject: `Re: ${to.subject}`,
+    text: `${firstLine}\n\nOn Tuesday, Skadi wrote:\n${quoted}\n`,
+    inReplyTo: to.messageId,
+    references: [...to.references, to.messageId],
+    auth,
+  };
 }
 
 /** The answers in the thread of one mail (by its Message-ID), in order. */
@@ -51,7 +76,11 @@ const answersTo = (messageId: string) => smtp.mails.filter((m) => m.inReplyTo ==
 
 /** The approval request in the thread of a command mail: the mail, the job and its short id. */
 async function requestInThread(commandId: string, what: string): Promise<{ request: SinkMail; jobId: string; shortId: string }> {
-  const request = await eventually(() => answersTo(commandId).find((m) => m.text.includes('Approval needed') && m.text.includes(what)), 20_000, `the approval request for ${what} in the thread`);
+  const request = await eventually(
+    () => answersTo(commandId).find((m) => m.text.includes('Approval needed') && m.text.includes(what)),
+    20_000,
+    `the approval request for ${what} in the thread`,
+  );
   const [, shortId] = /`approve ([0-9A-Z]{4})`/.exec(request.text) ?? [];
   const [, jobId] = /job ([0-9A-Z]{26})/.exec(request.text) ?? [];
   expect(shortId).toBeDefined();
@@ -61,11 +90,19 @@ async function requestInThread(commandId: string, what: string): Promise<{ reque
 
 /** The approval request mailed privately to an address (a new mail, not a reply). */
 const privateRequest = (to: string, jobId: string) =>
-  eventually(() => smtp.mails.find((m) => m.to.includes(to) && m.messageId.startsWith(`<skadi-approval.${jobId}.`) && !m.inReplyTo), 20_000, `the private request of ${jobId} to ${to}`);
+  eventually(
+    () => smtp.mails.find((m) => m.to.includes(to) && m.messageId.startsWith(`<skadi-approval.${jobId}.`) && !m.inReplyTo),
+    20_000,
+    `the private request of ${jobId} to ${to}`,
+  );
 
 /** Waits until the mailbox has marked a mail seen (handled, answered or not). */
 const handled = (messageId: string) =>
-  eventually(async () => (await dovecot.messages()).find((m) => m.messageId === messageId)?.flags.includes('\\Seen'), 15_000, `${messageId} handled`);
+  eventually(
+    async () => (await dovecot.messages()).find((m) => m.messageId === messageId)?.flags.includes('\\Seen'),
+    15_000,
+    `${messageId} handled`,
+  );
 
 const status = async (jobId: string) => (await gw.core.jobs.get(jobId, null)).status;
 
@@ -101,7 +138,7 @@ afterAll(async () => {
 }, 60_000);
 
 run('e-mail approvals', () => {
-  it('a matching command waits; alice\'s own `approve` reply is refused; bob\'s reply to his request mail approves, and the result is a reply in alice\'s thread', async () => {
+  it("a matching command waits; alice's own `approve` reply is refused; bob's reply to his request mail approves, and the result is a reply in alice's thread", async () => {
     const command = await deliver({ from: ALICE, subject: 'web1 deploy v1' });
     const { request, jobId, shortId } = await requestInThread(command, '`deploy v1`');
     expect(jobId.endsWith(shortId)).toBe(true);
@@ -125,12 +162,14 @@ run('e-mail approvals', () => {
     expect(bobRequest.references).toEqual([]);
     expect(bobRequest.messageId).not.toBe(request.messageId);
     await gw.notifierIdle(); // the request's delivery is over: a private copy to alice would have been sent by now
-    expect(smtp.mails.filter((m) => m.to.includes(ALICE) && m.text.includes('Approval needed') && m.text.includes(jobId))).toEqual([request]);
+    expect(smtp.mails.filter((m) => m.to.includes(ALICE) && m.text.includes('Approval needed') && m.text.includes(jobId))).toEqual([
+      request,
+    ]);
     expect(ran).not.toContain('deploy v1');
 
     // Alice answers `approve` to the request in her own thread: refused, the job still waits.
     const selfReply = await deliver(replyTo(request, ALICE, 'approve'));
-    const refusal = await eventually(() => answersTo(selfReply)[0], 20_000, 'the answer to alice\'s own approval');
+    const refusal = await eventually(() => answersTo(selfReply)[0], 20_000, "the answer to alice's own approval");
     expect(refusal.to).toEqual([ALICE]);
     expect(refusal.text).toContain('You asked for this job yourself');
     // The refusal is the last thing the gateway does with alice's reply, and a job still awaiting approval was never
@@ -140,12 +179,16 @@ run('e-mail approvals', () => {
 
     // Bob answers `approve` to his request mail: approved, answered in his thread, and the job runs.
     const bobReply = await deliver(replyTo(bobRequest, BOB, 'approve'));
-    const approved = await eventually(() => answersTo(bobReply)[0], 20_000, 'the answer to bob\'s approval');
+    const approved = await eventually(() => answersTo(bobReply)[0], 20_000, "the answer to bob's approval");
     expect(approved.to).toEqual([BOB]);
     expect(approved.text).toContain(`✅ Approved: queued for web1 \`deploy v1\` · job ${jobId}`);
 
     // The result is a reply in alice's thread: In-Reply-To her command.
-    const result = await eventually(() => answersTo(command).find((m) => m.text.includes('— succeeded')), 20_000, 'the result in alice\'s thread');
+    const result = await eventually(
+      () => answersTo(command).find((m) => m.text.includes('— succeeded')),
+      20_000,
+      "the result in alice's thread",
+    );
     expect(result.to).toEqual([ALICE]);
     expect(result.subject).toBe('Re: web1 deploy v1');
     expect(result.references).toEqual([command]);
@@ -179,13 +222,17 @@ run('e-mail approvals', () => {
     expect(job.reason).toBe(`denied by ${BOB_KEY}: not now`);
     expect(job.approval?.deniedBy).toBe(BOB_KEY);
     // Alice hears of it in her thread.
-    const ended = await eventually(() => answersTo(command).find((m) => m.text.includes('— canceled')), 20_000, 'the cancellation in alice\'s thread');
+    const ended = await eventually(
+      () => answersTo(command).find((m) => m.text.includes('— canceled')),
+      20_000,
+      "the cancellation in alice's thread",
+    );
     expect(ended.text).toContain('not now');
     await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
     expect(ran).not.toContain('deploy v2');
   }, 60_000);
 
-  it('bob\'s `deny not now` reply to the request in alice\'s thread denies as well', async () => {
+  it("bob's `deny not now` reply to the request in alice's thread denies as well", async () => {
     const command = await deliver({ from: ALICE, subject: 'web1 deploy v3' });
     const { request, jobId } = await requestInThread(command, '`deploy v3`');
     const bobReply = await deliver(replyTo(request, BOB, 'deny not now'));
@@ -204,28 +251,32 @@ run('e-mail approvals', () => {
     ['dkim=fail', [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })]],
     ['a pass from another authserv-id', [authResults('mx.attacker.example', { dkim: 'pass', dkimDomain: 'example.com' })]],
     ['dkim=pass for an unaligned domain', [authResults(AUTHSERV, { dkim: 'pass', dkimDomain: 'example.org' })]],
-  ])('a forged `approve` reply (%s) changes nothing, and the same reply authenticated does', async (what, auth) => {
-    const subject = `web1 deploy forged-${what.replace(/\W+/g, '-')}`;
-    const command = await deliver({ from: ALICE, subject });
-    const { jobId } = await requestInThread(command, subject.slice('web1 '.length));
-    const bobRequest = await privateRequest(BOB, jobId);
-    const forged = await deliver(replyTo(bobRequest, BOB, 'approve', auth as string[]));
-    await handled(forged);
-    await sentinel(BOB); // handled after the forged reply, with every answer to bob before its own
-    expect(answersTo(forged)).toEqual([]);
-    const job = await gw.core.jobs.get(jobId, null);
-    expect(job.status).toBe('awaiting_approval');
-    expect(job.approval).not.toBeNull();
-    expect(job.approval!.approvedBy).toBeNull();
-    expect(ran).not.toContain(subject.slice('web1 '.length));
-    expect(gw.output()).toContain('mail from an unauthenticated sender refused');
+  ])(
+    'a forged `approve` reply (%s) changes nothing, and the same reply authenticated does',
+    async (what, auth) => {
+      const subject = `web1 deploy forged-${what.replace(/\W+/g, '-')}`;
+      const command = await deliver({ from: ALICE, subject });
+      const { jobId } = await requestInThread(command, subject.slice('web1 '.length));
+      const bobRequest = await privateRequest(BOB, jobId);
+      const forged = await deliver(replyTo(bobRequest, BOB, 'approve', auth as string[]));
+      await handled(forged);
+      await sentinel(BOB); // handled after the forged reply, with every answer to bob before its own
+      expect(answersTo(forged)).toEqual([]);
+      const job = await gw.core.jobs.get(jobId, null);
+      expect(job.status).toBe('awaiting_approval');
+      expect(job.approval).not.toBeNull();
+      expect(job.approval!.approvedBy).toBeNull();
+      expect(ran).not.toContain(subject.slice('web1 '.length));
+      expect(gw.output()).toContain('mail from an unauthenticated sender refused');
 
-    // The very same reply, authenticated: approved (so only the authentication made the difference).
-    const genuine = await deliver(replyTo(bobRequest, BOB, 'approve'));
-    await eventually(() => answersTo(genuine).some((m) => m.text.includes('✅ Approved')), 20_000, 'the genuine approval');
-    await eventually(() => answersTo(command).some((m) => m.text.includes('— succeeded')), 20_000, 'the result in alice\'s thread');
-    expect((await gw.core.jobs.get(jobId, null)).approval?.approvedBy).toBe(BOB_KEY);
-  }, 60_000);
+      // The very same reply, authenticated: approved (so only the authentication made the difference).
+      const genuine = await deliver(replyTo(bobRequest, BOB, 'approve'));
+      await eventually(() => answersTo(genuine).some((m) => m.text.includes('✅ Approved')), 20_000, 'the genuine approval');
+      await eventually(() => answersTo(command).some((m) => m.text.includes('— succeeded')), 20_000, "the result in alice's thread");
+      expect((await gw.core.jobs.get(jobId, null)).approval?.approvedBy).toBe(BOB_KEY);
+    },
+    60_000,
+  );
 
   it('an `approve` reply to a mail that is no approval request decides nothing', async () => {
     const command = await deliver({ from: ALICE, subject: 'web1 deploy v4' });

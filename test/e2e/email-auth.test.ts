@@ -1,6 +1,6 @@
 /**
  * E-mail sender authentication and replays, end to end: mail DKIM-signed in the test with a key made in the test,
- * passed through a border MX (mailauth verifying, as README asks of the MX), delivered to a real Dovecot, read by a
+ * passed through a border MX (mailauth verifying, as docs/email.md asks of the MX), delivered to a real Dovecot, read by a
  * real `skadi serve` on real MariaDB and Redis. What must not run is followed by a sentinel mail: once the sentinel
  * is answered, the mail before it has been handled.
  */
@@ -30,8 +30,20 @@ let seq = 0;
 const newMessageId = () => `<auth-${++seq}-${crypto.randomUUID()}@example.com>`;
 
 /** An unsigned mail from alice (or `from`), dated `date`. */
-function plainMail(subject: string, options: { from?: string; messageId?: string; date?: Date; authResults?: string[]; extraHeaders?: Record<string, string> } = {}): string {
-  return rawMail({ from: options.from ?? ALICE, to: 'skadi@ops.example.net', subject, text: 'thanks\n', messageId: options.messageId ?? newMessageId(), date: options.date, authResults: options.authResults, extraHeaders: options.extraHeaders });
+function plainMail(
+  subject: string,
+  options: { from?: string; messageId?: string; date?: Date; authResults?: string[]; extraHeaders?: Record<string, string> } = {},
+): string {
+  return rawMail({
+    from: options.from ?? ALICE,
+    to: 'skadi@ops.example.net',
+    subject,
+    text: 'thanks\n',
+    messageId: options.messageId ?? newMessageId(),
+    date: options.date,
+    authResults: options.authResults,
+    extraHeaders: options.extraHeaders,
+  });
 }
 
 /** The Message-ID of a raw mail (its first one). */
@@ -100,7 +112,11 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     const raw = await signMail(plainMail('web1 signed-uptime'), key);
     const delivered = await mx.deliver(raw, { mailFrom: ALICE });
     expect(delivered).toMatch(/^Received: [\s\S]*?\r\nAuthentication-Results: mx\.skadi\.test;\r\n dkim=pass header\.i=@example\.com/);
-    const [, result] = await eventually(() => answersTo(messageIdOf(raw)).length >= 2 && answersTo(messageIdOf(raw)), 20_000, 'two answers');
+    const [, result] = await eventually(
+      () => answersTo(messageIdOf(raw)).length >= 2 && answersTo(messageIdOf(raw)),
+      20_000,
+      'two answers',
+    );
     expect(result.text).toContain('output of signed-uptime');
   });
 
@@ -132,7 +148,7 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     await expectNotRun(raw, command, 0);
   });
 
-  it('refuses a pass forged below the MX\'s own fail (an MX that does not strip incoming headers)', async () => {
+  it("refuses a pass forged below the MX's own fail (an MX that does not strip incoming headers)", async () => {
     const forged = `${AUTHSERV}; dkim=pass header.d=example.com header.s=sel`;
     const raw = plainMail('web1 forged-below', { authResults: [forged] });
     const delivered = await mx.deliver(raw, { mailFrom: 'mallory@evil.example', strip: false });
@@ -141,7 +157,7 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     await expectNotRun(raw, 'forged-below', 0);
   });
 
-  it('strips incoming headers with its id as the README says, so the forged pass never reaches the mailbox', async () => {
+  it('strips incoming headers with its id as docs/email.md says, so the forged pass never reaches the mailbox', async () => {
     const raw = plainMail('web1 forged-stripped', { authResults: [`${AUTHSERV}; dkim=pass header.d=example.com`] });
     const delivered = await mx.deliver(raw, { mailFrom: 'mallory@evil.example' });
     expect(delivered).not.toContain('dkim=pass header.d=example.com');
@@ -161,7 +177,7 @@ run('e-mail sender authentication through a real DKIM chain', () => {
     await expectNotRun(raw, command, 0);
   });
 
-  it('refuses alice\'s signed mail with bob\'s From: put on top (the signature covers the bottom one)', async () => {
+  it("refuses alice's signed mail with bob's From: put on top (the signature covers the bottom one)", async () => {
     const signed = await signMail(plainMail('web1 two-froms'), key);
     const raw = `From: ${BOB}\r\n${signed}`;
     expect(await mx.deliver(raw, { mailFrom: ALICE })).toMatch(/dkim=pass header\.i=@example\.com/);
@@ -181,8 +197,10 @@ function exchangeOnline(authResults: string): string {
   ].join('\r\n');
 }
 
-const MS_PASS = 'spf=pass (sender IP is 209.85.221.54) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100';
-const MS_FAIL = 'spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=example.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=example.com;compauth=fail reason=000';
+const MS_PASS =
+  'spf=pass (sender IP is 209.85.221.54) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100';
+const MS_FAIL =
+  'spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=example.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=example.com;compauth=fail reason=000';
 
 run('e-mail from a Microsoft 365 mailbox (SKADI_EMAIL_AUTH_FORMAT=microsoft365)', () => {
   let msDovecot: Dovecot;
@@ -190,7 +208,8 @@ run('e-mail from a Microsoft 365 mailbox (SKADI_EMAIL_AUTH_FORMAT=microsoft365)'
   let msAgent: RunningAgent;
 
   /** alice's mail, signed with the test key, as Exchange Online delivers it with these results. */
-  const msMail = async (subject: string, results: string, below = '') => exchangeOnline(results) + below + (await signMail(plainMail(subject), key));
+  const msMail = async (subject: string, results: string, below = '') =>
+    exchangeOnline(results) + below + (await signMail(plainMail(subject), key));
   const msJobsFor = async (message: string) => (await msGw.core.jobs.list(null, null, 10_000)).filter((j) => j.message === message).length;
   const msSentinel = async () => {
     const raw = await msMail(`web1 ms-sentinel-${++seq}`, MS_PASS);
@@ -220,7 +239,11 @@ run('e-mail from a Microsoft 365 mailbox (SKADI_EMAIL_AUTH_FORMAT=microsoft365)'
   it('runs a command from a mail whose Exchange Online header passes, once: a copy with a new Message-ID is a replay', async () => {
     const raw = await msMail('web1 ms-uptime', MS_PASS);
     await msDovecot.append(raw);
-    const [, result] = await eventually(() => answersTo(messageIdOf(raw)).length >= 2 && answersTo(messageIdOf(raw)), 20_000, 'two answers');
+    const [, result] = await eventually(
+      () => answersTo(messageIdOf(raw)).length >= 2 && answersTo(messageIdOf(raw)),
+      20_000,
+      'two answers',
+    );
     expect(result.text).toContain('output of ms-uptime');
     const copy = raw.replace(/^Message-ID: [^\r\n]*/im, `Message-ID: ${newMessageId()}`);
     await msDovecot.append(copy);
@@ -232,7 +255,7 @@ run('e-mail from a Microsoft 365 mailbox (SKADI_EMAIL_AUTH_FORMAT=microsoft365)'
   it('refuses its fail with a pass forged below it, and an RFC 8601 header a sender wrote', async () => {
     const forgedBelow = await msMail('web1 ms-forged', MS_FAIL, `Authentication-Results: ${MS_PASS}\r\n`);
     await msDovecot.append(forgedBelow);
-    const rfcForm = (await signMail(plainMail('web1 ms-rfc-form', { authResults: [`${AUTHSERV}; dkim=pass header.d=example.com`] }), key));
+    const rfcForm = await signMail(plainMail('web1 ms-rfc-form', { authResults: [`${AUTHSERV}; dkim=pass header.d=example.com`] }), key);
     await msDovecot.append(rfcForm);
     await msSentinel();
     expect(answersTo(messageIdOf(forgedBelow))).toEqual([]);

@@ -28,12 +28,23 @@ let agent: { stop(): Promise<void> } | null = null;
 let seq = 0;
 
 /** A mail authenticated for its From domain (DKIM and SPF pass, as the receiving server saw it) unless told otherwise. */
-function mailFrom(options: { subject: string; from?: string; text?: string; auth?: string[]; headers?: Record<string, string> }): { raw: string; messageId: string } {
+function mailFrom(options: { subject: string; from?: string; text?: string; auth?: string[]; headers?: Record<string, string> }): {
+  raw: string;
+  messageId: string;
+} {
   const messageId = `<flood-${++seq}-${Date.now()}@example.com>`;
   const from = options.from ?? ALICE;
   const domain = from.split('@')[1].replace(/>$/, '');
   const auth = options.auth ?? [authResults(AUTHSERV, { dkim: 'pass', dkimDomain: domain, spf: 'pass', mailFrom: from })];
-  const raw = rawMail({ from, to: 'skadi@ops.example.net', subject: options.subject, text: options.text ?? 'sent by a test\n', messageId, authResults: auth, extraHeaders: options.headers });
+  const raw = rawMail({
+    from,
+    to: 'skadi@ops.example.net',
+    subject: options.subject,
+    text: options.text ?? 'sent by a test\n',
+    messageId,
+    authResults: auth,
+    extraHeaders: options.headers,
+  });
   return { raw, messageId };
 }
 
@@ -43,7 +54,13 @@ const headerOf = (mail: SinkMail, name: string) => new RegExp(`^${name}: (.*)$`,
 
 /** Creates a folder of the test mailbox. */
 async function createFolder(path: string): Promise<void> {
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
+  const client = new ImapFlow({
+    host: dovecot.host,
+    port: dovecot.port,
+    secure: false,
+    auth: { user: dovecot.user, pass: dovecot.password },
+    logger: false,
+  });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -106,10 +123,14 @@ run('e-mail floods, loops and retries', () => {
     const started = await startServe(gw.env);
     node = started;
     await eventually(() => answersTo(command.messageId).length >= 1, 20_000, "the linked sender's acknowledgement");
-    const done = await eventually(async () => {
-      const moved = await dovecot.messages('Done');
-      return moved.length === FLOOD + 1 && moved;
-    }, 30_000, 'every mail handled and moved');
+    const done = await eventually(
+      async () => {
+        const moved = await dovecot.messages('Done');
+        return moved.length === FLOOD + 1 && moved;
+      },
+      30_000,
+      'every mail handled and moved',
+    );
 
     // Handled one sender after the other: the linked sender's mail came second, not after the flood.
     expect(done.map((m) => m.messageId).indexOf(command.messageId)).toBeLessThanOrEqual(1);
@@ -124,8 +145,16 @@ run('e-mail floods, loops and retries', () => {
 
   it('answers neither an X-Autoreply auto-responder nor a bounce from the null sender, and logs a forged mail by its headers', async () => {
     const autoreply = mailFrom({ subject: 'web1 out of office', headers: { 'X-Autoreply': 'yes' } });
-    const bounce = mailFrom({ subject: 'Undelivered Mail Returned to Sender', from: 'MAILER-DAEMON@example.com', headers: { 'Return-Path': '<>' } });
-    const forged = mailFrom({ subject: 'web1 forged-small', from: 'eve@example.com', auth: [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })] });
+    const bounce = mailFrom({
+      subject: 'Undelivered Mail Returned to Sender',
+      from: 'MAILER-DAEMON@example.com',
+      headers: { 'Return-Path': '<>' },
+    });
+    const forged = mailFrom({
+      subject: 'web1 forged-small',
+      from: 'eve@example.com',
+      auth: [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })],
+    });
     const sentinel = mailFrom({ subject: 'web1 sentinel' });
     for (const mail of [autoreply, bounce, forged, sentinel]) await dovecot.append(mail.raw);
     // Mail is handled one at a time, each other sender's in the first round: once the sentinel is answered, all were handled.
@@ -136,7 +165,10 @@ run('e-mail floods, loops and retries', () => {
     expect(await jobsWith('out of office')).toBe(0);
     // A refused mail is logged by what it claims, not only by its uid; its sender is never answered.
     expect(mailsTo('eve@example.com')).toEqual([]);
-    const refused = node.output().split('\n').find((line) => line.includes('unauthenticated sender refused') && line.includes(forged.messageId));
+    const refused = node
+      .output()
+      .split('\n')
+      .find((line) => line.includes('unauthenticated sender refused') && line.includes(forged.messageId));
     expect(refused).toContain('"subject":"web1 forged-small"');
     expect(refused).toContain('"from":"eve@example.com"');
   }, 40_000);
@@ -151,9 +183,19 @@ run('e-mail floods, loops and retries', () => {
     }
     // A job pushed through the API is reported to its owner privately: a notice nobody asked for by mail.
     const before = mailsTo(ALICE).length;
-    const pushed = await call(`http://127.0.0.1:${node.port}`, 'POST', '/job/add', { token: gw.userToken, body: { message: 'web1 api-job' } });
+    const pushed = await call(`http://127.0.0.1:${node.port}`, 'POST', '/job/add', {
+      token: gw.userToken,
+      body: { message: 'web1 api-job' },
+    });
     const id: string = pushed.body.id;
-    const notice = await eventually(() => mailsTo(ALICE).slice(before).find((m) => m.text.includes(id)), 20_000, 'the private notice');
+    const notice = await eventually(
+      () =>
+        mailsTo(ALICE)
+          .slice(before)
+          .find((m) => m.text.includes(id)),
+      20_000,
+      'the private notice',
+    );
     expect(notice.inReplyTo).toBeUndefined();
     expect(headerOf(notice, 'Auto-Submitted')).toBe('auto-generated');
     expect(headerOf(notice, 'X-Auto-Response-Suppress')).toBe('All');
@@ -163,23 +205,38 @@ run('e-mail floods, loops and retries', () => {
     smtp.failNext(6, 451); // more than the acknowledgement's attempts
     const command = mailFrom({ subject: 'web1 smtp-down' });
     await dovecot.append(command.raw);
-    const result = await eventually(() => answersTo(command.messageId).find((m) => m.text.includes('succeeded')), 40_000, 'the result despite the 451s');
+    const result = await eventually(
+      () => answersTo(command.messageId).find((m) => m.text.includes('succeeded')),
+      40_000,
+      'the result despite the 451s',
+    );
     expect(result.text).toContain('output of smtp-down');
     expect(await jobsWith('smtp-down')).toBe(1);
     expect((await dovecot.messages('Done')).filter((m) => m.messageId === command.messageId)).toHaveLength(1);
   }, 60_000);
 
   it('an oversized mail is logged by From, Message-ID and Subject; only an authenticated sender is told why it was not run', async () => {
-    const forged = mailFrom({ subject: 'web1 big-forged', text: 'x'.repeat(100_000), auth: [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })] });
+    const forged = mailFrom({
+      subject: 'web1 big-forged',
+      text: 'x'.repeat(100_000),
+      auth: [authResults(AUTHSERV, { dkim: 'fail', dkimDomain: 'example.com' })],
+    });
     const big = mailFrom({ subject: 'web1 big', text: 'y'.repeat(100_000) });
     await dovecot.append(forged.raw);
     await dovecot.append(big.raw);
-    const [answer] = await eventually(() => answersTo(big.messageId).length >= 1 && answersTo(big.messageId), 20_000, 'the answer to the oversized mail');
+    const [answer] = await eventually(
+      () => answersTo(big.messageId).length >= 1 && answersTo(big.messageId),
+      20_000,
+      'the answer to the oversized mail',
+    );
     expect(answer.text).toContain('SKADI_EMAIL_MAX_SIZE');
     expect(answer.text).toContain('was not run');
     expect(answersTo(forged.messageId)).toEqual([]);
     expect(await jobsWith('big')).toBe(0);
-    const logged = node.output().split('\n').find((line) => line.includes('mail over SKADI_EMAIL_MAX_SIZE skipped') && line.includes(big.messageId));
+    const logged = node
+      .output()
+      .split('\n')
+      .find((line) => line.includes('mail over SKADI_EMAIL_MAX_SIZE skipped') && line.includes(big.messageId));
     expect(logged).toContain('"subject":"web1 big"');
     expect(logged).toContain(`"from":"${ALICE}"`);
   }, 40_000);

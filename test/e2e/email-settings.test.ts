@@ -46,34 +46,63 @@ describe('e-mail settings', () => {
     }
   });
 
-  (dovecotAvailable() ? it : it.skip)('with the processed folder missing: says so, reads no mail and stays down until the folder exists', async () => {
-    let dovecot: Dovecot | undefined;
-    let smtp: SmtpSink | undefined;
-    let gw: Gateway | undefined;
-    try {
-      dovecot = await startDovecot();
-      smtp = await startSmtpSink();
-      const mail = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'web1 uptime', messageId: '<waiting@example.com>' });
-      await dovecot.append(mail);
-      gw = await startGateway({ SKADI_EMAIL_IMAP_URL: dovecot.url, SKADI_EMAIL_SMTP_URL: smtp.url, SKADI_EMAIL_FROM: 'skadi@ops.example.net', SKADI_EMAIL_REQUIRE: 'none', SKADI_EMAIL_PROCESSED_FOLDER: 'Done' });
-      await eventually(() => gw!.output().includes('SKADI_EMAIL_PROCESSED_FOLDER \\"Done\\" does not exist on the IMAP server'), 15_000, 'the missing folder reported');
-      expect(String((await call(gw.base, 'GET', '/metrics')).body)).toMatch(/skadi_channel_up\{channel="email"\} 0/);
-      expect((await dovecot.messages()).map((m) => [m.messageId, m.flags])).toEqual([['<waiting@example.com>', []]]);
-      const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
-      client.on('error', () => undefined);
-      await client.connect();
+  (dovecotAvailable() ? it : it.skip)(
+    'with the processed folder missing: says so, reads no mail and stays down until the folder exists',
+    async () => {
+      let dovecot: Dovecot | undefined;
+      let smtp: SmtpSink | undefined;
+      let gw: Gateway | undefined;
       try {
-        await client.mailboxCreate('Done');
+        dovecot = await startDovecot();
+        smtp = await startSmtpSink();
+        const mail = rawMail({
+          from: 'alice@example.com',
+          to: 'skadi@ops.example.net',
+          subject: 'web1 uptime',
+          messageId: '<waiting@example.com>',
+        });
+        await dovecot.append(mail);
+        gw = await startGateway({
+          SKADI_EMAIL_IMAP_URL: dovecot.url,
+          SKADI_EMAIL_SMTP_URL: smtp.url,
+          SKADI_EMAIL_FROM: 'skadi@ops.example.net',
+          SKADI_EMAIL_REQUIRE: 'none',
+          SKADI_EMAIL_PROCESSED_FOLDER: 'Done',
+        });
+        await eventually(
+          () => gw!.output().includes('SKADI_EMAIL_PROCESSED_FOLDER \\"Done\\" does not exist on the IMAP server'),
+          15_000,
+          'the missing folder reported',
+        );
+        expect(String((await call(gw.base, 'GET', '/metrics')).body)).toMatch(/skadi_channel_up\{channel="email"\} 0/);
+        expect((await dovecot.messages()).map((m) => [m.messageId, m.flags])).toEqual([['<waiting@example.com>', []]]);
+        const client = new ImapFlow({
+          host: dovecot.host,
+          port: dovecot.port,
+          secure: false,
+          auth: { user: dovecot.user, pass: dovecot.password },
+          logger: false,
+        });
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          await client.mailboxCreate('Done');
+        } finally {
+          await client.logout().catch(() => client.close());
+        }
+        // At the next reconnect the folder is there: the waiting mail is handled and moved.
+        await eventually(
+          async () => (await dovecot!.messages('Done')).some((m) => m.messageId === '<waiting@example.com>'),
+          20_000,
+          'the mail moved to Done',
+        );
+        expect(await dovecot.messages()).toEqual([]);
       } finally {
-        await client.logout().catch(() => client.close());
+        await gw?.stop();
+        await smtp?.close();
+        await dovecot?.stop();
       }
-      // At the next reconnect the folder is there: the waiting mail is handled and moved.
-      await eventually(async () => (await dovecot!.messages('Done')).some((m) => m.messageId === '<waiting@example.com>'), 20_000, 'the mail moved to Done');
-      expect(await dovecot.messages()).toEqual([]);
-    } finally {
-      await gw?.stop();
-      await smtp?.close();
-      await dovecot?.stop();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

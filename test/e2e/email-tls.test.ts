@@ -36,7 +36,12 @@ run('e-mail with an internal CA', () => {
     ca?.remove();
   });
 
-  const settings = () => ({ SKADI_EMAIL_IMAP_URL: dovecot.url, SKADI_EMAIL_SMTP_URL: smtp.url, SKADI_EMAIL_FROM: 'skadi@ops.example.net', SKADI_EMAIL_REQUIRE: 'none' });
+  const settings = () => ({
+    SKADI_EMAIL_IMAP_URL: dovecot.url,
+    SKADI_EMAIL_SMTP_URL: smtp.url,
+    SKADI_EMAIL_FROM: 'skadi@ops.example.net',
+    SKADI_EMAIL_REQUIRE: 'none',
+  });
 
   it('reads mail over IMAP STARTTLS and answers over SMTP STARTTLS, trusting SKADI_EMAIL_TLS_CA', async () => {
     gw = await startGateway({ ...settings(), SKADI_EMAIL_TLS_CA: ca.caFile });
@@ -49,7 +54,11 @@ run('e-mail with an internal CA', () => {
   }, 40_000);
 
   it('refuses to start when SKADI_EMAIL_TLS_CA cannot be read, in one line naming it', () => {
-    const result = skadi(['serve'], { ...settings(), SKADI_EMAIL_TLS_CA: '/nonexistent/ca.pem', SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' });
+    const result = skadi(['serve'], {
+      ...settings(),
+      SKADI_EMAIL_TLS_CA: '/nonexistent/ca.pem',
+      SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none',
+    });
     expect(result.status).not.toBe(0);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('SKADI_EMAIL_TLS_CA');

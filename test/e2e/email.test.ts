@@ -31,11 +31,25 @@ const emailSettings = (): Record<string, string> => ({
 });
 
 /** A mail from alice, DKIM-signed by her domain as the receiving server saw it, unless told otherwise. */
-function mailFrom(options: { subject: string; text?: string; from?: string; messageId?: string; auth?: string[]; html?: string }): { raw: string; messageId: string } {
+function mailFrom(options: { subject: string; text?: string; from?: string; messageId?: string; auth?: string[]; html?: string }): {
+  raw: string;
+  messageId: string;
+} {
   const messageId = options.messageId ?? `<cmd-${++seq}-${Date.now()}@example.com>`;
   const from = options.from ?? ALICE;
   const auth = options.auth ?? [authResults(AUTHSERV, { dkim: 'pass', dkimDomain: from.split('@')[1], spf: 'pass', mailFrom: from })];
-  return { raw: rawMail({ from, to: 'skadi@ops.example.net', subject: options.subject, text: options.text, html: options.html, messageId, authResults: auth }), messageId };
+  return {
+    raw: rawMail({
+      from,
+      to: 'skadi@ops.example.net',
+      subject: options.subject,
+      text: options.text,
+      html: options.html,
+      messageId,
+      authResults: auth,
+    }),
+    messageId,
+  };
 }
 
 /** The answers to one command mail (by its Message-ID), in order. */
@@ -127,7 +141,7 @@ run('e-mail', () => {
     await eventually(() => seen(mail.messageId), 15_000, 'the mail handled');
     await sentinel();
     expect(await gw.jobCount(name)).toBe(0);
-    expect(smtp.mails.filter((m) => m.inReplyTo === mail.messageId || m.to.includes(ALICE) && m.subject.includes('forged'))).toEqual([]);
+    expect(smtp.mails.filter((m) => m.inReplyTo === mail.messageId || (m.to.includes(ALICE) && m.subject.includes('forged')))).toEqual([]);
   });
 
   it('answers an authenticated but unlinked sender with a refusal, and makes no job', async () => {
@@ -222,7 +236,13 @@ run('e-mail', () => {
     gw.child.kill('SIGKILL');
     await new Promise((r) => gw.child.once('exit', r));
     // Whether or not the flag got there before the kill, make the mail unseen again: the state of a kill just before it.
-    const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
+    const client = new ImapFlow({
+      host: dovecot.host,
+      port: dovecot.port,
+      secure: false,
+      auth: { user: dovecot.user, pass: dovecot.password },
+      logger: false,
+    });
     client.on('error', () => undefined);
     await client.connect();
     try {
@@ -236,7 +256,11 @@ run('e-mail', () => {
     try {
       await eventually(() => seen(mail.messageId), 20_000, 'the mail marked seen after the restart');
       // Marked seen once handled: the restarted node has handled it, and logged that it found it handled already.
-      await eventually(() => restarted.output().includes('duplicate delivery ignored'), 10_000, 'the restarted node to find it handled already');
+      await eventually(
+        () => restarted.output().includes('duplicate delivery ignored'),
+        10_000,
+        'the restarted node to find it handled already',
+      );
       expect(await gw.jobCount(name)).toBe(1);
     } finally {
       await stopChild(restarted.child);

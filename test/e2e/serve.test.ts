@@ -39,7 +39,9 @@ describe('skadi serve end to end', () => {
     expect(pushed).toMatchObject({ status: 201, body: { status: 'queuing' } });
     const job = await poll;
     expect(job).toMatchObject({ status: 200, body: { id: pushed.body.id, message: 'uptime' } });
-    expect((await call(base, 'PUT', `/agent/jobs/${job.body.id}/succeed`, { token: agentInfo.token, body: { result: 'up 42 days' } })).status).toBe(204);
+    expect(
+      (await call(base, 'PUT', `/agent/jobs/${job.body.id}/succeed`, { token: agentInfo.token, body: { result: 'up 42 days' } })).status,
+    ).toBe(204);
 
     const shown = skadi(['job', 'show', pushed.body.id, '--json'], env);
     expect(shown.status).toBe(0);
@@ -54,9 +56,14 @@ describe('skadi serve end to end', () => {
       const job = await call(base, 'GET', '/agent/job?wait=20', { token });
       await call(base, 'PUT', `/agent/jobs/${job.body.id}/${verb}`, { token, body: { result } });
     };
-    for (const [verb, code, result] of [['succeed', 0, 'deployed'], ['fail', 1, 'exit status 2']] as const) {
+    for (const [verb, code, result] of [
+      ['succeed', 0, 'deployed'],
+      ['fail', 1, 'exit status 2'],
+    ] as const) {
       const agentDone = runAgent(verb, result);
-      const child = spawn(process.execPath, [SKADI_BIN, 'job', 'add', 'web1', 'deploy', 'v2', '--user', 'ops', '--wait'], { env: { ...process.env, ...env } });
+      const child = spawn(process.execPath, [SKADI_BIN, 'job', 'add', 'web1', 'deploy', 'v2', '--user', 'ops', '--wait'], {
+        env: { ...process.env, ...env },
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       const exit = await new Promise<number | null>((resolve) => child.once('close', resolve)); // after its last output
@@ -88,7 +95,9 @@ describe('skadi serve end to end', () => {
   it('prints readable lines on a terminal, and JSON lines with --json or without a terminal', async () => {
     const onTerminal = async (args: string): Promise<string> => {
       // `script` gives the process a terminal as its stdout; the lines come back through the pty.
-      const child = spawn('script', ['-qfec', `${process.execPath} ${SKADI_BIN} serve ${args}`, '/dev/null'], { env: { ...process.env, ...env, SKADI_PORT: '0' } });
+      const child = spawn('script', ['-qfec', `${process.execPath} ${SKADI_BIN} serve ${args}`, '/dev/null'], {
+        env: { ...process.env, ...env, SKADI_PORT: '0' },
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       const exited = new Promise((resolve) => child.once('close', resolve)); // after its last output
@@ -109,7 +118,19 @@ describe('skadi serve end to end', () => {
   });
 
   it('has --help on every command', () => {
-    for (const args of [[], ['serve'], ['migrate'], ['user', 'add'], ['agent', 'add'], ['agent', 'list'], ['job', 'add'], ['job', 'show'], ['jobs'], ['identity', 'link'], ['identity', 'list']]) {
+    for (const args of [
+      [],
+      ['serve'],
+      ['migrate'],
+      ['user', 'add'],
+      ['agent', 'add'],
+      ['agent', 'list'],
+      ['job', 'add'],
+      ['job', 'show'],
+      ['jobs'],
+      ['identity', 'link'],
+      ['identity', 'list'],
+    ]) {
       const help = skadi([...args, '--help'], env);
       expect(help.status).toBe(0);
       expect(help.stdout).toContain('Usage: skadi');

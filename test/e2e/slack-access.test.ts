@@ -17,7 +17,13 @@ afterAll(async () => {
 
 /** A gateway whose Slack channel runs under the given access settings. */
 async function gatewayWith(access: Record<string, string>): Promise<Gateway> {
-  const gw = await startGateway({ SKADI_SLACK_SIGNING_SECRET: SECRET, SKADI_SLACK_BOT_TOKEN: 'xoxb-access', SKADI_SLACK_API_URL: slack.url, SKADI_NOTIFY_PACE: '20ms', ...access });
+  const gw = await startGateway({
+    SKADI_SLACK_SIGNING_SECRET: SECRET,
+    SKADI_SLACK_BOT_TOKEN: 'xoxb-access',
+    SKADI_SLACK_API_URL: slack.url,
+    SKADI_NOTIFY_PACE: '20ms',
+    ...access,
+  });
   gateways.push(gw);
   return gw;
 }
@@ -27,7 +33,10 @@ let channelSeq = 0;
 async function statusAs(gw: Gateway, team: string, user: string, guestOf?: string): Promise<string> {
   const channel = `CACC${++channelSeq}`;
   const fields = { team: guestOf ?? team, user, channel, text: 'status' };
-  const body = new URLSearchParams([...new URLSearchParams(slashCommandBody(fields)), ...(guestOf ? [['user_team_id', team]] : [])]).toString();
+  const body = new URLSearchParams([
+    ...new URLSearchParams(slashCommandBody(fields)),
+    ...(guestOf ? [['user_team_id', team]] : []),
+  ]).toString();
   expect((await postToSlackEndpoint(gw.base, SECRET, body, 'application/x-www-form-urlencoded')).status).toBe(200);
   const post = await eventually(() => slack.posts().find((p) => p.args.channel === channel), 15_000, `the answer in ${channel}`);
   return String(post.args.text);
@@ -75,7 +84,9 @@ describe('access policies over Slack', () => {
       ],
     ]);
     await gw.core.reconciler.reconcileOnce();
-    const [rows] = await gw.core.db.pool.query("SELECT message_id FROM processed_messages WHERE message_id IN ('old-delivery', 'recent-delivery')");
+    const [rows] = await gw.core.db.pool.query(
+      "SELECT message_id FROM processed_messages WHERE message_id IN ('old-delivery', 'recent-delivery')",
+    );
     expect((rows as { message_id: string }[]).map((r) => r.message_id)).toEqual(['recent-delivery']);
   });
 });

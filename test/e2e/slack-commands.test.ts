@@ -41,7 +41,12 @@ afterAll(async () => {
 
 /** Sends a slash command from the linked user in a channel. */
 async function command(channel: string, text: string): Promise<void> {
-  const res = await postToSlackEndpoint(gw.base, SECRET, slashCommandBody({ team: TEAM, user: 'UALICE', channel, text }), 'application/x-www-form-urlencoded');
+  const res = await postToSlackEndpoint(
+    gw.base,
+    SECRET,
+    slashCommandBody({ team: TEAM, user: 'UALICE', channel, text }),
+    'application/x-www-form-urlencoded',
+  );
   expect(res.status).toBe(200);
 }
 
@@ -49,7 +54,13 @@ const postsIn = (channel: string): SlackCall[] => slack.posts().filter((c) => c.
 const updatesIn = (channel: string): SlackCall[] => slack.calls.filter((c) => c.method === 'chat.update' && c.args.channel === channel);
 /** Waits for a post in a channel whose text contains all the parts; returns it. */
 const postWith = (channel: string, ...parts: string[]) =>
-  parts.length === 0 ? Promise.reject(new Error('postWith needs the text to look for')) : eventually(() => postsIn(channel).find((p) => parts.every((part) => String(p.args.text).includes(part))), 15_000, `a post in ${channel} with ${parts.join(', ')}`);
+  parts.length === 0
+    ? Promise.reject(new Error('postWith needs the text to look for'))
+    : eventually(
+        () => postsIn(channel).find((p) => parts.every((part) => String(p.args.text).includes(part))),
+        15_000,
+        `a post in ${channel} with ${parts.join(', ')}`,
+      );
 /** The direct message channel the fake opens with the user. */
 const DM = 'DUALICE';
 
@@ -74,7 +85,11 @@ describe('chat commands through Slack', () => {
   it('runs a delayed job when due, answering in the thread of its announcement', async () => {
     await command('CDELAY', 'delay 1s web1 later');
     await postWith('CDELAY', '⏰ web1: `later` — in 1s');
-    await eventually(() => updatesIn('CDELAY').some((u) => /⏰ web1: `later` — at .* UTC \(in 1s\) · job \w+/.test(u.args.text)), 15_000, 'the due time and job id');
+    await eventually(
+      () => updatesIn('CDELAY').some((u) => /⏰ web1: `later` — at .* UTC \(in 1s\) · job \w+/.test(u.args.text)),
+      15_000,
+      'the due time and job id',
+    );
     await postWith('CDELAY', '✅ web1: `later` — succeeded', 'output of later');
   });
 
@@ -94,7 +109,11 @@ describe('chat commands through Slack', () => {
     await command('CADMIN', 'agent add never');
     await postWith(DM, 'Agent never created.');
     await command('CEXP', 'never hello');
-    await eventually(() => updatesIn('CEXP').some((u) => u.args.text.includes('⌛ never: `hello` — expired (agent offline)')), 15_000, 'the ⌛ edit');
+    await eventually(
+      () => updatesIn('CEXP').some((u) => u.args.text.includes('⌛ never: `hello` — expired (agent offline)')),
+      15_000,
+      'the ⌛ edit',
+    );
   });
 
   it('cancels a queued job (🚫), and only a queued one', async () => {
@@ -130,7 +149,9 @@ describe('chat commands through Slack', () => {
   it('sends notifications to the conversation chosen with `notify here`', async () => {
     await command('CNOTIFY', 'notify here');
     await postWith('CNOTIFY', '🔔 Notifications for ops');
-    expect((await call(gw.base, 'POST', '/agent/message/info', { token: gw.agentToken, body: { message: 'disk 91% full' } })).status).toBe(202);
+    expect((await call(gw.base, 'POST', '/agent/message/info', { token: gw.agentToken, body: { message: 'disk 91% full' } })).status).toBe(
+      202,
+    );
     await postWith('CNOTIFY', 'ℹ️ web1: disk 91% full');
   });
 

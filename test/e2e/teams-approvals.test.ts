@@ -29,7 +29,11 @@ beforeAll(async () => {
   await gw.core.identities.link(identityOf(EVE), 'other', 'eve');
   ({ agent, ran } = await gateWeb1(gw, { alice: identityOf(ALICE), bob: identityOf(BOB) }));
   // The agent's coming online is told privately to alice (a conversation the bot opens): let it pass before the tests.
-  await eventually(() => teams.calls.some((c) => c.conversationId === chatOf(ALICE) && String(c.body.text ?? '').includes('Agent web1 is online')), 10_000, 'the online notice');
+  await eventually(
+    () => teams.calls.some((c) => c.conversationId === chatOf(ALICE) && String(c.body.text ?? '').includes('Agent web1 is online')),
+    10_000,
+    'the online notice',
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -51,21 +55,36 @@ async function say(from: string, text: string, kind: 'personal' | 'channel' = 'p
 }
 
 /** The activity Teams sends when a person presses a button (Action.Submit) of a card: data in `value`, no text. */
-function submitActivity(from: string, conversationId: string, cardId: string | undefined, value: unknown, kind: 'personal' | 'channel' = 'personal'): Record<string, any> {
+function submitActivity(
+  from: string,
+  conversationId: string,
+  cardId: string | undefined,
+  value: unknown,
+  kind: 'personal' | 'channel' = 'personal',
+): Record<string, any> {
   const activity = messageActivity(teams, { kind, text: '', mention: false, from, fromName: NAMES[from], conversationId, id: nextId() });
   delete activity.text;
   return { ...activity, value, ...(cardId !== undefined ? { replyToId: cardId } : {}) };
 }
 
 /** Posts a card submit, signed like any activity; returns the HTTP status. */
-async function submit(from: string, conversationId: string, cardId: string | undefined, value: unknown, kind: 'personal' | 'channel' = 'personal'): Promise<number> {
+async function submit(
+  from: string,
+  conversationId: string,
+  cardId: string | undefined,
+  value: unknown,
+  kind: 'personal' | 'channel' = 'personal',
+): Promise<number> {
   return (await postActivity(gw.base, submitActivity(from, conversationId, cardId, value, kind), teams.token())).status;
 }
 
 const callsIn = (conversationId: string): ConnectorCall[] => teams.calls.filter((c) => c.conversationId === conversationId);
-const postsIn = (conversationId: string, about: string) => callsIn(conversationId).filter((c) => c.method === 'POST' && String(c.body.text ?? '').includes(about));
-const putsOf = (conversationId: string, activityId: string) => callsIn(conversationId).filter((c) => c.method === 'PUT' && c.activityId === activityId);
-const requestsIn = (conversationId: string, what: string) => postsIn(conversationId, 'Approval needed').filter((c) => String(c.body.text).includes(what));
+const postsIn = (conversationId: string, about: string) =>
+  callsIn(conversationId).filter((c) => c.method === 'POST' && String(c.body.text ?? '').includes(about));
+const putsOf = (conversationId: string, activityId: string) =>
+  callsIn(conversationId).filter((c) => c.method === 'PUT' && c.activityId === activityId);
+const requestsIn = (conversationId: string, what: string) =>
+  postsIn(conversationId, 'Approval needed').filter((c) => String(c.body.text).includes(what));
 
 async function jobCount(): Promise<number> {
   return (await gw.core.jobs.list(null, null, 1000)).length;
@@ -79,14 +98,21 @@ interface Request {
 
 /** Waits for the (single) approval request about `what` in a conversation. */
 async function requestIn(conversationId: string, what: string): Promise<Request> {
-  const [call] = await eventually(() => requestsIn(conversationId, what).length >= 1 && requestsIn(conversationId, what), 15_000, `the approval request for ${what} in ${conversationId}`);
+  const [call] = await eventually(
+    () => requestsIn(conversationId, what).length >= 1 && requestsIn(conversationId, what),
+    15_000,
+    `the approval request for ${what} in ${conversationId}`,
+  );
   const cardId = teams.postedIds.get(call);
   expect(cardId).toMatch(/^act-\d+$/);
   return { call, cardId: cardId! };
 }
 
 /** Alice asks for a job that needs approval; waits for the request where she asked and for bob's private one. */
-async function askForApproval(what: string, kind: 'personal' | 'channel' = 'personal'): Promise<{ jobId: string; shortId: string; conversation: string; here: Request; toBob: Request; since: number }> {
+async function askForApproval(
+  what: string,
+  kind: 'personal' | 'channel' = 'personal',
+): Promise<{ jobId: string; shortId: string; conversation: string; here: Request; toBob: Request; since: number }> {
   const since = teams.calls.length;
   const activity = await say(ALICE, `web1 ${what}`, kind);
   const conversation = String(activity.conversation.id);
@@ -147,18 +173,34 @@ describe('Teams approvals', () => {
     // Her acknowledgement now shows that the job waits.
     const [ack] = postsIn(chatOf(ALICE), '⏳ web1: `deploy v1` — queuing');
     expect(ack).toBeDefined();
-    await eventually(() => putsOf(chatOf(ALICE), teams.postedIds.get(ack)!).some((c) => String(c.body.text).includes('🔐 web1: `deploy v1` — awaiting_approval')), 10_000, 'the acknowledgement to show the wait');
+    await eventually(
+      () =>
+        putsOf(chatOf(ALICE), teams.postedIds.get(ack)!).some((c) =>
+          String(c.body.text).includes('🔐 web1: `deploy v1` — awaiting_approval'),
+        ),
+      10_000,
+      'the acknowledgement to show the wait',
+    );
     expect(ran).not.toContain('deploy v1');
   }, 30_000);
 
   it("alice's own Approve on the card is refused, eve's is refused too, and the job still waits", async () => {
     const { jobId, here } = await askForApproval('deploy v2');
     expect(await submit(ALICE, chatOf(ALICE), here.cardId, { skadi: 'approve', job: jobId })).toBe(200);
-    const [refusal] = await eventually(() => postsIn(chatOf(ALICE), 'You asked for this job yourself').length >= 1 && postsIn(chatOf(ALICE), 'You asked for this job yourself'), 10_000, 'the refusal of self-approval');
+    const [refusal] = await eventually(
+      () =>
+        postsIn(chatOf(ALICE), 'You asked for this job yourself').length >= 1 && postsIn(chatOf(ALICE), 'You asked for this job yourself'),
+      10_000,
+      'the refusal of self-approval',
+    );
     expect(refusal.body.text).toMatch(/^❌ /);
     // Eve belongs to another user: even with the job's id in a forged submit, she may not decide.
     expect(await submit(EVE, chatOf(EVE), 'act-999999', { skadi: 'approve', job: jobId })).toBe(200);
-    await eventually(() => postsIn(chatOf(EVE), 'only the accounts linked to the user who owns it').length >= 1, 10_000, 'the refusal of another user');
+    await eventually(
+      () => postsIn(chatOf(EVE), 'only the accounts linked to the user who owns it').length >= 1,
+      10_000,
+      'the refusal of another user',
+    );
     // Each refusal is the last thing the gateway does with its submit: both are handled.
     expect(await status(jobId)).toBe('awaiting_approval');
     expect((await gw.core.jobs.get(jobId, null)).approval?.approvedBy ?? null).toBeNull();
@@ -172,13 +214,21 @@ describe('Teams approvals', () => {
     expect(ran).not.toContain('deploy v3');
     expect(await submit(BOB, chatOf(BOB), toBob.cardId, { skadi: 'approve', job: jobId })).toBe(200);
 
-    const [edit] = await eventually(() => putsOf(chatOf(BOB), toBob.cardId).length >= 1 && putsOf(chatOf(BOB), toBob.cardId), 10_000, "bob's card updated");
+    const [edit] = await eventually(
+      () => putsOf(chatOf(BOB), toBob.cardId).length >= 1 && putsOf(chatOf(BOB), toBob.cardId),
+      10_000,
+      "bob's card updated",
+    );
     expect(String(edit.body.text)).toContain('✅ Approved: queued for web1 `deploy v3`');
     expect(String(edit.body.text)).toContain(`job ${jobId}`);
     expect(edit.body.attachments ?? []).toEqual([]); // the buttons go
     expect(postsIn(chatOf(BOB), 'Approved')).toEqual([]); // replaced, not answered as a new message
 
-    const [result] = await eventually(() => postsIn(chatOf(ALICE), '`deploy v3` — succeeded').length >= 1 && postsIn(chatOf(ALICE), '`deploy v3` — succeeded'), 15_000, "the result in alice's chat");
+    const [result] = await eventually(
+      () => postsIn(chatOf(ALICE), '`deploy v3` — succeeded').length >= 1 && postsIn(chatOf(ALICE), '`deploy v3` — succeeded'),
+      15_000,
+      "the result in alice's chat",
+    );
     expect(String(result.body.text)).toContain('output of deploy v3');
     const job = await gw.core.jobs.get(jobId, null);
     expect(job.status).toBe('succeeded');
@@ -187,7 +237,11 @@ describe('Teams approvals', () => {
 
     // Pressing Approve again: told it is decided already, and nothing runs twice.
     expect(await submit(BOB, chatOf(BOB), toBob.cardId, { skadi: 'approve', job: jobId })).toBe(200);
-    await eventually(() => postsIn(chatOf(BOB), `already approved by ${identityOf(BOB)}`).length >= 1, 10_000, 'the answer to a second approval');
+    await eventually(
+      () => postsIn(chatOf(BOB), `already approved by ${identityOf(BOB)}`).length >= 1,
+      10_000,
+      'the answer to a second approval',
+    );
     await gw.drainQueue(); // a later job of web1 has run: a second copy of deploy v3 would have been handed out before it
     expect(ran.filter((m) => m === 'deploy v3')).toHaveLength(1);
   }, 45_000);
@@ -205,7 +259,11 @@ describe('Teams approvals', () => {
     const job = await gw.core.jobs.get(jobId, null);
     expect(job.reason).toBe(`denied by ${identityOf(BOB)}`);
     expect(job.approval?.deniedBy).toBe(identityOf(BOB));
-    const [edit] = await eventually(() => putsOf(conversation, here.cardId).length >= 1 && putsOf(conversation, here.cardId), 10_000, 'the card in the thread updated');
+    const [edit] = await eventually(
+      () => putsOf(conversation, here.cardId).length >= 1 && putsOf(conversation, here.cardId),
+      10_000,
+      'the card in the thread updated',
+    );
     expect(String(edit.body.text)).toContain('🚫 Denied: web1 `deploy v4`');
     expect(edit.body.attachments ?? []).toEqual([]);
     await eventually(() => postsIn(conversation, '`deploy v4` — canceled').length >= 1, 10_000, 'the end of the job in the thread');
@@ -252,7 +310,11 @@ describe('Teams approvals', () => {
 
     // The same submit with a well-formed value is handled (so the silence above was not just slowness).
     expect(await submit(BOB, chatOf(BOB), toBob.cardId, { skadi: 'deny', job: jobId })).toBe(200);
-    await eventually(() => putsOf(chatOf(BOB), toBob.cardId).some((c) => String(c.body.text).includes('🚫 Denied: web1 `deploy v6`')), 10_000, 'the well-formed deny');
+    await eventually(
+      () => putsOf(chatOf(BOB), toBob.cardId).some((c) => String(c.body.text).includes('🚫 Denied: web1 `deploy v6`')),
+      10_000,
+      'the well-formed deny',
+    );
     expect(await status(jobId)).toBe('canceled');
     expect(await jobCount()).toBe(before);
   }, 30_000);

@@ -25,7 +25,8 @@ it('delivers the result from the stored conversation reference after a restart',
   const activity = messageActivity(teams, { kind: 'channel', text: 'web1 deploy v2', id: '1700000000777' });
   expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
   const thread = activity.conversation.id;
-  const inThread = (method: string) => teams.calls.filter((c) => c.conversationId === thread && c.method === method && String(c.body.text).includes('deploy v2'));
+  const inThread = (method: string) =>
+    teams.calls.filter((c) => c.conversationId === thread && c.method === method && String(c.body.text).includes('deploy v2'));
   await eventually(() => inThread('POST').length === 1, 10_000, 'the acknowledgement');
   const taken = await call(gw.base, 'GET', '/agent/job?wait=10', { token: gw.agentToken });
   expect(taken.status).toBe(200);
@@ -35,13 +36,23 @@ it('delivers the result from the stored conversation reference after a restart',
   const second = await startServe(gw.env);
   try {
     const base = `http://127.0.0.1:${second.port}`;
-    expect((await call(base, 'PUT', `/agent/jobs/${taken.body.id}/succeed`, { token: gw.agentToken, body: { result: 'deployed v2' } })).status).toBe(204);
-    const [result] = await eventually(() => inThread('POST').length >= 2 && inThread('POST').slice(1), 15_000, 'the result after the restart');
+    expect(
+      (await call(base, 'PUT', `/agent/jobs/${taken.body.id}/succeed`, { token: gw.agentToken, body: { result: 'deployed v2' } })).status,
+    ).toBe(204);
+    const [result] = await eventually(
+      () => inThread('POST').length >= 2 && inThread('POST').slice(1),
+      15_000,
+      'the result after the restart',
+    );
     expect(result.body.text).toContain('✅ web1: `deploy v2` — succeeded');
     expect(result.body.text).toContain('deployed v2');
     expect(teams.calls.indexOf(result)).toBeGreaterThanOrEqual(callsBefore);
     const ackId = teams.postedIds.get(inThread('POST')[0]);
-    await eventually(() => inThread('PUT').some((u) => u.activityId === ackId && String(u.body.text).includes('succeeded')), 10_000, 'the acknowledgement updated');
+    await eventually(
+      () => inThread('PUT').some((u) => u.activityId === ackId && String(u.body.text).includes('succeeded')),
+      10_000,
+      'the acknowledgement updated',
+    );
   } finally {
     await stopChild(second.child);
   }

@@ -28,7 +28,11 @@ async function gatewayWith(settings: Record<string, string>): Promise<Gateway> {
 async function statusAs(gw: Gateway, tenant: string, person: string, token = teams.token()): Promise<string> {
   const activity = messageActivity(teams, { text: 'status', from: person, tenant });
   expect((await postActivity(gw.base, activity, token)).status).toBe(200);
-  const post = await eventually(() => teams.calls.find((c) => c.conversationId === activity.conversation.id && c.method === 'POST'), 15_000, `the answer to ${person}`);
+  const post = await eventually(
+    () => teams.calls.find((c) => c.conversationId === activity.conversation.id && c.method === 'POST'),
+    15_000,
+    `the answer to ${person}`,
+  );
   return String(post.body.text);
 }
 
@@ -52,27 +56,50 @@ describe('Teams settings', () => {
     expect(answer.status).toBe(503);
     // A forged token is still 401 once the keys can be had: the 503 is about the keys, not a softer refusal.
     const good = await gatewayWith({});
-    expect((await postActivity(good.base, messageActivity(teams, { text: 'status', from: 'forger', tenant: TENANT }), teams.token({}, { key: otherKey() }))).status).toBe(401);
+    expect(
+      (
+        await postActivity(
+          good.base,
+          messageActivity(teams, { text: 'status', from: 'forger', tenant: TENANT }),
+          teams.token({}, { key: otherKey() }),
+        )
+      ).status,
+    ).toBe(401);
     expect(teams.calls.some((c) => c.conversationId === activity.conversation.id)).toBe(false);
   });
 
   it('refuses to start with an app id but no password, in one line', () => {
-    const run = skadi(['serve'], { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_TENANT_ID: TENANT, SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' });
+    const run = skadi(['serve'], {
+      SKADI_TEAMS_APP_ID: 'some-app',
+      SKADI_TEAMS_TENANT_ID: TENANT,
+      SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none',
+    });
     expect(run.status).not.toBe(0);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain('SKADI_TEAMS_APP_PASSWORD');
   });
 
   it('refuses to start a single-tenant bot without its tenant id', () => {
-    const run = skadi(['serve'], { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' });
+    const run = skadi(['serve'], {
+      SKADI_TEAMS_APP_ID: 'some-app',
+      SKADI_TEAMS_APP_PASSWORD: 'secret',
+      SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none',
+    });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('SKADI_TEAMS_TENANT_ID');
   });
 
   it('refuses to start the Emulator mode beside app credentials, in one line, like other settings errors', () => {
     const env = { SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' };
-    const missingPassword = skadi(['serve'], { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_TENANT_ID: TENANT, SKADI_MYSQL_URL: env.SKADI_MYSQL_URL });
-    for (const credentials of [{ SKADI_TEAMS_APP_ID: 'some-app' }, { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_TENANT_ID: TENANT }]) {
+    const missingPassword = skadi(['serve'], {
+      SKADI_TEAMS_APP_ID: 'some-app',
+      SKADI_TEAMS_TENANT_ID: TENANT,
+      SKADI_MYSQL_URL: env.SKADI_MYSQL_URL,
+    });
+    for (const credentials of [
+      { SKADI_TEAMS_APP_ID: 'some-app' },
+      { SKADI_TEAMS_APP_ID: 'some-app', SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_TENANT_ID: TENANT },
+    ]) {
       const run = skadi(['serve'], { ...env, ...credentials });
       expect(run.status).not.toBe(0);
       expect(run.status).toBe(missingPassword.status);
@@ -92,13 +119,18 @@ describe('Teams settings', () => {
       reached.push(`${req.method} ${req.url}`);
       res.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"x"}');
     });
-    const address = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
     await new Promise<void>((resolve) => internal.listen(0, address ?? '127.0.0.1', resolve));
     const internalUrl = `http://${address ?? '192.0.2.1'}:${(internal.address() as AddressInfo).port}/teams/`;
     teams.requireToken = false;
     try {
       const jobs = (await gw.core.jobs.list(null, null, 1000)).length;
-      const asTeams = { ...messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }), serviceUrl: internalUrl };
+      const asTeams: Record<string, any> = {
+        ...messageActivity(teams, { text: 'web1 uptime', from: 'aad-emu2' }),
+        serviceUrl: internalUrl,
+      };
       const refused = await postActivity(gw.base, asTeams, null);
       expect(refused.status).toBe(401);
       expect(refused.body.message).toContain('channelId emulator');
@@ -110,11 +142,21 @@ describe('Teams settings', () => {
       // Each refusal is decided before anything is handed on (the 401 is the whole answer), so nothing of them is
       // under way; a later Emulator activity is answered, so the channel works and the counts below are not empty
       // for want of it.
-      const sentinel = { ...messageActivity(teams, { text: 'status', from: 'aad-emu2' }), channelId: 'emulator', conversation: { id: 'a:emulator-sentinel', conversationType: 'personal', tenantId: TENANT } };
+      const sentinel = {
+        ...messageActivity(teams, { text: 'status', from: 'aad-emu2' }),
+        channelId: 'emulator',
+        conversation: { id: 'a:emulator-sentinel', conversationType: 'personal', tenantId: TENANT },
+      };
       expect((await postActivity(gw.base, sentinel, null)).status).toBe(200);
-      await eventually(() => teams.calls.find((c) => c.conversationId === 'a:emulator-sentinel' && c.method === 'POST'), 15_000, 'the answer to the Emulator');
+      await eventually(
+        () => teams.calls.find((c) => c.conversationId === 'a:emulator-sentinel' && c.method === 'POST'),
+        15_000,
+        'the answer to the Emulator',
+      );
       expect(reached).toEqual([]);
-      expect(teams.calls.filter((c) => c.conversationId === asTeams.conversation.id && String(c.body.text ?? '').includes('uptime'))).toEqual([]);
+      expect(
+        teams.calls.filter((c) => c.conversationId === asTeams.conversation.id && String(c.body.text ?? '').includes('uptime')),
+      ).toEqual([]);
       expect((await gw.core.jobs.list(null, null, 1000)).length).toBe(jobs);
     } finally {
       teams.requireToken = true;
@@ -126,11 +168,18 @@ describe('Teams settings', () => {
     const gw = await gatewayWith({ SKADI_TEAMS_APP_ID: '', SKADI_TEAMS_APP_PASSWORD: '', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' });
     expect(gw.output()).toContain('SKADI_TEAMS_INSECURE_NO_AUTH is on');
     await gw.core.identities.link(`teams:${TENANT}:aad-emu`, 'ops', 'emu');
-    const activity = { ...messageActivity(teams, { text: 'status', from: 'aad-emu' }), channelId: 'emulator' };
+    const activity: Record<string, any> = { ...messageActivity(teams, { text: 'status', from: 'aad-emu' }), channelId: 'emulator' };
     teams.requireToken = false;
     try {
       expect((await postActivity(gw.base, activity, null)).status).toBe(200);
-      const post = await eventually(() => teams.calls.find((c) => c.conversationId === activity.conversation.id && c.method === 'POST' && String(c.body.text).includes('web1')), 15_000, 'the answer');
+      const post = await eventually(
+        () =>
+          teams.calls.find(
+            (c) => c.conversationId === activity.conversation.id && c.method === 'POST' && String(c.body.text).includes('web1'),
+          ),
+        15_000,
+        'the answer',
+      );
       expect(post.authorization).toBe('');
     } finally {
       teams.requireToken = true;

@@ -34,15 +34,28 @@ afterAll(async () => {
 
 let seq = 0;
 /** A person writes to the bot (a mention in a shared channel by default) and the first answer that contains `expect` is returned. */
-async function say(gw: Gateway, from: string, text: string, expected: string, kind: 'shared' | 'groupChat' | 'personal' = 'shared'): Promise<string> {
+async function say(
+  gw: Gateway,
+  from: string,
+  text: string,
+  expected: string,
+  kind: 'shared' | 'groupChat' | 'personal' = 'shared',
+): Promise<string> {
   const id = `1800000${Date.now()}${++seq}`;
   const activity = messageActivity(teams, {
-    kind: kind === 'shared' ? 'channel' : kind, shared: kind === 'shared', text, from, id,
+    kind: kind === 'shared' ? 'channel' : kind,
+    shared: kind === 'shared',
+    text,
+    from,
+    id,
     ...(kind === 'groupChat' ? { conversationId: `19:cross-tenant-${id}@thread.v2` } : {}),
   });
   expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
   const answer = await eventually(
-    () => teams.calls.find((c) => c.conversationId === activity.conversation.id && c.method === 'POST' && String(c.body.text).includes(expected)),
+    () =>
+      teams.calls.find(
+        (c) => c.conversationId === activity.conversation.id && c.method === 'POST' && String(c.body.text).includes(expected),
+      ),
     15_000,
     `the answer to ${from}: ${text}`,
   );
@@ -57,8 +70,8 @@ async function teamsIdentities(gw: Gateway): Promise<string[]> {
   return (await gw.core.identities.list(null)).filter((i) => i.channel === 'teams').map((i) => `${i.tenant}:${i.externalId}`);
 }
 
-describe('the Teams sender\'s own tenant', () => {
-  it('asks the shared channel\'s own roster, with the bot\'s token, and lets a member of the host act as the host', async () => {
+describe("the Teams sender's own tenant", () => {
+  it("asks the shared channel's own roster, with the bot's token, and lets a member of the host act as the host", async () => {
     expect(await say(hostOnly, 'aad-ann', 'status', 'no agents yet')).toContain('You have no agents yet');
     const asked = teams.memberLookups.filter((l) => l.userId === '29:teams-aad-ann');
     expect(asked.length).toBeGreaterThan(0);
@@ -73,21 +86,23 @@ describe('the Teams sender\'s own tenant', () => {
     await hostOnly.core.agents.setApprovalPatterns(ann.id, 'web9', ['deploy *']);
     const request = await say(hostOnly, 'aad-ann', 'web9 deploy prod', '🔐', 'personal');
     const jobId = /\b([0-9A-Z]{26})\b/.exec(request)![1];
-    expect(await say(hostOnly, 'aad-pat', 'agent add evil', 'not allowed')).toContain(`This workspace (${PARTNER}) is not allowed to use Skadi`);
+    expect(await say(hostOnly, 'aad-pat', 'agent add evil', 'not allowed')).toContain(
+      `This workspace (${PARTNER}) is not allowed to use Skadi`,
+    );
     expect(await say(hostOnly, 'aad-pat', `approve ${jobId}`, 'not allowed')).toContain(`skadi identity link teams:${PARTNER}:aad-pat`);
     expect(await agentNames(hostOnly, ann.id)).toEqual(['web9']);
     expect((await hostOnly.core.jobs.get(jobId, ann.id)).status).toBe('awaiting_approval');
     expect(await teamsIdentities(hostOnly)).toEqual([`${TENANT}:aad-ann`]);
   });
 
-  it('refuses a partner in a cross-tenant group chat the host started, naming the partner\'s tenant', async () => {
+  it("refuses a partner in a cross-tenant group chat the host started, naming the partner's tenant", async () => {
     const refusal = await say(hostOnly, 'aad-pat', 'status', 'not allowed', 'groupChat');
     expect(refusal).toContain(PARTNER);
     expect(refusal).not.toContain(`teams:${TENANT}:aad-pat`);
     expect(teams.memberLookups.some((l) => l.userId === '29:teams-aad-pat' && l.conversationId.startsWith('19:cross-tenant-'))).toBe(true);
   });
 
-  it('with every tenant allowed, gives a partner the shared user of the partner\'s own tenant, never the host\'s', async () => {
+  it("with every tenant allowed, gives a partner the shared user of the partner's own tenant, never the host's", async () => {
     await say(everyTenant, 'aad-ann', 'status', 'no agents yet');
     await say(everyTenant, 'aad-pat', 'agent add partner1', 'partner1');
     const host = await everyTenant.core.users.byName(HOST_USER);

@@ -44,7 +44,8 @@ async function ownAgent(): Promise<string> {
 }
 
 /** The jobs of an agent, by message. */
-const jobsOf = async (name: string) => (await gw.core.jobs.list(null, (await gw.core.agents.list(null)).find((a) => a.name === name)!.id, 100)).map((j) => j.message);
+const jobsOf = async (name: string) =>
+  (await gw.core.jobs.list(null, (await gw.core.agents.list(null)).find((a) => a.name === name)!.id, 100)).map((j) => j.message);
 
 /**
  * Sends a command for a test's agent in a conversation, and waits for its acknowledgement and its job (queued as the
@@ -61,7 +62,8 @@ async function sentinel(conversationId: string, agentName: string): Promise<void
 }
 
 /** The gateway's id of a Teams activity (what its log lines name). */
-const messageIdOf = (activity: Record<string, any>) => `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id}`).digest('hex').slice(0, 40)}`;
+const messageIdOf = (activity: Record<string, any>) =>
+  `activity:${createHash('sha256').update(`${activity.conversation.id}\n${activity.id}`).digest('hex').slice(0, 40)}`;
 
 describe('Teams', () => {
   it('runs a personal message: acknowledgement, updated in place, and the output in that conversation', async () => {
@@ -69,13 +71,18 @@ describe('Teams', () => {
     const res = await postActivity(gw.base, activity, teams.token());
     expect(res.status).toBe(200);
     const conversation = activity.conversation.id;
-    const [ack, result] = await eventually(() => posts(conversation, 'slow uptime').length >= 2 && posts(conversation, 'slow uptime'), 15_000, 'ack and result');
+    const [ack, result] = await eventually(
+      () => posts(conversation, 'slow uptime').length >= 2 && posts(conversation, 'slow uptime'),
+      15_000,
+      'ack and result',
+    );
     expect(ack.body.text).toContain('⏳ web1: `slow uptime`');
     expect(ack.activityId).toBeUndefined(); // posted to the conversation, not as a reply to a made-up activity id
     expect(result.body.text).toContain('✅ web1: `slow uptime` — succeeded');
     expect(result.body.text).toContain('```\noutput of slow uptime\n```');
     const edits = await eventually(
-      () => updates(conversation, 'slow uptime').some((u) => String(u.body.text).includes('succeeded')) && updates(conversation, 'slow uptime'),
+      () =>
+        updates(conversation, 'slow uptime').some((u) => String(u.body.text).includes('succeeded')) && updates(conversation, 'slow uptime'),
       10_000,
       'the acknowledgement to show the end',
     );
@@ -85,7 +92,12 @@ describe('Teams', () => {
 
   it('runs and answers the command of a linked person whose display name is longer than its column (Entra allows 256)', async () => {
     const longName = Array.from({ length: 256 }, (_, i) => (i % 3 ? 'a' : '😀')).join(''); // 256 characters, 342 UTF-16 units
-    const activity = messageActivity(teams, { text: 'web1 long-name', from: 'aad-alice', fromName: longName, conversationId: 'a:personal-long-name' });
+    const activity = messageActivity(teams, {
+      text: 'web1 long-name',
+      from: 'aad-alice',
+      fromName: longName,
+      conversationId: 'a:personal-long-name',
+    });
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
     await eventually(() => posts(activity.conversation.id, '`long-name` — succeeded').length >= 1, 15_000, 'the answer');
     const alice = (await gw.core.identities.list(null)).find((i) => i.externalId === 'aad-alice')!;
@@ -105,7 +117,11 @@ describe('Teams', () => {
     expect(activity.conversation.id).toBe('19:channel-general@thread.tacv2;messageid=1700000000123');
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
     const thread = activity.conversation.id;
-    const [ack, result] = await eventually(() => posts(thread, 'df -h').length >= 2 && posts(thread, 'df -h'), 15_000, 'replies in the thread');
+    const [ack, result] = await eventually(
+      () => posts(thread, 'df -h').length >= 2 && posts(thread, 'df -h'),
+      15_000,
+      'replies in the thread',
+    );
     expect(ack.body.text).toContain('web1: `df -h`');
     expect(result.body.text).toContain('output of df -h');
     expect(result.body.conversation.id).toBe(thread);
@@ -163,7 +179,11 @@ describe('Teams', () => {
   });
 
   it('answers a malformed body with 400, never 5xx', async () => {
-    const res = await fetch(`${gw.base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` }, body: '{"type": 5, "from": "x"' });
+    const res = await fetch(`${gw.base}/api/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` },
+      body: '{"type": 5, "from": "x"',
+    });
     expect(res.status).toBe(400);
     const odd = await postActivity(gw.base, { type: 7, conversation: 'x' }, teams.token());
     expect(odd.status).toBeGreaterThanOrEqual(400);
@@ -175,7 +195,11 @@ describe('Teams', () => {
     const activity = messageActivity(teams, { text: `${name} uptime`, from: 'aad-mallory', fromName: 'Mallory' });
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
     // The refusal is the last thing the gateway does with the activity: once it is posted, the activity is handled.
-    const [refusal] = await eventually(() => posts(activity.conversation.id, 'not linked').length >= 1 && posts(activity.conversation.id, 'not linked'), 10_000, 'the refusal');
+    const [refusal] = await eventually(
+      () => posts(activity.conversation.id, 'not linked').length >= 1 && posts(activity.conversation.id, 'not linked'),
+      10_000,
+      'the refusal',
+    );
     expect(refusal.body.text).toContain(`skadi identity link teams:${TENANT}:aad-mallory --user <name>`);
     expect(await jobsOf(name)).toEqual([]);
   });
@@ -190,7 +214,15 @@ describe('Teams', () => {
       // Teams activities are handled concurrently, so no later activity proves the copy handled: its own log line
       // does (whichever of the two came second is the one ignored).
       const id = messageIdOf(activity);
-      await eventually(() => gw.output().split('\n').some((line) => line.includes('duplicate delivery ignored') && line.includes(id)), 10_000, 'the copy to be ignored');
+      await eventually(
+        () =>
+          gw
+            .output()
+            .split('\n')
+            .some((line) => line.includes('duplicate delivery ignored') && line.includes(id)),
+        10_000,
+        'the copy to be ignored',
+      );
       expect(await jobsOf(own.name)).toEqual(['once-only']);
       expect(posts(activity.conversation.id, 'once-only')).toHaveLength(2);
     } finally {
@@ -212,14 +244,22 @@ describe('Teams', () => {
     const failedBefore = teams.failedCalls;
     teams.failNext(2, status);
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
-    await eventually(() => posts(activity.conversation.id, `\`flaky-${status}\` — succeeded`).length >= 1, 20_000, `the answer despite ${status}s`);
+    await eventually(
+      () => posts(activity.conversation.id, `\`flaky-${status}\` — succeeded`).length >= 1,
+      20_000,
+      `the answer despite ${status}s`,
+    );
     expect(teams.failedCalls - failedBefore).toBe(2);
   });
 
   it('sends tokens only in a personal chat: asked in a channel, they go to a personal conversation it opens', async () => {
     const activity = messageActivity(teams, { kind: 'channel', text: 'token', id: '1700000000999' });
     expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
-    const note = await eventually(() => posts(activity.conversation.id, 'private message').length >= 1 && posts(activity.conversation.id, 'private message'), 10_000, 'the note in the channel');
+    const note = await eventually(
+      () => posts(activity.conversation.id, 'private message').length >= 1 && posts(activity.conversation.id, 'private message'),
+      10_000,
+      'the note in the channel',
+    );
     expect(note[0].body.text).not.toMatch(/skadi_u_|sku_/);
     const created = teams.calls.filter((c) => c.method === 'POST' && c.path === '/teams/v3/conversations');
     expect(created.some((c) => c.body.members?.[0]?.id === 'aad-alice' && c.body.tenantId === TENANT)).toBe(true);
@@ -230,7 +270,13 @@ describe('Teams', () => {
     try {
       const activity = messageActivity(teams, { kind: 'channel', text: 'token', id: '1700000001999' });
       expect((await postActivity(gw.base, activity, teams.token())).status).toBe(200);
-      const [answer] = await eventually(() => posts(activity.conversation.id, 'could not send you a private message').length >= 1 && posts(activity.conversation.id, 'could not send you a private message'), 15_000, 'the explanation');
+      const [answer] = await eventually(
+        () =>
+          posts(activity.conversation.id, 'could not send you a private message').length >= 1 &&
+          posts(activity.conversation.id, 'could not send you a private message'),
+        15_000,
+        'the explanation',
+      );
       expect(answer.body.text).toContain('Message me directly');
       expect(teams.calls.some((c) => /sku_/.test(JSON.stringify(c.body)) && c.conversationId === activity.conversation.id)).toBe(false);
     } finally {

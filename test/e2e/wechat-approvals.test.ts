@@ -22,7 +22,12 @@ const inRoom = (a: Answer) => a.roomId === ROOM_ID;
 
 /** Waits for the approval request of a command among some answers; returns it with the job's ids. */
 async function request(where: (a: Answer) => boolean, what: string): Promise<{ text: string; shortId: string; jobId: string }> {
-  const found = await answerMatching(wechat, (a) => where(a) && a.text.includes('Approval needed') && a.text.includes(what), 20_000, `the approval request for ${what}`);
+  const found = await answerMatching(
+    wechat,
+    (a) => where(a) && a.text.includes('Approval needed') && a.text.includes(what),
+    20_000,
+    `the approval request for ${what}`,
+  );
   const [, shortId] = /`approve ([0-9A-Z]{4})`/.exec(found.text) ?? [];
   const [, jobId] = /job ([0-9A-Z]{26})/.exec(found.text) ?? [];
   expect(shortId).toBeDefined();
@@ -45,7 +50,7 @@ afterAll(async () => {
   await wechat?.close();
 });
 
-it('a matching command waits; alice cannot approve it herself; bob\'s `approve <short id>` runs it, and the result goes to alice', async () => {
+it("a matching command waits; alice cannot approve it herself; bob's `approve <short id>` runs it, and the result goes to alice", async () => {
   wechat.say('alice', 'web1 deploy v1');
   const { text, shortId, jobId } = await request(dmTo('alice'), '`deploy v1`');
   expect(text.startsWith('🔐 Approval needed')).toBe(true);
@@ -59,7 +64,12 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
   expect(ack?.text).toBe(`web1 #${shortId} ⏳ queuing · \`deploy v1\``);
 
   // Bob, the other account of ops, gets the request by direct message; alice gets it only once.
-  const bobs = await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId), 15_000, 'the request to bob');
+  const bobs = await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId),
+    15_000,
+    'the request to bob',
+  );
   expect(bobs.text).toBe(text);
   await gw.notifierIdle(); // the request's delivery is over: whatever else it would send is sent by now
   expect(dmsTo('alice').filter((a) => a.text.includes('Approval needed') && a.text.includes(jobId))).toHaveLength(1);
@@ -68,7 +78,12 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
   // Alice's own approval is refused; the job still waits.
   const before = wechat.answers.length;
   wechat.say('alice', `approve ${shortId}`);
-  const refusal = await answerMatching(wechat, (a) => wechat.answers.indexOf(a) >= before && dmTo('alice')(a), 15_000, 'the answer to alice\'s approval');
+  const refusal = await answerMatching(
+    wechat,
+    (a) => wechat.answers.indexOf(a) >= before && dmTo('alice')(a),
+    15_000,
+    "the answer to alice's approval",
+  );
   expect(refusal.text).toContain('You asked for this job yourself');
   // The refusal is the last thing the gateway does with alice's message, and a job still awaiting approval was never
   // handed out.
@@ -77,9 +92,19 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
 
   // Bob approves: answered to him, and the job runs.
   wechat.say('bob', `approve ${shortId}`);
-  const approved = await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approved'), 15_000, 'the answer to bob\'s approval');
+  const approved = await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes('Approved'),
+    15_000,
+    "the answer to bob's approval",
+  );
   expect(approved.text).toBe(`✅ Approved: queued for web1 \`deploy v1\` · job ${jobId}`);
-  const result = await answerMatching(wechat, (a) => dmTo('alice')(a) && a.text.includes('succeeded') && a.text.includes('deploy v1'), 20_000, 'the result to alice');
+  const result = await answerMatching(
+    wechat,
+    (a) => dmTo('alice')(a) && a.text.includes('succeeded') && a.text.includes('deploy v1'),
+    20_000,
+    'the result to alice',
+  );
   expect(result.text).toBe(`web1 #${shortId} ✅ succeeded · \`deploy v1\`\noutput of deploy v1`);
   const job = await gw.core.jobs.get(jobId, null);
   expect(job.status).toBe('succeeded');
@@ -90,24 +115,49 @@ it('a matching command waits; alice cannot approve it herself; bob\'s `approve <
 
   // A second approval: the short id names only jobs still waiting; the full id finds this one decided.
   wechat.say('bob', `approve ${shortId}`);
-  await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes(`No job of yours awaiting approval ends with ${shortId}`), 15_000, 'the answer to a second approval by short id');
+  await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes(`No job of yours awaiting approval ends with ${shortId}`),
+    15_000,
+    'the answer to a second approval by short id',
+  );
   wechat.say('bob', `approve ${jobId}`);
-  await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes(`already approved by ${BOB_KEY}`), 15_000, 'the answer to a second approval');
+  await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes(`already approved by ${BOB_KEY}`),
+    15_000,
+    'the answer to a second approval',
+  );
 }, 60_000);
 
-it('bob\'s `deny <short id> <reason>` cancels the job with his reason; it never runs', async () => {
+it("bob's `deny <short id> <reason>` cancels the job with his reason; it never runs", async () => {
   wechat.say('alice', 'web1 deploy v2');
   const { shortId, jobId } = await request(dmTo('alice'), '`deploy v2`');
-  await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId), 15_000, 'the request to bob');
+  await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId),
+    15_000,
+    'the request to bob',
+  );
   wechat.say('bob', `deny ${shortId} not during the freeze`);
-  const denied = await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Denied') && a.text.includes(jobId), 15_000, 'the answer to the denial');
+  const denied = await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes('Denied') && a.text.includes(jobId),
+    15_000,
+    'the answer to the denial',
+  );
   expect(denied.text).toBe(`🚫 Denied: web1 \`deploy v2\` · job ${jobId}`);
   const job = await gw.core.jobs.get(jobId, null);
   expect(job.status).toBe('canceled');
   expect(job.reason).toBe(`denied by ${BOB_KEY}: not during the freeze`);
   expect(job.approval?.deniedBy).toBe(BOB_KEY);
   // Alice hears of the end, under the job's short id.
-  const ended = await answerMatching(wechat, (a) => dmTo('alice')(a) && a.text.startsWith(`web1 #${shortId} 🚫 canceled`), 15_000, 'the end to alice');
+  const ended = await answerMatching(
+    wechat,
+    (a) => dmTo('alice')(a) && a.text.startsWith(`web1 #${shortId} 🚫 canceled`),
+    15_000,
+    'the end to alice',
+  );
   expect(ended.text).toContain('not during the freeze');
   await gw.drainQueue(); // a later job of web1 has run: the denied one would have been handed out before it
   expect(ran).not.toContain('deploy v2');
@@ -122,7 +172,12 @@ it('an unlinked contact cannot approve, and a command that matches no pattern ru
   expect(await status(jobId)).toBe('awaiting_approval');
 
   wechat.say('alice', 'web1 uptime');
-  const result = await answerMatching(wechat, (a) => dmTo('alice')(a) && a.text.includes('succeeded') && a.text.includes('`uptime`'), 20_000, 'the result');
+  const result = await answerMatching(
+    wechat,
+    (a) => dmTo('alice')(a) && a.text.includes('succeeded') && a.text.includes('`uptime`'),
+    20_000,
+    'the result',
+  );
   expect(result.text).toMatch(/^web1 #[0-9A-Z]{4} ✅ succeeded · `uptime`\noutput of uptime$/);
   expect(wechat.answers.some((a) => a.text.includes('Approval needed') && a.text.includes('`uptime`'))).toBe(false);
   expect(ran).not.toContain('deploy v3');
@@ -132,14 +187,29 @@ it('a command in the room gets its request in the room; bob approves there and t
   wechat.say('alice', 'web1 deploy v4', { room: true, mention: true });
   const { text, shortId, jobId } = await request(inRoom, '`deploy v4`');
   expect(text).toMatch(/^@Alice\s+🔐 Approval needed/);
-  await answerMatching(wechat, (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId), 15_000, 'the request to bob');
+  await answerMatching(
+    wechat,
+    (a) => dmTo('bob')(a) && a.text.includes('Approval needed') && a.text.includes(jobId),
+    15_000,
+    'the request to bob',
+  );
   // Alice is the requester: no private copy to her (the request's delivery is over once the notifier is idle).
   await gw.notifierIdle();
   expect(dmsTo('alice').some((a) => a.text.includes(jobId))).toBe(false);
 
   wechat.say('bob', `approve ${shortId}`, { room: true, mention: true });
-  await answerMatching(wechat, (a) => inRoom(a) && /^@Bob\s+✅ Approved: queued for web1/.test(a.text), 15_000, 'the approval answered in the room');
-  const result = await answerMatching(wechat, (a) => inRoom(a) && a.text.includes(`web1 #${shortId} ✅ succeeded`), 20_000, 'the result in the room');
+  await answerMatching(
+    wechat,
+    (a) => inRoom(a) && /^@Bob\s+✅ Approved: queued for web1/.test(a.text),
+    15_000,
+    'the approval answered in the room',
+  );
+  const result = await answerMatching(
+    wechat,
+    (a) => inRoom(a) && a.text.includes(`web1 #${shortId} ✅ succeeded`),
+    20_000,
+    'the result in the room',
+  );
   expect(result.text).toMatch(new RegExp(`^@Alice\\s+web1 #${shortId} ✅ succeeded · \`deploy v4\`\\noutput of deploy v4$`));
   expect((await gw.core.jobs.get(jobId, null)).approval?.approvedBy).toBe(BOB_KEY);
 }, 60_000);

@@ -13,7 +13,6 @@ let third: Awaited<ReturnType<typeof startServe>> | undefined;
 let agent: Agent;
 let agentLoop: Promise<void>;
 
-
 const settings = { SKADI_WECHAT_LEASE: '3s', SKADI_NOTIFY_PACE: '20ms', SKADI_WECHAT_PACE: '50ms' };
 
 beforeAll(async () => {
@@ -47,7 +46,12 @@ it('logs in on one node only; the other stands by and its deliveries reach WeCha
   const relayed = () => second.output().includes('sent through the gateway node logged in to WeChat');
   for (let i = 0; i < 12 && !relayed(); i++) {
     wechat.say('alice', `web1 job-${i}`);
-    await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes(`\`job-${i}\``) && a.text.includes('succeeded'), 20_000, `the result of job-${i}`);
+    await answerMatching(
+      wechat,
+      (a) => a.to === CONTACTS.alice && a.text.includes(`\`job-${i}\``) && a.text.includes('succeeded'),
+      20_000,
+      `the result of job-${i}`,
+    );
   }
   expect(relayed()).toBe(true);
   expect(wechat.clientStarts()).toBe(1);
@@ -58,10 +62,15 @@ it('the other node takes over when the logged-in one stops', async () => {
   await eventually(() => wechatUp(secondBase), 20_000, 'the second node logged in');
   expect(wechat.clientStarts()).toBe(2);
   wechat.say('alice', 'web1 after-takeover');
-  await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes('after-takeover') && a.text.includes('succeeded'), 20_000, 'the answer from the second node');
+  await answerMatching(
+    wechat,
+    (a) => a.to === CONTACTS.alice && a.text.includes('after-takeover') && a.text.includes('succeeded'),
+    20_000,
+    'the answer from the second node',
+  );
 }, 60_000);
 
-it('a node that stands by takes over once a crashed node\'s lease lapses', async () => {
+it("a node that stands by takes over once a crashed node's lease lapses", async () => {
   // A third node joins and stands by; the logged-in (second) node is killed without a chance to let the lease go.
   third = await startServe({ ...first.env, ...wechat.settings() });
   const thirdBase = `http://127.0.0.1:${third.port}`;
@@ -76,5 +85,10 @@ it('a node that stands by takes over once a crashed node\'s lease lapses', async
   // Not before the 3 s lease could lapse: it was renewed at most a second before the kill.
   expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1500);
   wechat.say('alice', 'web1 after-crash');
-  await answerMatching(wechat, (a) => a.to === CONTACTS.alice && a.text.includes('after-crash') && a.text.includes('succeeded'), 20_000, 'the answer from the third node');
+  await answerMatching(
+    wechat,
+    (a) => a.to === CONTACTS.alice && a.text.includes('after-crash') && a.text.includes('succeeded'),
+    20_000,
+    'the answer from the third node',
+  );
 }, 60_000);

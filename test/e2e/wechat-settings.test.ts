@@ -11,7 +11,6 @@ import { skadi } from '../helpers/process';
 
 const noMysql = { SKADI_MYSQL_URL: 'mysql://root@127.0.0.1:1/none' };
 
-
 describe('WeChat settings', () => {
   it('refuses to start a puppet service without its token, in one line naming the setting', () => {
     const run = skadi(['serve'], { ...noMysql, SKADI_WECHAT_PUPPET: 'wechaty-puppet-service' });
@@ -21,7 +20,11 @@ describe('WeChat settings', () => {
   });
 
   it('refuses a puppet service token without the service name prefix, without printing the token', () => {
-    const run = skadi(['serve'], { ...noMysql, SKADI_WECHAT_PUPPET: 'wechaty-puppet-service', SKADI_WECHAT_PUPPET_TOKEN: 'plainsecret0123456789' });
+    const run = skadi(['serve'], {
+      ...noMysql,
+      SKADI_WECHAT_PUPPET: 'wechaty-puppet-service',
+      SKADI_WECHAT_PUPPET_TOKEN: 'plainsecret0123456789',
+    });
     expect(run.status).not.toBe(0);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain('must start with the service');
@@ -36,7 +39,12 @@ describe('WeChat settings', () => {
   });
 
   it('refuses an access mode WeChat does not have', () => {
-    const run = skadi(['serve'], { ...noMysql, SKADI_WECHAT_PUPPET: 'wechaty-puppet-service', SKADI_WECHAT_PUPPET_TOKEN: 't', SKADI_WECHAT_ACCESS: 'workspace' });
+    const run = skadi(['serve'], {
+      ...noMysql,
+      SKADI_WECHAT_PUPPET: 'wechaty-puppet-service',
+      SKADI_WECHAT_PUPPET_TOKEN: 't',
+      SKADI_WECHAT_ACCESS: 'workspace',
+    });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('closed or open');
   });

@@ -17,7 +17,6 @@ async function jobTexts(): Promise<string[]> {
   return (rows as { message: string }[]).map((r) => r.message);
 }
 
-
 const toAlice = (a: Answer) => a.to === CONTACTS.alice && a.roomId === null;
 
 beforeAll(async () => {
@@ -38,7 +37,12 @@ afterAll(async () => {
 
 it('a direct message gives one job, acknowledged and answered to the contact with the agent and short id first', async () => {
   wechat.say('alice', 'web1 uptime');
-  const final = await answerMatching(wechat, (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('uptime'), 20_000, 'the result');
+  const final = await answerMatching(
+    wechat,
+    (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('uptime'),
+    20_000,
+    'the result',
+  );
   const ack = wechat.answers.find((a) => toAlice(a) && a.text.includes('queuing') && a.text.includes('uptime'))!;
   expect(ack.text).toMatch(/^web1 #[0-9A-Z]{4} ⏳ queuing · `uptime`$/);
   const shortId = /#([0-9A-Z]{4})/.exec(ack.text)![1];
@@ -51,12 +55,17 @@ it('a direct message gives one job, acknowledged and answered to the contact wit
 
 it('a room mention is answered in the room, mentioning the sender', async () => {
   wechat.say('bob', 'web1 df -h', { room: true, mention: true });
-  const final = await answerMatching(wechat, (a) => a.roomId === ROOM_ID && a.text.includes('succeeded') && a.text.includes('df -h'), 20_000, 'the result in the room');
+  const final = await answerMatching(
+    wechat,
+    (a) => a.roomId === ROOM_ID && a.text.includes('succeeded') && a.text.includes('df -h'),
+    20_000,
+    'the result in the room',
+  );
   expect(final.text).toMatch(/^@Bob\s+web1 #[0-9A-Z]{4} ✅ succeeded · `df -h`\noutput of df -h$/);
   expect(wechat.answers.some((a) => a.roomId === ROOM_ID && /^@Bob\s+web1 #[0-9A-Z]{4} ⏳ queuing/.test(a.text))).toBe(true);
 }, 30_000);
 
-it('ignores a room message without a mention, the bot\'s own message, a picture and replayed history', async () => {
+it("ignores a room message without a mention, the bot's own message, a picture and replayed history", async () => {
   const before = await jobTexts();
   const logged = gw.output().length;
   wechat.say('alice', 'web1 no-mention', { room: true });
@@ -67,9 +76,20 @@ it('ignores a room message without a mention, the bot\'s own message, a picture 
   await answerMatching(wechat, (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('marker'), 20_000, 'the marker');
   // The room message is read on its own path (its mentions are looked up), so the marker's answer does not prove it
   // handled; the gateway's own word that it dropped each of the four does.
-  const reasons = ['a room message that does not mention the bot', 'sent before the login (replayed history)', 'not a text message', "the bot's own message"];
-  const dropped = () => gw.output().slice(logged).split('\n').filter((line) => line.includes('WeChat message ignored'));
-  for (const reason of reasons) await eventually(() => dropped().some((line) => line.includes(JSON.stringify(reason))), 10_000, `a message dropped as ${reason}`);
+  const reasons = [
+    'a room message that does not mention the bot',
+    'sent before the login (replayed history)',
+    'not a text message',
+    "the bot's own message",
+  ];
+  const dropped = () =>
+    gw
+      .output()
+      .slice(logged)
+      .split('\n')
+      .filter((line) => line.includes('WeChat message ignored'));
+  for (const reason of reasons)
+    await eventually(() => dropped().some((line) => line.includes(JSON.stringify(reason))), 10_000, `a message dropped as ${reason}`);
   expect((await jobTexts()).slice(before.length)).toEqual(['marker']);
 }, 30_000);
 
@@ -96,8 +116,14 @@ it('paces ten quick commands in one conversation: in order, none lost', async ()
   // Never two messages to one conversation closer than the pace (a little timer slack allowed), measured where the
   // gateway lets each one go (its debug line): when they reach the fake WeChat depends on a loaded machine's delays.
   const sendsToAlice = () =>
-    gw.output().slice(logged).split('\n').filter((line) => line.includes('"msg":"WeChat send starts"') && line.includes(`"conversation":"${CONTACTS.alice}"`));
-  const starts = (await eventually(() => sendsToAlice().length >= 20 && sendsToAlice(), 10_000, 'the twenty sends logged')).map((line) => JSON.parse(line).time as number);
+    gw
+      .output()
+      .slice(logged)
+      .split('\n')
+      .filter((line) => line.includes('"msg":"WeChat send starts"') && line.includes(`"conversation":"${CONTACTS.alice}"`));
+  const starts = (await eventually(() => sendsToAlice().length >= 20 && sendsToAlice(), 10_000, 'the twenty sends logged')).map(
+    (line) => JSON.parse(line).time as number,
+  );
   expect(starts).toHaveLength(20);
   for (let i = 1; i < starts.length; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(PACE_MS - 5);
 }, 60_000);
@@ -111,7 +137,12 @@ it('reconnects by itself when the fake WeChat is killed and restarted 5 s later'
   await eventually(() => wechat.clientStarts() > startsBefore, 30_000, 'the gateway to connect again');
   await eventually(() => wechatUp(gw.base), 15_000, 'the WeChat channel up again');
   wechat.say('alice', 'web1 after-restart');
-  await answerMatching(wechat, (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('after-restart'), 20_000, 'the answer after the restart');
+  await answerMatching(
+    wechat,
+    (a) => toAlice(a) && a.text.includes('succeeded') && a.text.includes('after-restart'),
+    20_000,
+    'the answer after the restart',
+  );
   expect(gw.child.exitCode).toBeNull();
   expect(gw.output()).toContain('WeChat channel down');
 }, 90_000);

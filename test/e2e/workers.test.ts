@@ -24,12 +24,26 @@ function freePort(): Promise<number> {
 }
 
 /** One request on a given connection pool; resolves with status and parsed body (null when empty). */
-function request(pool: http.Agent | false, base: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
+function request(
+  pool: http.Agent | false,
+  base: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, agent: pool, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) } },
+      {
+        method,
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        agent: pool,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) },
+      },
       (res) => {
         let data = '';
         res.setEncoding('utf8');
@@ -115,13 +129,19 @@ describe('serve --workers 2', () => {
       // The poll waits a minute, longer than this test may take: the job it gets came with the push's wake-up, not at
       // the end of its wait.
       const poll = request(pollPool, gw.base, 'GET', '/agent/job?wait=60', gw.agentToken);
-      await eventually(async () => (await fetch(`${gw.base}/metrics`)).text().then((t) => /skadi_long_polls_waiting\{worker="\d"\} 1/.test(t)), 10_000, 'the poll to wait');
+      await eventually(
+        async () => (await fetch(`${gw.base}/metrics`)).text().then((t) => /skadi_long_polls_waiting\{worker="\d"\} 1/.test(t)),
+        10_000,
+        'the poll to wait',
+      );
       const pushed = await request(pushPool, gw.base, 'POST', '/job/add', gw.userToken, { message: `${gw.agentName} uptime` });
       expect(pushed.status).toBe(201);
       const answer = await poll;
       expect(answer.status).toBe(200);
       expect(answer.body).toEqual({ id: pushed.body.id, message: 'uptime' });
-      expect((await request(pollPool, gw.base, 'PUT', `/agent/jobs/${pushed.body.id}/succeed`, gw.agentToken, { result: 'up' })).status).toBe(204);
+      expect(
+        (await request(pollPool, gw.base, 'PUT', `/agent/jobs/${pushed.body.id}/succeed`, gw.agentToken, { result: 'up' })).status,
+      ).toBe(204);
     } finally {
       pollPool.destroy();
       pushPool.destroy();
@@ -132,12 +152,20 @@ describe('serve --workers 2', () => {
     const before = workerPids(gw.output());
     expect(before.size).toBe(2);
     process.kill(before.get(1)!, 'SIGKILL');
-    const replaced = await eventually(() => {
-      const pid = workerPids(gw.output()).get(1);
-      return pid !== before.get(1) ? pid : undefined;
-    }, 20_000, 'worker 1 to be started again');
+    const replaced = await eventually(
+      () => {
+        const pid = workerPids(gw.output()).get(1);
+        return pid !== before.get(1) ? pid : undefined;
+      },
+      20_000,
+      'worker 1 to be started again',
+    );
     expect(gw.output()).toMatch(/worker 1 died \(SIGKILL\); restarting it in \d+ ms/);
-    await eventually(() => (gw.output().split(`worker 1 started (pid ${replaced})`)[1] ?? '').includes('worker 1 is ready'), 20_000, 'the new worker 1 to be ready');
+    await eventually(
+      () => (gw.output().split(`worker 1 started (pid ${replaced})`)[1] ?? '').includes('worker 1 is ready'),
+      20_000,
+      'the new worker 1 to be ready',
+    );
     const seen = new Set<number>();
     for (let i = 0; i < 20 && seen.size < 2; i++) seen.add(await workerOf(false, gw.base));
     expect([...seen].sort()).toEqual([1, 2]);
@@ -160,7 +188,9 @@ describe('serve --workers 2', () => {
       const pushers = Array.from({ length: 8 }, async () => {
         while (pushing) {
           try {
-            const res = await request(false, gw.base, 'POST', '/job/add', gw.userToken, { message: `${gw.agentName} echo ${accepted.length}` });
+            const res = await request(false, gw.base, 'POST', '/job/add', gw.userToken, {
+              message: `${gw.agentName} echo ${accepted.length}`,
+            });
             if (res.status === 201) accepted.push(res.body.id);
           } catch {
             // the node is stopping: refused connections are not accepted jobs
@@ -183,7 +213,8 @@ describe('serve --workers 2', () => {
       for (const id of accepted) expect((await gw.core.jobs.get(id, null)).id).toBe(id);
       const again = await startServe({ ...gw.env, SKADI_PORT: String(port) });
       try {
-        const unfinished = async () => (await Promise.all(accepted.map((id) => gw.core.jobs.get(id, null)))).filter((j) => j.status !== 'succeeded');
+        const unfinished = async () =>
+          (await Promise.all(accepted.map((id) => gw.core.jobs.get(id, null)))).filter((j) => j.status !== 'succeeded');
         try {
           await eventually(async () => (await unfinished()).length === 0, 60_000, `all ${accepted.length} accepted jobs to succeed`);
         } catch (err) {
@@ -192,7 +223,12 @@ describe('serve --workers 2', () => {
           const said = (text: string) => text.split('\n').filter((line) => stuck.some((j) => line.includes(j.id)));
           throw new Error(
             `${(err as Error).message}\nstuck: ${JSON.stringify(stuck.map((j) => ({ id: j.id, status: j.status, reason: j.reason })))}` +
-              `\nhandled: ${stuck.filter((j) => handled.includes(j.id)).map((j) => j.id).join(' ') || 'none'}` +
+              `\nhandled: ${
+                stuck
+                  .filter((j) => handled.includes(j.id))
+                  .map((j) => j.id)
+                  .join(' ') || 'none'
+              }` +
               `\nfirst gateway:\n${said(gw.output()).join('\n')}\nsecond gateway:\n${said(again.output()).join('\n')}`,
           );
         }

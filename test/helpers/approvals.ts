@@ -2,7 +2,11 @@
 import type { Gateway, RunningAgent } from './gateway';
 
 /** Links alice's and bob's accounts to `ops`, makes web1's jobs matching the patterns need approval, and starts web1. */
-export async function gateWeb1(gw: Gateway, accounts: { alice: string; bob: string }, patterns = ['deploy *']): Promise<{ agent: RunningAgent; ran: string[] }> {
+export async function gateWeb1(
+  gw: Gateway,
+  accounts: { alice: string; bob: string },
+  patterns = ['deploy *'],
+): Promise<{ agent: RunningAgent; ran: string[] }> {
   await gw.core.identities.link(accounts.alice, 'ops', 'alice');
   await gw.core.identities.link(accounts.bob, 'ops', 'bob');
   const owner = await gw.core.users.byName('ops');

@@ -1,6 +1,6 @@
 /**
  * A real DKIM chain for tests: keys made in the test, mail signed with them (mailauth's signer), and a border MX that
- * does what the README asks of one: it drops incoming Authentication-Results headers with its own id (the Postfix
+ * does what docs/email.md asks of one: it drops incoming Authentication-Results headers with its own id (the Postfix
  * header_checks line), verifies DKIM and SPF with mailauth against the test's keys, writes its Received: and
  * Authentication-Results: headers on top, and delivers the mail to a Dovecot mailbox.
  */
@@ -26,7 +26,19 @@ export interface SignOptions {
 }
 
 /** The headers OpenDKIM signs by default (its SignHeaders list, as far as a test mail has them): no Message-ID. */
-export const OPENDKIM_SIGNED_HEADERS = ['From', 'To', 'Cc', 'Subject', 'Date', 'Reply-To', 'In-Reply-To', 'References', 'MIME-Version', 'Content-Type', 'Content-Transfer-Encoding'];
+export const OPENDKIM_SIGNED_HEADERS = [
+  'From',
+  'To',
+  'Cc',
+  'Subject',
+  'Date',
+  'Reply-To',
+  'In-Reply-To',
+  'References',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+];
 
 /** A new 2048-bit RSA key for a domain. */
 export function dkimKey(domain: string, selector = 'sel'): DkimKey {
@@ -37,13 +49,15 @@ export function dkimKey(domain: string, selector = 'sel'): DkimKey {
 
 /** The mail with a DKIM-Signature header of the key on top. */
 export async function signMail(raw: string, key: DkimKey, options: SignOptions = {}): Promise<string> {
-  const signed = await dkimSign(raw, {
+  // mailauth takes headerList as a colon-separated list and reads expires, neither as its types say.
+  const signOptions: Record<string, unknown> = {
     canonicalization: 'relaxed/relaxed',
-    headerList: (options.headerList ?? OPENDKIM_SIGNED_HEADERS).join(':'), // mailauth takes a colon-separated list
+    headerList: (options.headerList ?? OPENDKIM_SIGNED_HEADERS).join(':'),
     signTime: options.signTime,
     expires: options.expires,
     signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKey }],
-  });
+  };
+  const signed = await dkimSign(raw, signOptions as unknown as Parameters<typeof dkimSign>[1]);
   if (signed.errors?.length) throw new Error(`signing failed: ${JSON.stringify(signed.errors)}`);
   return signed.signatures + raw;
 }
@@ -64,7 +78,7 @@ export function dropHeaders(raw: string, pattern: RegExp): string {
   return [...fields.filter((f) => !pattern.test(f)), ''].join('\r\n') + raw.slice(end + 2);
 }
 
-/** One delivery through the MX: where it came from; `strip: false` plays an MX that is not set up as the README says. */
+/** One delivery through the MX: where it came from; `strip: false` plays an MX that is not set up as docs/email.md says. */
 export interface Delivery {
   ip?: string;
   helo?: string;
@@ -79,7 +93,7 @@ export interface BorderMx {
   deliver(raw: string, delivery: Delivery): Promise<string>;
 }
 
-/** The Postfix header_checks pattern of the README for an authserv-id: `/^Authentication-Results:\s*mx\.example\.com\b/ IGNORE`. */
+/** The Postfix header_checks pattern of docs/email.md for an authserv-id: `/^Authentication-Results:\s*mx\.example\.com\b/ IGNORE`. */
 export function stripPattern(authservId: string): RegExp {
   return new RegExp(`^Authentication-Results:\\s*${authservId.replace(/\./g, '\\.')}\\b`, 'i');
 }
@@ -91,7 +105,15 @@ export function borderMx(authservId: string, keys: DkimKey[], dovecot: Dovecot):
       const { ip = '192.0.2.25', helo = 'sender.example', mailFrom, rcptTo = 'skadi@ops.example.net' } = delivery;
       const received = `Received: from ${helo} (${helo} [${ip}])\r\n\tby ${authservId} (skadi test MX) with ESMTP id ${crypto.randomBytes(5).toString('hex')}\r\n\tfor <${rcptTo}>; ${mailDate(new Date())}\r\n`;
       const incoming = delivery.strip === false ? raw : dropHeaders(raw, stripPattern(authservId));
-      const result = await authenticate(incoming, { ip, helo, mta: authservId, sender: mailFrom, resolver: resolverOf(keys), disableArc: true, disableBimi: true } as Parameters<typeof authenticate>[1]);
+      const result = await authenticate(incoming, {
+        ip,
+        helo,
+        mta: authservId,
+        sender: mailFrom,
+        resolver: resolverOf(keys),
+        disableArc: true,
+        disableBimi: true,
+      } as Parameters<typeof authenticate>[1]);
       const stamped = received + result.headers + incoming;
       await dovecot.append(stamped);
       return stamped;

@@ -1,5 +1,5 @@
 /**
- * The README's callback signing recipe, computed here by hand rather than with the gateway's own functions, so that
+ * The callback signing recipe of docs/notifications.md, computed here by hand rather than with the gateway's own functions, so that
  * a change to what the gateway signs, or how it derives a secret, makes the tests that use it fail.
  */
 import crypto from 'node:crypto';
@@ -25,6 +25,10 @@ export function callbackSecretOf(serverSecret: string, userId: number, salt: str
 }
 
 /** True when a received callback carries, in `header`, the signature the recipe gives for `key`. */
-export function signedWith(request: { headers: Record<string, string | string[] | undefined>; body: string }, key: string, header = SIGNATURE_HEADER): boolean {
+export function signedWith(
+  request: { headers: Record<string, string | string[] | undefined>; body: string },
+  key: string,
+  header = SIGNATURE_HEADER,
+): boolean {
   return request.headers[header] === signatureOf(key, String(request.headers[TIMESTAMP_HEADER]), request.body);
 }

@@ -3,7 +3,12 @@ import http from 'node:http';
 import type net from 'node:net';
 
 /** How the sink answers: 200, a redirect, an endless body (fast or dripping), or never. */
-export type SinkMode = { kind: 'ok' } | { kind: 'redirect'; location: string } | { kind: 'endless'; chunkBytes: number; maxBytes: number } | { kind: 'drip' } | { kind: 'silent' };
+export type SinkMode =
+  | { kind: 'ok' }
+  | { kind: 'redirect'; location: string }
+  | { kind: 'endless'; chunkBytes: number; maxBytes: number }
+  | { kind: 'drip' }
+  | { kind: 'silent' };
 
 /** One request the sink received. */
 export interface SinkRequest {
@@ -47,8 +52,10 @@ function answer(mode: SinkMode, res: http.ServerResponse, sink: CallbackSink): v
   res.once('close', () => sink.closedAt.push(Date.now()));
   if (mode.kind === 'ok') res.end('ok');
   else if (mode.kind === 'redirect') res.writeHead(302, { location: mode.location }).end();
-  else if (mode.kind === 'endless') (res.writeHead(200, { 'content-type': 'application/octet-stream' }), void endless(res, sink, Buffer.alloc(mode.chunkBytes, 120), mode.maxBytes));
-  else if (mode.kind === 'drip') (res.writeHead(200, { 'content-type': 'text/plain' }), drip(res, sink));
+  else if (mode.kind === 'endless')
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }),
+      void endless(res, sink, Buffer.alloc(mode.chunkBytes, 120), mode.maxBytes);
+  else if (mode.kind === 'drip') res.writeHead(200, { 'content-type': 'text/plain' }), drip(res, sink);
 }
 
 /** Starts a sink on host (a loopback address) and port (0: any free one). */

@@ -77,7 +77,10 @@ export function dovecotAvailable(): boolean {
 
 /** The uid and gid that own the mail: the `dovecot` user, else `nobody` (never root). */
 function mailOwner(): { uid: number; gid: number } {
-  const passwd = fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':'));
+  const passwd = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'));
   for (const name of ['dovecot', 'nobody']) {
     const entry = passwd.find((fields) => fields[0] === name);
     if (entry && Number(entry[2]) > 0) return { uid: Number(entry[2]), gid: Number(entry[3]) };
@@ -185,7 +188,16 @@ function prepareDir(port: number, users: Record<string, string>, tls?: DovecotOp
 
 /** Runs `fn` on a logged-in IMAP session of the user, logging out afterwards. */
 async function withClient<T>(port: number, user: string, pass: string, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
-  const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, doSTARTTLS: false, auth: { user, pass }, logger: false, connectionTimeout: 5000, greetingTimeout: 3000 });
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user, pass },
+    logger: false,
+    connectionTimeout: 5000,
+    greetingTimeout: 3000,
+  });
   client.on('error', () => undefined); // the awaited calls reject anyway; an unheard 'error' event would crash the worker
   await client.connect();
   try {
@@ -201,7 +213,12 @@ async function listMessages(client: ImapFlow, mailbox: string): Promise<DovecotM
   if (box.exists === 0) return [];
   const out: DovecotMessage[] = [];
   for await (const m of client.fetch('1:*', { uid: true, flags: true, envelope: true })) {
-    out.push({ uid: m.uid, flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent'), subject: m.envelope?.subject ?? '', messageId: m.envelope?.messageId ?? '' });
+    out.push({
+      uid: m.uid,
+      flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent'),
+      subject: m.envelope?.subject ?? '',
+      messageId: m.envelope?.messageId ?? '',
+    });
   }
   return out;
 }
@@ -245,14 +262,17 @@ class Instance {
 
 /** Instances still running, killed when the test worker exits without stop(). */
 const live = new Set<Instance>();
-process.once('exit', () => live.forEach((instance) => instance.kill()));
+process.once('exit', () => {
+  for (const instance of live) instance.kill();
+});
 
 /** Starts Dovecot and waits until the port accepts connections and a login works. */
 async function launch(dir: string, port: number, user: string, pass: string): Promise<Instance> {
   const instance = new Instance(path.join(dir, 'dovecot.conf'));
   const exitedReason = () => (instance.exited ? 'dovecot exited' : null);
   const login = () => withClient(port, user, pass, async () => true).catch(() => false);
-  const failure = (await waitFor(() => listens(port), READY_TIMEOUT_MS, exitedReason)) ?? (await waitFor(login, READY_TIMEOUT_MS, exitedReason));
+  const failure =
+    (await waitFor(() => listens(port), READY_TIMEOUT_MS, exitedReason)) ?? (await waitFor(login, READY_TIMEOUT_MS, exitedReason));
   if (failure) {
     await instance.stop();
     throw new Error(`Dovecot on port ${port} did not get ready (${failure}); its log:\n${instance.output}${fileLog(dir)}`);
@@ -267,7 +287,12 @@ function fileLog(dir: string): string {
 }
 
 /** A temp dir and a running Dovecot on a free port; tries another port if someone took it between lookup and bind. */
-async function launchOnFreePort(users: Record<string, string>, user: string, pass: string, tls?: DovecotOptions['tls']): Promise<{ dir: string; port: number; instance: Instance }> {
+async function launchOnFreePort(
+  users: Record<string, string>,
+  user: string,
+  pass: string,
+  tls?: DovecotOptions['tls'],
+): Promise<{ dir: string; port: number; instance: Instance }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const dir = prepareDir(port, users, tls);
@@ -314,7 +339,11 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
         await exited;
       } else await instance.stop();
       // the master reaps its children before it exits, so this is only a safety net against a slow kernel
-      const failure = await waitFor(() => bindable(port), STOP_TIMEOUT_MS, () => null);
+      const failure = await waitFor(
+        () => bindable(port),
+        STOP_TIMEOUT_MS,
+        () => null,
+      );
       if (failure) throw new Error(`port ${port} still taken after Dovecot stopped; its log:\n${readLog()}`);
       instance = await launch(dir, port, user, password);
     },

@@ -85,7 +85,11 @@ export async function readStream(core: Core, stream: string): Promise<Record<str
 }
 
 /** Waits until check() returns a truthy value, polling every 20 ms, or throws after timeoutMs. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

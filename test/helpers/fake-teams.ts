@@ -105,7 +105,12 @@ export async function startFakeTeams(): Promise<FakeTeams> {
     const body = await readBody(req);
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/v1/.well-known/openidconfiguration') {
-      return json(res, 200, { issuer: ISSUER, jwks_uri: `${url}/v1/.well-known/keys`, id_token_signing_alg_values_supported: ['RS256'], token_endpoint_auth_methods_supported: ['private_key_jwt'] });
+      return json(res, 200, {
+        issuer: ISSUER,
+        jwks_uri: `${url}/v1/.well-known/keys`,
+        id_token_signing_alg_values_supported: ['RS256'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      });
     }
     if (req.method === 'GET' && path === '/v1/.well-known/keys') {
       return json(res, 200, { keys: [{ kty: 'RSA', use: 'sig', kid, x5t: kid, n: jwk.n, e: jwk.e, endorsements: ['msteams'] }] });
@@ -113,7 +118,12 @@ export async function startFakeTeams(): Promise<FakeTeams> {
     const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
     if (req.method === 'POST' && token) {
       const form = new URLSearchParams(body);
-      if (form.get('client_id') !== APP_ID || form.get('client_secret') !== APP_PASSWORD || token[1] !== TENANT || form.get('grant_type') !== 'client_credentials') {
+      if (
+        form.get('client_id') !== APP_ID ||
+        form.get('client_secret') !== APP_PASSWORD ||
+        token[1] !== TENANT ||
+        form.get('grant_type') !== 'client_credentials'
+      ) {
         fake.refusedTokenRequests++;
         return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
       }
@@ -122,7 +132,8 @@ export async function startFakeTeams(): Promise<FakeTeams> {
       return json(res, 200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: accessToken });
     }
     const member = /^\/teams\/v3\/conversations\/([^/]+)\/members\/([^/]+)$/.exec(path);
-    if (req.method === 'GET' && member) return answerMember(res, decodeURIComponent(member[1]), decodeURIComponent(member[2]), String(req.headers.authorization ?? ''));
+    if (req.method === 'GET' && member)
+      return answerMember(res, decodeURIComponent(member[1]), decodeURIComponent(member[2]), String(req.headers.authorization ?? ''));
     const connector = /^\/teams\/v3\/conversations(?:\/([^/]+)\/activities(?:\/([^/]+))?)?$/.exec(path);
     if (connector) {
       const call: ConnectorCall = {
@@ -134,14 +145,21 @@ export async function startFakeTeams(): Promise<FakeTeams> {
         authorization: String(req.headers.authorization ?? ''),
       };
       calls.push(call);
-      if (fake.requireToken && !issuedTokens.some((t) => call.authorization === `Bearer ${t}`)) return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
+      if (fake.requireToken && !issuedTokens.some((t) => call.authorization === `Bearer ${t}`))
+        return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
       if (failures.count > 0) {
         failures.count--;
         fake.failedCalls++;
-        return json(res, failures.status, { error: { code: 'Throttled', message: 'injected failure' } }, failures.retryAfter !== undefined ? { 'retry-after': String(failures.retryAfter) } : {});
+        return json(
+          res,
+          failures.status,
+          { error: { code: 'Throttled', message: 'injected failure' } },
+          failures.retryAfter !== undefined ? { 'retry-after': String(failures.retryAfter) } : {},
+        );
       }
       if (!connector[1]) {
-        if (fake.refuseNewConversations) return json(res, 403, { error: { code: 'Forbidden', message: 'The bot is not installed for the user' } });
+        if (fake.refuseNewConversations)
+          return json(res, 403, { error: { code: 'Forbidden', message: 'The bot is not installed for the user' } });
         const member = String(call.body.members?.[0]?.id ?? 'nobody');
         return json(res, 201, { id: `a:personal-${member}`, activityId: '' });
       }
@@ -155,12 +173,21 @@ export async function startFakeTeams(): Promise<FakeTeams> {
   /** The roster's answer about one member: a TeamsChannelAccount as the Bot Connector gives it. */
   function answerMember(res: http.ServerResponse, conversationId: string, userId: string, authorization: string) {
     fake.memberLookups.push({ conversationId, userId, authorization });
-    if (fake.requireToken && !issuedTokens.some((t) => authorization === `Bearer ${t}`)) return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
+    if (fake.requireToken && !issuedTokens.some((t) => authorization === `Bearer ${t}`))
+      return json(res, 401, { error: { code: 'Unauthorized', message: 'no valid bearer token' } });
     const given = fake.members.get(userId);
     if (given === null) return json(res, 404, { error: { code: 'NotFound', message: 'The user is not a member of the conversation' } });
     if (typeof given === 'number') return json(res, given, { error: { code: 'Failure', message: 'injected failure' } });
     const aad = /^29:teams-(.+)$/.exec(userId)?.[1] ?? '';
-    const account = { id: userId, name: aad, aadObjectId: aad, objectId: aad, userPrincipalName: `${aad}@example.com`, tenantId: TENANT, userRole: 'user' };
+    const account = {
+      id: userId,
+      name: aad,
+      aadObjectId: aad,
+      objectId: aad,
+      userPrincipalName: `${aad}@example.com`,
+      tenantId: TENANT,
+      userRole: 'user',
+    };
     return json(res, 200, { ...account, ...(given ?? {}) });
   }
 
@@ -208,14 +235,24 @@ export async function startFakeTeams(): Promise<FakeTeams> {
 /** The channel and team of a channel message: a shared channel says so in its `type` (and `membershipType`). */
 function channelOf(shared: boolean): Record<string, unknown> {
   if (!shared) return { channel: { id: '19:channel-general@thread.tacv2' }, team: { id: '19:team@thread.tacv2' } };
-  return { channel: { id: '19:shared-partners@thread.tacv2', type: 'shared', membershipType: 'shared', name: 'Partners' }, team: { id: '19:team@thread.tacv2' } };
+  return {
+    channel: { id: '19:shared-partners@thread.tacv2', type: 'shared', membershipType: 'shared', name: 'Partners' },
+    team: { id: '19:team@thread.tacv2' },
+  };
 }
 
 /** The activity Teams sends for a message; `kind` chooses a personal chat, a group chat or a channel. */
 export function messageActivity(
   fake: Pick<FakeTeams, 'serviceUrl'>,
   options: {
-    kind?: 'personal' | 'groupChat' | 'channel'; text: string; from?: string; fromName?: string; id?: string; conversationId?: string; mention?: boolean; tenant?: string;
+    kind?: 'personal' | 'groupChat' | 'channel';
+    text: string;
+    from?: string;
+    fromName?: string;
+    id?: string;
+    conversationId?: string;
+    mention?: boolean;
+    tenant?: string;
     /** A Teams Connect shared channel (kind channel): the conversation and channelData name the host's tenant. */
     shared?: boolean;
   },
@@ -227,7 +264,11 @@ export function messageActivity(
   const tenant = options.tenant ?? TENANT;
   const conversationId =
     options.conversationId ??
-    (kind === 'personal' ? `a:personal-${from}` : kind === 'groupChat' ? '19:group-chat@thread.v2' : `${options.shared ? '19:shared-partners' : '19:channel-general'}@thread.tacv2;messageid=${id}`);
+    (kind === 'personal'
+      ? `a:personal-${from}`
+      : kind === 'groupChat'
+        ? '19:group-chat@thread.v2'
+        : `${options.shared ? '19:shared-partners' : '19:channel-general'}@thread.tacv2;messageid=${id}`);
   return {
     type: 'message',
     id,
@@ -245,7 +286,11 @@ export function messageActivity(
 }
 
 /** POSTs an activity to the gateway's /api/messages with a bearer token (or none). */
-export async function postActivity(base: string, activity: Record<string, unknown>, token: string | null): Promise<{ status: number; body: any }> {
+export async function postActivity(
+  base: string,
+  activity: Record<string, unknown>,
+  token: string | null,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}/api/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token !== null ? { authorization: `Bearer ${token}` } : {}) },

@@ -13,7 +13,7 @@ const PUPPET = require('wechaty-puppet');
 
 const [port, token] = process.argv.slice(2);
 PUPPET.log.level('silent');
-const send = (message) => process.send && process.send(message);
+const send = (message) => process.send?.(message);
 
 const mocker = new mock.Mocker();
 const bot = mocker.createContact({ id: 'wxid_skadibot', name: 'SkadiBot' });
@@ -22,7 +22,11 @@ const people = {
   bob: mocker.createContact({ id: 'wxid_bob', name: 'Bob' }),
   carol: mocker.createContact({ id: 'wxid_carol', name: 'Carol' }),
 };
-const room = mocker.createRoom({ id: 'ops-room@chatroom', topic: 'ops', memberIdList: [bot.id, ...Object.values(people).map((c) => c.id)] });
+const room = mocker.createRoom({
+  id: 'ops-room@chatroom',
+  topic: 'ops',
+  memberIdList: [bot.id, ...Object.values(people).map((c) => c.id)],
+});
 
 // What the bot says: to a contact (listener) or in the room.
 bot.on('message', (message) => {
@@ -46,12 +50,19 @@ process.on('message', (command) => {
   if (command.old) {
     // History that WeChat replays at login: an old timestamp.
     const message = mocker.MessageMock.create({
-      id: `old-${Date.now()}`, talkerId: from.id, listenerId: bot.id, timestamp: Date.now() - 10 * 60_000, type: PUPPET.types.Message.Text, text: command.text,
+      id: `old-${Date.now()}`,
+      talkerId: from.id,
+      listenerId: bot.id,
+      timestamp: Date.now() - 10 * 60_000,
+      type: PUPPET.types.Message.Text,
+      text: command.text,
     });
     mocker.puppet.emit('message', { messageId: message.id });
     return;
   }
-  const content = command.image ? FileBox.fromBase64(Buffer.from('89504e470d0a1a0a', 'hex').toString('base64'), 'screen.png') : command.text;
+  const content = command.image
+    ? FileBox.fromBase64(Buffer.from('89504e470d0a1a0a', 'hex').toString('base64'), 'screen.png')
+    : command.text;
   if (command.room) from.say(command.mention ? `@SkadiBot ${content}` : content, command.mention ? [bot] : []).to(room);
   else from.say(content).to(from === bot ? people.alice : bot);
 });

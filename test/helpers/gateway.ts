@@ -61,7 +61,14 @@ export interface RunningAgent {
 export async function startGateway(settings: Record<string, string> = {}): Promise<Gateway> {
   ensureBuilt();
   const name = uniqueName();
-  const env = { SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`, ...redisEnv(), SKADI_REDIS_PREFIX: `${name}:`, SKADI_LOG_LEVEL: 'info', SKADI_SECRET: TEST_SECRET, ...settings };
+  const env = {
+    SKADI_MYSQL_URL: `${MYSQL_ROOT}/${name}`,
+    ...redisEnv(),
+    SKADI_REDIS_PREFIX: `${name}:`,
+    SKADI_LOG_LEVEL: 'info',
+    SKADI_SECRET: TEST_SECRET,
+    ...settings,
+  };
   const serve = await startServe(env);
   const core = await openCore(testConfig(name, { secret: env.SKADI_SECRET }));
   const { userToken, agentToken, agent } = await userWithAgent(core, 'ops', 'web1');
@@ -95,7 +102,9 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
       let target = { id: agent.id, name: agent.name, token: agentToken };
       if (agentName !== agent.name) {
         const existing = (await core.agents.list(agent.userId)).find((a) => a.name === agentName);
-        target = existing ? { id: existing.id, name: existing.name, token: (await core.agents.rotateToken(agent.userId, agentName)).token } : await gateway.addAgent(agentName);
+        target = existing
+          ? { id: existing.id, name: existing.name, token: (await core.agents.rotateToken(agent.userId, agentName)).token }
+          : await gateway.addAgent(agentName);
       }
       const sdk = new Agent({ server: base, token: target.token });
       const loop = sdk.start(handler);

@@ -49,14 +49,25 @@ function textPart(type: 'plain' | 'html', content: string): { headers: string[];
   const body = content.replace(/\r?\n/g, '\r\n');
   const plain = /^[\x20-\x7e\r\n\t]*$/.test(body) && body.split('\r\n').every((line) => line.length <= 998);
   const headers = [`Content-Type: text/${type}; charset=utf-8`, `Content-Transfer-Encoding: ${plain ? '7bit' : 'base64'}`];
-  return { headers, body: plain ? body : (Buffer.from(content, 'utf8').toString('base64').match(/.{1,76}/g) ?? []).join('\r\n') };
+  return {
+    headers,
+    body: plain
+      ? body
+      : (
+          Buffer.from(content, 'utf8')
+            .toString('base64')
+            .match(/.{1,76}/g) ?? []
+        ).join('\r\n'),
+  };
 }
 
 /** The MIME headers and body: one text part, or multipart/alternative when there is both text and html. */
 function mimeBody(text: string | undefined, html: string | undefined): { headers: string[]; body: string } {
   if (text === undefined || html === undefined) return html === undefined ? textPart('plain', text ?? '') : textPart('html', html);
   const boundary = `=_skadi_${crypto.randomBytes(8).toString('hex')}`;
-  const parts = [textPart('plain', text), textPart('html', html)].map((p) => `--${boundary}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`);
+  const parts = [textPart('plain', text), textPart('html', html)].map(
+    (p) => `--${boundary}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`,
+  );
   return { headers: [`Content-Type: multipart/alternative; boundary="${boundary}"`], body: `${parts.join('')}--${boundary}--` };
 }
 
@@ -74,7 +85,9 @@ export function dkimSignatureFor(authResults: string, date: Date): string | null
 /** A raw mail as a CRLF string; a DKIM pass among its Authentication-Results comes with its DKIM-Signature. */
 export function rawMail(options: RawMailOptions): string {
   const mime = mimeBody(options.text, options.html);
-  const signatures = (options.authResults ?? []).map((value) => dkimSignatureFor(value, options.date ?? new Date())).filter((h): h is string => h !== null);
+  const signatures = (options.authResults ?? [])
+    .map((value) => dkimSignatureFor(value, options.date ?? new Date()))
+    .filter((h): h is string => h !== null);
   const headers = [
     ...(options.authResults ?? []).map((value) => `Authentication-Results: ${value}`),
     ...signatures,
@@ -96,7 +109,8 @@ export function rawMail(options: RawMailOptions): string {
 export function authResults(authservId: string, options: AuthResultsOptions): string {
   const results: string[] = [];
   if (options.dkim) {
-    const domain = options.dkimDomain && options.dkim !== 'none' ? ` header.d=${options.dkimDomain} header.s=${options.dkimSelector ?? 'sel'}` : '';
+    const domain =
+      options.dkimDomain && options.dkim !== 'none' ? ` header.d=${options.dkimDomain} header.s=${options.dkimSelector ?? 'sel'}` : '';
     results.push(`dkim=${options.dkim}${domain}`);
   }
   if (options.spf) results.push(`spf=${options.spf}${options.mailFrom ? ` smtp.mailfrom=${options.mailFrom}` : ''}`);

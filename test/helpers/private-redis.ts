@@ -51,7 +51,9 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 async function startServer(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   await eventually(() => listens(port), 10_000, 'redis-server to listen');
   return child;
 }

@@ -16,13 +16,21 @@ export function ensureBuilt(): void {
 
 /** Runs `skadi <args>` to completion. */
 export function skadi(args: string[], env: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [SKADI_BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [SKADI_BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
 /** Starts `skadi serve` and resolves with its port once it listens. */
 export function startServe(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [SKADI_BIN, 'serve'], { cwd: ROOT, env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env } });
+  const child = spawn(process.execPath, [SKADI_BIN, 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env },
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

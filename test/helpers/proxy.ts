@@ -2,7 +2,7 @@
 import net from 'node:net';
 
 /** A running proxy. */
-export interface Proxy {
+export interface TcpProxy {
   port: number;
   /** Drops every open connection and refuses new ones until resumed. */
   cut(): void;
@@ -15,7 +15,7 @@ export interface Proxy {
 }
 
 /** Starts a proxy on a free loopback port forwarding to targetPort. */
-export async function startProxy(targetPort: number): Promise<Proxy> {
+export async function startProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let down = false;
   let armed: string | null = null;

@@ -1,6 +1,6 @@
 /** Leases and relays between gateway nodes (cloud/adapter-services.ts) on the real Redis (one server or the cluster). */
 import type { Core } from '../../cloud/core';
-import { createAdapterServices } from '../../cloud/adapter-services';
+import { createAdapterServices } from '../../cloud/chat/adapter-services';
 import { connectRedis } from '../../cloud/queue/redis';
 import { dropNamespace, eventually, openCore, REDIS_CLUSTER, testConfig, uniqueName } from '../helpers/env';
 

@@ -43,7 +43,10 @@ async function freshAgent(): Promise<{ id: number; name: string; token: string }
 
 /** Starts the daemon binary with only the given environment (plus PATH and HOME). */
 function startDaemon(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Daemon {
-  const child = spawn(process.execPath, [DAEMON, ...args], { cwd: options.cwd ?? dir, env: { PATH: process.env.PATH, HOME: dir, ...options.env } });
+  const child = spawn(process.execPath, [DAEMON, ...args], {
+    cwd: options.cwd ?? dir,
+    env: { PATH: process.env.PATH, HOME: dir, ...options.env },
+  });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -65,14 +68,16 @@ function writeFile(name: string, text: string): string {
 }
 
 /** Starts a daemon for a fresh agent with `body` after its token and server; resolves once it polls. */
-async function daemonFor(body: string, env: Record<string, string> = {}): Promise<{ daemon: Daemon; run(text: string): Promise<Record<string, any>> }> {
+async function daemonFor(
+  body: string,
+  env: Record<string, string> = {},
+): Promise<{ daemon: Daemon; run(text: string): Promise<Record<string, any>> }> {
   const agent = await freshAgent();
   const file = writeFile(`${agent.name}.yml`, `token: ${agent.token}\nserver: ${gw.base}\n${body}`);
   const daemon = startDaemon(['--config', file], { env });
   await eventually(() => gw.core.agents.isOnline(agent.id), 10_000, `${agent.name} to poll`);
   return { daemon, run: async (text) => gw.waitJob(await gw.push(text, agent.name)) };
 }
-
 
 describe('what a command sees and how it fails', () => {
   let run: (text: string) => Promise<Record<string, any>>;
@@ -110,7 +115,10 @@ commands:
     // A shortcut's shell adds its own (PWD, SHLVL…), but nothing else of the daemon's environment.
     const shell = await run('showenv');
     expect(shell.status).toBe('succeeded');
-    const names = (shell.result as string).trim().split('\n').map((line) => line.split('=')[0]);
+    const names = (shell.result as string)
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=')[0]);
     expect(names.filter((n) => !['PWD', 'OLDPWD', 'SHLVL', '_'].includes(n)).sort()).toEqual(['ALLOWED_ONE', 'PATH']);
     expect(shell.result).toContain('ALLOWED_ONE=y\n');
     expect(shell.result).not.toContain('SECRET_THING');
@@ -141,7 +149,11 @@ commands:
 
 describe('which config file, and the environment over it', () => {
   const check = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
-    spawnSync(process.execPath, [DAEMON, ...args, '--check'], { cwd: options.cwd ?? dir, env: { PATH: process.env.PATH, ...options.env }, encoding: 'utf8' });
+    spawnSync(process.execPath, [DAEMON, ...args, '--check'], {
+      cwd: options.cwd ?? dir,
+      env: { PATH: process.env.PATH, ...options.env },
+      encoding: 'utf8',
+    });
 
   /** A directory holding a skadi.yml, as the daemon's working directory. */
   function workdirWith(name: string, text: string): string {
@@ -155,7 +167,9 @@ describe('which config file, and the environment over it', () => {
     const cwd = workdirWith('search', 'token: ska_x\nserver: https://from-cwd.example.com\nshortcuts:\n  - short: hi\n    cmd: echo hi\n');
     const found = check([], { cwd });
     expect({ status: found.status, stderr: found.stderr }).toEqual({ status: 0, stderr: '' });
-    expect(found.stdout).toBe('skadi.yml: OK (server https://from-cwd.example.com)\nShortcuts (the exact message runs the command):\n  hi  →  echo hi\n');
+    expect(found.stdout).toBe(
+      'skadi.yml: OK (server https://from-cwd.example.com)\nShortcuts (the exact message runs the command):\n  hi  →  echo hi\n',
+    );
     const other = writeFile('given.yml', 'token: ska_x\nserver: https://given.example.com\n');
     expect(check(['--config', other], { cwd }).stdout).toMatch(new RegExp(`^${other}: OK \\(server https://given\\.example\\.com\\)\n`));
   });
@@ -171,28 +185,47 @@ describe('which config file, and the environment over it', () => {
 
   it('--help says the system file comes first, unlike the original agent', () => {
     const help = spawnSync(process.execPath, [DAEMON, '--help'], { encoding: 'utf8' });
-    expect(help.stdout.replace(/\s+/g, ' ')).toContain('default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent');
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(
+      'default /etc/skadi/skadi.yml, then ./skadi.yml: the system file first, unlike the original agent',
+    );
   });
 
   it('`skadi-agent <token>` writes the token into the config file, as the original did, and refuses what is no agent token', () => {
     const example = fs.readFileSync(path.join(ROOT, 'test/fixtures/original-agent-example.skadi.yml'), 'utf8');
     const file = writeFile('enrol.yml', example);
     const token = `ska_${'t'.repeat(32)}`;
-    const written = spawnSync(process.execPath, [DAEMON, '--config', file, token], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
-    expect({ status: written.status, stdout: written.stdout, stderr: written.stderr }).toEqual({ status: 0, stdout: `${file}: token written; start the agent with: skadi-agent --config ${file}\n`, stderr: '' });
+    const written = spawnSync(process.execPath, [DAEMON, '--config', file, token], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
+    expect({ status: written.status, stdout: written.stdout, stderr: written.stderr }).toEqual({
+      status: 0,
+      stdout: `${file}: token written; start the agent with: skadi-agent --config ${file}\n`,
+      stderr: '',
+    });
     expect(fs.readFileSync(file, 'utf8')).toBe(example.replace(/^token:\n/m, `token: "${token}"\n`)); // comments and the rest unchanged
     expect(check(['--config', file], { env: { SKADI_SERVER: 'https://skadi.example.com' } }).status).toBe(0);
 
-    const xid = spawnSync(process.execPath, [DAEMON, '--config', file, 'abcdefghij0123456789'], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const xid = spawnSync(process.execPath, [DAEMON, '--config', file, 'abcdefghij0123456789'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
     expect({ status: xid.status, stdout: xid.stdout }).toEqual({ status: 2, stdout: '' });
-    expect(xid.stderr).toBe('skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <name> --user <user>` or `skadi agent token <name> --user <user>` prints one\n');
+    expect(xid.stderr).toBe(
+      'skadi-agent: "abcdefghij0123456789" is not an agent token (ska_ and 32 characters); `skadi agent add <name> --user <user>` or `skadi agent token <name> --user <user>` prints one\n',
+    );
     expect(fs.readFileSync(file, 'utf8')).toContain(`token: "${token}"\n`);
   });
 
   it('SKADI_SERVER and SKADI_AGENT_TOKEN override the file (--check)', () => {
     const file = writeFile('tokenless.yml', 'server: https://from-file.example.com\n');
     const tokenless = check(['--config', file]);
-    expect({ status: tokenless.status, stderr: tokenless.stderr }).toEqual({ status: 2, stderr: `skadi-agent: ${file}: token is required (or set SKADI_AGENT_TOKEN)\n` });
+    expect({ status: tokenless.status, stderr: tokenless.stderr }).toEqual({
+      status: 2,
+      stderr: `skadi-agent: ${file}: token is required (or set SKADI_AGENT_TOKEN)\n`,
+    });
     const overridden = check(['--config', file], { env: { SKADI_AGENT_TOKEN: 'ska_env', SKADI_SERVER: 'https://from-env.example.com' } });
     expect(overridden.status).toBe(0);
     expect(overridden.stdout).toMatch(new RegExp(`^${file}: OK \\(server https://from-env\\.example\\.com\\)\n`));
@@ -200,7 +233,10 @@ describe('which config file, and the environment over it', () => {
 
   withoutEtcConfig('a daemon started in a directory with ./skadi.yml polls with the token and server of its environment', async () => {
     const agent = await freshAgent();
-    const cwd = workdirWith('override', `token: ska_${'y'.repeat(32)}\nserver: http://127.0.0.1:9\nshortcuts:\n  - short: where\n    cmd: echo from the cwd config\n`);
+    const cwd = workdirWith(
+      'override',
+      `token: ska_${'y'.repeat(32)}\nserver: http://127.0.0.1:9\nshortcuts:\n  - short: where\n    cmd: echo from the cwd config\n`,
+    );
     // Only the server from the environment: the file's token reaches the gateway and is refused (exit 3).
     const fileToken = startDaemon([], { cwd, env: { SKADI_SERVER: gw.base } });
     await eventually(() => fileToken.child.exitCode !== null, 15_000, 'the daemon with the token of its file to stop');
@@ -228,9 +264,15 @@ describe("the original agent's example config", () => {
     expect(await run('Hi Jim')).toMatchObject({ status: 'succeeded', result: 'I am not Jim!\n' });
     expect(await run('free')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\s+total\s+used.*\nMem:/s) });
     expect(await run('lsroot')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^etc$/m) });
-    expect(await run('date')).toMatchObject({ status: 'succeeded', result: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\n$/) });
+    expect(await run('date')).toMatchObject({
+      status: 'succeeded',
+      result: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\n$/),
+    });
     // Sender options are refused unless the entry says `options: true` (the original ran `free -m`).
-    expect(await run('free -m')).toMatchObject({ status: 'failed', result: 'refused: "free" takes no options (arguments starting with "-")' });
+    expect(await run('free -m')).toMatchObject({
+      status: 'failed',
+      result: 'refused: "free" takes no options (arguments starting with "-")',
+    });
     await stopDaemon(daemon);
   });
 });
@@ -239,8 +281,12 @@ describe('concurrency', () => {
   it('runs two jobs at the same time with concurrency: 2 (each waits for the other to start)', async () => {
     // Each shortcut marks that it started, then waits (up to 10 s) for the other's mark: both meet only if they overlap.
     const meet = (self: string, other: string) =>
-      JSON.stringify(`touch ${dir}/${self}; n=0; while [ ! -e ${dir}/${other} ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; [ -e ${dir}/${other} ] && echo met ${other} || echo alone`);
-    const { daemon, run } = await daemonFor(`concurrency: 2\nshortcuts:\n  - short: meet-a\n    cmd: ${meet('started-a', 'started-b')}\n  - short: meet-b\n    cmd: ${meet('started-b', 'started-a')}\n`);
+      JSON.stringify(
+        `touch ${dir}/${self}; n=0; while [ ! -e ${dir}/${other} ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; [ -e ${dir}/${other} ] && echo met ${other} || echo alone`,
+      );
+    const { daemon, run } = await daemonFor(
+      `concurrency: 2\nshortcuts:\n  - short: meet-a\n    cmd: ${meet('started-a', 'started-b')}\n  - short: meet-b\n    cmd: ${meet('started-b', 'started-a')}\n`,
+    );
     const [a, b] = await Promise.all([run('meet-a'), run('meet-b')]);
     expect([a.status, a.result, b.status, b.result]).toEqual(['succeeded', 'met started-b\n', 'succeeded', 'met started-a\n']);
     await stopDaemon(daemon);

@@ -245,13 +245,16 @@ describe('skadi-agent process', () => {
   });
 
   it('--check warns about a token file others can read and a plain-http server, and passes a safe one', () => {
-    const check = (file: string) => spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const check = (file: string) =>
+      spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
     const unsafe = path.join(dir, 'unsafe.yml');
     fs.writeFileSync(unsafe, 'token: ska_x\nserver: http://skadi.example.com\ncommands:\n  - prefix: uptime\n', { mode: 0o644 });
     fs.chmodSync(unsafe, 0o644);
     const warned = check(unsafe);
     expect(warned.status).toBe(0);
-    expect(warned.stderr).toContain(`warning: ${unsafe} holds the agent token and is readable by other users (mode 644); run: chmod 600 ${unsafe}`);
+    expect(warned.stderr).toContain(
+      `warning: ${unsafe} holds the agent token and is readable by other users (mode 644); run: chmod 600 ${unsafe}`,
+    );
     expect(warned.stderr).toContain('warning: server http://skadi.example.com is plain http');
     const safe = path.join(dir, 'safe.yml');
     fs.writeFileSync(safe, 'token: ska_x\nserver: https://skadi.example.com\ncommands:\n  - prefix: uptime\n', { mode: 0o600 });
@@ -262,12 +265,18 @@ describe('skadi-agent process', () => {
   });
 
   it('--check prints what the file allows, and exits 2 naming the file and line of a mistake', () => {
-    const check = (file: string) => spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const check = (file: string) =>
+      spawnSync(process.execPath, [DAEMON, '--config', file, '--check'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
     const good = writeConfig(gw.agentToken);
     const ok = check(good);
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain(`${good}: OK (server ${gw.base})\n`);
-    for (const line of ['  hello  →  echo hello from a shortcut', `  whereami  →  pwd  (in ${dir})`, `  ls [arguments…]  (options allowed)  (in ${dir})`, '  greet <word>  →  echo hello %s']) {
+    for (const line of [
+      '  hello  →  echo hello from a shortcut',
+      `  whereami  →  pwd  (in ${dir})`,
+      `  ls [arguments…]  (options allowed)  (in ${dir})`,
+      '  greet <word>  →  echo hello %s',
+    ]) {
       expect(ok.stdout).toContain(`${line}\n`);
     }
     const bad = path.join(dir, 'bad-check.yml');
@@ -279,7 +288,15 @@ describe('skadi-agent process', () => {
 
   it('logs JSON lines and prints its version', async () => {
     // The daemon was started again by the test before: wait for its first line rather than read too early.
-    const line = await eventually(() => daemon.output().split('\n').find((l) => l.includes('skadi-agent starting')), 10_000, 'the daemon to log its start');
+    const line = await eventually(
+      () =>
+        daemon
+          .output()
+          .split('\n')
+          .find((l) => l.includes('skadi-agent starting')),
+      10_000,
+      'the daemon to log its start',
+    );
     expect(JSON.parse(line)).toMatchObject({ svc: 'skadi-agent', msg: 'skadi-agent starting' });
     const version = spawn(process.execPath, [DAEMON, '--version']);
     let out = '';

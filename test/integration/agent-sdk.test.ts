@@ -28,7 +28,9 @@ const online = (id: number) => eventually(() => gw.core.agents.isOnline(id), 10_
 /** How many requests of a route the gateway has answered with a status (from its /metrics). */
 async function answered(method: string, route: string, status: number): Promise<number> {
   const text = (await call(gw.base, 'GET', '/metrics')).body as string;
-  const line = text.split('\n').find((l) => l.startsWith(`skadi_http_request_duration_seconds_count{method="${method}",route="${route}",status="${status}"}`));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`skadi_http_request_duration_seconds_count{method="${method}",route="${route}",status="${status}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -120,7 +122,10 @@ describe('Agent SDK', () => {
     expect(await call(gw.base, 'GET', '/agent/job', { token: a.token })).toMatchObject({ status: 200, body: { id: one } });
     expect((await call(gw.base, 'PUT', `/agent/jobs/${one}/running?next=1`, { token: a.token, body: { result: '…' } })).status).toBe(204);
     expect((await call(gw.base, 'PUT', `/agent/jobs/${one}/succeed?next=yes`, { token: a.token, body: { result: 'x' } })).status).toBe(400);
-    expect(await call(gw.base, 'PUT', `/agent/jobs/${one}/succeed?next=1`, { token: a.token, body: { result: 'done' } })).toMatchObject({ status: 200, body: { id: two, message: 'two' } });
+    expect(await call(gw.base, 'PUT', `/agent/jobs/${one}/succeed?next=1`, { token: a.token, body: { result: 'done' } })).toMatchObject({
+      status: 200,
+      body: { id: two, message: 'two' },
+    });
     expect((await gw.core.jobs.get(one, null)).status).toBe('succeeded');
     expect((await gw.core.jobs.get(two, null)).status).toBe('sent');
     expect((await call(gw.base, 'PUT', `/agent/jobs/${two}/fail?next=1`, { token: a.token, body: { result: 'no' } })).status).toBe(204);
@@ -139,7 +144,8 @@ describe('Agent SDK', () => {
     try {
       await online(a.id);
       const id = await gw.push('slow', a.name);
-      const runningEvents = async () => (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id && e.status === 'running');
+      const runningEvents = async () =>
+        (await readStream(gw.core, gw.core.keys.jobStatusStream)).filter((e) => e.job_id === id && e.status === 'running');
       await eventually(async () => (await runningEvents()).length >= 1, 10_000, 'the job to run');
       // Two leases (2 s each) after it was taken, it still runs: the renewals, not the first lease, kept it.
       const sentAt = (await gw.core.jobs.get(id, null)).sentAt!.getTime();
@@ -232,7 +238,9 @@ describe('Agent SDK', () => {
       const due = Date.parse(delayed.due_at);
       expect(due).toBeGreaterThanOrEqual(before + 5_400_000);
       expect(due).toBeLessThanOrEqual(after + 5_400_000);
-      const [rows] = await gw.core.db.pool.query<any[]>('SELECT agent_id, message, due_at, released_at FROM delayed_jobs WHERE id = ?', [delayed.id]);
+      const [rows] = await gw.core.db.pool.query<any[]>('SELECT agent_id, message, due_at, released_at FROM delayed_jobs WHERE id = ?', [
+        delayed.id,
+      ]);
       expect(rows).toEqual([{ agent_id: a.id, message: 'rotate logs', due_at: new Date(due), released_at: null }]);
       expect(Number(await gw.core.redis.zscore(gw.core.keys.delayed, delayed.id))).toBe(due);
     }
@@ -298,13 +306,17 @@ describe('Agent SDK', () => {
 
   it('falls back to plain polling against a server that ignores ?wait', async () => {
     const polls: number[] = [];
-    const legacy = http.createServer((req, res) => {
+    const legacy = http.createServer((_req, res) => {
       polls.push(Date.now());
       res.statusCode = 204;
       res.end();
     });
     await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
-    const agent = new Agent({ server: `http://127.0.0.1:${(legacy.address() as { port: number }).port}`, token: 'ska_legacy', pollIntervalMs: 400 });
+    const agent = new Agent({
+      server: `http://127.0.0.1:${(legacy.address() as { port: number }).port}`,
+      token: 'ska_legacy',
+      pollIntervalMs: 400,
+    });
     const running = agent.start(() => 'x');
     try {
       await eventually(() => polls.length >= 5, 15_000, 'five polls');
@@ -339,13 +351,13 @@ describe('Agent SDK', () => {
       await stopping;
       await running;
     }
-    expect((await gw.core.jobs.get(id, null))).toMatchObject({ status: 'succeeded', result: 'completed during stop' });
+    expect(await gw.core.jobs.get(id, null)).toMatchObject({ status: 'succeeded', result: 'completed during stop' });
     // A job pushed after the stop is still there for the next poller: the stopped agent took nothing.
     const after = await gw.push('after stop', a.name);
     expect(await call(gw.base, 'GET', '/agent/job?wait=10', { token: a.token })).toMatchObject({ status: 200, body: { id: after } });
   });
 
-  it('aborts job.signal after stopTimeoutMs when the handler ignores stop; the job fails with the handler\'s error', async () => {
+  it("aborts job.signal after stopTimeoutMs when the handler ignores stop; the job fails with the handler's error", async () => {
     let started!: (signal: AbortSignal) => void;
     const jobStarted = new Promise<AbortSignal>((r) => (started = r));
     let abortedAt = 0;
@@ -473,7 +485,13 @@ describe('Agent SDK', () => {
     const open = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
     let release!: () => void;
     const jobStarted = signal();
-    const agent = new Agent({ server: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'ska_deaf', stopTimeoutMs: 100, waitSeconds: 0, pollIntervalMs: 60_000 });
+    const agent = new Agent({
+      server: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      token: 'ska_deaf',
+      stopTimeoutMs: 100,
+      waitSeconds: 0,
+      pollIntervalMs: 60_000,
+    });
     const running = agent.start(() => {
       jobStarted.resolve();
       return new Promise<string>((resolve) => (release = () => resolve('too late'))); // deaf to stop and signal

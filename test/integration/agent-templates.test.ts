@@ -65,7 +65,10 @@ async function run(text: string): Promise<Record<string, any>> {
 describe('a config in the original format', () => {
   it('starts, with a warning for the key it does not know', () => {
     const warning = output.split('\n').find((line) => line.includes('unknown_key_of_a_newer_agent'));
-    expect(JSON.parse(warning!)).toMatchObject({ level: 40, msg: expect.stringContaining('unknown key "unknown_key_of_a_newer_agent" is ignored') });
+    expect(JSON.parse(warning!)).toMatchObject({
+      level: 40,
+      msg: expect.stringContaining('unknown key "unknown_key_of_a_newer_agent" is ignored'),
+    });
   });
 
   it('runs its templates through the shell', async () => {
@@ -90,7 +93,12 @@ describe('a config in the original format', () => {
     for (const text of ['help', 'all']) {
       const job = await run(text);
       expect(job.status).toBe('succeeded');
-      for (const entry of ['hello  →  echo hello from a shortcut', 'free [arguments…]', 'Hi <word>  →  echo I am not %s!', 'up <word>  →  echo %s | tr a-z A-Z']) {
+      for (const entry of [
+        'hello  →  echo hello from a shortcut',
+        'free [arguments…]',
+        'Hi <word>  →  echo I am not %s!',
+        'up <word>  →  echo %s | tr a-z A-Z',
+      ]) {
         expect(job.result).toContain(entry);
       }
     }
@@ -126,7 +134,11 @@ describe('shell templates never run the sender words', () => {
       const text = `${name} ${attempt}`;
       const job = await run(text);
       if (attempt.endsWith('"extra"')) {
-        expect({ text, status: job.status, result: job.result }).toEqual({ text, status: 'failed', result: expect.stringContaining(`usage: ${name} <word>`) });
+        expect({ text, status: job.status, result: job.result }).toEqual({
+          text,
+          status: 'failed',
+          result: expect.stringContaining(`usage: ${name} <word>`),
+        });
       } else {
         const word = attempt.slice(1, -1).replace(/\\"/g, '"');
         expect({ text, status: job.status, result: job.result }).toEqual({ text, status: 'succeeded', result: expected(word) });
@@ -136,8 +148,14 @@ describe('shell templates never run the sender words', () => {
   });
 
   it('refuses unquoted shell syntax before any shell runs, with the reason', async () => {
-    expect(await run(`say $(touch ${marker})`)).toMatchObject({ status: 'failed', result: expect.stringContaining('"$" is a shell operator') });
-    expect(await run(`up x;touch ${marker}`)).toMatchObject({ status: 'failed', result: expect.stringContaining('";" is a shell operator') });
+    expect(await run(`say $(touch ${marker})`)).toMatchObject({
+      status: 'failed',
+      result: expect.stringContaining('"$" is a shell operator'),
+    });
+    expect(await run(`up x;touch ${marker}`)).toMatchObject({
+      status: 'failed',
+      result: expect.stringContaining('";" is a shell operator'),
+    });
     expect(fs.existsSync(marker)).toBe(false);
   });
 });

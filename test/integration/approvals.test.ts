@@ -2,9 +2,10 @@
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { ConflictError, ForbiddenError, NotFoundError, BadRequestError } from '../../cloud/errors';
-import { identityCredential } from '../../cloud/credentials';
-import { parseIdentityKey } from '../../cloud/identities';
-import type { Approver, JobOrigin } from '../../cloud/jobs';
+import { identityCredential } from '../../cloud/approvals/credentials';
+import { parseIdentityKey } from '../../cloud/accounts/identities';
+import type { Approver } from '../../cloud/approvals/decisions';
+import type { JobOrigin } from '../../cloud/lifecycle/push';
 import type { AgentRow } from '../../cloud/store/agents';
 import { formatDuration } from '../../config/duration';
 import { dropNamespace, eventually, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -102,7 +103,14 @@ async function doneSignals(run: () => Promise<unknown>, on: Core[] = [core]): Pr
 /** Checks that a job is still awaiting approval, undecided, unqueued, with only its first event. */
 async function expectUntouched(agent: AgentRow, jobId: string): Promise<void> {
   const r = await row(jobId);
-  expect(r).toMatchObject({ status: 'awaiting_approval', approved_by: null, approved_at: null, denied_by: null, reason: null, finished_at: null });
+  expect(r).toMatchObject({
+    status: 'awaiting_approval',
+    approved_by: null,
+    approved_at: null,
+    denied_by: null,
+    reason: null,
+    finished_at: null,
+  });
   expect(await core.queue.queued(agent.id)).not.toContain(jobId);
   expect(await statusEvents(jobId)).toEqual(['awaiting_approval']);
 }
@@ -116,7 +124,14 @@ describe('gating', () => {
     expect(pushed).toEqual({ id: pushed.id, status: 'awaiting_approval' });
 
     const r = await row(pushed.id);
-    expect(r).toMatchObject({ status: 'awaiting_approval', requester: ALICE, approval_required: 1, approved_by: null, denied_by: null, reason: null });
+    expect(r).toMatchObject({
+      status: 'awaiting_approval',
+      requester: ALICE,
+      approval_required: 1,
+      approved_by: null,
+      denied_by: null,
+      reason: null,
+    });
     const until = (r.approval_until as Date).getTime();
     expect(until).toBeGreaterThanOrEqual(before + config.approvalTimeoutMs - 5);
     expect(until).toBeLessThanOrEqual(after + config.approvalTimeoutMs + 5);
@@ -143,7 +158,7 @@ describe('gating', () => {
     const { id, status } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     expect(status).toBe('awaiting_approval');
     let job: any;
-    expect(await doneSignals(async () => (job = await core.jobs.approve(id, chat(userId, BOB))))).toEqual([id]);
+    expect(await doneSignals(async () => (job = await core.approvals.approve(id, chat(userId, BOB))))).toEqual([id]);
     expect(job).toMatchObject({ status: 'expired', reason: 'agent offline' });
     expect(await row(id)).toMatchObject({ status: 'expired', reason: 'agent offline', approved_by: BOB });
     expect(await core.queue.queued(agent.id)).toEqual([]);
@@ -155,26 +170,37 @@ describe('short job ids', () => {
   it('finds a job awaiting approval by the end of its id, and explains what it cannot find', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
-    expect(await core.jobs.findAwaiting(userId, id)).toBe(id);
-    expect(await core.jobs.findAwaiting(userId, ` ${id.slice(-6).toLowerCase()} `)).toBe(id);
-    expect(await core.jobs.findAwaiting(userId, id.slice(-3))).toBe(id);
-    expect(await failure(core.jobs.findAwaiting(userId, id.slice(-2)))).toMatchObject({ code: 'InvalidJobId', message: `"${id.slice(-2)}" is not a job id.` });
-    expect(await failure(core.jobs.findAwaiting(userId, 'ab%cd'))).toMatchObject({ code: 'InvalidJobId' });
-    expect(await failure(core.jobs.findAwaiting(userId, 'x'.repeat(50)))).toMatchObject({ code: 'InvalidJobId', message: `"${'x'.repeat(40)}" is not a job id.` });
+    expect(await core.approvals.findAwaiting(userId, id)).toBe(id);
+    expect(await core.approvals.findAwaiting(userId, ` ${id.slice(-6).toLowerCase()} `)).toBe(id);
+    expect(await core.approvals.findAwaiting(userId, id.slice(-3))).toBe(id);
+    expect(await failure(core.approvals.findAwaiting(userId, id.slice(-2)))).toMatchObject({
+      code: 'InvalidJobId',
+      message: `"${id.slice(-2)}" is not a job id.`,
+    });
+    expect(await failure(core.approvals.findAwaiting(userId, 'ab%cd'))).toMatchObject({ code: 'InvalidJobId' });
+    expect(await failure(core.approvals.findAwaiting(userId, 'x'.repeat(50)))).toMatchObject({
+      code: 'InvalidJobId',
+      message: `"${'x'.repeat(40)}" is not a job id.`,
+    });
     // Another user's job is not found by its end, nor is a job of this user that is no longer waiting.
     const other = await gatedAgent();
-    expect(await failure(core.jobs.findAwaiting(other.userId, id.slice(-6)))).toMatchObject({ code: 'JobNotFound', message: `No job of yours awaiting approval ends with ${id.slice(-6)}.` });
+    expect(await failure(core.approvals.findAwaiting(other.userId, id.slice(-6)))).toMatchObject({
+      code: 'JobNotFound',
+      message: `No job of yours awaiting approval ends with ${id.slice(-6)}.`,
+    });
     const plain = await core.jobs.push(agent, 'uptime', { source: 'test' });
-    expect(await failure(core.jobs.findAwaiting(userId, plain.id.slice(-6)))).toMatchObject({ code: 'JobNotFound' });
+    expect(await failure(core.approvals.findAwaiting(userId, plain.id.slice(-6)))).toMatchObject({ code: 'JobNotFound' });
 
     // Two waiting jobs ending alike (made so in MySQL: ids are random) need more of the id.
     const second = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
     const alike = `${second.id.slice(0, -4)}${id.slice(-4)}`;
     await core.db.pool.query('UPDATE jobs SET id = ? WHERE id = ?', [alike, second.id]);
-    const ambiguous = await failure(core.jobs.findAwaiting(userId, id.slice(-4)));
+    const ambiguous = await failure(core.approvals.findAwaiting(userId, id.slice(-4)));
     expect(ambiguous).toMatchObject({ code: 'AmbiguousJobId' });
-    expect(ambiguous.message).toBe(`${id.slice(-4)} fits 2 jobs awaiting approval (${[id, alike].sort().reverse().join(', ')}): give more of the id.`);
-    expect(await core.jobs.findAwaiting(userId, id.slice(-12))).toBe(id);
+    expect(ambiguous.message).toBe(
+      `${id.slice(-4)} fits 2 jobs awaiting approval (${[id, alike].sort().reverse().join(', ')}): give more of the id.`,
+    );
+    expect(await core.approvals.findAwaiting(userId, id.slice(-12))).toBe(id);
   });
 });
 
@@ -183,7 +209,7 @@ describe('decisions', () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web v3', asked(userId, ALICE));
     const before = Date.now();
-    const job = await core.jobs.approve(id, chat(userId, BOB));
+    const job = await core.approvals.approve(id, chat(userId, BOB));
     const after = Date.now();
     expect(job).toMatchObject({ id, status: 'queuing', reason: null, requester: ALICE });
     expect(job.approval).toMatchObject({ approvedBy: BOB, deniedBy: null });
@@ -204,7 +230,9 @@ describe('decisions', () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy db', asked(userId, ALICE));
     let job: any;
-    expect(await doneSignals(async () => (job = await core.jobs.deny(id, chat(userId, BOB), '  not during the freeze ')))).toEqual([id]);
+    expect(await doneSignals(async () => (job = await core.approvals.deny(id, chat(userId, BOB), '  not during the freeze ')))).toEqual([
+      id,
+    ]);
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze` });
     const r = await row(id);
     expect(r).toMatchObject({ status: 'canceled', reason: `denied by ${BOB}: not during the freeze`, denied_by: BOB, approved_by: null });
@@ -213,7 +241,7 @@ describe('decisions', () => {
     expect(await core.queue.queued(agent.id)).toEqual([]);
     expect(await statusEvents(id)).toEqual(['awaiting_approval', 'canceled']);
 
-    const late = await failure(core.jobs.approve(id, chat(userId, CAROL)));
+    const late = await failure(core.approvals.approve(id, chat(userId, CAROL)));
     expect(late).toBeInstanceOf(ConflictError);
     expect(late).toMatchObject({ code: 'AlreadyDecided', message: `Job ${id} was already denied by ${BOB}.` });
     expect((await row(id)).status).toBe('canceled');
@@ -222,7 +250,7 @@ describe('decisions', () => {
   it('lets the requester withdraw (deny) her own job; an empty reason names only who denied', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy api', asked(userId, ALICE));
-    const job = await core.jobs.deny(id, chat(userId, ALICE), '   ');
+    const job = await core.approvals.deny(id, chat(userId, ALICE), '   ');
     expect(job).toMatchObject({ status: 'canceled', reason: `denied by ${ALICE}` });
     expect(await core.jobs.take(agent, 5)).toEqual([]);
   });
@@ -230,24 +258,31 @@ describe('decisions', () => {
   it('refuses self-approval (SelfApproval) and changes nothing', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
-    const err = await failure(core.jobs.approve(id, chat(userId, ALICE)));
+    const err = await failure(core.approvals.approve(id, chat(userId, ALICE)));
     expect(err).toBeInstanceOf(ForbiddenError);
     expect(err).toMatchObject({ status: 403, code: 'SelfApproval' });
-    expect(err.message).toBe('You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.');
+    expect(err.message).toBe(
+      'You asked for this job yourself (in chat, or with a token handed to you): another person linked to the same user must approve it.',
+    );
     await expectUntouched(agent, id);
     // Another person still can.
-    expect((await core.jobs.approve(id, chat(userId, BOB))).status).toBe('queuing');
+    expect((await core.approvals.approve(id, chat(userId, BOB))).status).toBe('queuing');
   });
 
-  it("refuses an account of another user (NotApprover) for approve and deny, and changes nothing", async () => {
+  it('refuses an account of another user (NotApprover) for approve and deny, and changes nothing', async () => {
     const { agent, userId } = await gatedAgent();
     const stranger = await gatedAgent();
     expect(stranger.userId).not.toBe(userId);
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     for (const attempt of [
-      core.jobs.approve(id, chat(stranger.userId, MALLORY)),
-      core.jobs.deny(id, chat(stranger.userId, MALLORY), 'mine now'),
-      core.jobs.approve(id, { userId: stranger.userId, credential: { id: 'user-token:0000', identityId: null }, via: 'api', label: 'api (mallory)' }),
+      core.approvals.approve(id, chat(stranger.userId, MALLORY)),
+      core.approvals.deny(id, chat(stranger.userId, MALLORY), 'mine now'),
+      core.approvals.approve(id, {
+        userId: stranger.userId,
+        credential: { id: 'user-token:0000', identityId: null },
+        via: 'api',
+        label: 'api (mallory)',
+      }),
     ]) {
       const err = await failure(attempt);
       expect(err).toBeInstanceOf(ForbiddenError);
@@ -260,12 +295,12 @@ describe('decisions', () => {
   it('answers a second approval with a conflict naming who approved first, and queues once', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
-    await core.jobs.approve(id, chat(userId, BOB));
-    const again = await failure(core.jobs.approve(id, chat(userId, CAROL)));
+    await core.approvals.approve(id, chat(userId, BOB));
+    const again = await failure(core.approvals.approve(id, chat(userId, CAROL)));
     expect(again).toBeInstanceOf(ConflictError);
     expect(again).toMatchObject({ status: 409, code: 'AlreadyDecided' });
     expect(again.message).toContain(`already approved by ${BOB}`);
-    const deny = await failure(core.jobs.deny(id, chat(userId, CAROL), 'too late'));
+    const deny = await failure(core.approvals.deny(id, chat(userId, CAROL), 'too late'));
     expect(deny).toBeInstanceOf(ConflictError);
     expect(deny.message).toContain(`already approved by ${BOB}`);
     expect(await row(id)).toMatchObject({ status: 'queuing', approved_by: BOB, denied_by: null });
@@ -275,7 +310,7 @@ describe('decisions', () => {
 
   it('answers unknown jobs with JobNotFound, and jobs no longer awaiting with AlreadyDecided', async () => {
     const unknown = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
-    for (const attempt of [core.jobs.approve(unknown, chat(1, BOB)), core.jobs.deny(unknown, chat(1, BOB), '')]) {
+    for (const attempt of [core.approvals.approve(unknown, chat(1, BOB)), core.approvals.deny(unknown, chat(1, BOB), '')]) {
       const err = await failure(attempt);
       expect(err).toBeInstanceOf(NotFoundError);
       expect(err).toMatchObject({ code: 'JobNotFound', message: `There is no job ${unknown}.` });
@@ -283,7 +318,7 @@ describe('decisions', () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     await core.db.pool.query("UPDATE jobs SET status = 'expired', reason = 'test' WHERE id = ?", [id]);
-    const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
+    const err = await failure(core.approvals.approve(id, chat(userId, BOB)));
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ code: 'AlreadyDecided', message: `Job ${id} is expired: there is nothing to decide any more.` });
   });
@@ -291,7 +326,7 @@ describe('decisions', () => {
   it('answers a job that needs no approval with NoApproval', async () => {
     const { agent, userId } = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'uptime', asked(userId, ALICE));
-    const err = await failure(core.jobs.approve(id, chat(userId, BOB)));
+    const err = await failure(core.approvals.approve(id, chat(userId, BOB)));
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ code: 'NoApproval', message: `Job ${id} does not need approval.` });
     expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'uptime' }]);
@@ -304,22 +339,22 @@ describe('short ids', () => {
     const other = await gatedAgent();
     const { id } = await core.jobs.push(agent, 'deploy web', asked(userId, ALICE));
     const short = id.slice(-4);
-    expect(await core.jobs.findAwaiting(userId, short)).toBe(id);
-    expect(await core.jobs.findAwaiting(userId, ` ${short.toLowerCase()} `)).toBe(id);
-    expect(await core.jobs.findAwaiting(userId, id)).toBe(id);
+    expect(await core.approvals.findAwaiting(userId, short)).toBe(id);
+    expect(await core.approvals.findAwaiting(userId, ` ${short.toLowerCase()} `)).toBe(id);
+    expect(await core.approvals.findAwaiting(userId, id)).toBe(id);
 
     const unknown = short === '0000' ? '1111' : '0000';
-    const missing = await failure(core.jobs.findAwaiting(userId, unknown));
+    const missing = await failure(core.approvals.findAwaiting(userId, unknown));
     expect(missing).toBeInstanceOf(NotFoundError);
     expect(missing).toMatchObject({ status: 404, code: 'JobNotFound' });
-    const notMine = await failure(core.jobs.findAwaiting(other.userId, short));
+    const notMine = await failure(core.approvals.findAwaiting(other.userId, short));
     expect(notMine).toBeInstanceOf(NotFoundError);
-    const garbage = await failure(core.jobs.findAwaiting(userId, 'a%_'));
+    const garbage = await failure(core.approvals.findAwaiting(userId, 'a%_'));
     expect(garbage).toBeInstanceOf(BadRequestError);
 
     // Once decided it is no longer found by its short id.
-    await core.jobs.approve(await core.jobs.findAwaiting(userId, short), chat(userId, BOB));
-    expect(await failure(core.jobs.findAwaiting(userId, short))).toBeInstanceOf(NotFoundError);
+    await core.approvals.approve(await core.approvals.findAwaiting(userId, short), chat(userId, BOB));
+    expect(await failure(core.approvals.findAwaiting(userId, short))).toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -340,8 +375,8 @@ describe('delayed jobs', () => {
     expect(await row(plain.id)).toMatchObject({ status: 'queuing', requester: ALICE, approval_required: 0 });
 
     // The kept requester still may not approve it herself.
-    expect(await failure(core.jobs.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
-    expect((await core.jobs.approve(id, chat(userId, BOB))).status).toBe('queuing');
+    expect(await failure(core.approvals.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    expect((await core.approvals.approve(id, chat(userId, BOB))).status).toBe('queuing');
     expect(await core.jobs.take(agent, 5)).toEqual([
       { id: plain.id, message: 'backup' },
       { id, message: 'deploy nightly' },
@@ -376,10 +411,10 @@ describe('timeout', () => {
       expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
       expect(await core.jobs.take(agent, 5)).toEqual([]);
 
-      const late = await failure(core.jobs.approve(id, chat(userId, BOB)));
+      const late = await failure(core.approvals.approve(id, chat(userId, BOB)));
       expect(late).toBeInstanceOf(ConflictError);
       expect(late.message).toMatch(/is expired/);
-      expect((await n2.jobs.expireUnapproved()) + (await n1.jobs.expireUnapproved())).toBe(0);
+      expect((await n2.approvals.expireUnapproved()) + (await n1.approvals.expireUnapproved())).toBe(0);
       expect(await statusEvents(id)).toEqual(['awaiting_approval', 'expired']);
     } finally {
       await Promise.all([n1.close(), n2.close()]);
@@ -394,7 +429,10 @@ describe('several nodes', () => {
       for (let round = 0; round < 5; round++) {
         const { agent, userId } = await gatedAgent();
         const { id } = await core.jobs.push(agent, `deploy race ${round}`, asked(userId, ALICE));
-        const outcomes = await Promise.allSettled([core.jobs.approve(id, chat(userId, BOB)), other.jobs.approve(id, chat(userId, CAROL))]);
+        const outcomes = await Promise.allSettled([
+          core.approvals.approve(id, chat(userId, BOB)),
+          other.approvals.approve(id, chat(userId, CAROL)),
+        ]);
         const won = outcomes.filter((o) => o.status === 'fulfilled');
         const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
         expect(won).toHaveLength(1);
@@ -418,9 +456,9 @@ describe('several nodes', () => {
     await core.close();
     core = await openCore(config);
     expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
-    expect(await core.jobs.findAwaiting(userId, id.slice(-5))).toBe(id);
-    expect(await failure(core.jobs.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
-    const job = await core.jobs.approve(id, chat(userId, BOB));
+    expect(await core.approvals.findAwaiting(userId, id.slice(-5))).toBe(id);
+    expect(await failure(core.approvals.approve(id, chat(userId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    const job = await core.approvals.approve(id, chat(userId, BOB));
     expect(job.status).toBe('queuing');
     expect(await core.jobs.take(agent, 5)).toEqual([{ id, message: 'deploy after restart' }]);
     expect(await statusEvents(id)).toEqual(['awaiting_approval', 'queuing', 'sent']);
@@ -446,7 +484,9 @@ describe('user API', () => {
     strangerToken = (await userWithAgent(server.core, 'stranger', 'web1')).userToken;
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204); // online
     // A first push caches the agent's name on this node; setting the patterns afterwards must drop that cache.
-    expect((await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy early' } })).body.status).toBe('queuing');
+    expect((await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy early' } })).body.status).toBe(
+      'queuing',
+    );
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body.message).toBe('deploy early');
     agent = await server.core.agents.setApprovalPatterns(ops.user.id, 'web1', ['deploy *']);
   });
@@ -467,7 +507,11 @@ describe('user API', () => {
     const id = await pushed('deploy v2');
     const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown.status).toBe(200);
-    expect(shown.body).toMatchObject({ id, status: 'awaiting_approval', approval: { required: true, approved_by: '', approved_at: '', denied_by: '', reason: '' } });
+    expect(shown.body).toMatchObject({
+      id,
+      status: 'awaiting_approval',
+      approval: { required: true, approved_by: '', approved_at: '', denied_by: '', reason: '' },
+    });
 
     const poll = call(server.base, 'GET', '/agent/job?wait=10', { token: agentToken });
     await eventually(() => server.core.dispatcher.waiting > 0, 5000, 'the poll to wait');
@@ -482,12 +526,19 @@ describe('user API', () => {
     const before = Date.now();
     const approved = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
     expect(approved.status).toBe(200);
-    expect(approved.body).toMatchObject({ id, status: 'queuing', approval: { required: true, approved_by: 'api (ops)', denied_by: '', reason: '' } });
+    expect(approved.body).toMatchObject({
+      id,
+      status: 'queuing',
+      approval: { required: true, approved_by: 'api (ops)', denied_by: '', reason: '' },
+    });
     expect(Date.parse(approved.body.approval.approved_at)).toBeGreaterThanOrEqual(before - 5);
     expect((await poll).body).toEqual({ id, message: 'deploy v2' });
 
     const after = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
-    expect(after.body).toMatchObject({ status: 'sent', approval: { required: true, approved_by: 'api (ops)', approved_at: approved.body.approval.approved_at, denied_by: '', reason: '' } });
+    expect(after.body).toMatchObject({
+      status: 'sent',
+      approval: { required: true, approved_by: 'api (ops)', approved_at: approved.body.approval.approved_at, denied_by: '', reason: '' },
+    });
 
     const again = await call(server.base, 'POST', `/jobs/${id}/approve`, { token: userToken });
     expect(again.status).toBe(409);
@@ -500,7 +551,10 @@ describe('user API', () => {
     for (const path of [`/jobs/${id}/approve`, `/jobs/${id}/deny`]) {
       const res = await call(server.base, 'POST', path, { token: userToken, body: {} });
       expect(res.status).toBe(403);
-      expect(res.body).toEqual({ error: 'NotApprover', message: `Job ${id} was asked for in chat: another person's chat account must decide on it, not the API.` });
+      expect(res.body).toEqual({
+        error: 'NotApprover',
+        message: `Job ${id} was asked for in chat: another person's chat account must decide on it, not the API.`,
+      });
     }
     const api = await pushed('deploy v3');
     for (const target of [id, api]) {
@@ -511,7 +565,7 @@ describe('user API', () => {
     for (const target of [id, api]) expect((await server.core.jobs.get(target, null)).status).toBe('awaiting_approval');
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
     // Chat approval by another account still works.
-    expect((await server.core.jobs.approve(id, chat(opsId, BOB))).status).toBe('queuing');
+    expect((await server.core.approvals.approve(id, chat(opsId, BOB))).status).toBe('queuing');
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id, message: 'deploy from chat' });
   });
 
@@ -524,10 +578,16 @@ describe('user API', () => {
     userToken = await server.core.users.rotateToken('ops', alice);
     const rotated = await call(server.base, 'POST', `/jobs/${res.body.id}/approve`, { token: userToken });
     expect({ status: rotated.status, error: rotated.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
-    expect((await failure(server.core.jobs.approve(res.body.id, chat(opsId, ALICE))))).toMatchObject({ status: 403, code: 'SelfApproval' });
+    expect(await failure(server.core.approvals.approve(res.body.id, chat(opsId, ALICE)))).toMatchObject({
+      status: 403,
+      code: 'SelfApproval',
+    });
     expect((await server.core.jobs.get(res.body.id, null)).status).toBe('awaiting_approval');
-    expect((await server.core.jobs.approve(res.body.id, chat(opsId, BOB))).approval?.approvedBy).toBe(BOB);
-    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: res.body.id, message: 'deploy by token' });
+    expect((await server.core.approvals.approve(res.body.id, chat(opsId, BOB))).approval?.approvedBy).toBe(BOB);
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({
+      id: res.body.id,
+      message: 'deploy by token',
+    });
   });
 
   it('refuses the agent token that pushed a job, and the person it was handed to, as approvers', async () => {
@@ -537,12 +597,12 @@ describe('user API', () => {
     expect(res.status).toBe(201);
     const job = await server.core.jobs.get(res.body.id, null);
     expect(job).toMatchObject({ status: 'awaiting_approval', pushedBy: { id: expect.stringMatching(/^agent:\d+$/), identityId: alice } });
-    expect(await failure(server.core.jobs.approve(job.id, chat(opsId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
+    expect(await failure(server.core.approvals.approve(job.id, chat(opsId, ALICE)))).toMatchObject({ code: 'SelfApproval' });
     userToken = await server.core.users.rotateToken('ops', alice);
     const api = await call(server.base, 'POST', `/jobs/${job.id}/approve`, { token: userToken });
     expect({ status: api.status, error: api.body.error }).toEqual({ status: 403, error: 'SelfApproval' });
     expect((await server.core.jobs.get(job.id, null)).status).toBe('awaiting_approval');
-    expect((await server.core.jobs.approve(job.id, chat(opsId, CAROL))).status).toBe('queuing');
+    expect((await server.core.approvals.approve(job.id, chat(opsId, CAROL))).status).toBe('queuing');
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: job.id, message: 'deploy by agent' });
   });
 
@@ -552,15 +612,27 @@ describe('user API', () => {
     server.core.users.invalidateCached((await server.core.users.byName('ops')).tokenHash);
     const old = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy old token' } });
     expect(old.body.status).toBe('awaiting_approval');
-    const rotate = 'handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (`token` in chat, `skadi user token` or `skadi agent token`) and try again.';
-    expect(await failure(server.core.jobs.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({ status: 403, code: 'HolderUnknown', message: `Job ${old.body.id} was pushed with a token ${rotate}` });
+    const rotate =
+      'handed out before Skadi recorded who holds tokens, so it cannot tell whether one person is on both sides: rotate that token (`token` in chat, `skadi user token` or `skadi agent token`) and try again.';
+    expect(await failure(server.core.approvals.approve(old.body.id, chat(opsId, BOB)))).toMatchObject({
+      status: 403,
+      code: 'HolderUnknown',
+      message: `Job ${old.body.id} was pushed with a token ${rotate}`,
+    });
     // Alice asks in chat; the old token cannot approve it either.
-    const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', { ...asked(opsId, ALICE), source: 'api', requester: null });
+    const { id: byAlice } = await server.core.jobs.push(agent, 'deploy asked in chat', {
+      ...asked(opsId, ALICE),
+      source: 'api',
+      requester: null,
+    });
     const viaOld = await call(server.base, 'POST', `/jobs/${byAlice}/approve`, { token: userToken });
-    expect({ status: viaOld.status, body: viaOld.body }).toEqual({ status: 403, body: { error: 'HolderUnknown', message: `Your token was ${rotate}` } });
+    expect({ status: viaOld.status, body: viaOld.body }).toEqual({
+      status: 403,
+      body: { error: 'HolderUnknown', message: `Your token was ${rotate}` },
+    });
     // A job whose pusher was never recorded is decided by nobody's approval.
     await server.core.db.pool.query('UPDATE jobs SET pushed_by = NULL, pushed_by_identity = NULL WHERE id = ?', [byAlice]);
-    expect(await failure(server.core.jobs.approve(byAlice, chat(opsId, BOB)))).toMatchObject({
+    expect(await failure(server.core.approvals.approve(byAlice, chat(opsId, BOB)))).toMatchObject({
       status: 403,
       code: 'Unattributed',
       message: `Job ${byAlice} was asked for before Skadi recorded who pushes jobs, so nobody can tell who may approve it: ask for it again.`,
@@ -569,14 +641,29 @@ describe('user API', () => {
     // Once rotated, the token is held by somebody known (here: an admin's CLI) and things work again.
     userToken = await server.core.users.rotateToken('ops');
     const fresh = await call(server.base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 deploy new token' } });
-    expect((await server.core.jobs.approve(fresh.body.id, chat(opsId, BOB))).status).toBe('queuing');
-    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({ id: fresh.body.id, message: 'deploy new token' });
+    expect((await server.core.approvals.approve(fresh.body.id, chat(opsId, BOB))).status).toBe('queuing');
+    expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).body).toEqual({
+      id: fresh.body.id,
+      message: 'deploy new token',
+    });
   });
 
   it('denies with POST /jobs/:id/deny {"reason"} and refuses malformed bodies with 400, never 500', async () => {
     const id = await pushed('deploy v4');
-    for (const body of ['{"reason": 5}', '{"reason": ["x"]}', '{"reason": null}', `{"reason": "${'x'.repeat(201)}"}`, '[1]', 'not json', '"text"']) {
-      const res = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body, headers: { 'content-type': 'application/json' } });
+    for (const body of [
+      '{"reason": 5}',
+      '{"reason": ["x"]}',
+      '{"reason": null}',
+      `{"reason": "${'x'.repeat(201)}"}`,
+      '[1]',
+      'not json',
+      '"text"',
+    ]) {
+      const res = await call(server.base, 'POST', `/jobs/${id}/deny`, {
+        token: userToken,
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
       expect({ body, status: res.status }).toEqual({ body, status: 400 });
       expect(res.body.error).toBeDefined();
     }
@@ -584,7 +671,12 @@ describe('user API', () => {
 
     const denied = await call(server.base, 'POST', `/jobs/${id}/deny`, { token: userToken, body: { reason: 'not now' } });
     expect(denied.status).toBe(200);
-    expect(denied.body).toMatchObject({ id, status: 'canceled', reason: 'denied by api (ops): not now', approval: { required: true, approved_by: '', approved_at: '', denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
+    expect(denied.body).toMatchObject({
+      id,
+      status: 'canceled',
+      reason: 'denied by api (ops): not now',
+      approval: { required: true, approved_by: '', approved_at: '', denied_by: 'api (ops)', reason: 'denied by api (ops): not now' },
+    });
     const shown = await call(server.base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown.body).toMatchObject({ status: 'canceled', approval: { denied_by: 'api (ops)', reason: 'denied by api (ops): not now' } });
     expect((await call(server.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
@@ -613,7 +705,8 @@ describe('clearing patterns from chat', () => {
   it('needs two different accounts of the user: one alone never clears them, two at once clear them once', async () => {
     const { agent, userId } = await gatedAgent(['deploy *', 'db *']);
     const until = new Date(Date.now() + 60_000);
-    for (let i = 0; i < 3; i++) expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), until)).cleared).toBe(false);
+    for (let i = 0; i < 3; i++)
+      expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), until)).cleared).toBe(false);
     expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'db *']);
     const bob = await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), until);
     expect(bob).toMatchObject({ cleared: true, agent: { approvalPatterns: [] } });
@@ -622,17 +715,23 @@ describe('clearing patterns from chat', () => {
 
     // Two people asking at the same moment: one request waits, the other clears; never both "waiting".
     const again = await gatedAgent();
-    const outcomes = await Promise.all([ALICE, BOB].map((who) => core.agents.requestClearPatterns(again.userId, again.agent.name, personId(again.userId, who), until)));
+    const outcomes = await Promise.all(
+      [ALICE, BOB].map((who) => core.agents.requestClearPatterns(again.userId, again.agent.name, personId(again.userId, who), until)),
+    );
     expect(outcomes.map((o) => o.cleared).sort()).toEqual([false, true]);
   });
 
   it('forgets a request that is past its time, or that a new pattern overtook', async () => {
     const { agent, userId } = await gatedAgent();
     await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() - 1));
-    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, BOB), new Date(Date.now() + 60_000))).cleared).toBe(
+      false,
+    );
     // Bob's request now waits; a new pattern drops it, so Alice's later request cannot complete it.
     await core.agents.setApprovalPatterns(userId, agent.name, ['deploy *', 'restart *']);
-    expect((await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() + 60_000))).cleared).toBe(false);
+    expect(
+      (await core.agents.requestClearPatterns(userId, agent.name, personId(userId, ALICE), new Date(Date.now() + 60_000))).cleared,
+    ).toBe(false);
     expect((await core.agents.byName(userId, agent.name)).approvalPatterns).toEqual(['deploy *', 'restart *']);
   });
 });

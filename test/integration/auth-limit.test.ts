@@ -14,7 +14,12 @@ let agentToken: string;
 let userToken: string;
 
 /** GET /agent/job from a chosen loopback address (optionally through a proxy that names the client). */
-function poll(token: string, from: string, forwardedFor?: string, port = server.port): Promise<{ status: number; retryAfter?: string; body: string }> {
+function poll(
+  token: string,
+  from: string,
+  forwardedFor?: string,
+  port = server.port,
+): Promise<{ status: number; retryAfter?: string; body: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (forwardedFor) headers['x-forwarded-for'] = forwardedFor;
@@ -30,7 +35,10 @@ function poll(token: string, from: string, forwardedFor?: string, port = server.
 
 beforeAll(async () => {
   const sink = new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) });
-  core = await createCore({ config: testConfig(name, { authMaxFailures: 5, authWindowMs: 3000, host: '0.0.0.0' }), log: pino({ level: 'trace' }, sink) });
+  core = await createCore({
+    config: testConfig(name, { authMaxFailures: 5, authWindowMs: 3000, host: '0.0.0.0' }),
+    log: pino({ level: 'trace' }, sink),
+  });
   await core.startBackground();
   server = await startHttpServer(core);
   ({ agentToken, userToken } = await userWithAgent(core));
@@ -51,7 +59,10 @@ describe('failed authentication limit', () => {
     const limited = await poll('ska_guess-again-xxxxxxxxxxxxxxxxxxxxxxx', '127.0.0.3');
     expect(limited.status).toBe(429);
     expect(Number(limited.retryAfter)).toBeGreaterThan(0);
-    expect(JSON.parse(limited.body)).toEqual({ error: 'LimitExceeded', message: expect.stringMatching(/^Too many failed authentications from this address; retry in \d+ s\.$/) });
+    expect(JSON.parse(limited.body)).toEqual({
+      error: 'LimitExceeded',
+      message: expect.stringMatching(/^Too many failed authentications from this address; retry in \d+ s\.$/),
+    });
     // Valid clients sharing the address (a NAT, an untrusted proxy) are not locked out.
     expect((await poll(agentToken, '127.0.0.3')).status).toBe(204);
     expect((await poll(agentToken, '127.0.0.4')).status).toBe(204); // another address is not slowed

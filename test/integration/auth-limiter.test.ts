@@ -83,7 +83,7 @@ describe('the auth limiter', () => {
     expect(await outcome(ip, bad)).toMatch(/^429/);
   });
 
-  it('takes the block length from the key\'s time to live, at least one second', async () => {
+  it("takes the block length from the key's time to live, at least one second", async () => {
     const ip = address();
     await redis.set(keys.authFailures(ip), String(MAX), 'PX', 30_000);
     expect(await outcome(ip, bad)).toBe('401');
@@ -145,7 +145,11 @@ describe('the auth limiter', () => {
       await waitFor(1);
       gates.shift()!();
     }
-    expect(await Promise.all(blocked)).toEqual([expect.stringMatching(/^429/), expect.stringMatching(/^429/), expect.stringMatching(/^429/)]);
+    expect(await Promise.all(blocked)).toEqual([
+      expect.stringMatching(/^429/),
+      expect.stringMatching(/^429/),
+      expect.stringMatching(/^429/),
+    ]);
     expect(most).toBe(1);
   });
 

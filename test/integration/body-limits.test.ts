@@ -47,7 +47,14 @@ describe('the body reader', () => {
   /** Sends a body (chunked when no length is given), in pieces until the server answers, and reads the answer. */
   function send(method: string, pieces: Buffer[], headers: Record<string, string | number> = {}): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path: '/', agent: false, headers: { 'content-type': 'application/json', ...headers } });
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        method,
+        path: '/',
+        agent: false,
+        headers: { 'content-type': 'application/json', ...headers },
+      });
       let sent = 0;
       let answered = false;
       req.on('response', (res) => {
@@ -69,7 +76,7 @@ describe('the body reader', () => {
     });
   }
 
-  const json = (value: unknown) => [Buffer.from(JSON.stringify(value))];
+  const _json = (value: unknown) => [Buffer.from(JSON.stringify(value))];
   /** A JSON body of exactly n bytes. */
   const sized = (n: number) => [Buffer.from(`{"a":"${'x'.repeat(n - 8)}"}`)];
 
@@ -82,7 +89,10 @@ describe('the body reader', () => {
 
   it('answers 413 one byte past the limit, declared or chunked, and never calls the route', async () => {
     const declared = await send('PUT', sized(LIMIT + 1), { 'content-length': LIMIT + 1 });
-    expect(declared).toMatchObject({ status: 413, body: { error: 'TooLarge', message: `The request body is larger than ${LIMIT} bytes.` } });
+    expect(declared).toMatchObject({
+      status: 413,
+      body: { error: 'TooLarge', message: `The request body is larger than ${LIMIT} bytes.` },
+    });
     const chunked = await send('PATCH', sized(LIMIT + 1));
     expect(chunked).toMatchObject({ status: 413, body: { error: 'TooLarge' } });
     expect(seen).toBeNull();
@@ -92,7 +102,9 @@ describe('the body reader', () => {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     let received = '';
-    const answered = new Promise<void>((resolve) => socket.on('data', (c) => ((received += c), received.includes('\r\n\r\n') && resolve())));
+    const answered = new Promise<void>((resolve) =>
+      socket.on('data', (c) => ((received += c), received.includes('\r\n\r\n') && resolve())),
+    );
     socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`);
     await answered; // headers only: waiting for body bytes would never answer
     expect(received).toMatch(/^HTTP\/1\.1 413 /);
@@ -194,7 +206,15 @@ describe('the body reader', () => {
   it('answers 400 to bodies that are not one JSON object', async () => {
     for (const text of ['{"a":', '[1,2]', 'null', '42', '"text"', 'true']) {
       const answer = await send('POST', [Buffer.from(text)]);
-      expect({ text, ...answer, sent: 0 }).toEqual({ text, status: 400, sent: 0, body: { error: 'InvalidJSON', message: text === '{"a":' ? 'The request body is not valid JSON.' : 'The request body must be a JSON object.' } });
+      expect({ text, ...answer, sent: 0 }).toEqual({
+        text,
+        status: 400,
+        sent: 0,
+        body: {
+          error: 'InvalidJSON',
+          message: text === '{"a":' ? 'The request body is not valid JSON.' : 'The request body must be a JSON object.',
+        },
+      });
     }
     expect(seen).toBeNull();
   });

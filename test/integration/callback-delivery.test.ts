@@ -1,6 +1,13 @@
 /** A real gateway allowing 127.0.0.1/32: callbacks are delivered, signed with the user's callback secret, and answers are never read. */
 import fs from 'node:fs';
-import { callbackSecretOf as callbackSecret, legacyKeyOf as legacyKey, signatureOf as signature, SIGNATURE_HEADER, LEGACY_SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../helpers/callback-recipe';
+import {
+  callbackSecretOf as callbackSecret,
+  legacyKeyOf as legacyKey,
+  signatureOf as signature,
+  SIGNATURE_HEADER,
+  LEGACY_SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+} from '../helpers/callback-recipe';
 import { startCallbackSink, type CallbackSink, type SinkMode } from '../helpers/callback-sink';
 import { eventually } from '../helpers/env';
 import { startGateway, type Gateway } from '../helpers/gateway';
@@ -19,7 +26,11 @@ const sinks: CallbackSink[] = [];
 const LONG_TIMEOUT_MS = 60_000;
 
 beforeAll(async () => {
-  gw = await startGateway({ SKADI_CALLBACK_ALLOW: '127.0.0.1/32', SKADI_CALLBACK_TIMEOUT: `${LONG_TIMEOUT_MS}ms`, SKADI_NOTIFY_MAX_ATTEMPTS: '1' });
+  gw = await startGateway({
+    SKADI_CALLBACK_ALLOW: '127.0.0.1/32',
+    SKADI_CALLBACK_TIMEOUT: `${LONG_TIMEOUT_MS}ms`,
+    SKADI_NOTIFY_MAX_ATTEMPTS: '1',
+  });
   userToken = gw.userToken;
 }, 60_000);
 afterAll(async () => {
@@ -79,7 +90,7 @@ describe('callback signing', () => {
     // A changed timestamp does not verify.
     const first = receiver.requests[0];
     expect(first.headers[SIGNATURE_HEADER]).not.toBe(signature(secret, String(Number(first.headers[TIMESTAMP_HEADER]) + 1), first.body));
-    // The secret is the README's derivation from SKADI_SECRET and the salt in MySQL, and another SKADI_SECRET gives another.
+    // The secret is the derivation of docs/notifications.md from SKADI_SECRET and the salt in MySQL, and another SKADI_SECRET gives another.
     const owner = await gw.core.users.byName('ops');
     expect(secret).toBe(callbackSecret(gw.env.SKADI_SECRET, owner.id, owner.callbackSalt!));
     expect(callbackSecret(`${gw.env.SKADI_SECRET}x`, owner.id, owner.callbackSalt!)).not.toBe(secret);
@@ -105,7 +116,9 @@ describe('callback signing', () => {
   });
 
   it('`skadi user callback-secret` explains itself, and needs SKADI_SECRET', () => {
-    expect(cli(['user', 'callback-secret', '--help'])).toMatch(/Usage: skadi user callback-secret \[options\] <name>[\s\S]*X-Skadi-Signature[\s\S]*SKADI_SECRET/);
+    expect(cli(['user', 'callback-secret', '--help'])).toMatch(
+      /Usage: skadi user callback-secret \[options\] <name>[\s\S]*X-Skadi-Signature[\s\S]*SKADI_SECRET/,
+    );
     const without = skadi(['user', 'callback-secret', 'ops'], { ...gw.env, SKADI_SECRET: '' });
     expect(without.status).toBe(2);
     expect(without.stderr).toContain('setting secret (SKADI_SECRET) is not set');
@@ -138,7 +151,15 @@ describe("the callback body: ours and the original Skadi's job fields", () => {
       expect(Object.keys(byStatus).sort()).toEqual(['queuing', 'sent', 'succeeded']);
       for (const body of bodies()) {
         for (const key of [...OURS, ...ORIGINAL]) expect(body).toHaveProperty(key);
-        expect(body).toMatchObject({ id: job.id, user_id: String(job.userId), agent_id: String(agent.id), message: 'date', source: 'api', callback: receiver.url, created_at: asGo(job.createdAt) });
+        expect(body).toMatchObject({
+          id: job.id,
+          user_id: String(job.userId),
+          agent_id: String(agent.id),
+          message: 'date',
+          source: 'api',
+          callback: receiver.url,
+          created_at: asGo(job.createdAt),
+        });
         for (const key of TIMES.filter((k) => k in body)) expect(body[key]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,2}[1-9])?Z$/);
       }
       const times = (body: Record<string, unknown>) => TIMES.filter((k) => k in body);
@@ -159,7 +180,12 @@ describe("the callback body: ours and the original Skadi's job fields", () => {
     const body = JSON.parse(receiver.requests[0].body);
     const job = await gw.core.jobs.get(id, null);
     expect(TIMES.filter((k) => k in body)).toEqual(['expired_at']);
-    expect(body).toMatchObject({ status: 'expired', reason: 'agent offline', expired_at: asGo(job.finishedAt!), created_at: asGo(job.createdAt) });
+    expect(body).toMatchObject({
+      status: 'expired',
+      reason: 'agent offline',
+      expired_at: asGo(job.finishedAt!),
+      created_at: asGo(job.createdAt),
+    });
   });
 });
 
@@ -195,10 +221,17 @@ describe('callback answers are never read whole', () => {
 
   it('a receiver that never answers is left after SKADI_CALLBACK_TIMEOUT', async () => {
     const receiver = await sink({ kind: 'silent' });
-    const short = await startGateway({ SKADI_CALLBACK_ALLOW: '127.0.0.1/32', SKADI_CALLBACK_TIMEOUT: '2s', SKADI_NOTIFY_MAX_ATTEMPTS: '1' });
+    const short = await startGateway({
+      SKADI_CALLBACK_ALLOW: '127.0.0.1/32',
+      SKADI_CALLBACK_TIMEOUT: '2s',
+      SKADI_NOTIFY_MAX_ATTEMPTS: '1',
+    });
     try {
       const started = Date.now();
-      const res = await call(short.base, 'POST', '/job/add', { token: short.userToken, body: { message: 'web1 deploy', callback: receiver.url } });
+      const res = await call(short.base, 'POST', '/job/add', {
+        token: short.userToken,
+        body: { message: 'web1 deploy', callback: receiver.url },
+      });
       expect(res.status).toBe(201);
       // Left once the timeout is over, never before; how long after depends on the machine (the test's own timeout
       // is the bound).

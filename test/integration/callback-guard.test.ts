@@ -1,7 +1,7 @@
 /** Callbacks never reach internal addresses: refused at push over HTTP, checked again and pinned at delivery, redirects not followed. */
 import pino from 'pino';
 import { createCore, type Core } from '../../cloud/core';
-import type { HostResolver } from '../../cloud/callback-guard';
+import type { HostResolver } from '../../cloud/notifier/callback-guard';
 import { legacyKeyOf, LEGACY_SIGNATURE_HEADER, signedWith, SIGNATURE_HEADER } from '../helpers/callback-recipe';
 import { startCallbackSink, type CallbackSink } from '../helpers/callback-sink';
 import { dropNamespace, eventually, testConfig, uniqueName, userWithAgent } from '../helpers/env';
@@ -55,15 +55,26 @@ describe('push: callbacks to internal addresses get 400 (a real gateway, default
   });
 
   it('the message names the URL as the brief example shows', async () => {
-    const res = await call(gw.base, 'POST', '/job/add', { token: gw.userToken, body: { message: 'web1 uptime', callback: 'http://127.0.0.1:9/x' } });
-    expect(res.body.message).toBe('callback http://127.0.0.1:9/x points to a loopback address; set SKADI_CALLBACK_ALLOW to allow internal receivers');
+    const res = await call(gw.base, 'POST', '/job/add', {
+      token: gw.userToken,
+      body: { message: 'web1 uptime', callback: 'http://127.0.0.1:9/x' },
+    });
+    expect(res.body.message).toBe(
+      'callback http://127.0.0.1:9/x points to a loopback address; set SKADI_CALLBACK_ALLOW to allow internal receivers',
+    );
   });
 
   it('the GET form, /agent/job/add and /agent/job/delayed refuse them too, and no job is stored', async () => {
     const query = new URLSearchParams({ token: gw.userToken, msg: 'web1 uptime', callback: 'http://[::ffff:127.0.0.1]:9/x' });
     const viaGet = await call(gw.base, 'GET', `/job/add?${query}`);
-    const viaAgent = await call(gw.base, 'POST', '/agent/job/add', { token: gw.agentToken, body: { message: 'web1 uptime', callback: 'http://169.254.169.254/latest/meta-data' } });
-    const delayed = await call(gw.base, 'POST', '/agent/job/delayed', { token: gw.agentToken, body: { message: 'web1 uptime', duration: '1h', callback: 'http://2130706433/' } });
+    const viaAgent = await call(gw.base, 'POST', '/agent/job/add', {
+      token: gw.agentToken,
+      body: { message: 'web1 uptime', callback: 'http://169.254.169.254/latest/meta-data' },
+    });
+    const delayed = await call(gw.base, 'POST', '/agent/job/delayed', {
+      token: gw.agentToken,
+      body: { message: 'web1 uptime', duration: '1h', callback: 'http://2130706433/' },
+    });
     for (const res of [viaGet, viaAgent, delayed]) expect([res.status, res.body.error]).toEqual([400, 'BadRequest']);
     expect(viaAgent.body.message).toContain('a link-local address');
     const [[jobs]] = (await gw.core.db.pool.query('SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM delayed_jobs) AS n')) as any;
@@ -78,7 +89,10 @@ describe('push: callbacks to internal addresses get 400 (a real gateway, default
   });
 
   it('accepts a name that does not resolve yet (delivery checks it again)', async () => {
-    const res = await call(gw.base, 'POST', '/job/add', { token: gw.userToken, body: { message: 'web1 uptime', callback: 'https://receiver.invalid/hook' } });
+    const res = await call(gw.base, 'POST', '/job/add', {
+      token: gw.userToken,
+      body: { message: 'web1 uptime', callback: 'https://receiver.invalid/hook' },
+    });
     expect(res.status).toBe(201);
   });
 });
@@ -104,7 +118,12 @@ describe('delivery: resolved again, checked, pinned (a core with an injected res
   };
 
   beforeAll(async () => {
-    const config = testConfig(name, { callbackAllow: ['127.0.0.2/32'], notifyMaxAttempts: 3, notifyRetryBaseMs: 50, callbackTimeoutMs: 2000 });
+    const config = testConfig(name, {
+      callbackAllow: ['127.0.0.2/32'],
+      notifyMaxAttempts: 3,
+      notifyRetryBaseMs: 50,
+      callbackTimeoutMs: 2000,
+    });
     core = await createCore({ config, log: pino({ level: process.env.SKADI_TEST_LOG ?? 'silent' }), resolveHost });
     await core.startBackground();
     await core.startNotifier([]);
@@ -121,14 +140,18 @@ describe('delivery: resolved again, checked, pinned (a core with an injected res
 
   /** The dead letter of a job's event, once there. */
   async function deadLetter(jobId: string): Promise<Record<string, string>> {
-    return eventually(async () => {
-      for (const [, fields] of await core.redis.xrange(`${core.keys.jobStatusStream}:dead`, '-', '+')) {
-        const entry: Record<string, string> = {};
-        for (let i = 0; i < fields.length; i += 2) entry[fields[i]] = fields[i + 1];
-        if (JSON.parse(entry.data).job_id === jobId) return entry;
-      }
-      return null;
-    }, 10_000, `the dead letter of ${jobId}`);
+    return eventually(
+      async () => {
+        for (const [, fields] of await core.redis.xrange(`${core.keys.jobStatusStream}:dead`, '-', '+')) {
+          const entry: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2) entry[fields[i]] = fields[i + 1];
+          if (JSON.parse(entry.data).job_id === jobId) return entry;
+        }
+        return null;
+      },
+      10_000,
+      `the dead letter of ${jobId}`,
+    );
   }
 
   it('a name that resolves to an internal address at push gets a BadRequestError', async () => {
@@ -136,7 +159,8 @@ describe('delivery: resolved again, checked, pinned (a core with an injected res
     const { agent } = await owner();
     await expect(core.jobs.push(agent, 'x', { source: 'api', callback: 'https://intranet.test/hook' })).rejects.toMatchObject({
       status: 400,
-      message: 'callback https://intranet.test/hook: intranet.test resolves to 10.0.0.5, a private address; set SKADI_CALLBACK_ALLOW to allow internal receivers',
+      message:
+        'callback https://intranet.test/hook: intranet.test resolves to 10.0.0.5, a private address; set SKADI_CALLBACK_ALLOW to allow internal receivers',
     });
   });
 
@@ -146,7 +170,9 @@ describe('delivery: resolved again, checked, pinned (a core with an injected res
     const { agent } = await owner();
     const { id } = await core.jobs.push(agent, 'x', { source: 'api', callback: `http://rebind.test:${receiver.port}/hook` });
     const dead = await deadLetter(id);
-    expect(dead.error).toBe(`callback http://rebind.test:${receiver.port}/hook: rebind.test resolves to 127.0.0.1, a loopback address; set SKADI_CALLBACK_ALLOW to allow internal receivers`);
+    expect(dead.error).toBe(
+      `callback http://rebind.test:${receiver.port}/hook: rebind.test resolves to 127.0.0.1, a loopback address; set SKADI_CALLBACK_ALLOW to allow internal receivers`,
+    );
     expect(dead.attempts).toBe('1'); // a refusal is final
     // The refusal is decided before any connection, and the dead letter is written once the attempt is over.
     expect(receiver.connections).toBe(0);

@@ -4,8 +4,8 @@
  */
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
-import { identityCredential } from '../../cloud/credentials';
-import { identityKey } from '../../cloud/identities';
+import { identityCredential } from '../../cloud/approvals/credentials';
+import { identityKey } from '../../cloud/accounts/identities';
 import { IdentityRepo } from '../../cloud/store/identities';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 
@@ -21,7 +21,17 @@ afterAll(async () => {
 
 /** An e-mail sender (the tenant is the domain, the account the address). */
 function mail(domain: string, address: string, senderName: string): InboundMessage {
-  return { channel: 'email', tenant: domain, senderId: address, senderName, text: 'status', isPrivate: true, replyTo: '{}', messageId: `m-${Math.random()}`, receivedAt: new Date() };
+  return {
+    channel: 'email',
+    tenant: domain,
+    senderId: address,
+    senderName,
+    text: 'status',
+    isPrivate: true,
+    replyTo: '{}',
+    messageId: `m-${Math.random()}`,
+    receivedAt: new Date(),
+  };
 }
 
 /** A text of `count` characters where every second one is outside the BMP (a surrogate pair in JavaScript). */
@@ -78,10 +88,14 @@ describe('platform texts longer than their columns', () => {
     expect([...asked.source]).toHaveLength(64);
     expect([...asked.requester]).toHaveLength(400);
     const approver = `slack:T1:${'b'.repeat(600)}`;
-    await core.jobs.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
+    await core.approvals.approve(first.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver });
     expect((await jobRow(first.id)).approved_by).toBe(approver.slice(0, 400));
     const second = await core.jobs.push(gated, 'deploy db', { source: 'teams', requester, pushedBy: identityCredential(1) });
-    await core.jobs.deny(second.id, { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver }, emojis(1000));
+    await core.approvals.deny(
+      second.id,
+      { userId: user.id, credential: identityCredential(2), via: 'chat', label: approver },
+      emojis(1000),
+    );
     const denied = await jobRow(second.id);
     expect(denied.status).toBe('canceled');
     expect(denied.denied_by).toBe(approver.slice(0, 400));

@@ -27,7 +27,8 @@ async function statusEvents(gw: Gateway, id: string): Promise<[string, string][]
 async function released(gw: Gateway, id: string) {
   const job = await eventually(() => gw.core.jobs.get(id, null).catch(() => null), 15_000, `delayed job ${id} to be released`);
   await eventually(async () => (await statusEvents(gw, id)).length > 0, 15_000, `the first event of ${id}`);
-  if (job.status === 'queuing') await eventually(async () => (await gw.core.queue.queued(job.agentId)).includes(id), 15_000, `${id} in its agent's queue`);
+  if (job.status === 'queuing')
+    await eventually(async () => (await gw.core.queue.queued(job.agentId)).includes(id), 15_000, `${id} in its agent's queue`);
   return job;
 }
 
@@ -117,10 +118,14 @@ describe('delayed_wait 1s: the wait ends', () => {
     const { id, dueAt } = await delayFor(gw, 'gone', 'backup');
     const reason = 'agent offline for the 1s of delayed_wait after the job was due';
     // Its expired event is appended after the id left the agent's queue.
-    const events = await eventually(async () => {
-      const found = await statusEvents(gw, id);
-      return found.at(-1)?.[0] === 'expired' && found;
-    }, 15_000, 'the wait to end');
+    const events = await eventually(
+      async () => {
+        const found = await statusEvents(gw, id);
+        return found.at(-1)?.[0] === 'expired' && found;
+      },
+      15_000,
+      'the wait to end',
+    );
     expect(events.at(-1)).toEqual(['expired', reason]);
     // Released in time it was queued first; a release after the wait (a slow machine) expires it at once.
     expect(events.slice(0, -1).every(([status]) => status === 'queuing')).toBe(true);

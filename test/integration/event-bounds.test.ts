@@ -2,7 +2,7 @@
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { EVENT_RESULT_BYTES } from '../../cloud/events';
+import { EVENT_RESULT_BYTES } from '../../cloud/lifecycle/events';
 import { DEAD_LETTER_MAXLEN } from '../../cloud/notifier/notifier';
 import { dropNamespace, eventually, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
@@ -48,7 +48,8 @@ describe('bounded events', () => {
     const [running, succeeded] = (await eventsOf(id)).filter((e) => e.status !== 'sent' && e.status !== 'queuing');
     expect(running.result.length).toBeLessThan(EVENT_RESULT_BYTES.running + 100);
     expect(succeeded.result.length).toBeLessThan(EVENT_RESULT_BYTES.final + 100);
-    for (const event of [running, succeeded]) expect(event.result).toMatch(/^…\[\d+ bytes before this; the whole result: GET \/jobs\/:id\]\n/);
+    for (const event of [running, succeeded])
+      expect(event.result).toMatch(/^…\[\d+ bytes before this; the whole result: GET \/jobs\/:id\]\n/);
     expect(succeeded.result.endsWith('THE END')).toBe(true);
     expect((await call(base, 'GET', `/jobs/${id}`, { token: userToken })).body.result).toBe(big);
   });
@@ -74,14 +75,20 @@ describe('bounded events', () => {
     const adapter = slackAdapterFor(slack);
     const { user } = await userWithAgent(core, 'dead', 'deadagent');
     await core.identityRepo.setNotifyTarget(user.id, 'slack', encodeRef({ c: 'CDEAD' }));
-    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CDEAD', { body: { ok: false, error: 'channel_not_found' } });
+    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CDEAD', {
+      body: { ok: false, error: 'channel_not_found' },
+    });
     const notifier = await core.startNotifier([adapter]);
     try {
       await core.events.message({ kind: 'info', user_id: user.id, message: 'the newest failure' });
-      await eventually(async () => {
-        const [[, fields]] = await core.redis.xrevrange(dead, '+', '-', 'COUNT', 1);
-        return fields.some((f) => f.includes('the newest failure'));
-      }, 10_000, 'the dead letter');
+      await eventually(
+        async () => {
+          const [[, fields]] = await core.redis.xrevrange(dead, '+', '-', 'COUNT', 1);
+          return fields.some((f) => f.includes('the newest failure'));
+        },
+        10_000,
+        'the dead letter',
+      );
       // MAXLEN ~ trims whole stream nodes (100 entries by default), so the length is the cap or a little above.
       expect(await core.redis.xlen(dead)).toBeLessThanOrEqual(DEAD_LETTER_MAXLEN + 200);
     } finally {

@@ -1,16 +1,26 @@
-/** README "What is guaranteed", the MySQL side, over HTTP: an unconfirmed take, long polls through an outage, nodes migrating at once. */
+/** docs/design.md "What is guaranteed", the MySQL side, over HTTP: an unconfirmed take, long polls through an outage, nodes migrating at once. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
 import { readMigrations } from '../../cloud/store/migrate';
-import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, redisEnv, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import {
+  dropNamespace,
+  eventually,
+  MYSQL_ROOT,
+  openCore,
+  openServer,
+  redisEnv,
+  testConfig,
+  uniqueName,
+  userWithAgent,
+} from '../helpers/env';
 import { call } from '../helpers/http';
 import { ensureBuilt, ROOT, SKADI_BIN, stopChild } from '../helpers/process';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 const name = uniqueName();
-let proxy: Proxy;
+let proxy: TcpProxy;
 let core: Core;
 let http: HttpServer;
 let base: string;
@@ -44,18 +54,28 @@ async function onlineAgent() {
 
 describe('guarantees on MySQL (over HTTP, MySQL behind a proxy)', () => {
   // With no wait the poll's time is up before its take ends: it must answer the take's error too, not 204.
-  it.each(['/agent/job', '/agent/job?wait=5'])('answers 503 to `GET %s` whose take MySQL did not confirm, queues the job again, and a later poll gets it', async (path) => {
-    const { agentToken, push } = await onlineAgent();
-    const id = await push('unconfirmed take');
-    // The UPDATE (queuing → sent) commits; the connection breaks before its answer arrives.
-    proxy.cutAfter("SET status = 'sent', take_id");
-    const poll = await call(base, 'GET', path, { token: agentToken });
-    expect(poll.status).toBe(503);
-    expect(poll.body).toEqual({ error: 'Unavailable', message: 'A storage service is unavailable, please retry shortly.' });
-    await eventually(async () => core.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing', 10_000, 'the take to be undone');
-    expect(await call(base, 'GET', '/agent/job?wait=10', { token: agentToken })).toMatchObject({ status: 200, body: { id, message: 'unconfirmed take' } });
-    expect((await core.jobs.get(id, null)).status).toBe('sent');
-  });
+  it.each(['/agent/job', '/agent/job?wait=5'])(
+    'answers 503 to `GET %s` whose take MySQL did not confirm, queues the job again, and a later poll gets it',
+    async (path) => {
+      const { agentToken, push } = await onlineAgent();
+      const id = await push('unconfirmed take');
+      // The UPDATE (queuing → sent) commits; the connection breaks before its answer arrives.
+      proxy.cutAfter("SET status = 'sent', take_id");
+      const poll = await call(base, 'GET', path, { token: agentToken });
+      expect(poll.status).toBe(503);
+      expect(poll.body).toEqual({ error: 'Unavailable', message: 'A storage service is unavailable, please retry shortly.' });
+      await eventually(
+        async () => core.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing',
+        10_000,
+        'the take to be undone',
+      );
+      expect(await call(base, 'GET', '/agent/job?wait=10', { token: agentToken })).toMatchObject({
+        status: 200,
+        body: { id, message: 'unconfirmed take' },
+      });
+      expect((await core.jobs.get(id, null)).status).toBe('sent');
+    },
+  );
 
   it('accepts and holds long polls with a cached token through a MySQL outage; an uncached token gets 503', async () => {
     const { agentToken, userToken, agent } = await onlineAgent();
@@ -71,7 +91,10 @@ describe('guarantees on MySQL (over HTTP, MySQL behind a proxy)', () => {
       during.catch(() => undefined);
       // Accepted (authenticated from the cache) and waiting, not answered 503 or 401.
       await eventually(() => core.dispatcher.waiting === 2, 10_000, 'the poll made during the outage to wait');
-      expect(await call(base, 'GET', '/agent/job', { token: stranger.agentToken })).toMatchObject({ status: 503, body: { error: 'Unavailable' } });
+      expect(await call(base, 'GET', '/agent/job', { token: stranger.agentToken })).toMatchObject({
+        status: 503,
+        body: { error: 'Unavailable' },
+      });
       expect((await during).status).toBe(204); // its wait ended with no job
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(4500);
     } finally {
@@ -91,7 +114,10 @@ describe('several nodes starting at once', () => {
 
   /** Starts `skadi serve`; its child is kept at once, so that it is stopped even when it never listens. */
   function startNode(env: Record<string, string>): Promise<{ port: number; output: () => string }> {
-    const child = spawn(process.execPath, [SKADI_BIN, 'serve'], { cwd: ROOT, env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env } });
+    const child = spawn(process.execPath, [SKADI_BIN, 'serve'], {
+      cwd: ROOT,
+      env: { ...process.env, SKADI_PORT: '0', SKADI_HOST: '127.0.0.1', ...env },
+    });
     children.push(child);
     let output = '';
     return new Promise((resolve, reject) => {
@@ -99,7 +125,7 @@ describe('several nodes starting at once', () => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         const match = /"port":(\d+)[^\n]*listening/.exec(output);
-        if (match) (clearTimeout(timer), resolve({ port: Number(match[1]), output: () => output }));
+        if (match) clearTimeout(timer), resolve({ port: Number(match[1]), output: () => output });
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
@@ -122,12 +148,19 @@ describe('several nodes starting at once', () => {
     const conn = await mysql.createConnection(`${MYSQL_ROOT}/${fresh}`);
     try {
       const [rows] = await conn.query('SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version');
-      expect((rows as { version: number; n: number }[]).map((r) => [Number(r.version), Number(r.n)])).toEqual(readMigrations().map((m) => [m.version, 1]));
+      expect((rows as { version: number; n: number }[]).map((r) => [Number(r.version), Number(r.n)])).toEqual(
+        readMigrations().map((m) => [m.version, 1]),
+      );
     } finally {
       await conn.end();
     }
     // Exactly one node applied each migration; no node logged an error.
-    const applied = nodes.flatMap((node) => node.output().split('\n').filter((line) => line.includes('applied migration')));
+    const applied = nodes.flatMap((node) =>
+      node
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('applied migration')),
+    );
     expect(applied).toHaveLength(readMigrations().length);
     for (const node of nodes) expect(node.output()).not.toMatch(/"level":(50|60)/);
   }, 90_000);

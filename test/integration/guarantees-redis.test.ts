@@ -1,10 +1,21 @@
-/** README "What is guaranteed", the Redis side, over HTTP: vanished polls, Redis failing after a commit, lost presence, kept events. */
+/** docs/design.md "What is guaranteed", the Redis side, over HTTP: vanished polls, Redis failing after a commit, lost presence, kept events. */
 import net from 'node:net';
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { deleteRedisPrefix, dropNamespace, eventually, openServer, readStream, REDIS_CLUSTER, REDIS_URL, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import {
+  deleteRedisPrefix,
+  dropNamespace,
+  eventually,
+  openServer,
+  readStream,
+  REDIS_CLUSTER,
+  REDIS_URL,
+  testConfig,
+  uniqueName,
+  userWithAgent,
+} from '../helpers/env';
 import { call } from '../helpers/http';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 interface Node {
   name: string;
@@ -57,10 +68,16 @@ describe('guarantees on Redis (over HTTP)', () => {
     socket.destroy();
     const id = await push('for the vanished poll'); // at once: the take may race with the server noticing the close
     await eventually(() => direct.core.dispatcher.waiting === 0, 10_000, 'the vanished poll to end');
-    expect(await call(direct.base, 'GET', '/agent/job?wait=10', { token: agentToken })).toMatchObject({ status: 200, body: { id, message: 'for the vanished poll' } });
+    expect(await call(direct.base, 'GET', '/agent/job?wait=10', { token: agentToken })).toMatchObject({
+      status: 200,
+      body: { id, message: 'for the vanished poll' },
+    });
     expect((await direct.core.jobs.get(id, null)).status).toBe('sent');
     // Either it was never taken for the vanished poll, or it was taken and put back before the later poll got it.
-    expect([['queuing', 'sent'], ['queuing', 'sent', 'queuing', 'sent']]).toContainEqual(await statusEvents(direct.core, id));
+    expect([
+      ['queuing', 'sent'],
+      ['queuing', 'sent', 'queuing', 'sent'],
+    ]).toContainEqual(await statusEvents(direct.core, id));
   });
 
   it('queues (not expires) a push while Redis lost the presence of an agent MySQL knows is online, and the agent gets it', async () => {
@@ -81,14 +98,17 @@ describe('guarantees on Redis (over HTTP)', () => {
 const describeOneServer = REDIS_CLUSTER ? describe.skip : describe;
 
 describeOneServer('guarantees when Redis fails right after MySQL committed (Redis behind a proxy)', () => {
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   let proxied: Node;
 
   beforeAll(async () => {
     const target = new URL(REDIS_URL);
     proxy = await startProxy(Number(target.port || 6379));
     const name = uniqueName();
-    proxied = { name, ...(await openServer(testConfig(name, { ...quiet, redisUrl: `redis://127.0.0.1:${proxy.port}${target.pathname}` }))) };
+    proxied = {
+      name,
+      ...(await openServer(testConfig(name, { ...quiet, redisUrl: `redis://127.0.0.1:${proxy.port}${target.pathname}` }))),
+    };
   });
   afterAll(async () => {
     await proxied?.http.close();
@@ -103,14 +123,21 @@ describeOneServer('guarantees when Redis fails right after MySQL committed (Redi
     const id = await push('handed out as Redis fails');
     // The first Redis request carrying the job id after the push is the take's lease and "sent" event, after the commit.
     proxy.cutWhen(id);
-    expect(await call(proxied.base, 'GET', '/agent/job', { token: agentToken })).toMatchObject({ status: 200, body: { id, message: 'handed out as Redis fails' } });
+    expect(await call(proxied.base, 'GET', '/agent/job', { token: agentToken })).toMatchObject({
+      status: 200,
+      body: { id, message: 'handed out as Redis fails' },
+    });
     expect(await core.jobs.get(id, null)).toMatchObject({ status: 'sent', leaseUntil: expect.any(Date) });
     // The Redis side of the take was dropped with the connection (no lease in Redis), yet the event is appended once Redis answers.
-    const events = await eventually(async () => {
-      const lease = await core.redis.zscore(core.keys.leases, id).catch(() => 'unreachable');
-      const found = core.events.unsentCount === 0 && (await statusEvents(core, id).catch(() => []));
-      return lease !== 'unreachable' && found && found.length === 2 && { lease, found };
-    }, 15_000, 'the kept "sent" event to be appended');
+    const events = await eventually(
+      async () => {
+        const lease = await core.redis.zscore(core.keys.leases, id).catch(() => 'unreachable');
+        const found = core.events.unsentCount === 0 && (await statusEvents(core, id).catch(() => []));
+        return lease !== 'unreachable' && found && found.length === 2 && { lease, found };
+      },
+      15_000,
+      'the kept "sent" event to be appended',
+    );
     expect(events).toEqual({ lease: null, found: ['queuing', 'sent'] });
     expect((await call(proxied.base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204); // handed out once
   });

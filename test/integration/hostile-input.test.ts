@@ -58,7 +58,10 @@ beforeAll(async () => {
   base = gw.base;
   // If it dies, say how and with what last words: a crash must be explained, not just seen as refused connections.
   gw.child.once('exit', (code, signal) => {
-    if (!stopping) process.stdout.write(`hostile input: the gateway exited (code ${code}, signal ${signal}); its last output:\n${gw.output().split('\n').slice(-40).join('\n')}\n`);
+    if (!stopping)
+      process.stdout.write(
+        `hostile input: the gateway exited (code ${code}, signal ${signal}); its last output:\n${gw.output().split('\n').slice(-40).join('\n')}\n`,
+      );
   });
   // The fuzzed Slack user is linked, so its commands reach the core; the agent has polled, so its jobs queue.
   await gw.core.identities.link('slack:T1:U1', 'ops');
@@ -83,8 +86,28 @@ const ids = fc.oneof(
   fc.constant('x'.repeat(5000)),
 );
 const paths = fc.oneof(
-  fc.constantFrom('/agent/job', '/agent/job?wait=abc', '/agent/job?wait=1', '/agent/job/add', '/agent/job/delayed', '/agent/message/info', '/agent/info', '/agent/warning'),
-  fc.constantFrom('/job/add', '/message/info', '/message/warning', '/message/text', '/message/auto', '/status', '/healthz', '/readyz', '/slack/events', '/api/messages'),
+  fc.constantFrom(
+    '/agent/job',
+    '/agent/job?wait=abc',
+    '/agent/job?wait=1',
+    '/agent/job/add',
+    '/agent/job/delayed',
+    '/agent/message/info',
+    '/agent/info',
+    '/agent/warning',
+  ),
+  fc.constantFrom(
+    '/job/add',
+    '/message/info',
+    '/message/warning',
+    '/message/text',
+    '/message/auto',
+    '/status',
+    '/healthz',
+    '/readyz',
+    '/slack/events',
+    '/api/messages',
+  ),
   ids.map((id) => `/agent/jobs/${id}/succeed`),
   ids.map((id) => `/agent/jobs/${id}/running`),
   ids.map((id) => `/jobs/${id}?wait=0`),
@@ -98,7 +121,16 @@ const deep = (depth: number): string => '{"message":'.repeat(depth) + '"web1 x"'
 const bodies = fc.oneof(
   fc.json().map((j) => j),
   fc.anything().map((v) => JSON.stringify(v) ?? ''),
-  fc.record({ message: fc.anything(), result: fc.anything(), duration: fc.anything(), minutes: fc.anything(), callback: fc.anything(), reason: fc.anything() }).map((v) => JSON.stringify(v)),
+  fc
+    .record({
+      message: fc.anything(),
+      result: fc.anything(),
+      duration: fc.anything(),
+      minutes: fc.anything(),
+      callback: fc.anything(),
+      reason: fc.anything(),
+    })
+    .map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 20_000 }).map((s) => JSON.stringify({ message: `web1 ${s}`, result: s })),
   fc.integer({ min: 1, max: 20_000 }).map(deep),
   fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
@@ -122,7 +154,8 @@ describe('hostile input', () => {
           const res = await fetch(base + path, { method, headers, body: method === 'GET' ? undefined : Buffer.from(body, 'latin1') });
           const text = await res.text();
           record(res.status, `${method} ${path.slice(0, 80)} ${text.slice(0, 120)}`);
-          if (res.status >= 400 && res.status < 500 && res.status !== 405) expect(JSON.parse(text)).toEqual({ error: expect.any(String), message: expect.any(String) });
+          if (res.status >= 400 && res.status < 500 && res.status !== 405)
+            expect(JSON.parse(text)).toEqual({ error: expect.any(String), message: expect.any(String) });
         },
       ),
       { numRuns: 2000 },
@@ -135,7 +168,22 @@ describe('hostile input', () => {
     const jobsBefore = (await gw.core.jobs.list(null, null, 10_000)).length;
     const text = fc.oneof(
       fc.string({ maxLength: 200 }),
-      fc.constantFrom('help', 'web1 uptime', 'status', 'agents', 'jobs', 'jobs web1', 'cancel 01ARZ3NDEKTSV4RRFFQ69G5FAV', 'delay 1h web1 backup', 'delay 99999999999999999999x web1 x', 'notify here', 'agent add', 'agent remove nobody', 'token', '<@UBOT> web1 ls'),
+      fc.constantFrom(
+        'help',
+        'web1 uptime',
+        'status',
+        'agents',
+        'jobs',
+        'jobs web1',
+        'cancel 01ARZ3NDEKTSV4RRFFQ69G5FAV',
+        'delay 1h web1 backup',
+        'delay 99999999999999999999x web1 x',
+        'notify here',
+        'agent add',
+        'agent remove nobody',
+        'token',
+        '<@UBOT> web1 ls',
+      ),
       fc.string({ maxLength: 30 }).map((t) => `web1 ${t}`),
     );
     const anyValue = fc.oneof(fc.anything(), text);
@@ -143,10 +191,22 @@ describe('hostile input', () => {
     const team = fc.constantFrom('T1', 'T1', 'TEXTERNAL', '');
     const command = fc
       .record(
-        { command: fc.constantFrom('/skadi', '/other', ''), text, user_id: user, team_id: team, user_team_id: team, channel_id: fc.constantFrom('C1', 'D1', 'C2'), response_url: fc.constantFrom('http://127.0.0.1:1/response', 'not a url', ''), trigger_id: fc.string({ maxLength: 12 }) },
+        {
+          command: fc.constantFrom('/skadi', '/other', ''),
+          text,
+          user_id: user,
+          team_id: team,
+          user_team_id: team,
+          channel_id: fc.constantFrom('C1', 'D1', 'C2'),
+          response_url: fc.constantFrom('http://127.0.0.1:1/response', 'not a url', ''),
+          trigger_id: fc.string({ maxLength: 12 }),
+        },
         { requiredKeys: ['command', 'text', 'user_id', 'team_id', 'channel_id'] },
       )
-      .map((fields) => ({ type: 'application/x-www-form-urlencoded', body: new URLSearchParams(fields as Record<string, string>).toString() }));
+      .map((fields) => ({
+        type: 'application/x-www-form-urlencoded',
+        body: new URLSearchParams(fields as Record<string, string>).toString(),
+      }));
     const event = fc
       .record(
         {
@@ -175,9 +235,23 @@ describe('hostile input', () => {
       )
       .map((payload) => ({ type: 'application/json', body: JSON.stringify(payload) }));
     const action = fc
-      .record({ type: fc.constantFrom('block_actions', 'view_submission', 'shortcut', 'other'), user: anyValue, team: anyValue, actions: anyValue, response_url: anyValue }, { requiredKeys: [] })
-      .map((payload) => ({ type: 'application/x-www-form-urlencoded', body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString() }));
-    const raw = fc.uint8Array({ maxLength: 500 }).map((bytes) => ({ type: 'application/json', body: Buffer.from(bytes).toString('latin1') }));
+      .record(
+        {
+          type: fc.constantFrom('block_actions', 'view_submission', 'shortcut', 'other'),
+          user: anyValue,
+          team: anyValue,
+          actions: anyValue,
+          response_url: anyValue,
+        },
+        { requiredKeys: [] },
+      )
+      .map((payload) => ({
+        type: 'application/x-www-form-urlencoded',
+        body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+      }));
+    const raw = fc
+      .uint8Array({ maxLength: 500 })
+      .map((bytes) => ({ type: 'application/json', body: Buffer.from(bytes).toString('latin1') }));
     await fc.assert(
       fc.asyncProperty(fc.oneof(command, command, event, event, action, raw), async ({ type, body }) => {
         const timestamp = Math.floor(Date.now() / 1000);
@@ -204,7 +278,17 @@ describe('hostile input', () => {
     const callsBefore = teams.calls.length;
     const text = fc.oneof(
       fc.string({ maxLength: 200 }),
-      fc.constantFrom('help', 'web1 uptime', 'status', 'jobs', 'delay 1h web1 backup', 'notify here', 'token', '<at>Skadi</at> web1 ls', '&nbsp;web1 ps'),
+      fc.constantFrom(
+        'help',
+        'web1 uptime',
+        'status',
+        'jobs',
+        'delay 1h web1 backup',
+        'notify here',
+        'token',
+        '<at>Skadi</at> web1 ls',
+        '&nbsp;web1 ps',
+      ),
       fc.string({ maxLength: 30 }).map((t) => `web1 ${t}`),
     );
     const anyValue = fc.oneof(fc.anything(), text);
@@ -216,14 +300,34 @@ describe('hostile input', () => {
           from: fc.constantFrom('aad-alice', 'aad-alice', 'aad-stranger'),
           mention: fc.boolean(),
           id: fc.string({ maxLength: 20 }),
-          override: fc.dictionary(fc.constantFrom('type', 'from', 'recipient', 'conversation', 'entities', 'channelData', 'text', 'channelId', 'id', 'attachments', 'value'), anyValue, { maxKeys: 2 }),
+          override: fc.dictionary(
+            fc.constantFrom(
+              'type',
+              'from',
+              'recipient',
+              'conversation',
+              'entities',
+              'channelData',
+              'text',
+              'channelId',
+              'id',
+              'attachments',
+              'value',
+            ),
+            anyValue,
+            { maxKeys: 2 },
+          ),
         },
         { requiredKeys: ['kind', 'text', 'from', 'mention', 'id'] },
       )
       .map(({ override, ...options }) => ({ ...messageActivity(teams, options), ...override }));
     await fc.assert(
       fc.asyncProperty(activity, async (body) => {
-        const res = await fetch(`${base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` }, body: JSON.stringify(body) });
+        const res = await fetch(`${base}/api/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${teams.token()}` },
+          body: JSON.stringify(body),
+        });
         const answer = await res.text();
         record(res.status, `Teams activity ${JSON.stringify(body).slice(0, 100)} ${answer.slice(0, 100)}`);
       }),
@@ -237,7 +341,11 @@ describe('hostile input', () => {
 
   it('answers 413 to 10 MB bodies and keeps serving', async () => {
     for (const path of ['/job/add', '/agent/job/add', `/agent/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/succeed`, '/slack/events', '/api/messages']) {
-      const res = await fetch(base + path, { method: path.includes('succeed') ? 'PUT' : 'POST', headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/json' }, body: 'x'.repeat(10 * 1024 * 1024) });
+      const res = await fetch(base + path, {
+        method: path.includes('succeed') ? 'PUT' : 'POST',
+        headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/json' },
+        body: 'x'.repeat(10 * 1024 * 1024),
+      });
       record(res.status, `10 MB body to ${path}`);
       expect(res.status).toBe(413);
     }
@@ -251,22 +359,48 @@ describe('hostile input', () => {
     const timestamp = Math.floor(Date.now() / 1000);
     const body = new URLSearchParams({ command: '/skadi', text: 'status', user_id: 'U1', team_id: 'T1', channel_id: 'CLAST' }).toString();
     const signature = 'v0=' + crypto.createHmac('sha256', 'fuzz').update(`v0:${timestamp}:${body}`).digest('hex');
-    await fetch(`${base}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestamp) }, body });
+    await fetch(`${base}/slack/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-signature': signature,
+        'x-slack-request-timestamp': String(timestamp),
+      },
+      body,
+    });
     // Generous: on a loaded CI machine the gateway, held to a small old space, may still be collecting after the run.
     const started = Date.now();
     const deadline = started + 45_000;
-    while (!slack.posts().slice(done).some((p) => p.args.channel === 'CLAST') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (
+      !slack
+        .posts()
+        .slice(done)
+        .some((p) => p.args.channel === 'CLAST') &&
+      Date.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 100));
     const answered = slack.posts().some((p) => p.args.channel === 'CLAST');
-    if (!answered) process.stdout.write(`no answer to the last command in 45 s; the gateway's last output:\n${gw.output().split('\n').slice(-60).join('\n')}\n`);
+    if (!answered)
+      process.stdout.write(
+        `no answer to the last command in 45 s; the gateway's last output:\n${gw.output().split('\n').slice(-60).join('\n')}\n`,
+      );
     expect(answered).toBe(true);
-    if (Date.now() - started > 5000) process.stdout.write(`hostile input: the last command was answered after ${Date.now() - started} ms\n`);
+    if (Date.now() - started > 5000)
+      process.stdout.write(`hostile input: the last command was answered after ${Date.now() - started} ms\n`);
     expect(gw.child.exitCode).toBeNull();
     expect(gw.child.signalCode).toBeNull();
     expect(gw.output()).not.toMatch(/unhandled|uncaught|"level":60/i);
     const heapAfter = await heapMb();
     expect(tried).toBeGreaterThanOrEqual(2000);
-    writeSummary('hostile-input', { requests_tried: tried, responses_5xx: serverErrors.length, heap_before_mb: Math.round(heapBefore), heap_after_mb: Math.round(heapAfter) });
-    process.stdout.write(`hostile input: ${tried} requests, ${serverErrors.length} answered 5xx; gateway heap ${heapBefore.toFixed(1)} MB before, ${heapAfter.toFixed(1)} MB after\n`);
+    writeSummary('hostile-input', {
+      requests_tried: tried,
+      responses_5xx: serverErrors.length,
+      heap_before_mb: Math.round(heapBefore),
+      heap_after_mb: Math.round(heapAfter),
+    });
+    process.stdout.write(
+      `hostile input: ${tried} requests, ${serverErrors.length} answered 5xx; gateway heap ${heapBefore.toFixed(1)} MB before, ${heapAfter.toFixed(1)} MB after\n`,
+    );
     // The process survived every request within HEAP_LIMIT_MB (checked above): that is the leak check.
     expect(heapAfter).toBeLessThan(HEAP_LIMIT_MB * 2);
   }, 60_000);

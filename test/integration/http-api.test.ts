@@ -21,7 +21,8 @@ beforeAll(async () => {
   agentToken = ops.agentToken;
   otherAgentToken = (await core.agents.create(ops.user.id, 'db1', 'database')).token;
   strangerToken = (await userWithAgent(core, 'stranger', 'web1')).agentToken;
-  for (const token of [agentToken, otherAgentToken, strangerToken]) expect((await call(base, 'GET', '/agent/job', { token })).status).toBe(204);
+  for (const token of [agentToken, otherAgentToken, strangerToken])
+    expect((await call(base, 'GET', '/agent/job', { token })).status).toBe(204);
 });
 afterAll(async () => {
   await http.close();
@@ -46,7 +47,12 @@ describe('health, readiness, metrics', () => {
     await takenJob();
     const metrics = await call(base, 'GET', '/metrics');
     expect(metrics.status).toBe(200);
-    for (const metric of ['skadi_jobs{status="sent"}', 'skadi_agents_online', 'skadi_http_request_duration_seconds_bucket', 'skadi_job_transitions_total{status="queuing"}']) {
+    for (const metric of [
+      'skadi_jobs{status="sent"}',
+      'skadi_agents_online',
+      'skadi_http_request_duration_seconds_bucket',
+      'skadi_job_transitions_total{status="queuing"}',
+    ]) {
       expect(metrics.body).toContain(metric);
     }
   });
@@ -81,7 +87,10 @@ describe('agent API', () => {
   });
 
   it('validates ?wait', async () => {
-    expect(await call(base, 'GET', '/agent/job?wait=abc', { token: agentToken })).toMatchObject({ status: 400, body: { error: 'BadRequest' } });
+    expect(await call(base, 'GET', '/agent/job?wait=abc', { token: agentToken })).toMatchObject({
+      status: 400,
+      body: { error: 'BadRequest' },
+    });
     expect((await call(base, 'GET', '/agent/job?wait=61', { token: agentToken })).status).toBe(400);
     expect((await call(base, 'GET', '/agent/job?wait=-1', { token: agentToken })).status).toBe(400);
   });
@@ -91,7 +100,10 @@ describe('agent API', () => {
     expect((await call(base, 'PUT', `/agent/jobs/${id}/running`, { token: agentToken, body: { result: 'working' } })).status).toBe(204);
     expect((await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'ok' } })).status).toBe(204);
     expect((await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'ok' } })).status).toBe(204);
-    expect(await call(base, 'PUT', `/agent/jobs/${id}/fail`, { token: agentToken, body: { result: 'no' } })).toMatchObject({ status: 409, body: { error: 'JobFinished' } });
+    expect(await call(base, 'PUT', `/agent/jobs/${id}/fail`, { token: agentToken, body: { result: 'no' } })).toMatchObject({
+      status: 409,
+      body: { error: 'JobFinished' },
+    });
     const failed = await takenJob();
     expect((await call(base, 'PUT', `/agent/jobs/${failed}/fail`, { token: agentToken, body: { result: 'exit 2' } })).status).toBe(204);
     expect((await core.jobs.get(failed, null)).status).toBe('failed');
@@ -100,7 +112,10 @@ describe('agent API', () => {
   it("answers 404 for another agent's job, unknown ids and path tricks", async () => {
     const id = await takenJob();
     for (const token of [otherAgentToken, strangerToken]) {
-      expect(await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token, body: { result: 'x' } })).toMatchObject({ status: 404, body: { error: 'JobNotFound' } });
+      expect(await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token, body: { result: 'x' } })).toMatchObject({
+        status: 404,
+        body: { error: 'JobNotFound' },
+      });
     }
     expect((await call(base, 'PUT', '/agent/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/succeed', { token: agentToken, body: {} })).status).toBe(404);
     expect((await call(base, 'PUT', '/agent/jobs/..%2F..%2Fetc%2Fpasswd/succeed', { token: agentToken, body: {} })).status).toBe(404);
@@ -109,9 +124,26 @@ describe('agent API', () => {
 
   it('answers 400 to bad JSON and wrong types, 413 to oversized bodies', async () => {
     const id = await takenJob();
-    expect(await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: '{"result":', headers: { 'content-type': 'application/json' } })).toMatchObject({ status: 400, body: { error: 'InvalidJSON' } });
-    expect(await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 42 } })).toMatchObject({ status: 400, body: { error: 'BadRequest' } });
-    expect((await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: '[1,2]', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect(
+      await call(base, 'PUT', `/agent/jobs/${id}/succeed`, {
+        token: agentToken,
+        body: '{"result":',
+        headers: { 'content-type': 'application/json' },
+      }),
+    ).toMatchObject({ status: 400, body: { error: 'InvalidJSON' } });
+    expect(await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 42 } })).toMatchObject({
+      status: 400,
+      body: { error: 'BadRequest' },
+    });
+    expect(
+      (
+        await call(base, 'PUT', `/agent/jobs/${id}/succeed`, {
+          token: agentToken,
+          body: '[1,2]',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(400);
     const big = await call(base, 'PUT', `/agent/jobs/${id}/succeed`, { token: agentToken, body: { result: 'x'.repeat(10_000) } });
     expect(big).toMatchObject({ status: 413, body: { error: 'TooLarge' } });
     expect((await core.jobs.get(id, null)).status).toBe('sent');
@@ -120,7 +152,10 @@ describe('agent API', () => {
   it('answers 413 to a chunked body past the limit that declares no length, without reading it all', async () => {
     const id = await takenJob();
     const answer = await new Promise<{ status: number; body: string; sent: number }>((resolve, reject) => {
-      const req = nodeHttp.request(`${base}/agent/jobs/${id}/succeed`, { method: 'PUT', headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' } });
+      const req = nodeHttp.request(`${base}/agent/jobs/${id}/succeed`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' },
+      });
       let sent = 0;
       let answered = false;
       req.on('response', (res) => {
@@ -156,25 +191,46 @@ describe('agent API', () => {
     const unknown = await call(base, 'POST', '/agent/job/add', { token: agentToken, body: { message: 'nosuch ls' } });
     expect(unknown).toMatchObject({ status: 404, body: { error: 'AgentNotFound' } });
     expect(unknown.body.message).toContain('web1');
-    expect((await call(base, 'POST', '/agent/job/add', { token: agentToken, body: { message: 'db1 ' + 'x'.repeat(4097) } })).body.error).toBe('MessageTooLong');
+    expect(
+      (await call(base, 'POST', '/agent/job/add', { token: agentToken, body: { message: 'db1 ' + 'x'.repeat(4097) } })).body.error,
+    ).toBe('MessageTooLong');
     expect((await call(base, 'POST', '/agent/job/add', { token: agentToken, body: {} })).status).toBe(400);
   });
 
   it('stores delayed jobs from a duration or minutes/hours/days', async () => {
     const before = Date.now();
-    const a = await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'backup', duration: '1h30m', agent: 'db1' } });
+    const a = await call(base, 'POST', '/agent/job/delayed', {
+      token: agentToken,
+      body: { message: 'backup', duration: '1h30m', agent: 'db1' },
+    });
     expect(a).toMatchObject({ status: 201, body: { agent: 'db1' } });
-    expect(await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', duration: '1h', agent: 'nosuch' } })).toMatchObject({ status: 404, body: { error: 'AgentNotFound' } });
+    expect(
+      await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', duration: '1h', agent: 'nosuch' } }),
+    ).toMatchObject({ status: 404, body: { error: 'AgentNotFound' } });
     expect(Date.parse(a.body.due_at) - before).toBeGreaterThanOrEqual(5_400_000 - 1000);
     const b = await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'rotate logs', hours: 1, minutes: 5 } });
     expect(b).toMatchObject({ status: 201, body: { agent: 'web1' } });
-    expect((await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', duration: 'soon' } })).status).toBe(400);
-    expect(await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x' } })).toMatchObject({ status: 400, body: { error: 'InvalidDuration' } });
-    expect((await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', minutes: 'five' } })).status).toBe(400);
+    expect((await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', duration: 'soon' } })).status).toBe(
+      400,
+    );
+    expect(await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x' } })).toMatchObject({
+      status: 400,
+      body: { error: 'InvalidDuration' },
+    });
+    expect((await call(base, 'POST', '/agent/job/delayed', { token: agentToken, body: { message: 'x', minutes: 'five' } })).status).toBe(
+      400,
+    );
   });
 
   it('sends messages (202) to the message stream', async () => {
-    for (const path of ['/agent/message/info', '/agent/message/warning', '/agent/message/text', '/agent/message/auto', '/agent/info', '/agent/warning']) {
+    for (const path of [
+      '/agent/message/info',
+      '/agent/message/warning',
+      '/agent/message/text',
+      '/agent/message/auto',
+      '/agent/info',
+      '/agent/warning',
+    ]) {
       const res = await call(base, 'POST', path, { token: agentToken, body: { message: `from ${path}` } });
       expect(res.status).toBe(202);
     }
@@ -197,7 +253,7 @@ describe('user API', () => {
     await call(base, 'GET', '/agent/job', { token: agentToken });
   });
 
-  it('shows a job, waits for its end with ?wait, and hides other users\' jobs', async () => {
+  it("shows a job, waits for its end with ?wait, and hides other users' jobs", async () => {
     const id = await takenJob('sleep 1');
     const shown = await call(base, 'GET', `/jobs/${id}`, { token: userToken });
     expect(shown).toMatchObject({ status: 200, body: { id, status: 'sent', agent: 'web1', message: 'sleep 1' } });
@@ -213,13 +269,22 @@ describe('user API', () => {
 
   it('cancels a queued job', async () => {
     const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'db1 later' } });
-    expect(await call(base, 'POST', `/jobs/${pushed.body.id}/cancel`, { token: userToken })).toMatchObject({ status: 200, body: { status: 'canceled' } });
-    expect(await call(base, 'POST', `/jobs/${pushed.body.id}/cancel`, { token: userToken })).toMatchObject({ status: 409, body: { error: 'NotCancelable' } });
+    expect(await call(base, 'POST', `/jobs/${pushed.body.id}/cancel`, { token: userToken })).toMatchObject({
+      status: 200,
+      body: { status: 'canceled' },
+    });
+    expect(await call(base, 'POST', `/jobs/${pushed.body.id}/cancel`, { token: userToken })).toMatchObject({
+      status: 409,
+      body: { error: 'NotCancelable' },
+    });
     expect((await call(base, 'GET', '/agent/job', { token: otherAgentToken })).status).toBe(204);
   });
 
   it('sends messages (201) by POST and GET', async () => {
-    expect((await call(base, 'POST', '/message/info', { token: userToken, body: { message: 'deploy done', source: 'ci', color: '#00ff00' } })).status).toBe(201);
+    expect(
+      (await call(base, 'POST', '/message/info', { token: userToken, body: { message: 'deploy done', source: 'ci', color: '#00ff00' } }))
+        .status,
+    ).toBe(201);
     expect((await call(base, 'GET', `/message/warning?token=${userToken}&msg=disk+full`)).status).toBe(201);
     expect((await call(base, 'POST', '/message/info', { token: userToken, body: { message: 'x', color: 'green' } })).status).toBe(400);
     const events = await readStream(core, core.keys.messageStream);

@@ -1,8 +1,8 @@
 /** Access policies and identity links on the real database. */
 import type { InboundMessage } from '../../adapters/contract';
 import type { Core } from '../../cloud/core';
-import { identityCredential } from '../../cloud/credentials';
-import { parseIdentityKey } from '../../cloud/identities';
+import { identityCredential } from '../../cloud/approvals/credentials';
+import { parseIdentityKey } from '../../cloud/accounts/identities';
 import { createHeldAdapter } from '../helpers/held-adapter';
 import { dropNamespace, openCore, testConfig, uniqueName } from '../helpers/env';
 
@@ -18,7 +18,17 @@ afterAll(async () => {
 });
 
 function from(tenant: string, sender: string): InboundMessage {
-  return { channel: 'slack', tenant, senderId: sender, senderName: sender, text: 'status', isPrivate: false, replyTo: '{}', messageId: `m-${Math.random()}`, receivedAt: new Date() };
+  return {
+    channel: 'slack',
+    tenant,
+    senderId: sender,
+    senderName: sender,
+    text: 'status',
+    isPrivate: false,
+    replyTo: '{}',
+    messageId: `m-${Math.random()}`,
+    receivedAt: new Date(),
+  };
 }
 
 describe('access policies', () => {
@@ -49,13 +59,17 @@ describe('access policies', () => {
     expect('user' in a && 'user' in b && a.user.id !== b.user.id).toBe(true);
   });
 
-  it('applies the current policy to links it made itself, never to an admin\'s links', async () => {
+  it("applies the current policy to links it made itself, never to an admin's links", async () => {
     const open = { mode: 'open' as const, tenants: [] };
     const first = await core.identities.check(from('TAUTO', 'UAUTO'), open);
     expect('identity' in first && first.identity.automatic).toBe(true);
     // The node restarts with a stricter policy: the automatic link no longer lets the sender in.
-    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'closed', tenants: [] })).toEqual({ refusal: expect.stringContaining('not linked') });
-    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'workspace', tenants: ['TOTHER'] })).toEqual({ refusal: expect.stringContaining('TAUTO') });
+    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'closed', tenants: [] })).toEqual({
+      refusal: expect.stringContaining('not linked'),
+    });
+    expect(await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'workspace', tenants: ['TOTHER'] })).toEqual({
+      refusal: expect.stringContaining('TAUTO'),
+    });
     // Once an admin links it, it holds under any policy.
     await core.identities.link('slack:TAUTO:UAUTO', 'ops');
     const linked = await core.identities.check(from('TAUTO', 'UAUTO'), { mode: 'closed', tenants: [] });
@@ -105,13 +119,18 @@ describe('identity keys', () => {
     const alice = await core.identities.link('email:mail.example:alice@mail.example', 'mailers');
     const { agent } = await core.agents.create(owner.user.id, 'web1');
     await core.agents.setApprovalPatterns(owner.user.id, 'web1', ['deploy *']);
-    const { id } = await core.jobs.push((await core.agents.find(owner.user.id, 'web1'))!, 'deploy prod', { source: 'email', pushedBy: identityCredential(alice.id) });
+    const { id } = await core.jobs.push((await core.agents.find(owner.user.id, 'web1'))!, 'deploy prod', {
+      source: 'email',
+      pushedBy: identityCredential(alice.id),
+    });
     expect(agent.name).toBe('web1');
     // As `skadi job approve --as` resolves an account:
     const key = parseIdentityKey('email:MAIL.EXAMPLE:Alice@Mail.Example');
     const as = (await core.identityRepo.find(key.channel, key.tenant, key.externalId))!;
     expect(as.id).toBe(alice.id);
-    await expect(core.jobs.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' })).rejects.toMatchObject({ code: 'SelfApproval' });
+    await expect(
+      core.approvals.approve(id, { userId: owner.user.id, credential: identityCredential(as.id), via: 'cli', label: 'cli' }),
+    ).rejects.toMatchObject({ code: 'SelfApproval' });
     expect((await core.jobs.get(id, null)).status).toBe('awaiting_approval');
   });
 });
@@ -124,8 +143,16 @@ describe('inbound de-duplication', () => {
     adapter.release();
     const handle = core.chatHandler(adapter);
     const message: InboundMessage = {
-      channel: 'email', tenant: 'example.net', senderId: 'carol@example.net', senderName: 'Carol', text: 'status', isPrivate: true,
-      replyTo: 'carol-thread', messageId: `mid-${Math.random()}`, dedupKeys: [`sig-${Math.random()}`], receivedAt: new Date(),
+      channel: 'email',
+      tenant: 'example.net',
+      senderId: 'carol@example.net',
+      senderName: 'Carol',
+      text: 'status',
+      isPrivate: true,
+      replyTo: 'carol-thread',
+      messageId: `mid-${Math.random()}`,
+      dedupKeys: [`sig-${Math.random()}`],
+      receivedAt: new Date(),
     };
     const check = core.identities.check;
     core.identities.check = async () => {

@@ -1,11 +1,11 @@
 /**
- * The guards that keep the README's lifecycle promises, each driven to the state where only that guard decides:
+ * The guards that keep the lifecycle promises (README.md, docs/design.md), each driven to the state where only that guard decides:
  * a take of a job that is no longer queuing, a lease renewed by `running`, an agent that polled again before the
  * offline sweep, a late approval, an approval and a denial at once. No background loops: every sweep is by hand.
  */
 import type { Core } from '../../cloud/core';
-import { identityCredential } from '../../cloud/credentials';
-import type { Approver } from '../../cloud/jobs';
+import { identityCredential } from '../../cloud/approvals/credentials';
+import type { Approver } from '../../cloud/approvals/decisions';
 import type { AgentRow } from '../../cloud/store/agents';
 import { dropNamespace, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 
@@ -40,7 +40,12 @@ async function row(jobId: string): Promise<Record<string, any>> {
   return (rows as Record<string, any>[])[0];
 }
 
-const chat = (userId: number, identityId: number, label: string): Approver => ({ userId, credential: identityCredential(identityId), via: 'chat', label });
+const chat = (userId: number, identityId: number, label: string): Approver => ({
+  userId,
+  credential: identityCredential(identityId),
+  via: 'chat',
+  label,
+});
 
 describe('a job is handed out at most once', () => {
   it('never hands out a job canceled in MySQL whose id is still in the Redis queue', async () => {
@@ -107,7 +112,7 @@ describe('approval decisions', () => {
     const gated = (await core.agents.find(userId, agent.name))!;
     const { id } = await core.jobs.push(gated, 'deploy late', { source: 'slack', pushedBy: identityCredential(alice) });
     await core.db.pool.query('UPDATE jobs SET approval_until = ? WHERE id = ?', [new Date(Date.now() - 1), id]);
-    await expect(core.jobs.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({
+    await expect(core.approvals.approve(id, chat(userId, bob, 'bob'))).rejects.toMatchObject({
       status: 409,
       code: 'ApprovalExpired',
       message: `Job ${id} was not approved in time and has expired; ask for it again.`,
@@ -124,8 +129,8 @@ describe('approval decisions', () => {
       const { id } = await core.jobs.push(gated, `deploy race ${round}`, { source: 'slack', pushedBy: identityCredential(alice) });
       const carol = await core.identities.link(`slack:T${seq}:UCAROL`, `u${seq}`);
       const outcomes = await Promise.allSettled([
-        core.jobs.approve(id, chat(userId, bob, 'bob')),
-        other.jobs.deny(id, chat(userId, carol.id, 'carol'), 'no'),
+        core.approvals.approve(id, chat(userId, bob, 'bob')),
+        other.approvals.deny(id, chat(userId, carol.id, 'carol'), 'no'),
       ]);
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
       const r = await row(id);

@@ -1,13 +1,29 @@
 /** The job lifecycle on real MariaDB and Redis: every transition, at-most-once hand-out, timeouts, reconciliation. */
 import type { Core } from '../../cloud/core';
 import type { AgentRow } from '../../cloud/store/agents';
-import { deleteRedisPrefix, dropNamespace, eventually, MYSQL_ROOT, openCore, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import {
+  deleteRedisPrefix,
+  dropNamespace,
+  eventually,
+  MYSQL_ROOT,
+  openCore,
+  readStream,
+  testConfig,
+  uniqueName,
+  userWithAgent,
+} from '../helpers/env';
 import { startProxy } from '../helpers/proxy';
 
 const name = uniqueName();
 // Lease and offline time are short for the tests, yet long enough that a stall of a second on a loaded machine breaks nothing.
 const LEASE_MS = 3000;
-const config = testConfig(name, { jobLeaseMs: LEASE_MS, agentOfflineAfterMs: 3000, sweepIntervalMs: 50, reconcileIntervalMs: 60_000, maxPollsPerAgent: 1000 });
+const config = testConfig(name, {
+  jobLeaseMs: LEASE_MS,
+  agentOfflineAfterMs: 3000,
+  sweepIntervalMs: 50,
+  reconcileIntervalMs: 60_000,
+  maxPollsPerAgent: 1000,
+});
 let core: Core;
 
 beforeAll(async () => {
@@ -120,7 +136,11 @@ describe('job lifecycle', () => {
       proxy.cutWhen('SELECT * FROM jobs WHERE id IN (');
       // The UPDATE commits, then the connection drops before the read-back: the poll answers an error.
       await expect(viaProxy.jobs.take(agent, 1)).rejects.toThrow();
-      await eventually(async () => viaProxy.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing', 10_000, 'the unconfirmed take to be undone');
+      await eventually(
+        async () => viaProxy.jobRepo.unconfirmedTakes === 0 && (await core.jobs.get(id, null)).status === 'queuing',
+        10_000,
+        'the unconfirmed take to be undone',
+      );
       expect(await core.jobs.take(agent, 1)).toEqual([{ id, message: 'unconfirmed' }]);
     } finally {
       await viaProxy.close();
@@ -182,7 +202,10 @@ describe('job lifecycle', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
-    const renewalError = renewals.then(() => null, (err: unknown) => err);
+    const renewalError = renewals.then(
+      () => null,
+      (err: unknown) => err,
+    );
     try {
       // Both were taken at once with the same lease: once the silent one has expired, the busy one's first lease is
       // over too, and only its renewals keep it. A sweep by hand after a renewal made since shows it kept.
@@ -210,10 +233,14 @@ describe('job lifecycle', () => {
     await eventually(async () => (await core.jobs.get(queued.id, null)).status === 'expired', 15_000, 'offline expiry');
     expect((await core.jobs.get(queued.id, null)).reason).toBe('agent offline');
     const agentMessages = async () => (await readStream(core, core.keys.messageStream)).filter((m) => m.agent_id === agent.id);
-    const messages = await eventually(async () => {
-      const found = await agentMessages();
-      return found.length >= 2 && found;
-    }, 10_000, 'offline message');
+    const messages = await eventually(
+      async () => {
+        const found = await agentMessages();
+        return found.length >= 2 && found;
+      },
+      10_000,
+      'offline message',
+    );
     expect(messages.map((m) => m.kind)).toEqual(['agent:online', 'agent:offline']);
     expect(messages[1]).toMatchObject({ user_id: userId, message: `Agent ${agent.name} is offline` });
     await core.agents.recordPoll(agent, null);
@@ -223,7 +250,9 @@ describe('job lifecycle', () => {
   it('brings many agents online at once without exhausting the MySQL pool', async () => {
     seq++;
     const { user } = await userWithAgent(core, `u${seq}`, `many${seq}`);
-    const agents = await Promise.all(Array.from({ length: 80 }, (_, i) => core.agents.create(user.id, `m${seq}x${i}`).then((r) => r.agent)));
+    const agents = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => core.agents.create(user.id, `m${seq}x${i}`).then((r) => r.agent)),
+    );
     await Promise.all(agents.map((a) => core.agents.recordPoll(a, null))); // 80 transactions, 32 connections
     const online = (await core.agents.list(user.id)).filter((a) => a.online);
     expect(online).toHaveLength(80);
@@ -265,7 +294,10 @@ describe('job lifecycle', () => {
 
   it('rejects messages over 4096 characters', async () => {
     const { agent } = await onlineAgent();
-    await expect(core.jobs.push(agent, 'x'.repeat(4097), { source: 'test' })).rejects.toMatchObject({ status: 400, code: 'MessageTooLong' });
+    await expect(core.jobs.push(agent, 'x'.repeat(4097), { source: 'test' })).rejects.toMatchObject({
+      status: 400,
+      code: 'MessageTooLong',
+    });
   });
 });
 

@@ -31,7 +31,9 @@ async function freshAgent() {
 /** How many GET /agent/job requests this node has answered with a status. */
 async function pollsAnswered(status: number): Promise<number> {
   const text = (await call(base, 'GET', '/metrics')).body as string;
-  const line = text.split('\n').find((l) => l.startsWith(`skadi_http_request_duration_seconds_count{method="GET",route="/agent/job",status="${status}"}`));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`skadi_http_request_duration_seconds_count{method="GET",route="/agent/job",status="${status}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -40,37 +42,48 @@ describe('long polls', () => {
     const { agentName, agentToken, userToken } = await freshAgent();
     const before = await pollsAnswered(204);
     await Promise.all(
-      Array.from({ length: 50 }, () => new Promise<void>((resolve, reject) => {
-        const socket = net.connect(http.port, '127.0.0.1', () => {
-          socket.write(`GET /agent/job?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agentToken}\r\n\r\n`, () => {
-            socket.destroy();
-            resolve();
-          });
-        });
-        socket.on('error', reject);
-      })),
+      Array.from(
+        { length: 50 },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const socket = net.connect(http.port, '127.0.0.1', () => {
+              socket.write(`GET /agent/job?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agentToken}\r\n\r\n`, () => {
+                socket.destroy();
+                resolve();
+              });
+            });
+            socket.on('error', reject);
+          }),
+      ),
     );
     // Every one of them is answered at once (the client is gone), none is left waiting.
     await eventually(async () => (await pollsAnswered(204)) - before >= 50, 10_000, 'the 50 abandoned polls to be answered');
     expect(core.dispatcher.waiting).toBe(0);
     const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: `${agentName} after the abandoned polls` } });
     expect(pushed.status).toBe(201);
-    expect(await call(base, 'GET', '/agent/job?wait=5', { token: agentToken })).toMatchObject({ status: 200, body: { id: pushed.body.id } });
+    expect(await call(base, 'GET', '/agent/job?wait=5', { token: agentToken })).toMatchObject({
+      status: 200,
+      body: { id: pushed.body.id },
+    });
   });
 
   it.each([
     ['its token is rotated', (userId: number, agent: string) => core.agents.rotateToken(userId, agent)],
     ['it is disabled', (userId: number, agent: string) => core.agents.setAvailable(userId, agent, false)],
     ['it is removed', (userId: number, agent: string) => core.agents.remove(userId, agent)],
-  ])('ends an agent’s waiting polls when %s', async (_, change) => {
-    const { user, agentName, agentToken } = await freshAgent();
-    // The poll waits a minute, longer than this test may take: its answer comes from the change, not its wait's end.
-    const poll = call(base, 'GET', '/agent/job?wait=60', { token: agentToken });
-    await eventually(() => core.dispatcher.waiting === 1, 5000, 'the poll to wait');
-    await change(user.id, agentName);
-    expect((await poll).status).toBe(204);
-    expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBeGreaterThanOrEqual(401);
-  }, 45_000);
+  ])(
+    'ends an agent’s waiting polls when %s',
+    async (_, change) => {
+      const { user, agentName, agentToken } = await freshAgent();
+      // The poll waits a minute, longer than this test may take: its answer comes from the change, not its wait's end.
+      const poll = call(base, 'GET', '/agent/job?wait=60', { token: agentToken });
+      await eventually(() => core.dispatcher.waiting === 1, 5000, 'the poll to wait');
+      await change(user.id, agentName);
+      expect((await poll).status).toBe(204);
+      expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBeGreaterThanOrEqual(401);
+    },
+    45_000,
+  );
 
   it('holds at most max_polls_per_agent polls of one agent: a further one answers the oldest with 204', async () => {
     const { agentToken } = await freshAgent();
@@ -88,4 +101,3 @@ describe('long polls', () => {
     core.dispatcher.start();
   });
 });
-

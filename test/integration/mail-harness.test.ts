@@ -52,7 +52,14 @@ withDovecot(dovecotAvailable() ? 'Dovecot harness' : `Dovecot harness (${NO_DOVE
 
   it('lists an appended mail with its subject, Message-ID and flags', async () => {
     const auth = authResults('mx.example.net', { dkim: 'pass', dkimDomain: 'example.com', spf: 'pass', mailFrom: 'alice@example.com' });
-    const raw = rawMail({ from: 'alice@example.com', to: 'skadi@example.net', subject: 'web1 uptime', text: 'hi', messageId: '<h1@example.com>', authResults: [auth] });
+    const raw = rawMail({
+      from: 'alice@example.com',
+      to: 'skadi@example.net',
+      subject: 'web1 uptime',
+      text: 'hi',
+      messageId: '<h1@example.com>',
+      authResults: [auth],
+    });
     await dovecot.append(raw);
     const [mail] = await dovecot.messages();
     expect(mail).toMatchObject({ subject: 'web1 uptime', messageId: '<h1@example.com>' });
@@ -136,10 +143,24 @@ describe('rawMail', () => {
     const sink = await startSmtpSink();
     const transport = nodemailer.createTransport(sink.url);
     try {
-      const raw = rawMail({ from: 'alice@example.com', to: ['skadi@example.net'], subject: 'Grüße', text: 'plain\nline 2', html: '<b>bold</b>', references: '<a@x>', inReplyTo: '<a@x>' });
+      const raw = rawMail({
+        from: 'alice@example.com',
+        to: ['skadi@example.net'],
+        subject: 'Grüße',
+        text: 'plain\nline 2',
+        html: '<b>bold</b>',
+        references: '<a@x>',
+        inReplyTo: '<a@x>',
+      });
       expect(raw).not.toMatch(/[^\r]\n/);
       await transport.sendMail({ envelope: { from: 'alice@example.com', to: ['skadi@example.net'] }, raw });
-      expect(sink.mails[0]).toMatchObject({ subject: 'Grüße', text: 'plain\nline 2', html: '<b>bold</b>', references: ['<a@x>'], inReplyTo: '<a@x>' });
+      expect(sink.mails[0]).toMatchObject({
+        subject: 'Grüße',
+        text: 'plain\nline 2',
+        html: '<b>bold</b>',
+        references: ['<a@x>'],
+        inReplyTo: '<a@x>',
+      });
     } finally {
       transport.close();
       await sink.close();
@@ -158,7 +179,7 @@ describe('rawMail', () => {
 describe('border MX (mailauth)', () => {
   const mail = rawMail({ from: 'alice@example.com', to: 'skadi@ops.example.net', subject: 'web1 uptime', text: 'hi\n' });
 
-  it('drops incoming Authentication-Results with its id as the README\'s header_checks line does, folded ones too, and no others', () => {
+  it('drops incoming Authentication-Results with its id as the header_checks line of docs/email.md does, folded ones too, and no others', () => {
     const raw = `Authentication-Results: mx.example.com; dkim=pass\r\nAuthentication-Results:\r\n\tmx.example.com;\r\n dkim=pass header.d=example.com\r\nAuthentication-Results: other.example.net; dkim=pass\r\n${mail}`;
     const kept = dropHeaders(raw, stripPattern('mx.example.com'));
     expect(kept).not.toContain('mx.example.com;');
@@ -179,9 +200,15 @@ describe('border MX (mailauth)', () => {
       const key = dkimKey('example.com');
       const mx = borderMx('mx.example.com', [key], dovecot);
       const signed = await signMail(mail, key);
-      expect(await mx.deliver(signed, { mailFrom: 'alice@example.com' })).toMatch(/^Received: [^]*?\r\nAuthentication-Results: mx\.example\.com;\r\n dkim=pass header\.i=@example\.com header\.s=sel/);
-      expect(await mx.deliver(signed.replace('hi\r\n', 'rm -rf /\r\n'), { mailFrom: 'alice@example.com' })).toMatch(/Authentication-Results: mx\.example\.com;\r\n dkim=neutral \(body hash did not verify\)/);
-      expect(await mx.deliver(signed.replace('Subject: web1 uptime', 'Subject: web1 reboot'), { mailFrom: 'alice@example.com' })).toMatch(/Authentication-Results: mx\.example\.com;\r\n dkim=fail/);
+      expect(await mx.deliver(signed, { mailFrom: 'alice@example.com' })).toMatch(
+        /^Received: [\s\S]*?\r\nAuthentication-Results: mx\.example\.com;\r\n dkim=pass header\.i=@example\.com header\.s=sel/,
+      );
+      expect(await mx.deliver(signed.replace('hi\r\n', 'rm -rf /\r\n'), { mailFrom: 'alice@example.com' })).toMatch(
+        /Authentication-Results: mx\.example\.com;\r\n dkim=neutral \(body hash did not verify\)/,
+      );
+      expect(await mx.deliver(signed.replace('Subject: web1 uptime', 'Subject: web1 reboot'), { mailFrom: 'alice@example.com' })).toMatch(
+        /Authentication-Results: mx\.example\.com;\r\n dkim=fail/,
+      );
       expect(await dovecot.messages()).toHaveLength(3);
     });
   });

@@ -22,7 +22,14 @@ let adapter: HeldAdapter;
 let running: Notifier[] = [];
 
 beforeAll(async () => {
-  core = await openCore(testConfig(name, { notifyMaxInFlight: CAP, notifyMaxInFlightPerConversation: PER_CONVERSATION, notifyPaceMs: 1, notifyReclaimIdleMs: RECLAIM_IDLE_MS }));
+  core = await openCore(
+    testConfig(name, {
+      notifyMaxInFlight: CAP,
+      notifyMaxInFlightPerConversation: PER_CONVERSATION,
+      notifyPaceMs: 1,
+      notifyReclaimIdleMs: RECLAIM_IDLE_MS,
+    }),
+  );
 });
 afterEach(async () => {
   adapter?.release();
@@ -37,7 +44,9 @@ afterAll(async () => {
 /** Pending (read, not acknowledged) and lag (not read yet) of the notifier group on the message stream, from Redis. */
 async function groupCounts(group: string): Promise<{ pending: number; lag: number }> {
   const groups = (await core.redis.xinfo('GROUPS', core.keys.messageStream)) as (string | number)[][];
-  const info = groups.map((fields) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]])))).find((g) => g.name === group);
+  const info = groups
+    .map((fields) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]]))))
+    .find((g) => g.name === group);
   return { pending: Number(info?.pending), lag: Number(info?.lag) };
 }
 
@@ -86,15 +95,27 @@ describe('notifier bounds', () => {
     expect(started.load()).toMatchObject({ inFlightHighWater: CAP, conversationHighWater: PER_CONVERSATION });
 
     adapter.release();
-    await eventually(async () => adapter.sent.length >= EVENTS && (await groupCounts(started.group)).pending === 0, 15_000, 'every event to be delivered');
+    await eventually(
+      async () => adapter.sent.length >= EVENTS && (await groupCounts(started.group)).pending === 0,
+      15_000,
+      'every event to be delivered',
+    );
     expect(await groupCounts(started.group)).toEqual({ pending: 0, lag: 0 });
     expect(adapter.sent).toHaveLength(EVENTS); // once each
     for (const conversation of new Set(CONVERSATIONS)) {
-      const expected = Array.from({ length: EVENTS }, (_, i) => i).filter((i) => conversationOf(i) === conversation).map((i) => `m${i}`);
+      const expected = Array.from({ length: EVENTS }, (_, i) => i)
+        .filter((i) => conversationOf(i) === conversation)
+        .map((i) => `m${i}`);
       expect(adapter.sent.filter((s) => s.ref === conversation).map((s) => s.text)).toEqual(expected);
     }
     expect(Math.max(...samples.map((s) => s.inFlight))).toBeLessThanOrEqual(CAP);
-    expect(started.load()).toMatchObject({ inFlight: 0, held: 0, underWay: 0, inFlightHighWater: CAP, conversationHighWater: PER_CONVERSATION });
+    expect(started.load()).toMatchObject({
+      inFlight: 0,
+      held: 0,
+      underWay: 0,
+      inFlightHighWater: CAP,
+      conversationHighWater: PER_CONVERSATION,
+    });
     expect(await core.redis.xlen(`${core.keys.messageStream}:dead`)).toBe(0);
   });
 
@@ -110,7 +131,11 @@ describe('notifier bounds', () => {
     await startNotifier(other); // reclaims what has been idle for RECLAIM_IDLE_MS, every half of it
     const readAt = Date.now();
     // Held for twice the reclaim idle time, yet Redis counts every entry as idle for less: the holder claimed them again.
-    await eventually(async () => Date.now() - readAt > 2 * RECLAIM_IDLE_MS && (await longestIdleMs(holder.group)) < RECLAIM_IDLE_MS, 10_000, 'the entries to stay claimed');
+    await eventually(
+      async () => Date.now() - readAt > 2 * RECLAIM_IDLE_MS && (await longestIdleMs(holder.group)) < RECLAIM_IDLE_MS,
+      10_000,
+      'the entries to stay claimed',
+    );
     expect(other.sent).toEqual([]);
     adapter.release();
     await eventually(async () => adapter.sent.length >= count && (await groupCounts(holder.group)).pending === 0, 10_000, 'the deliveries');

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { SlackAdapter } from '../../adapters/slack';
 import { encodeRef } from '../../adapters/slack/reply-ref';
 import type { Core } from '../../cloud/core';
-import { encodeOrigin } from '../../cloud/commands/execute';
+import { encodeOrigin } from '../../cloud/chat/origin';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName, userWithAgent } from '../helpers/env';
 import { slackAdapterFor, startFakeSlack, type FakeSlack } from '../helpers/fake-slack';
 
@@ -16,7 +16,13 @@ let adapter: SlackAdapter;
 let seq = 0;
 
 beforeAll(async () => {
-  const config = testConfig(name, { notifyMaxAttempts: 4, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: PACE_MS, callbackAllow: ['127.0.0.1/32'] });
+  const config = testConfig(name, {
+    notifyMaxAttempts: 4,
+    notifyRetryBaseMs: 50,
+    notifyReclaimIdleMs: 3000,
+    notifyPaceMs: PACE_MS,
+    callbackAllow: ['127.0.0.1/32'],
+  });
   core = await openCore(config, true);
   slack = await startFakeSlack();
   adapter = slackAdapterFor(slack);
@@ -89,9 +95,15 @@ describe('notifier delivery', () => {
 
   it('dead-letters at once, without retrying, what the platform refuses for good', async () => {
     const { user } = await fresh('CGONE');
-    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CGONE', { body: { ok: false, error: 'channel_not_found' } });
+    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CGONE', {
+      body: { ok: false, error: 'channel_not_found' },
+    });
     await core.events.message({ kind: 'warning', user_id: user.id, message: 'to a deleted channel' });
-    const dead = await eventually(async () => (await deadLetters(core.keys.messageStream)).find((f) => field(f, 'data').includes('to a deleted channel')), 15_000, 'the dead letter');
+    const dead = await eventually(
+      async () => (await deadLetters(core.keys.messageStream)).find((f) => field(f, 'data').includes('to a deleted channel')),
+      15_000,
+      'the dead letter',
+    );
     expect(field(dead, 'attempts')).toBe('1');
     expect(field(dead, 'error')).toContain('channel_not_found');
     expect(calls('chat.postMessage', 'CGONE').filter((c) => String(c.args.text).includes('to a deleted channel'))).toHaveLength(1);
@@ -106,7 +118,11 @@ describe('notifier delivery', () => {
       const refused = await core.jobs.push(agent, 'refused', { source: 'api', callback: refusing.url });
       await eventually(() => limited.hits.length >= 2, 15_000, 'the retry after 429');
       expect(limited.hits[1] - limited.hits[0]).toBeGreaterThanOrEqual(950); // Retry-After: 1 was honoured
-      const dead = await eventually(async () => (await deadLetters(core.keys.jobStatusStream)).find((f) => field(f, 'data').includes(refused.id)), 15_000, 'the refused callback to be dead-lettered');
+      const dead = await eventually(
+        async () => (await deadLetters(core.keys.jobStatusStream)).find((f) => field(f, 'data').includes(refused.id)),
+        15_000,
+        'the refused callback to be dead-lettered',
+      );
       expect(field(dead, 'attempts')).toBe('1');
       expect(refusing.hits).toHaveLength(1);
       expect((await deadLetters(core.keys.jobStatusStream)).some((f) => field(f, 'data').includes(retried.id))).toBe(false);
@@ -119,12 +135,20 @@ describe('notifier delivery', () => {
   it('posts the answer once when editing the acknowledgement fails and the delivery is retried', async () => {
     const { agent } = await fresh('CNOTIFY');
     const ackRef = encodeRef({ c: 'CREPLY', t: '1700000000.000001' });
-    slack.script('chat.update', { status: 500, body: { ok: false, error: 'internal_error' } }, { status: 500, body: { ok: false, error: 'internal_error' } });
+    slack.script(
+      'chat.update',
+      { status: 500, body: { ok: false, error: 'internal_error' } },
+      { status: 500, body: { ok: false, error: 'internal_error' } },
+    );
     const { id } = await core.jobs.push(agent, 'answer once', { source: 'slack', origin: encodeOrigin('slack', ackRef) });
     await core.jobs.take(agent, 1);
     await core.jobs.report(agent, id, 'succeeded', 'the answer');
     const edits = () => calls('chat.update', 'CREPLY');
-    await eventually(() => edits().some((c) => c.status === 200 && String(c.args.text).includes('succeeded')), 15_000, 'the acknowledgement to show the end');
+    await eventually(
+      () => edits().some((c) => c.status === 200 && String(c.args.text).includes('succeeded')),
+      15_000,
+      'the acknowledgement to show the end',
+    );
     const answers = calls('chat.postMessage', 'CREPLY').filter((c) => String(c.args.text).includes('the answer'));
     expect(answers).toHaveLength(1);
     expect(answers[0].args.thread_ts).toBe('1700000000.000001');

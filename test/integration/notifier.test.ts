@@ -15,7 +15,10 @@ let seq = 0;
 
 beforeAll(async () => {
   const callbackAllow = ['127.0.0.1/32']; // the callback receiver below listens on loopback
-  core = await openCore(testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: 10, callbackAllow }), true);
+  core = await openCore(
+    testConfig(name, { notifyMaxAttempts: 3, notifyRetryBaseMs: 50, notifyReclaimIdleMs: 3000, notifyPaceMs: 10, callbackAllow }),
+    true,
+  );
   slack = await startFakeSlack();
   adapter = slackAdapterFor(slack);
 });
@@ -62,14 +65,20 @@ describe('notifier', () => {
     try {
       const bad = await userNotifiedIn('CBAD');
       const good = await userNotifiedIn('CGOOD');
-      slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CBAD', { body: { ok: false, error: 'internal_error' } });
+      slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CBAD', {
+        body: { ok: false, error: 'internal_error' },
+      });
       await core.events.message({ kind: 'warning', user_id: bad.user.id, message: 'never arrives' });
       await core.events.message({ kind: 'info', user_id: good.user.id, message: 'arrives' });
       await eventually(() => posted('CGOOD').some((c) => c.status === 200), 5000, 'the good message');
-      const dead = await eventually(async () => {
-        const entries = await core.redis.xrange(`${core.keys.messageStream}:dead`, '-', '+');
-        return entries.length > 0 && entries;
-      }, 10_000, 'the dead letter');
+      const dead = await eventually(
+        async () => {
+          const entries = await core.redis.xrange(`${core.keys.messageStream}:dead`, '-', '+');
+          return entries.length > 0 && entries;
+        },
+        10_000,
+        'the dead letter',
+      );
       const fields = dead[0][1];
       expect(JSON.parse(fields[fields.indexOf('data') + 1]).message).toBe('never arrives');
       expect(fields[fields.indexOf('error') + 1]).toContain('internal_error');
@@ -86,7 +95,11 @@ describe('notifier', () => {
   it('delivers what a crashed notifier left pending, through another one', async () => {
     const crashing = await core.startNotifier([adapter]);
     const { user } = await userNotifiedIn('CSLOW');
-    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CSLOW', { delayMs: 1500, status: 500, body: { ok: false } });
+    slack.always((method, args) => method === 'chat.postMessage' && args.channel === 'CSLOW', {
+      delayMs: 1500,
+      status: 500,
+      body: { ok: false },
+    });
     await core.events.message({ kind: 'text', user_id: user.id, message: 'survives a crash' });
     // Its first attempt failed, so it holds the entry (pending) for a retry; anything it still has out fails too.
     await eventually(() => posted('CSLOW').some((c) => c.status === 500), 5000, 'the first attempt to fail');
@@ -111,7 +124,11 @@ describe('notifier', () => {
       const all = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && /^CMANY/.test(c.args.channel) && c.status === 200);
       await eventually(() => all().length >= 20, 10_000, 'twenty deliveries');
       await allAcknowledged(notifiers[0].group);
-      expect(all().map((c) => c.args.text).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
+      expect(
+        all()
+          .map((c) => c.args.text)
+          .sort(),
+      ).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
     } finally {
       await Promise.all(notifiers.map((n) => n.stop()));
     }

@@ -1,13 +1,23 @@
 /** MySQL or Redis unreachable: 503 Unavailable (never a 500, never a 201 for an unstored job), and recovery without a restart. */
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { dropNamespace, eventually, MYSQL_ROOT, openCore, openServer, readStream, testConfig, uniqueName, userWithAgent } from '../helpers/env';
+import {
+  dropNamespace,
+  eventually,
+  MYSQL_ROOT,
+  openCore,
+  openServer,
+  readStream,
+  testConfig,
+  uniqueName,
+  userWithAgent,
+} from '../helpers/env';
 import { call } from '../helpers/http';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type TcpProxy } from '../helpers/proxy';
 
 const name = uniqueName();
-let mysqlProxy: Proxy;
+let mysqlProxy: TcpProxy;
 let redis: PrivateRedis;
 let core: Core;
 let http: HttpServer;
@@ -22,7 +32,9 @@ beforeAll(async () => {
   await direct.close();
   mysqlProxy = await startProxy(Number(new URL(MYSQL_ROOT).port || 3306));
   redis = await startPrivateRedis();
-  ({ core, http, base } = await openServer(testConfig(name, { mysqlUrl: `mysql://root@127.0.0.1:${mysqlProxy.port}/${name}`, ...redis.overrides })));
+  ({ core, http, base } = await openServer(
+    testConfig(name, { mysqlUrl: `mysql://root@127.0.0.1:${mysqlProxy.port}/${name}`, ...redis.overrides }),
+  ));
   expect((await call(base, 'GET', '/agent/job', { token: agentToken })).status).toBe(204);
 });
 afterAll(async () => {
@@ -48,7 +60,11 @@ describe('dependency outages', () => {
     }
     await eventually(async () => (await call(base, 'GET', '/readyz')).status === 200, 10_000, 'Redis to come back');
     // A cluster client may reconnect once more while the restarted masters agree on the cluster state.
-    await eventually(async () => (await call(base, 'GET', '/agent/job', { token: agentToken })).status === 204, 10_000, 'polls to work again');
+    await eventually(
+      async () => (await call(base, 'GET', '/agent/job', { token: agentToken })).status === 204,
+      10_000,
+      'polls to work again',
+    );
     const pushed = await call(base, 'POST', '/job/add', { token: userToken, body: { message: 'web1 ls' } });
     expect(pushed.status).toBe(201);
     expect((await call(base, 'GET', '/agent/job', { token: agentToken })).body.id).toBe(pushed.body.id);
@@ -69,11 +85,17 @@ describe('dependency outages', () => {
     }
     // Nobody reports again. Once Redis is rebuilt (its markers are back) and nothing is kept any more, the
     // event is in the new stream exactly once: replayed by the rebuild, which drops the kept copy it covers.
-    const events = await eventually(async () => {
-      if (core.events.unsentCount > 0 || !(await core.queue.hasEpoch().catch(() => false))) return false;
-      const found = (await readStream(core, core.keys.jobStatusStream).catch(() => [])).filter((e) => e.job_id === pushed.body.id).map((e) => e.status);
-      return found.includes('succeeded') && found;
-    }, 15_000, 'the kept event to be appended after the rebuild');
+    const events = await eventually(
+      async () => {
+        if (core.events.unsentCount > 0 || !(await core.queue.hasEpoch().catch(() => false))) return false;
+        const found = (await readStream(core, core.keys.jobStatusStream).catch(() => []))
+          .filter((e) => e.job_id === pushed.body.id)
+          .map((e) => e.status);
+        return found.includes('succeeded') && found;
+      },
+      15_000,
+      'the kept event to be appended after the rebuild',
+    );
     expect(events).toEqual(['succeeded']); // the stream was lost with Redis; the event is appended to the new one once
   });
 
@@ -81,7 +103,8 @@ describe('dependency outages', () => {
     mysqlProxy.cut();
     const statuses: number[] = [];
     try {
-      for (let i = 0; i < 5; i++) statuses.push((await call(base, 'POST', '/job/add', { token: userToken, body: { message: `web1 during ${i}` } })).status);
+      for (let i = 0; i < 5; i++)
+        statuses.push((await call(base, 'POST', '/job/add', { token: userToken, body: { message: `web1 during ${i}` } })).status);
       expect((await call(base, 'GET', '/readyz')).status).toBe(503);
     } finally {
       mysqlProxy.resume();

@@ -24,7 +24,7 @@ import pino from 'pino';
 import type Koa from 'koa';
 import type { z } from 'zod';
 import { createCore, type Core } from '../../cloud/core';
-import { CLI_CREDENTIAL } from '../../cloud/credentials';
+import { CLI_CREDENTIAL } from '../../cloud/approvals/credentials';
 import type { AgentRow } from '../../cloud/store/agents';
 import type { JobStatus } from '../../cloud/store/jobs';
 import { startHttpServer, type HttpServer } from '../../agent-api/server';
@@ -66,7 +66,15 @@ const wait = waitQuery(MAX_WAIT);
 const jobText = fc.stringMatching(/^[a-z0-9]{1,12}( [a-z0-9._-]{1,12}){0,3}$/).map((t) => `sink ${t}`);
 const EXAMPLES = new Map<z.ZodType, Record<string, fc.Arbitrary<unknown>>>([
   [jobAddBody, { message: jobText, callback: fc.constantFrom('', 'disable') }],
-  [delayedBody, { message: jobText, duration: fc.constantFrom('2h', '90m', '1d'), callback: fc.constantFrom('', 'disable'), agent: fc.constantFrom('sink', 'fuzz', undefined) }],
+  [
+    delayedBody,
+    {
+      message: jobText,
+      duration: fc.constantFrom('2h', '90m', '1d'),
+      callback: fc.constantFrom('', 'disable'),
+      agent: fc.constantFrom('sink', 'fuzz', undefined),
+    },
+  ],
   [wait, { wait: fc.constant(0) }],
 ]);
 const report = (status: JobStatus): RouteSpec => ({ auth: 'agent', body: reportBody, query: nextQuery, id: 'sent', after: [status] });
@@ -83,7 +91,9 @@ const ROUTES: Record<string, RouteSpec> = {
   'PUT /agent/jobs/:id/fail': report('failed'),
   'POST /agent/job/add': { auth: 'agent', body: jobAddBody, creates: 'job' },
   'POST /agent/job/delayed': { auth: 'agent', body: delayedBody, creates: 'delayed' },
-  ...Object.fromEntries(MESSAGE_KINDS.map((kind) => [`POST /agent/message/${kind}`, { auth: 'agent', body: messageBody, creates: 'message' }])),
+  ...Object.fromEntries(
+    MESSAGE_KINDS.map((kind) => [`POST /agent/message/${kind}`, { auth: 'agent', body: messageBody, creates: 'message' }]),
+  ),
   'POST /agent/info': { auth: 'agent', body: messageBody, creates: 'message' },
   'POST /agent/warning': { auth: 'agent', body: messageBody, creates: 'message' },
   'POST /agent/kf': { auth: 'agent', body: messageBody, creates: 'message' },
@@ -138,7 +148,9 @@ function validValue(field: z.ZodType): fc.Arbitrary<unknown> {
         if (check.check === 'length_equals') min = max = check.length;
         if (check.check === 'string_format' && check.pattern instanceof RegExp) pattern = check.pattern;
       }
-      const text = pattern ? fc.stringMatching(pattern) : fc.string({ unit: fc.constantFrom(...'abcdxyz0189-_.'), minLength: min, maxLength: Math.max(min, Math.min(max, 24)) });
+      const text = pattern
+        ? fc.stringMatching(pattern)
+        : fc.string({ unit: fc.constantFrom(...'abcdxyz0189-_.'), minLength: min, maxLength: Math.max(min, Math.min(max, 24)) });
       return text.filter((v) => field.safeParse(v).success);
     }
     case 'number': {
@@ -219,23 +231,89 @@ type Mutation =
 
 /** Wrong JSON values for a body field: other types, extremes, number-like strings, odd text, too long, too large. */
 const BODY_VALUES: unknown[] = [
-  0, -1, 1.5, 1e308, Number.MAX_SAFE_INTEGER + 2, true, null, [], ['x'], {}, { a: 1 },
-  '', ' ', 'NaN', 'Infinity', '-1', '1.5', '1e999', '0x10', '\u0000', '\ud800', '\u{1F600}\u202e',
-  'http://%', 'http://127.0.0.1:1/x', 'http://u:p@127.0.0.1/',
-  new Raw('1e400'), new Raw('-0'), new Raw('1' + '0'.repeat(400)), new Raw('['.repeat(2000) + ']'.repeat(2000)),
-  new Huge('x', 5000), new Huge('\u{1F600}', 1500), new Huge('x', BODY_LIMIT + 1),
+  0,
+  -1,
+  1.5,
+  1e308,
+  Number.MAX_SAFE_INTEGER + 2,
+  true,
+  null,
+  [],
+  ['x'],
+  {},
+  { a: 1 },
+  '',
+  ' ',
+  'NaN',
+  'Infinity',
+  '-1',
+  '1.5',
+  '1e999',
+  '0x10',
+  '\u0000',
+  '\ud800',
+  '\u{1F600}\u202e',
+  'http://%',
+  'http://127.0.0.1:1/x',
+  'http://u:p@127.0.0.1/',
+  new Raw('1e400'),
+  new Raw('-0'),
+  new Raw('1' + '0'.repeat(400)),
+  new Raw('['.repeat(2000) + ']'.repeat(2000)),
+  new Huge('x', 5000),
+  new Huge('\u{1F600}', 1500),
+  new Huge('x', BODY_LIMIT + 1),
 ];
 /** Wrong query values (a query string has only text): number-like, empty, odd, long, repeated, badly encoded. */
 const QUERY_VALUES: unknown[] = [
-  '', 'abc', 'NaN', 'Infinity', '-1', '1.5', '1e999', '1e3', '0x10', ' 1', '+1', 'null', 'true', '[]', '\u{1F600}',
-  ['0', '1'], new Huge('9', 400), new Huge('x', 6000), new Raw('%'), new Raw('%E0%A4%A'), new Raw('%00'), new Raw('%ED%A0%80'),
+  '',
+  'abc',
+  'NaN',
+  'Infinity',
+  '-1',
+  '1.5',
+  '1e999',
+  '1e3',
+  '0x10',
+  ' 1',
+  '+1',
+  'null',
+  'true',
+  '[]',
+  '\u{1F600}',
+  ['0', '1'],
+  new Huge('9', 400),
+  new Huge('x', 6000),
+  new Raw('%'),
+  new Raw('%E0%A4%A'),
+  new Raw('%00'),
+  new Raw('%ED%A0%80'),
 ];
 /** Wrong job ids in the path. */
 const PATH_IDS: (string | Raw | Huge)[] = [
-  '01ARZ3NDEKTSV4RRFFQ69G5FAV', '0', '-1', '1.5', 'NaN', 'null', '[]', ' ', '\u{1F600}',
-  new Raw('%'), new Raw('%E0%A4%A'), new Raw('%00'), new Raw('..%2F..%2Fetc%2Fpasswd'), new Raw('%2e%2e'), new Huge('A', 5000),
+  '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+  '0',
+  '-1',
+  '1.5',
+  'NaN',
+  'null',
+  '[]',
+  ' ',
+  '\u{1F600}',
+  new Raw('%'),
+  new Raw('%E0%A4%A'),
+  new Raw('%00'),
+  new Raw('..%2F..%2Fetc%2Fpasswd'),
+  new Raw('%2e%2e'),
+  new Huge('A', 5000),
 ];
-const EXTRA_FIELDS: [string, unknown][] = [['unknown', 1], ['__proto__', { admin: true }], ['constructor', { prototype: {} }], ['id', 'x'], ['Result', 42]];
+const EXTRA_FIELDS: [string, unknown][] = [
+  ['unknown', 1],
+  ['__proto__', { admin: true }],
+  ['constructor', { prototype: {} }],
+  ['id', 'x'],
+  ['Result', 42],
+];
 const FOREIGN: Record<Auth, Foreign[]> = {
   agent: ['other agent sent', 'stranger agent sent', 'own succeeded'],
   user: ['stranger queued', 'stranger gated', 'own sent elsewhere'],
@@ -263,9 +341,16 @@ function fixedMutations(method: string, spec: RouteSpec): Mutation[] {
   if (hasBody) {
     for (const [extra, set] of EXTRA_FIELDS) list.push({ in: 'body', extra, set });
     list.push({ in: 'body', manyExtras: 500 });
-    for (const whole of ['form', 'text/plain', new Raw('[]'), new Raw('"text"'), new Raw('null'), new Raw('{'), new Raw('')] as const) list.push({ in: 'body', whole });
+    for (const whole of ['form', 'text/plain', new Raw('[]'), new Raw('"text"'), new Raw('null'), new Raw('{'), new Raw('')] as const)
+      list.push({ in: 'body', whole });
   }
-  for (const [extra, set] of [['unknown', '1'], ['__proto__', 'x'], ['wait[]', '1'], ['token', 'garbage']] as const) list.push({ in: 'query', extra, set });
+  for (const [extra, set] of [
+    ['unknown', '1'],
+    ['__proto__', 'x'],
+    ['wait[]', '1'],
+    ['token', 'garbage'],
+  ] as const)
+    list.push({ in: 'query', extra, set });
   if (spec.id) {
     for (const id of PATH_IDS) list.push({ in: 'path', id });
     for (const job of FOREIGN[spec.auth]) list.push({ in: 'path', job });
@@ -280,13 +365,25 @@ function randomMutation(method: string, spec: RouteSpec): fc.Arbitrary<Mutation>
   const bodyFields = fieldsOf(spec, 'body');
   const queryFields = fieldsOf(spec, 'query');
   const bodyValue = fc.oneof(fc.constantFrom(...BODY_VALUES), fc.jsonValue(), fc.string({ unit: 'binary', maxLength: 40 }));
-  const queryValue = fc.oneof(fc.constantFrom(...QUERY_VALUES), fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 5 }), { minLength: 2, maxLength: 3 }));
-  if (bodyFields.length) choices.push(fc.record({ in: fc.constant('body' as const), field: fc.constantFrom(...bodyFields), set: bodyValue }));
-  if (queryFields.length) choices.push(fc.record({ in: fc.constant('query' as const), field: fc.constantFrom(...queryFields), set: queryValue }));
-  if (method !== 'GET') choices.push(fc.record({ in: fc.constant('body' as const), extra: fc.string({ minLength: 1, maxLength: 12 }), set: bodyValue }));
+  const queryValue = fc.oneof(
+    fc.constantFrom(...QUERY_VALUES),
+    fc.string({ maxLength: 40 }),
+    fc.array(fc.string({ maxLength: 5 }), { minLength: 2, maxLength: 3 }),
+  );
+  if (bodyFields.length)
+    choices.push(fc.record({ in: fc.constant('body' as const), field: fc.constantFrom(...bodyFields), set: bodyValue }));
+  if (queryFields.length)
+    choices.push(fc.record({ in: fc.constant('query' as const), field: fc.constantFrom(...queryFields), set: queryValue }));
+  if (method !== 'GET')
+    choices.push(fc.record({ in: fc.constant('body' as const), extra: fc.string({ minLength: 1, maxLength: 12 }), set: bodyValue }));
   choices.push(fc.record({ in: fc.constant('query' as const), extra: fc.string({ minLength: 1, maxLength: 12 }), set: queryValue }));
   if (spec.id) {
-    choices.push(fc.record({ in: fc.constant('path' as const), id: fc.oneof(fc.constantFrom(...PATH_IDS), fc.string({ maxLength: 40 }), fc.stringMatching(/^[0-9A-Z]{26}$/)) }));
+    choices.push(
+      fc.record({
+        in: fc.constant('path' as const),
+        id: fc.oneof(fc.constantFrom(...PATH_IDS), fc.string({ maxLength: 40 }), fc.stringMatching(/^[0-9A-Z]{26}$/)),
+      }),
+    );
     choices.push(fc.record({ in: fc.constant('path' as const), job: fc.constantFrom(...FOREIGN[spec.auth]) }));
   }
   return fc.oneof(...choices);
@@ -387,7 +484,10 @@ const statusOf = async (id: string) => (await core.jobs.get(id, null)).status;
 async function count(creates: RouteSpec['creates']): Promise<number> {
   if (creates === 'message') return core.redis.xlen(core.keys.messageStream);
   // Delayed rows stay when released (with a job of the same id, which is not counted: a short delay comes due now).
-  const sql = creates === 'job' ? 'SELECT COUNT(*) AS n FROM jobs WHERE id NOT IN (SELECT id FROM delayed_jobs)' : 'SELECT COUNT(*) AS n FROM delayed_jobs';
+  const sql =
+    creates === 'job'
+      ? 'SELECT COUNT(*) AS n FROM jobs WHERE id NOT IN (SELECT id FROM delayed_jobs)'
+      : 'SELECT COUNT(*) AS n FROM delayed_jobs';
   const [rows] = await core.db.pool.query(sql);
   return Number((rows as { n: number }[])[0].n);
 }
@@ -440,7 +540,12 @@ async function send(method: string, path: string, spec: RouteSpec, body: string 
 }
 
 /** Sends the base request with one mutation and checks the answer and what it did. */
-async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<string, unknown>; query: Record<string, unknown> }, m: Mutation): Promise<void> {
+async function fuzzOnce(
+  key: string,
+  spec: RouteSpec,
+  input: { body: Record<string, unknown>; query: Record<string, unknown> },
+  m: Mutation,
+): Promise<void> {
   const [method, template] = key.split(' ');
   const body: Record<string, unknown> = { ...input.body };
   const query: Record<string, unknown> = { ...input.query };
@@ -476,7 +581,8 @@ async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<stri
   if ('in' in m && m.in !== 'path') {
     const target = m.in === 'body' ? body : query;
     // Own properties even for "__proto__", as JSON.parse makes them.
-    const put = (k: string, value: unknown) => Object.defineProperty(target, k, { value, enumerable: true, writable: true, configurable: true });
+    const put = (k: string, value: unknown) =>
+      Object.defineProperty(target, k, { value, enumerable: true, writable: true, configurable: true });
     if ('field' in m) {
       if ('delete' in m) delete target[m.field];
       else put(m.field, m.set);
@@ -505,7 +611,12 @@ async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<stri
   }
   let parsedBody: unknown = {};
   try {
-    parsedBody = bodyText === undefined || bodyText.trim() === '' ? {} : contentType.includes('form') ? Object.fromEntries(new URLSearchParams(bodyText)) : JSON.parse(bodyText);
+    parsedBody =
+      bodyText === undefined || bodyText.trim() === ''
+        ? {}
+        : contentType.includes('form')
+          ? Object.fromEntries(new URLSearchParams(bodyText))
+          : JSON.parse(bodyText);
   } catch {
     parsedBody = undefined;
   }
@@ -520,8 +631,13 @@ async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<stri
   const out = await send(method, path, spec, bodyText, contentType);
 
   const fail = (why: string) => {
-    const cause = serverLog.slice(logged).map((l) => JSON.parse(l).err?.stack ?? l).join('\n');
-    throw new Error(`${why}\n  request: ${out.request}\n  answer: ${out.status} ${out.text.slice(0, 300)}${cause ? `\n  server log: ${cause.slice(0, 1500)}` : ''}`);
+    const cause = serverLog
+      .slice(logged)
+      .map((l) => JSON.parse(l).err?.stack ?? l)
+      .join('\n');
+    throw new Error(
+      `${why}\n  request: ${out.request}\n  answer: ${out.status} ${out.text.slice(0, 300)}${cause ? `\n  server log: ${cause.slice(0, 1500)}` : ''}`,
+    );
   };
   if (out.status >= 500) fail(`a ${out.status}`);
   if (out.status >= 400) {
@@ -535,7 +651,8 @@ async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<stri
     if (typeof error?.error !== 'string' || typeof error.message !== 'string') fail('a 4xx without {error, message}');
   }
   const ok = out.status >= 200 && out.status < 300;
-  if (tooLarge && (out.status !== 413 || JSON.parse(out.text).error !== 'TooLarge')) fail(`a body of ${Buffer.byteLength(bodyText!)} bytes (limit ${BODY_LIMIT}) not answered 413 TooLarge`);
+  if (tooLarge && (out.status !== 413 || JSON.parse(out.text).error !== 'TooLarge'))
+    fail(`a body of ${Buffer.byteLength(bodyText!)} bytes (limit ${BODY_LIMIT}) not answered 413 TooLarge`);
   if (!tooLarge && mustReject && ok) fail('input the route schema rejects was accepted');
   if ('none' in m && !ok) fail('the valid request was refused');
 
@@ -569,7 +686,8 @@ async function fuzzOnce(key: string, spec: RouteSpec, input: { body: Record<stri
 function registeredRoutes(app: Koa): string[] {
   const keys = new Set<string>();
   for (const middleware of app.middleware as { router?: { stack: { methods: string[]; path: string }[] } }[]) {
-    for (const layer of middleware.router?.stack ?? []) for (const method of layer.methods) if (method !== 'HEAD') keys.add(`${method} ${layer.path}`);
+    for (const layer of middleware.router?.stack ?? [])
+      for (const method of layer.methods) if (method !== 'HEAD') keys.add(`${method} ${layer.path}`);
   }
   return [...keys].sort();
 }
@@ -578,25 +696,40 @@ describe('route fuzzing', () => {
   it('has every route registered on the routers in its table, and no other', () => {
     const registered = registeredRoutes(http.app);
     expect(registered.length).toBeGreaterThan(20); // the routers were found
-    expect({ missing: registered.filter((r) => !(r in ROUTES)), unknown: Object.keys(ROUTES).filter((r) => !registered.includes(r)) }).toEqual({ missing: [], unknown: [] });
+    expect({
+      missing: registered.filter((r) => !(r in ROUTES)),
+      unknown: Object.keys(ROUTES).filter((r) => !registered.includes(r)),
+    }).toEqual({ missing: [], unknown: [] });
   });
 
-  it.each(Object.keys(ROUTES))('%s: no 5xx, clear 4xx, nothing lost', async (key) => {
-    const spec = ROUTES[key];
-    const [method] = key.split(' ');
-    const input = fc.record({
-      body: spec.body ? validInput(spec.body, false) : fc.constant({}),
-      query: spec.query || spec.queryInput ? validInput((spec.query ?? spec.queryInput)!, true) : fc.constant({}),
-    });
-    const [first] = fc.sample(input, { seed: SEED, numRuns: 1 });
-    const examples: [typeof first, Mutation][] = [[first, { none: true }], ...fixedMutations(method, spec).map((m): [typeof first, Mutation] => [first, m])];
-    await fc.assert(
-      fc.asyncProperty(input, fc.oneof({ arbitrary: randomMutation(method, spec), weight: 9 }, { arbitrary: fc.constant<Mutation>({ none: true }), weight: 1 }), (i, m) => fuzzOnce(key, spec, i, m)),
-      { seed: SEED, numRuns: examples.length + RUNS, examples },
-    );
-    // Jobs pushed before are where they were, and the one pushed through the API is still shown by it.
-    for (const [what, job] of Object.entries(kept)) expect({ what, status: await statusOf(job.id) }).toEqual({ what, status: job.status });
-    const shown = await call(base, 'GET', `/jobs/${kept['pushed before'].id}`, { token: userToken });
-    expect(shown).toMatchObject({ status: 200, body: { id: kept['pushed before'].id, status: 'queuing', message: 'keep me' } });
-  }, 120_000);
+  it.each(Object.keys(ROUTES))(
+    '%s: no 5xx, clear 4xx, nothing lost',
+    async (key) => {
+      const spec = ROUTES[key];
+      const [method] = key.split(' ');
+      const input = fc.record({
+        body: spec.body ? validInput(spec.body, false) : fc.constant({}),
+        query: spec.query || spec.queryInput ? validInput((spec.query ?? spec.queryInput)!, true) : fc.constant({}),
+      });
+      const [first] = fc.sample(input, { seed: SEED, numRuns: 1 });
+      const examples: [typeof first, Mutation][] = [
+        [first, { none: true }],
+        ...fixedMutations(method, spec).map((m): [typeof first, Mutation] => [first, m]),
+      ];
+      await fc.assert(
+        fc.asyncProperty(
+          input,
+          fc.oneof({ arbitrary: randomMutation(method, spec), weight: 9 }, { arbitrary: fc.constant<Mutation>({ none: true }), weight: 1 }),
+          (i, m) => fuzzOnce(key, spec, i, m),
+        ),
+        { seed: SEED, numRuns: examples.length + RUNS, examples },
+      );
+      // Jobs pushed before are where they were, and the one pushed through the API is still shown by it.
+      for (const [what, job] of Object.entries(kept))
+        expect({ what, status: await statusOf(job.id) }).toEqual({ what, status: job.status });
+      const shown = await call(base, 'GET', `/jobs/${kept['pushed before'].id}`, { token: userToken });
+      expect(shown).toMatchObject({ status: 200, body: { id: kept['pushed before'].id, status: 'queuing', message: 'keep me' } });
+    },
+    120_000,
+  );
 });

@@ -35,7 +35,9 @@ describe(`several nodes (${REDIS_CLUSTER ? 'Redis Cluster' : 'one Redis server'}
     const got = await poll;
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ id: pushed.body.id, message: 'uptime' });
-    process.stdout.write(`cross-node wake-up: job reached the poll on node A ${Date.now() - pushedAt} ms after the push on node B (poll open ${pushedAt - started} ms)\n`);
+    process.stdout.write(
+      `cross-node wake-up: job reached the poll on node A ${Date.now() - pushedAt} ms after the push on node B (poll open ${pushedAt - started} ms)\n`,
+    );
   });
 
   it('notices when one Redis server lost its data, rebuilds the queues from MySQL and appends recent final events again', async () => {

@@ -19,7 +19,12 @@ afterAll(async () => {
 
 /** One skadigo request: its roundTripper's two headers, Go's default User-Agent and Accept-Encoding, and Go's JSON. */
 function skadigo(path: string, json: string) {
-  const headers = { authorization: `Bearer ${gw.agentToken}`, 'content-type': 'application/json', 'user-agent': 'Go-http-client/1.1', 'accept-encoding': 'gzip' };
+  const headers = {
+    authorization: `Bearer ${gw.agentToken}`,
+    'content-type': 'application/json',
+    'user-agent': 'Go-http-client/1.1',
+    'accept-encoding': 'gzip',
+  };
   return call(gw.base, 'POST', path, { headers, body: json });
 }
 
@@ -43,14 +48,21 @@ describe('AddDelayedJob: POST /agent/job/delayed', () => {
     expect(await delayedRow(silent.body.id)).toMatchObject({ agent_id: gw.agentId, message: 'other quiet', callback: 'disable' });
     const hooked = await skadigo('/agent/job/delayed', '{"message":"backup","duration":"1.5s","callback":"https://example.com/hook"}');
     expect(hooked.status).toBe(201);
-    expect(await delayedRow(hooked.body.id)).toMatchObject({ agent_id: gw.agentId, message: 'backup', callback: 'https://example.com/hook' });
+    expect(await delayedRow(hooked.body.id)).toMatchObject({
+      agent_id: gw.agentId,
+      message: 'backup',
+      callback: 'https://example.com/hook',
+    });
   });
 });
 
 describe('AddJobToOther: POST /agent/job/add', () => {
   it('answers 400 InvalidAgent for an offline agent, as the original, and stores nothing', async () => {
     const res = await skadigo('/agent/job/add', '{"message":"other vacuum"}');
-    expect({ status: res.status, body: res.body }).toEqual({ status: 400, body: { error: 'InvalidAgent', message: 'target agent is offline or invalid' } });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status: 400,
+      body: { error: 'InvalidAgent', message: 'target agent is offline or invalid' },
+    });
     expect(await gw.jobCount('other')).toBe(0);
   });
 

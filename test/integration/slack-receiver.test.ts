@@ -61,9 +61,16 @@ describe('the Slack receiver', () => {
     }
     return { status: res.status, body: parsed };
   }
-  const signed = (body: string, ts = now(), secret = SECRET) => ({ 'x-slack-request-timestamp': String(ts), 'x-slack-signature': sign(body, ts, secret) });
+  const signed = (body: string, ts = now(), secret = SECRET) => ({
+    'x-slack-request-timestamp': String(ts),
+    'x-slack-signature': sign(body, ts, secret),
+  });
 
-  const event = JSON.stringify({ type: 'event_callback', event_id: 'Ev1', event: { type: 'app_mention', user: 'U1', text: 'hi', channel: 'C1', ts: '1.1' } });
+  const event = JSON.stringify({
+    type: 'event_callback',
+    event_id: 'Ev1',
+    event: { type: 'app_mention', user: 'U1', text: 'hi', channel: 'C1', ts: '1.1' },
+  });
   const refused = { status: 401, body: { error: 'Unauthorized', message: 'The Slack signature is missing, wrong or stale.' } };
 
   it('hands a correctly signed event to Bolt and answers with what the listener acknowledged', async () => {
@@ -115,7 +122,11 @@ describe('the Slack receiver', () => {
   it('reads a signed form payload (interactive messages) and passes on Slack retries', async () => {
     const payload = { type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'approve' }] };
     const form = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    const res = await post(form, { ...signed(form), 'x-slack-retry-num': '2', 'x-slack-retry-reason': 'http_timeout' }, 'application/x-www-form-urlencoded');
+    const res = await post(
+      form,
+      { ...signed(form), 'x-slack-retry-num': '2', 'x-slack-retry-reason': 'http_timeout' },
+      'application/x-www-form-urlencoded',
+    );
     expect(res).toEqual({ status: 200, body: '' });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ body: payload, retryNum: 2, retryReason: 'http_timeout' });
@@ -123,7 +134,10 @@ describe('the Slack receiver', () => {
 
   it('answers 400 to a signed payload that is not JSON, and 200 at once when no listener acknowledges', async () => {
     const bad = 'payload=%7Bnot-json';
-    expect(await post(bad, signed(bad), 'application/x-www-form-urlencoded')).toEqual({ status: 400, body: { error: 'BadRequest', message: 'The Slack payload could not be parsed.' } });
+    expect(await post(bad, signed(bad), 'application/x-www-form-urlencoded')).toEqual({
+      status: 400,
+      body: { error: 'BadRequest', message: 'The Slack payload could not be parsed.' },
+    });
     expect(events).toEqual([]);
     listener = async () => {
       throw new Error('listener failed');

@@ -43,7 +43,17 @@ describe('Slack Socket Mode', () => {
     const { user } = await userWithAgent(core, 'ops', 'web1');
     await core.identities.link('slack:TSOCK:UALICE', user.name);
     const adapter = createSlackAdapter(
-      { signingSecret: '', botToken: 'xoxb-test', apiUrl: slack.url, access: 'closed', allowedTeams: [], socketMode: true, appToken: 'xapp-test', botUserId: 'UBOT', allowBots: false },
+      {
+        signingSecret: '',
+        botToken: 'xoxb-test',
+        apiUrl: slack.url,
+        access: 'closed',
+        allowedTeams: [],
+        socketMode: true,
+        appToken: 'xapp-test',
+        botUserId: 'UBOT',
+        allowBots: false,
+      },
       pino({ level: 'silent' }),
     );
     await core.startNotifier([adapter]);
@@ -56,7 +66,17 @@ describe('Slack Socket Mode', () => {
           envelope_id: envelope,
           type: 'slash_commands',
           accepts_response_payload: true,
-          payload: { team_id: 'TSOCK', channel_id: 'CSOCK', channel_name: 'ops', user_id: 'UALICE', user_name: 'alice', command: '/skadi', text: 'status', trigger_id: 'trig.sock.1', api_app_id: 'A0SOCK' },
+          payload: {
+            team_id: 'TSOCK',
+            channel_id: 'CSOCK',
+            channel_name: 'ops',
+            user_id: 'UALICE',
+            user_name: 'alice',
+            command: '/skadi',
+            text: 'status',
+            trigger_id: 'trig.sock.1',
+            api_app_id: 'A0SOCK',
+          },
         }),
       );
       await eventually(() => acks.includes(envelope), 10_000, 'the envelope acknowledgement');

@@ -7,8 +7,8 @@
  */
 import type { Core } from '../../cloud/core';
 import type { HttpServer } from '../../agent-api/server';
-import { parseCommand } from '../../cloud/commands/parse';
-import { splitAgentMessage } from '../../cloud/job-text';
+import { parseCommand } from '../../cloud/chat/parse';
+import { splitAgentMessage } from '../../cloud/lifecycle/job-text';
 import { parseDuration } from '../../config/duration';
 import { renderText } from '../../adapters/slack/outbound';
 import { stripMentions } from '../../adapters/slack/inbound';
@@ -66,7 +66,12 @@ describe('parsers of user text run in linear time', () => {
     ['parseDuration on up to 60 digits', (n) => '1'.repeat(n) + 'x', parseDuration, 15],
     ['the chat delay command', (n) => `delay ${'1'.repeat(n)}x web1 ls`, parseCommand, 10_000],
     ['a chat job with up to 100,000 spaces', (n) => 'a' + ' '.repeat(n), parseCommand, 25_000],
-    ['Slack output with a long run of spaces before its end', (n) => 'a' + ' '.repeat(n) + 'b', (code) => renderText({ text: 'x', code }), 25_000],
+    [
+      'Slack output with a long run of spaces before its end',
+      (n) => 'a' + ' '.repeat(n) + 'b',
+      (code) => renderText({ text: 'x', code }),
+      25_000,
+    ],
     ['Slack mention stripping', (n) => '<@U1|' + 'a'.repeat(n), stripMentions, 25_000],
     ['Slack mention stripping with spaces', (n) => '<@U1>' + ' '.repeat(n) + 'x', stripMentions, 25_000],
   ])('%s', (_, make, parse, n) => {
@@ -107,7 +112,11 @@ describe('over HTTP', () => {
     const health = call(base, 'GET', '/healthz');
     const answers = await Promise.all(pushes);
     expect(answers).toHaveLength(8);
-    for (const res of answers) expect(res).toMatchObject({ status: 400, body: { error: 'BadRequest', message: expect.stringContaining('longer than 4096 characters') } });
+    for (const res of answers)
+      expect(res).toMatchObject({
+        status: 400,
+        body: { error: 'BadRequest', message: expect.stringContaining('longer than 4096 characters') },
+      });
     expect((await health).status).toBe(200);
   });
 

@@ -5,7 +5,14 @@ import net from 'node:net';
 import { AuthenticationError } from 'botframework-connector';
 import type { Activity } from 'botbuilder';
 import { loadConfig } from '../../config';
-import { authOutcomes, createTeamsAuthentication, emulatorRefusal, isLoopbackServiceUrl, msalClient, type AuthOutcome } from '../../adapters/teams/auth';
+import {
+  authOutcomes,
+  createTeamsAuthentication,
+  emulatorRefusal,
+  isLoopbackServiceUrl,
+  msalClient,
+  type AuthOutcome,
+} from '../../adapters/teams/auth';
 import { teamsConfigFrom, type TeamsAdapterConfig } from '../../adapters/teams/config';
 import { APP_ID, TENANT, messageActivity, otherKey, startFakeTeams, type FakeTeams } from '../helpers/fake-teams';
 
@@ -29,7 +36,11 @@ describe('Teams authentication', () => {
   afterAll(() => fake.close());
 
   /** Authenticates an activity with a header; resolves with botbuilder's result or the error, and the outcome. */
-  async function authenticate(header: string, activity: Record<string, unknown> = messageActivity(fake, { text: 'web1 uptime' }), settings = config) {
+  async function authenticate(
+    header: string,
+    activity: Record<string, unknown> = messageActivity(fake, { text: 'web1 uptime' }),
+    settings = config,
+  ) {
     const outcome: AuthOutcome = {};
     const auth = createTeamsAuthentication(settings);
     try {
@@ -40,7 +51,7 @@ describe('Teams authentication', () => {
     }
   }
 
-  it('accepts a token signed by the Bot Framework key, for this app, for the activity\'s service URL', async () => {
+  it("accepts a token signed by the Bot Framework key, for this app, for the activity's service URL", async () => {
     const { result, err, outcome } = await authenticate(`Bearer ${fake.token()}`);
     expect(err).toBeUndefined();
     expect(outcome).toEqual({});
@@ -52,11 +63,19 @@ describe('Teams authentication', () => {
     ['signed with another key', () => fake.token({}, { key: otherKey() })],
     ['for another app', () => fake.token({ aud: '00000000-aaaa-4bbb-8ccc-000000000999' })],
     ['from another issuer', () => fake.token({ iss: 'https://evil.example.com' })],
-    ['expired', () => fake.token({ exp: Math.floor(Date.now() / 1000) - 600, nbf: Math.floor(Date.now() / 1000) - 7200, iat: Math.floor(Date.now() / 1000) - 7200 })],
+    [
+      'expired',
+      () =>
+        fake.token({
+          exp: Math.floor(Date.now() / 1000) - 600,
+          nbf: Math.floor(Date.now() / 1000) - 7200,
+          iat: Math.floor(Date.now() / 1000) - 7200,
+        }),
+    ],
     ['not yet valid', () => fake.token({ nbf: Math.floor(Date.now() / 1000) + 3600 })],
     ['for another service URL', () => fake.token({ serviceurl: 'https://evil.example.com/teams/' })],
     ['with an unknown key id', () => fake.token({}, { kid: 'no-such-key' })],
-  ])('refuses a token %s as the sender\'s fault (401)', async (_what, token) => {
+  ])("refuses a token %s as the sender's fault (401)", async (_what, token) => {
     const { result, err, outcome } = await authenticate(`Bearer ${token()}`);
     expect(result).toBeUndefined();
     expect(err).toBeInstanceOf(AuthenticationError);
@@ -68,11 +87,16 @@ describe('Teams authentication', () => {
   it('refuses a missing or malformed header (401)', async () => {
     for (const header of ['', 'Bearer', 'Bearer not.a.jwt', `Basic ${fake.token()}`]) {
       const { result, err, outcome } = await authenticate(header);
-      expect({ header, ok: result !== undefined, status: err?.statusCode, unavailable: outcome.unavailable }).toEqual({ header, ok: false, status: 401, unavailable: undefined });
+      expect({ header, ok: result !== undefined, status: err?.statusCode, unavailable: outcome.unavailable }).toEqual({
+        header,
+        ok: false,
+        status: 401,
+        unavailable: undefined,
+      });
     }
   });
 
-  it('reports unreachable signing keys as unavailable (503), not as the sender\'s fault', async () => {
+  it("reports unreachable signing keys as unavailable (503), not as the sender's fault", async () => {
     const port = await deadPort();
     const settings = { ...config, openIdMetadataUrl: `http://127.0.0.1:${port}/v1/.well-known/openidconfiguration` };
     const { result, err, outcome } = await authenticate(`Bearer ${fake.token()}`, undefined, settings);
@@ -82,7 +106,7 @@ describe('Teams authentication', () => {
     expect(outcome.unavailable).toEqual(expect.any(String));
   });
 
-  it('gets outbound tokens from the bot\'s own tenant, or botframework.com for a multi-tenant bot', async () => {
+  it("gets outbound tokens from the bot's own tenant, or botframework.com for a multi-tenant bot", async () => {
     const scopes = ['https://api.botframework.com/.default'];
     const single = await msalClient(config).acquireTokenByClientCredential({ scopes });
     expect(fake.issuedTokens).toContain(single?.accessToken);
@@ -99,11 +123,16 @@ describe('Teams authentication', () => {
     const activity = messageActivity(fake, { text: 'web1 uptime' });
     const { result, err } = await authenticate(`Bearer ${fake.token()}`, activity);
     expect(err).toBeUndefined();
-    const client = await result!.connectorFactory.create(fake.serviceUrl, result!.audience);
+    const client = await result!.connectorFactory!.create(fake.serviceUrl, result!.audience);
     const issuedBefore = fake.issuedTokens.length;
     await client.conversations.replyToActivity(activity.conversation.id, activity.id, { type: 'message', text: 'up 3 days' });
     const reply = fake.calls.at(-1)!;
-    expect(reply).toMatchObject({ method: 'POST', conversationId: activity.conversation.id, activityId: activity.id, body: { text: 'up 3 days' } });
+    expect(reply).toMatchObject({
+      method: 'POST',
+      conversationId: activity.conversation.id,
+      activityId: activity.id,
+      body: { text: 'up 3 days' },
+    });
     expect(fake.issuedTokens.length).toBe(issuedBefore + 1);
     expect(reply.authorization).toBe(`Bearer ${fake.issuedTokens.at(-1)}`);
   });
@@ -133,7 +162,9 @@ describe('the Emulator mode', () => {
 
   it('accepts only Emulator activities that answer to this machine', () => {
     expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'http://localhost:50000' })).toBeNull();
-    expect(emulatorRefusal({ channelId: 'msteams', serviceUrl: 'http://localhost:50000' })).toMatch(/only Bot Framework Emulator activities/);
+    expect(emulatorRefusal({ channelId: 'msteams', serviceUrl: 'http://localhost:50000' })).toMatch(
+      /only Bot Framework Emulator activities/,
+    );
     expect(emulatorRefusal({ channelId: 'emulator', serviceUrl: 'https://smba.trafficmanager.net/teams/' })).toMatch(/loopback serviceUrl/);
     expect(emulatorRefusal({ channelId: 'emulator' })).toMatch(/loopback serviceUrl/);
     expect(emulatorRefusal(null)).toMatch(/only Bot Framework Emulator activities/);

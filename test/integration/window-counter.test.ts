@@ -1,6 +1,6 @@
 /** Window counters of the adapter services (cloud/adapter-services.ts) on the real Redis (one server or the cluster). */
 import type { Core } from '../../cloud/core';
-import { createAdapterServices } from '../../cloud/adapter-services';
+import { createAdapterServices } from '../../cloud/chat/adapter-services';
 import { connectRedis } from '../../cloud/queue/redis';
 import { dropNamespace, eventually, openCore, testConfig, uniqueName } from '../helpers/env';
 

@@ -54,7 +54,9 @@ describe('splitWords', () => {
 describe('splitWords, character by character', () => {
   it('refuses every unquoted shell operator, with the same message, and takes each quoted', () => {
     for (const op of [';', '&', '|', '<', '>', '`', '$', '(', ')', '{', '}', '*', '?', '[', ']', '~', '!', '#']) {
-      expect(() => splitWords(`a${op}b`)).toThrow(new RefusedMessage(`"${op}" is a shell operator, and this agent runs no shell; quote it if you mean it literally`));
+      expect(() => splitWords(`a${op}b`)).toThrow(
+        new RefusedMessage(`"${op}" is a shell operator, and this agent runs no shell; quote it if you mean it literally`),
+      );
       expect(splitWords(`'a${op}b'`)).toEqual([`a${op}b`]);
       expect(splitWords(`"a${op}b"`)).toEqual([`a${op}b`]);
       expect(splitWords(`a\\${op}b`)).toEqual([`a${op}b`]);
@@ -106,13 +108,26 @@ describe('planMessage', () => {
 
   it('refuses options unless the entry allows them', () => {
     expect(parseAgentConfig('token: t\ncommands:\n  - prefix: ls\n', 'x.yml', {}).commands[0].options).toBe(false);
-    expect(planMessage(config, 'systemctl --force reboot')).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('no options') });
+    expect(planMessage(config, 'systemctl --force reboot')).toMatchObject({
+      kind: 'refuse',
+      reason: expect.stringContaining('no options'),
+    });
     expect(planMessage(config, 'restart --now nginx')).toMatchObject({ kind: 'refuse' });
   });
 
   it('runs templates through the shell with the sender words as positional parameters', () => {
-    expect(planMessage(config, 'restart nginx')).toEqual({ kind: 'shell', label: 'restart', command: 'systemctl restart "$1"', args: ['nginx'], timeoutMs: 600_000 });
-    expect(planMessage(config, 'copy a.txt "/tmp/my dir"')).toMatchObject({ kind: 'shell', command: 'cp "$1" --target="$2"', args: ['a.txt', '/tmp/my dir'] });
+    expect(planMessage(config, 'restart nginx')).toEqual({
+      kind: 'shell',
+      label: 'restart',
+      command: 'systemctl restart "$1"',
+      args: ['nginx'],
+      timeoutMs: 600_000,
+    });
+    expect(planMessage(config, 'copy a.txt "/tmp/my dir"')).toMatchObject({
+      kind: 'shell',
+      command: 'cp "$1" --target="$2"',
+      args: ['a.txt', '/tmp/my dir'],
+    });
   });
 
   it('answers a usage line when the number of words differs from the placeholders', () => {
@@ -138,28 +153,51 @@ describe('planMessage', () => {
 
 describe('config file', () => {
   it('loads the original agent format unchanged, including the first version (commands with msg/cmd)', () => {
-    const legacy = parseAgentConfig('debug: true\ntoken: T\ncommands:\n  - msg: free\n    cmd: free\n  - msg: root\n    cmd: ls\n    dir: /\ntemplates:\n  - name: echo\n    temp: echo %s\n', 'old.yml', {});
+    const legacy = parseAgentConfig(
+      'debug: true\ntoken: T\ncommands:\n  - msg: free\n    cmd: free\n  - msg: root\n    cmd: ls\n    dir: /\ntemplates:\n  - name: echo\n    temp: echo %s\n',
+      'old.yml',
+      {},
+    );
     expect(legacy.shortcuts.map((s) => s.short)).toEqual(['free', 'root']);
     expect(legacy.templates[0].temp).toBe('echo %s');
-    const current = parseAgentConfig('token: T\nserver: https://s.example\nshortcuts:\n  - {short: a, cmd: b, dir: /}\ncommands:\n  - {prefix: ls, dir: /tmp}\ntemplates:\n  - {name: e, dir: /, temp: "echo %s"}\n', 'new.yml', {});
+    const current = parseAgentConfig(
+      'token: T\nserver: https://s.example\nshortcuts:\n  - {short: a, cmd: b, dir: /}\ncommands:\n  - {prefix: ls, dir: /tmp}\ntemplates:\n  - {name: e, dir: /, temp: "echo %s"}\n',
+      'new.yml',
+      {},
+    );
     expect(current).toMatchObject({ server: 'https://s.example', commands: [{ prefix: 'ls', prefixWords: ['ls'], dir: '/tmp' }] });
   });
 
   it('takes token and server from the environment', () => {
-    const c = parseAgentConfig('server: https://a.example\n', 'x.yml', { SKADI_AGENT_TOKEN: 'env-token', SKADI_SERVER: 'https://b.example' });
+    const c = parseAgentConfig('server: https://a.example\n', 'x.yml', {
+      SKADI_AGENT_TOKEN: 'env-token',
+      SKADI_SERVER: 'https://b.example',
+    });
     expect(c).toMatchObject({ token: 'env-token', server: 'https://b.example' });
   });
 
   it('loads the original example with a shell template, and warns about unknown keys and empty lists', () => {
-    const c = parseAgentConfig('debug: true\ntoken: T\nshortcuts: []\ncommands:\n  - prefix: ls\n    dir: /\n    opts: 1\ntemplates:\n  - name: Hi\n    temp: "echo I am not %s!"\ncolour: blue\n', 'a.yml', {});
+    const c = parseAgentConfig(
+      'debug: true\ntoken: T\nshortcuts: []\ncommands:\n  - prefix: ls\n    dir: /\n    opts: 1\ntemplates:\n  - name: Hi\n    temp: "echo I am not %s!"\ncolour: blue\n',
+      'a.yml',
+      {},
+    );
     expect(c.templates[0]).toMatchObject({ name: 'Hi', script: 'echo I am not "$1"!', placeholders: 1 });
-    expect(c.warnings).toEqual(['a.yml:11: unknown key "colour" is ignored', 'a.yml:3: shortcuts is empty', 'a.yml:7: commands.0: unknown key "opts" is ignored']);
+    expect(c.warnings).toEqual([
+      'a.yml:11: unknown key "colour" is ignored',
+      'a.yml:3: shortcuts is empty',
+      'a.yml:7: commands.0: unknown key "opts" is ignored',
+    ]);
   });
 
   it('says which line is wrong and what is wrong', () => {
     expect(() => parseAgentConfig('token: t\ntimeout: soon\n', 'b.yml', {})).toThrow(/^b\.yml:2: timeout: "soon" is not a duration/);
-    expect(() => parseAgentConfig('token: t\ncommands:\n  - prefix: "cat > /etc/x"\n', 'c.yml', {})).toThrow(/^c\.yml:3: .*without a shell/);
-    expect(() => parseAgentConfig('token: t\ntemplates:\n  - name: x\n    temp: "echo \'%s"\n', 'f.yml', {})).toThrow(/^f\.yml:4: templates\.0\.temp: temp has an unterminated single quote/);
+    expect(() => parseAgentConfig('token: t\ncommands:\n  - prefix: "cat > /etc/x"\n', 'c.yml', {})).toThrow(
+      /^c\.yml:3: .*without a shell/,
+    );
+    expect(() => parseAgentConfig('token: t\ntemplates:\n  - name: x\n    temp: "echo \'%s"\n', 'f.yml', {})).toThrow(
+      /^f\.yml:4: templates\.0\.temp: temp has an unterminated single quote/,
+    );
     expect(() => parseAgentConfig('server: https://x\n', 'd.yml', {})).toThrow(/token is required/);
     expect(() => parseAgentConfig('token: [\n', 'e.yml', {})).toThrow(/^e\.yml:\d+:/);
   });
@@ -189,7 +227,10 @@ describe('compileTemplate', () => {
   });
 
   it('takes a template with no placeholder unchanged', () => {
-    expect(compileTemplate("docker ps --format '{{.Names}}' | sort")).toEqual({ script: "docker ps --format '{{.Names}}' | sort", placeholders: 0 });
+    expect(compileTemplate("docker ps --format '{{.Names}}' | sort")).toEqual({
+      script: "docker ps --format '{{.Names}}' | sort",
+      placeholders: 0,
+    });
   });
 
   it('refuses an unterminated quote', () => {
@@ -217,32 +258,70 @@ describe('plans in detail', () => {
         '  grep <word>  →  grep %s x',
       ].join('\n'),
     );
-    expect(helpText(parseAgentConfig('token: t\n', 'y.yml', {}))).toBe('This agent allows nothing yet: add shortcuts, commands or templates to its config file.');
+    expect(helpText(parseAgentConfig('token: t\n', 'y.yml', {}))).toBe(
+      'This agent allows nothing yet: add shortcuts, commands or templates to its config file.',
+    );
   });
 
-  it('carries each entry\'s directory and timeout, else the agent\'s', () => {
+  it("carries each entry's directory and timeout, else the agent's", () => {
     expect(planMessage(c, '  disk  ')).toEqual({ kind: 'shell', label: 'disk', command: 'df -h', args: [], dir: '/tmp', timeoutMs: 5000 });
     expect(planMessage(c, 'free -m')).toEqual({ kind: 'exec', label: 'free', argv: ['free', '-m'], dir: '/var', timeoutMs: 60000 });
-    expect(planMessage(c, 'git log main')).toEqual({ kind: 'exec', label: 'git log', argv: ['git', 'log', 'main'], dir: undefined, timeoutMs: 120000 });
-    expect(planMessage(c, 'restart x')).toEqual({ kind: 'shell', label: 'restart', command: 'systemctl restart "$1"', args: ['x'], dir: '/etc', timeoutMs: 3000 });
-    expect(planMessage(c, 'grep -v')).toEqual({ kind: 'shell', label: 'grep', command: 'grep "$1" x', args: ['-v'], dir: undefined, timeoutMs: 60000 });
+    expect(planMessage(c, 'git log main')).toEqual({
+      kind: 'exec',
+      label: 'git log',
+      argv: ['git', 'log', 'main'],
+      dir: undefined,
+      timeoutMs: 120000,
+    });
+    expect(planMessage(c, 'restart x')).toEqual({
+      kind: 'shell',
+      label: 'restart',
+      command: 'systemctl restart "$1"',
+      args: ['x'],
+      dir: '/etc',
+      timeoutMs: 3000,
+    });
+    expect(planMessage(c, 'grep -v')).toEqual({
+      kind: 'shell',
+      label: 'grep',
+      command: 'grep "$1" x',
+      args: ['-v'],
+      dir: undefined,
+      timeoutMs: 60000,
+    });
   });
 
   it('takes a command given with no arguments, and the longest prefix that fits, with its own options rule', () => {
     expect(planMessage(config, 'free')).toEqual({ kind: 'exec', label: 'free', argv: ['free'], dir: undefined, timeoutMs: 600_000 });
     expect(planMessage(config, 'systemctl')).toMatchObject({ kind: 'exec', label: 'systemctl', argv: ['systemctl'] });
-    expect(planMessage(config, 'systemctl status --full nginx')).toMatchObject({ kind: 'exec', label: 'systemctl status', argv: ['systemctl', 'status', '--full', 'nginx'] });
-    expect(planMessage(config, 'systemctl restart --force')).toMatchObject({ kind: 'refuse', reason: 'refused: "systemctl" takes no options (arguments starting with "-")' });
+    expect(planMessage(config, 'systemctl status --full nginx')).toMatchObject({
+      kind: 'exec',
+      label: 'systemctl status',
+      argv: ['systemctl', 'status', '--full', 'nginx'],
+    });
+    expect(planMessage(config, 'systemctl restart --force')).toMatchObject({
+      kind: 'refuse',
+      reason: 'refused: "systemctl" takes no options (arguments starting with "-")',
+    });
   });
 
   it('explains each refusal', () => {
-    expect(planMessage(c, 'git log -1')).toEqual({ kind: 'refuse', reason: 'refused: "git log" takes no options (arguments starting with "-")' });
-    expect(planMessage(c, 'restart -x')).toEqual({ kind: 'refuse', reason: 'refused: "restart" takes values, not options (arguments starting with "-")' });
+    expect(planMessage(c, 'git log -1')).toEqual({
+      kind: 'refuse',
+      reason: 'refused: "git log" takes no options (arguments starting with "-")',
+    });
+    expect(planMessage(c, 'restart -x')).toEqual({
+      kind: 'refuse',
+      reason: 'refused: "restart" takes values, not options (arguments starting with "-")',
+    });
     expect(planMessage(c, 'git')).toEqual({ kind: 'refuse', reason: 'unknown command "git"; send "help" for what this agent allows' });
     expect(planMessage(c, 'grep -v x')).toEqual({ kind: 'refuse', reason: 'usage: grep <word>' });
     expect(planMessage(c, '   ')).toEqual({ kind: 'refuse', reason: 'empty command; send "help" for what this agent allows' });
     expect(planMessage(c, '""')).toEqual({ kind: 'refuse', reason: 'unknown command ""; send "help" for what this agent allows' });
-    expect(planMessage(c, 'free;reboot')).toEqual({ kind: 'refuse', reason: 'refused: ";" is a shell operator, and this agent runs no shell; quote it if you mean it literally' });
+    expect(planMessage(c, 'free;reboot')).toEqual({
+      kind: 'refuse',
+      reason: 'refused: ";" is a shell operator, and this agent runs no shell; quote it if you mean it literally',
+    });
     expect(planMessage(c, 'disk x')).toMatchObject({ kind: 'refuse' });
   });
 });

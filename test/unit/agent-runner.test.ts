@@ -5,7 +5,12 @@ import { allowedEnv, runCommand, type RunOptions } from '../../agent/daemon/runn
 import { processAlive as alive } from '../helpers/process';
 
 const NODE = process.execPath;
-const base: Omit<RunOptions, 'argv'> = { env: { PATH: process.env.PATH }, timeoutMs: 20000, outputLimit: 64 * 1024, progressIntervalMs: 60000 };
+const base: Omit<RunOptions, 'argv'> = {
+  env: { PATH: process.env.PATH },
+  timeoutMs: 20000,
+  outputLimit: 64 * 1024,
+  progressIntervalMs: 60000,
+};
 
 /** Runs `node -e script ...args`. */
 function node(script: string, args: string[] = [], options: Partial<RunOptions> = {}) {
@@ -40,27 +45,50 @@ describe('runCommand', () => {
 
   it('refuses a command that is not on PATH and a working directory that does not exist', async () => {
     await expect(runCommand({ ...base, argv: ['skadi-no-such-command'] })).resolves.toEqual({
-      ok: false, exitCode: null, signal: null, timedOut: false, output: '', failure: 'cannot run skadi-no-such-command: not found',
+      ok: false,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      output: '',
+      failure: 'cannot run skadi-no-such-command: not found',
     });
     const missing = path.join(dir, 'gone');
     await expect(node('', [], { cwd: missing })).resolves.toEqual({
-      ok: false, exitCode: null, signal: null, timedOut: false, output: '', failure: `working directory ${missing} does not exist`,
+      ok: false,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      output: '',
+      failure: `working directory ${missing} does not exist`,
     });
   });
 
   it('gives a command an empty input, so one that reads it ends', async () => {
-    const result = await node('let n = 0; process.stdin.on("data", (c) => (n += c.length)).on("end", () => process.stdout.write(`eof after ${n}`))');
+    const result = await node(
+      'let n = 0; process.stdin.on("data", (c) => (n += c.length)).on("end", () => process.stdout.write(`eof after ${n}`))',
+    );
     expect(result).toMatchObject({ ok: true, output: 'eof after 0' });
   });
 
   it('says why a command that exists cannot be run', async () => {
     const file = path.join(dir, 'not-executable');
     fs.writeFileSync(file, '#!/bin/sh\necho hi\n', { mode: 0o644 });
-    expect(await runCommand({ ...base, argv: [file] })).toEqual({ ok: false, exitCode: null, signal: null, timedOut: false, output: '', failure: `cannot run ${file}: spawn ${file} EACCES` });
+    expect(await runCommand({ ...base, argv: [file] })).toEqual({
+      ok: false,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      output: '',
+      failure: `cannot run ${file}: spawn ${file} EACCES`,
+    });
   });
 
   it('kills a command that ignores SIGTERM at the timeout, after a grace period', async () => {
-    const result = await node('process.on("SIGTERM", () => process.stdout.write("ignored TERM;")); process.stdout.write("up;"); setInterval(() => {}, 1000)', [], { timeoutMs: 500 });
+    const result = await node(
+      'process.on("SIGTERM", () => process.stdout.write("ignored TERM;")); process.stdout.write("up;"); setInterval(() => {}, 1000)',
+      [],
+      { timeoutMs: 500 },
+    );
     expect(result).toMatchObject({ ok: false, timedOut: true, signal: 'SIGKILL', failure: 'killed after the 1 s timeout' });
     expect(result.output).toBe('up;ignored TERM;');
   });
@@ -80,7 +108,10 @@ describe('runCommand', () => {
   });
 
   it('runs in the given directory, with only the given environment', async () => {
-    const result = await node('process.stdout.write(process.cwd() + "|" + Object.keys(process.env).sort().join(","))', [], { cwd: dir, env: { PATH: process.env.PATH, ONLY_THIS: '1' } });
+    const result = await node('process.stdout.write(process.cwd() + "|" + Object.keys(process.env).sort().join(","))', [], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, ONLY_THIS: '1' },
+    });
     expect(result.output).toBe(`${fs.realpathSync(dir)}|ONLY_THIS,PATH`);
   });
 
@@ -114,7 +145,8 @@ describe('runCommand', () => {
     // 4000 bytes of head room (limit 7000 minus the 3000-byte tail), 20000 bytes written in pieces.
     const script = 'for (let i = 0; i < 20; i++) process.stdout.write(String.fromCharCode(97 + i).repeat(1000))';
     const big = await node(script, [], { outputLimit: 7000 });
-    const letters = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => String.fromCharCode(97 + from + i).repeat(1000)).join('');
+    const letters = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => String.fromCharCode(97 + from + i).repeat(1000)).join('');
     expect(big.output).toBe(`${letters(0, 4)}\n…[output truncated: 13000 bytes omitted]…\n${letters(17, 20)}`);
   });
 
@@ -140,7 +172,10 @@ describe('runCommand', () => {
 
 describe('allowedEnv', () => {
   it('keeps only the named variables that are set', () => {
-    expect(allowedEnv(['PATH', 'LANG', 'MISSING'], { PATH: '/bin', LANG: 'C', SECRET: 'x', EMPTY: '' })).toStrictEqual({ PATH: '/bin', LANG: 'C' });
+    expect(allowedEnv(['PATH', 'LANG', 'MISSING'], { PATH: '/bin', LANG: 'C', SECRET: 'x', EMPTY: '' })).toStrictEqual({
+      PATH: '/bin',
+      LANG: 'C',
+    });
     expect(Object.keys(allowedEnv(['PATH', 'MISSING'], { PATH: '/bin' }))).toEqual(['PATH']);
     expect(allowedEnv(['EMPTY'], { EMPTY: '' })).toStrictEqual({ EMPTY: '' });
     expect(allowedEnv([], { PATH: '/bin' })).toStrictEqual({});

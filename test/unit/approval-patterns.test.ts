@@ -1,6 +1,6 @@
 /** Approval patterns: globs on the job text. */
-import { matchingPattern, UNSPLITTABLE } from '../../cloud/approval-patterns';
-import { parseCommand } from '../../cloud/commands/parse';
+import { matchingPattern, UNSPLITTABLE } from '../../cloud/approvals/patterns';
+import { parseCommand } from '../../cloud/chat/parse';
 import { withApprovalJob } from '../../adapters/email/inbound';
 
 describe('matchingPattern', () => {
@@ -40,10 +40,13 @@ describe('matchingPattern', () => {
     expect(matchingPattern(['deploy *'], text)).toBe('deploy *');
   });
 
-  it.each([['"deploy" prod; uptime'], ['"deploy" "prod'], ['de\u0001ploy prod'], ['uptime | sh']])('%j cannot be split, so it is gated while patterns exist', (text) => {
-    expect(matchingPattern(['deploy *'], text)).toBe(UNSPLITTABLE);
-    expect(matchingPattern([], text)).toBeNull();
-  });
+  it.each([['"deploy" prod; uptime'], ['"deploy" "prod'], ['de\u0001ploy prod'], ['uptime | sh']])(
+    '%j cannot be split, so it is gated while patterns exist',
+    (text) => {
+      expect(matchingPattern(['deploy *'], text)).toBe(UNSPLITTABLE);
+      expect(matchingPattern([], text)).toBeNull();
+    },
+  );
 
   it('names an unsplittable text for what it is, where a pattern would be named', () => {
     expect(UNSPLITTABLE).toBe('(a text that cannot be split into words)');
@@ -55,7 +58,8 @@ describe('matchingPattern', () => {
   });
 
   it('matches an exact pattern with empty words around or between the words', () => {
-    for (const text of ['restart nginx ""', "'' restart nginx", 'restart "" nginx']) expect(matchingPattern(['restart nginx'], text)).toBe('restart nginx');
+    for (const text of ['restart nginx ""', "'' restart nginx", 'restart "" nginx'])
+      expect(matchingPattern(['restart nginx'], text)).toBe('restart nginx');
   });
 
   it('lets through words that match no pattern', () => {

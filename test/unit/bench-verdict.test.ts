@@ -11,7 +11,9 @@ describe('benchmark verdicts', () => {
     expect(partProblems('load', { pushed: 150, accepted: 0, errors: {} })).toEqual(['load: 0 of 150 pushes accepted']);
     expect(partProblems('load', { pushed: 0, accepted: 0, errors: {} })).toEqual(['load: nothing was pushed']);
     expect(partProblems('throughput', { jobs: 500, accepted: 500, succeeded: 480 })).toEqual(['throughput: 480 of 500 jobs succeeded']);
-    expect(partProblems('load', { pushed: 150, accepted: 150, errors: { job_expired: 3, push_503: 0 } })).toEqual(['load: 3 × job_expired']);
+    expect(partProblems('load', { pushed: 150, accepted: 150, errors: { job_expired: 3, push_503: 0 } })).toEqual([
+      'load: 3 × job_expired',
+    ]);
     expect(partProblems('agents', { jobs: 50, accepted: 49 })).toEqual(['agents: 49 of 50 pushes accepted']);
   });
 

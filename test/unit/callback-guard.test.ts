@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, redactConfig } from '../../config';
-import { AddressSet, internalKind } from '../../cloud/address-kind';
-import { CallbackGuard, type HostResolver } from '../../cloud/callback-guard';
+import { AddressSet, internalKind } from '../../cloud/notifier/address-kind';
+import { CallbackGuard, type HostResolver } from '../../cloud/notifier/callback-guard';
 import { BadRequestError } from '../../cloud/errors';
 import { AdapterError } from '../../adapters/contract';
 
@@ -52,12 +52,19 @@ describe('internalKind', () => {
     expect(internalKind(address)).toBe(kind);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2606:4700::1111', '2001:4860:4860::8888', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8'])(
-    '%s is public',
-    (address) => {
-      expect(internalKind(address)).toBeNull();
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.32.0.1',
+    '100.128.0.1',
+    '192.169.0.1',
+    '2606:4700::1111',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+    '64:ff9b::8.8.8.8',
+  ])('%s is public', (address) => {
+    expect(internalKind(address)).toBeNull();
+  });
 });
 
 describe('AddressSet', () => {
@@ -71,7 +78,12 @@ describe('AddressSet', () => {
 });
 
 describe('CallbackGuard', () => {
-  const resolver = fakeResolver({ 'public.test': ['93.184.216.34'], 'mixed.test': ['93.184.216.34', '10.1.2.3'], 'hooks.internal': ['10.9.9.9'], 'v6.test': ['fd00::5'] });
+  const resolver = fakeResolver({
+    'public.test': ['93.184.216.34'],
+    'mixed.test': ['93.184.216.34', '10.1.2.3'],
+    'hooks.internal': ['10.9.9.9'],
+    'v6.test': ['fd00::5'],
+  });
 
   it('accepts public hosts and names that do not resolve yet', async () => {
     const guard = new CallbackGuard([], resolver);
@@ -82,7 +94,9 @@ describe('CallbackGuard', () => {
 
   it('refuses a name if any of its addresses is internal, naming the address and the setting', async () => {
     const guard = new CallbackGuard([], resolver);
-    await expect(guard.checkAtPush('https://mixed.test/hook')).rejects.toThrow('callback https://mixed.test/hook: mixed.test resolves to 10.1.2.3, a private address; set SKADI_CALLBACK_ALLOW to allow internal receivers');
+    await expect(guard.checkAtPush('https://mixed.test/hook')).rejects.toThrow(
+      'callback https://mixed.test/hook: mixed.test resolves to 10.1.2.3, a private address; set SKADI_CALLBACK_ALLOW to allow internal receivers',
+    );
     await expect(guard.checkAtPush('https://v6.test/')).rejects.toThrow(/resolves to fd00::5, a unique-local address/);
   });
 
@@ -118,15 +132,24 @@ describe('CallbackGuard', () => {
 
 describe('callback settings', () => {
   it('reads SKADI_CALLBACK_ALLOW as CIDRs and host names, and refuses anything else', () => {
-    expect(loadConfig({ env: { SKADI_CALLBACK_ALLOW: '10.0.0.0/8, fd00::/8,127.0.0.1 ,hooks.internal' } }).callbackAllow).toEqual(['10.0.0.0/8', 'fd00::/8', '127.0.0.1', 'hooks.internal']);
+    expect(loadConfig({ env: { SKADI_CALLBACK_ALLOW: '10.0.0.0/8, fd00::/8,127.0.0.1 ,hooks.internal' } }).callbackAllow).toEqual([
+      '10.0.0.0/8',
+      'fd00::/8',
+      '127.0.0.1',
+      'hooks.internal',
+    ]);
     expect(loadConfig({ env: {} }).callbackAllow).toEqual([]);
-    expect(() => loadConfig({ env: { SKADI_CALLBACK_ALLOW: '10.0.0.0/33' } })).toThrow(/SKADI_CALLBACK_ALLOW.*CIDRs, IP addresses or host names/);
+    expect(() => loadConfig({ env: { SKADI_CALLBACK_ALLOW: '10.0.0.0/33' } })).toThrow(
+      /SKADI_CALLBACK_ALLOW.*CIDRs, IP addresses or host names/,
+    );
     expect(() => loadConfig({ env: { SKADI_CALLBACK_ALLOW: 'http://hooks.internal/' } })).toThrow(ConfigError);
   });
 
   it('wants SKADI_SECRET of 32 characters or more, and never shows it', () => {
     expect(loadConfig({ env: {} }).secret).toBe('');
-    expect(() => loadConfig({ env: { SKADI_SECRET: 'too-short-secret' } })).toThrow(/secret \(SKADI_SECRET\) from SKADI_SECRET = \(hidden\): must be at least 32 characters/);
+    expect(() => loadConfig({ env: { SKADI_SECRET: 'too-short-secret' } })).toThrow(
+      /secret \(SKADI_SECRET\) from SKADI_SECRET = \(hidden\): must be at least 32 characters/,
+    );
     const config = loadConfig({ env: { SKADI_SECRET: 'x'.repeat(40) } });
     expect(JSON.stringify(redactConfig(config))).not.toContain('x'.repeat(40));
   });

@@ -4,7 +4,10 @@ import { loadConfig } from '../../config';
 
 /** A request as Koa shows it: the socket's peer and the X-Forwarded-For header. */
 const request = (socket: string, forwardedFor?: string) =>
-  ({ req: { socket: { remoteAddress: socket } }, get: (name: string) => (name === 'x-forwarded-for' ? forwardedFor ?? '' : '') }) as unknown as Context;
+  ({
+    req: { socket: { remoteAddress: socket } },
+    get: (name: string) => (name === 'x-forwarded-for' ? (forwardedFor ?? '') : ''),
+  }) as unknown as Context;
 
 describe('clientAddress', () => {
   it('is the socket address when no proxy is trusted, whatever the header says', () => {

@@ -1,8 +1,9 @@
 /** Chat commands: the parser, and each command run against in-memory fakes of the core and the conversation. */
 import type { OutboundMessage } from '../../adapters/contract';
-import { checkAgentName } from '../../cloud/agents';
-import { decodeOrigin, executeCommand, type CommandPort, type Conversation } from '../../cloud/commands/execute';
-import { HELP_TEXT, parseCommand } from '../../cloud/commands/parse';
+import { checkAgentName } from '../../cloud/agents/agent-service';
+import { executeCommand, type CommandPort, type Conversation } from '../../cloud/chat/execute';
+import { decodeOrigin } from '../../cloud/chat/origin';
+import { HELP_TEXT, parseCommand } from '../../cloud/chat/parse';
 import { NotFoundError } from '../../cloud/errors';
 import type { AgentRow } from '../../cloud/store/agents';
 import type { JobRow } from '../../cloud/store/jobs';
@@ -31,29 +32,56 @@ describe('parseCommand', () => {
     expect(parseCommand(text)).toEqual(expected);
   });
 
-  it.each(['agent', 'agent add', 'agent add a b c', 'agent fly web1', 'cancel', 'cancel a b', 'delay soon db1 x', 'delay 5m db1', 'notify me', 'token please'])(
-    'explains the usage of %j',
-    (text) => {
-      const parsed = parseCommand(text);
-      expect(parsed.kind).toBe('invalid');
-      expect((parsed as { message: string }).message).toMatch(/Use|takes/);
-    },
-  );
+  it.each([
+    'agent',
+    'agent add',
+    'agent add a b c',
+    'agent fly web1',
+    'cancel',
+    'cancel a b',
+    'delay soon db1 x',
+    'delay 5m db1',
+    'notify me',
+    'token please',
+  ])('explains the usage of %j', (text) => {
+    const parsed = parseCommand(text);
+    expect(parsed.kind).toBe('invalid');
+    expect((parsed as { message: string }).message).toMatch(/Use|takes/);
+  });
 });
 
 describe('reserved names', () => {
-  it.each(['help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'Help'])('%s cannot name an agent', (name) => {
-    expect(() => checkAgentName(name)).toThrow(/reserved/);
-  });
+  it.each(['help', 'status', 'agents', 'jobs', 'agent', 'cancel', 'delay', 'notify', 'token', 'Help'])(
+    '%s cannot name an agent',
+    (name) => {
+      expect(() => checkAgentName(name)).toThrow(/reserved/);
+    },
+  );
   it('allows ordinary names', () => {
     expect(() => checkAgentName('web1')).not.toThrow();
   });
 });
 
-const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date() };
+const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date(), tokenIssuedTo: null };
 const agentRow = (id: number, name: string): AgentRow => ({
-  id, userId: 7, name, alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: new Date(), createdAt: new Date(),
+  id,
+  userId: 7,
+  name,
+  alias: null,
+  tokenHash: 'h',
+  available: true,
+  online: true,
+  lastIp: null,
+  lastSeenAt: new Date(),
+  createdAt: new Date(),
+  approvalPatterns: [],
+  tokenIssuedTo: null,
 });
+
+/** A port method the commands of a test do not call. */
+const unused = async (): Promise<never> => {
+  throw new Error('not expected in this test');
+};
 
 /** An in-memory conversation recording what was said where. */
 function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
@@ -62,6 +90,8 @@ function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
   const convo: Conversation = {
     channel: 'slack',
     replyTo: 'conversation-1',
+    identity: 'slack:T1:U1',
+    identityId: 1,
     isPrivate,
     canEdit,
     threads,
@@ -86,8 +116,26 @@ function fakePort() {
   const delayed: { agent: string; text: string; delayMs: number }[] = [];
   let notify: unknown = null;
   const job = (status: JobRow['status']): JobRow => ({
-    id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ', userId: 7, agentId: 1, agentName: 'web1', message: 'uptime', source: 'slack', origin: null, callback: null,
-    status, result: 'up', reason: status === 'canceled' ? 'canceled by the owner' : null, leaseUntil: null, createdAt: new Date(), sentAt: null, finishedAt: null, updatedAt: new Date(),
+    id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ',
+    userId: 7,
+    agentId: 1,
+    agentName: 'web1',
+    message: 'uptime',
+    source: 'slack',
+    origin: null,
+    callback: null,
+    status,
+    result: 'up',
+    reason: status === 'canceled' ? 'canceled by the owner' : null,
+    leaseUntil: null,
+    createdAt: new Date(),
+    sentAt: null,
+    finishedAt: null,
+    updatedAt: new Date(),
+    requester: null,
+    pushedBy: null,
+    approval: null,
+    waitUntil: null,
   });
   const port: CommandPort = {
     agentStatuses: async () => agents.map((agent, i) => ({ agent, online: i === 0, lastSeenAt: new Date(Date.now() - 5000) })),
@@ -110,6 +158,12 @@ function fakePort() {
     rotateAgentToken: async (_u, name) => ({ agent: agentRow(1, name), token: 'ska_new_agent_token' }),
     rotateUserToken: async () => 'sku_new_user_token',
     setNotifyTarget: async (_u, channel, replyTo) => void (notify = { channel, replyTo }),
+    // Approvals have their own tests (test/integration/approvals.test.ts); the commands here never reach them.
+    findAwaiting: unused,
+    approve: unused,
+    deny: unused,
+    setApprovalPatterns: unused,
+    requestClearPatterns: unused,
   };
   return { port, pushed, delayed, notify: () => notify };
 }
@@ -135,10 +189,10 @@ describe('executeCommand', () => {
     const { convo, said } = fakeConversation(false, false, false);
     const { port, pushed } = fakePort();
     await executeCommand(parseCommand('web1 restart nginx'), user, convo, port);
-    expect(said[0].message.text).toBe(`web1 #${pushed[0].id.slice(-4)} ⏳ queuing · \`restart nginx\``);
+    expect(said[0].message.text).toBe(`web1 #${pushed[0].id!.slice(-4)} ⏳ queuing · \`restart nginx\``);
   });
 
-  it('an unknown agent answers with the list of the sender\'s agents and queues nothing', async () => {
+  it("an unknown agent answers with the list of the sender's agents and queues nothing", async () => {
     const { convo, said } = fakeConversation(false);
     const { port, pushed } = fakePort();
     await executeCommand(parseCommand('nosuch ls'), user, convo, port);
@@ -191,8 +245,14 @@ describe('executeCommand', () => {
   it('agent add in a channel sends the token privately and says so publicly', async () => {
     const { convo, said } = fakeConversation(false);
     await executeCommand(parseCommand('agent add web2'), user, convo, fakePort().port);
-    const publicText = said.filter((s) => s.where === 'here').map((s) => s.message.text).join('\n');
-    const privateText = said.filter((s) => s.where === 'private').map((s) => s.message.text).join('\n');
+    const publicText = said
+      .filter((s) => s.where === 'here')
+      .map((s) => s.message.text)
+      .join('\n');
+    const privateText = said
+      .filter((s) => s.where === 'private')
+      .map((s) => s.message.text)
+      .join('\n');
     expect(privateText).toContain('ska_secret_agent_token');
     expect(publicText).not.toContain('ska_secret_agent_token');
     expect(publicText).toContain('private message');

@@ -33,7 +33,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { SKADI_WORKERS: '3' } }).workers).toBe(3);
     expect(loadConfig({ env: { SKADI_WORKERS: 'auto' } }).workers).toBe(os.availableParallelism());
     for (const bad of ['0', '-1', '1.5', 'many', '1000']) {
-      expect(() => loadConfig({ env: { SKADI_WORKERS: bad } })).toThrow(/workers \(SKADI_WORKERS\).*not a number of workers \(use 1 to 256, or auto/);
+      expect(() => loadConfig({ env: { SKADI_WORKERS: bad } })).toThrow(
+        /workers \(SKADI_WORKERS\).*not a number of workers \(use 1 to 256, or auto/,
+      );
     }
     expect(parseSettingValue('workers', 'auto', '--workers')).toBe(os.availableParallelism());
     expect(() => parseSettingValue('workers', 'x', '--workers')).toThrow(/--workers/);
@@ -48,7 +50,10 @@ describe('loadConfig', () => {
 
   it('reads Redis Cluster seed nodes from a list or a comma-separated variable', () => {
     expect(loadConfig({ env: {} }).redisCluster).toEqual([]);
-    expect(loadConfig({ env: { SKADI_REDIS_CLUSTER: '10.0.0.1:7001, 10.0.0.2:7002' } }).redisCluster).toEqual(['10.0.0.1:7001', '10.0.0.2:7002']);
+    expect(loadConfig({ env: { SKADI_REDIS_CLUSTER: '10.0.0.1:7001, 10.0.0.2:7002' } }).redisCluster).toEqual([
+      '10.0.0.1:7001',
+      '10.0.0.2:7002',
+    ]);
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'skadi-')), 'skadi.yml');
     fs.writeFileSync(file, 'redis_cluster:\n  - redis-a:6379\n  - redis-b:6379\n');
     expect(loadConfig({ env: {}, file }).redisCluster).toEqual(['redis-a:6379', 'redis-b:6379']);

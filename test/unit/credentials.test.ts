@@ -1,5 +1,13 @@
 /** Who is behind a credential, for the two-person rule. */
-import { agentCredential, CLI_CREDENTIAL, holderUnknown, identityCredential, sameHolder, UNKNOWN_HOLDER, userTokenCredential } from '../../cloud/credentials';
+import {
+  agentCredential,
+  CLI_CREDENTIAL,
+  holderUnknown,
+  identityCredential,
+  sameHolder,
+  UNKNOWN_HOLDER,
+  userTokenCredential,
+} from '../../cloud/approvals/credentials';
 
 describe('credentials', () => {
   const hash = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -16,7 +24,12 @@ describe('credentials', () => {
     expect(sameHolder(identityCredential(7), identityCredential(7))).toBe(true);
     expect(sameHolder(identityCredential(7), userTokenCredential({ tokenHash: hash, tokenIssuedTo: 7 }))).toBe(true);
     expect(sameHolder(agentCredential({ id: 3, tokenIssuedTo: 7 }), identityCredential(7))).toBe(true);
-    expect(sameHolder(userTokenCredential({ tokenHash: hash, tokenIssuedTo: null }), userTokenCredential({ tokenHash: hash, tokenIssuedTo: null }))).toBe(true);
+    expect(
+      sameHolder(
+        userTokenCredential({ tokenHash: hash, tokenIssuedTo: null }),
+        userTokenCredential({ tokenHash: hash, tokenIssuedTo: null }),
+      ),
+    ).toBe(true);
     expect(sameHolder(CLI_CREDENTIAL, CLI_CREDENTIAL)).toBe(true);
   });
 

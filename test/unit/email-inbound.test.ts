@@ -6,7 +6,12 @@ import { answerMail, renderBodies, replySubject, translateSmtpError } from '../.
 import { decodeRef } from '../../adapters/email/reply-ref';
 import { mailDate } from '../helpers/mail';
 
-const config = { from: 'skadi@ops.example.net', authservId: 'mx.ops.example.net', authFormat: 'rfc8601' as const, require: 'dkim' as const };
+const config = {
+  from: 'skadi@ops.example.net',
+  authservId: 'mx.ops.example.net',
+  authFormat: 'rfc8601' as const,
+  require: 'dkim' as const,
+};
 /** A mail of these headers (dated now unless they have a Date:). */
 const raw = (headers: string[], body = 'hello\r\n') => {
   const dated = headers.some((h) => /^date:/i.test(h)) ? headers : [...headers, `Date: ${mailDate(new Date())}`];
@@ -27,16 +32,39 @@ describe('the command of a mail', () => {
 
 describe('normalizeMail', () => {
   it('normalizes an authenticated mail: tenant the domain, sender the address, private, threaded reply address', async () => {
-    const mail = await simpleParser(raw([signed, 'From: Alice <Alice@Example.com>', 'To: skadi@ops.example.net', 'Subject: web1 uptime', 'Message-ID: <m1@example.com>', 'References: <a@x> <b@x>']));
+    const mail = await simpleParser(
+      raw([
+        signed,
+        'From: Alice <Alice@Example.com>',
+        'To: skadi@ops.example.net',
+        'Subject: web1 uptime',
+        'Message-ID: <m1@example.com>',
+        'References: <a@x> <b@x>',
+      ]),
+    );
     const verdict = normalizeMail(mail, config);
     if (!('message' in verdict)) throw new Error(JSON.stringify(verdict));
-    expect(verdict.message).toMatchObject({ channel: 'email', tenant: 'example.com', senderId: 'alice@example.com', senderName: 'Alice', text: 'web1 uptime', isPrivate: true });
-    expect(decodeRef(verdict.message.replyTo)).toEqual({ a: 'alice@example.com', s: 'web1 uptime', m: '<m1@example.com>', r: ['<a@x>', '<b@x>'] });
+    expect(verdict.message).toMatchObject({
+      channel: 'email',
+      tenant: 'example.com',
+      senderId: 'alice@example.com',
+      senderName: 'Alice',
+      text: 'web1 uptime',
+      isPrivate: true,
+    });
+    expect(decodeRef(verdict.message.replyTo)).toEqual({
+      a: 'alice@example.com',
+      s: 'web1 uptime',
+      m: '<m1@example.com>',
+      r: ['<a@x>', '<b@x>'],
+    });
     expect(verdict.message.messageId).toMatch(/^mid:[0-9a-f]{40}$/);
   });
 
   it('refuses a mail without trusted authentication, and ignores its own, automatic and empty mail', async () => {
-    const forged = await simpleParser(raw(['Authentication-Results: mx.evil.example; dkim=pass header.d=example.com', 'From: alice@example.com', 'Subject: web1 x']));
+    const forged = await simpleParser(
+      raw(['Authentication-Results: mx.evil.example; dkim=pass header.d=example.com', 'From: alice@example.com', 'Subject: web1 x']),
+    );
     expect(normalizeMail(forged, config)).toHaveProperty('refused');
     const own = await simpleParser(raw([signed, 'From: skadi@ops.example.net', 'Subject: web1 x']));
     expect(normalizeMail(own, config)).toHaveProperty('ignored');
@@ -54,7 +82,17 @@ describe('normalizeMail', () => {
   });
 
   it('reads an HTML-only mail as text', async () => {
-    const mail = await simpleParser([signed, 'From: alice@example.com', 'Subject: skadi', `Date: ${mailDate(new Date())}`, 'Content-Type: text/html', '', '<p>web1 uptime</p><p>thanks</p>'].join('\r\n'));
+    const mail = await simpleParser(
+      [
+        signed,
+        'From: alice@example.com',
+        'Subject: skadi',
+        `Date: ${mailDate(new Date())}`,
+        'Content-Type: text/html',
+        '',
+        '<p>web1 uptime</p><p>thanks</p>',
+      ].join('\r\n'),
+    );
     const verdict = normalizeMail(mail, config);
     expect('message' in verdict && verdict.message.text).toBe('web1 uptime');
   });
@@ -71,8 +109,14 @@ describe('normalizeMail', () => {
 });
 
 describe('settings', () => {
-  it('need an authserv-id for RFC 8601 headers, none for Microsoft 365\'s', () => {
-    const settings = { imapUrl: 'imap://x@h', smtpUrl: 'smtp://h', from: 'skadi@ops.example.net', authservId: '', require: 'dkim' } as EmailAdapterConfig;
+  it("need an authserv-id for RFC 8601 headers, none for Microsoft 365's", () => {
+    const settings = {
+      imapUrl: 'imap://x@h',
+      smtpUrl: 'smtp://h',
+      from: 'skadi@ops.example.net',
+      authservId: '',
+      require: 'dkim',
+    } as EmailAdapterConfig;
     expect(emailConfigProblem({ ...settings, authFormat: 'rfc8601' })).toContain('SKADI_EMAIL_AUTHSERV_ID');
     expect(emailConfigProblem({ ...settings, authFormat: 'microsoft365' })).toBeNull();
   });
@@ -80,8 +124,18 @@ describe('settings', () => {
 
 describe('answers', () => {
   it('are threaded replies with their own Message-ID on the From domain', () => {
-    const mail = answerMail({ a: 'alice@example.com', s: 'web1 uptime', m: '<m1@example.com>', r: ['<a@x>'] }, { text: '✅ done' }, 'Skadi <skadi@ops.example.net>', 1000);
-    expect(mail).toMatchObject({ to: { name: '', address: 'alice@example.com' }, subject: 'Re: web1 uptime', inReplyTo: '<m1@example.com>', references: ['<a@x>', '<m1@example.com>'] });
+    const mail = answerMail(
+      { a: 'alice@example.com', s: 'web1 uptime', m: '<m1@example.com>', r: ['<a@x>'] },
+      { text: '✅ done' },
+      'Skadi <skadi@ops.example.net>',
+      1000,
+    );
+    expect(mail).toMatchObject({
+      to: { name: '', address: 'alice@example.com' },
+      subject: 'Re: web1 uptime',
+      inReplyTo: '<m1@example.com>',
+      references: ['<a@x>', '<m1@example.com>'],
+    });
     expect(mail.messageId).toMatch(/^<[0-9a-f-]{36}@ops\.example\.net>$/);
     expect(replySubject('RE: x')).toBe('RE: x');
   });

@@ -10,25 +10,44 @@ const ID = 'mx.ops.example.net';
 const DKIM: SenderAuthSettings = { authservId: ID, format: 'rfc8601', require: 'dkim' };
 const MS: SenderAuthSettings = { authservId: '', format: 'microsoft365', require: 'dkim' };
 const ar = (value: string): HeaderField => ({ key: 'authentication-results', value });
-const received = (by: string): HeaderField => ({ key: 'received', value: `from sender.example.com (sender.example.com [192.0.2.7]) by ${by} (Postfix) with ESMTPS id 4AbC; Tue, 1 Dec 2026 10:00:00 +0000` });
+const received = (by: string): HeaderField => ({
+  key: 'received',
+  value: `from sender.example.com (sender.example.com [192.0.2.7]) by ${by} (Postfix) with ESMTPS id 4AbC; Tue, 1 Dec 2026 10:00:00 +0000`,
+});
 const check = (headers: HeaderField[], settings = DKIM, from = 'alice@example.com') => authenticateSender(headers, from, settings);
 
 /** What OpenDKIM 2.11 writes (unfolded) for a good signature. */
 const OPENDKIM_PASS = `${ID}; dkim=pass (2048-bit key; unprotected) header.d=example.com header.i=@example.com header.a=rsa-sha256 header.s=sel header.b=AbCdEf12;`;
 /** Microsoft 365 (Exchange Online Protection), exactly as it writes it: no authserv-id. */
-const MS_PASS = 'spf=pass (sender IP is 1.2.3.4) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100';
-const MS_FAIL = 'spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=example.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=example.com;compauth=fail reason=000';
+const MS_PASS =
+  'spf=pass (sender IP is 1.2.3.4) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100';
+const MS_FAIL =
+  'spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=example.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=example.com;compauth=fail reason=000';
 
 describe('parseAuthResults', () => {
-  it('reads OpenDKIM\'s header: comments with a `;` in them, the trailing `;`', () => {
+  it("reads OpenDKIM's header: comments with a `;` in them, the trailing `;`", () => {
     expect(parseAuthResults(OPENDKIM_PASS)).toEqual({
       authservId: ID,
-      results: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com', 'header.i': '@example.com', 'header.a': 'rsa-sha256', 'header.s': 'sel', 'header.b': 'abcdef12' } }],
+      results: [
+        {
+          method: 'dkim',
+          result: 'pass',
+          props: {
+            'header.d': 'example.com',
+            'header.i': '@example.com',
+            'header.a': 'rsa-sha256',
+            'header.s': 'sel',
+            'header.b': 'abcdef12',
+          },
+        },
+      ],
     });
   });
 
   it('reads versions, nested comments, several results and quoted reasons', () => {
-    const parsed = parseAuthResults('MX.ops.example.net 1; dkim=pass (good (really; yes)) header.d=Example.COM header.s=sel1 header.b=abc; spf=softfail (sender IP is 1.2.3.4) smtp.mailfrom=bounce@example.com; dmarc=fail reason="p=reject; yes" header.from=example.com');
+    const parsed = parseAuthResults(
+      'MX.ops.example.net 1; dkim=pass (good (really; yes)) header.d=Example.COM header.s=sel1 header.b=abc; spf=softfail (sender IP is 1.2.3.4) smtp.mailfrom=bounce@example.com; dmarc=fail reason="p=reject; yes" header.from=example.com',
+    );
     expect(parsed.authservId).toBe('mx.ops.example.net');
     expect(parsed.results).toEqual([
       { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com', 'header.s': 'sel1', 'header.b': 'abc' } },
@@ -38,7 +57,9 @@ describe('parseAuthResults', () => {
   });
 
   it('reads a quoted local part with its domain as one value', () => {
-    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="alice smith"@example.com`).results[0].props).toEqual({ 'smtp.mailfrom': 'alice smith@example.com' });
+    expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="alice smith"@example.com`).results[0].props).toEqual({
+      'smtp.mailfrom': 'alice smith@example.com',
+    });
   });
 
   it('reads a quoted string with a `;` as one value: it starts no result', () => {
@@ -46,7 +67,7 @@ describe('parseAuthResults', () => {
     expect(parsed.results).toEqual([{ method: 'dkim', result: 'fail', props: { reason: 'x; dkim=pass header.d=example.com' } }]);
   });
 
-  it('reads `none`, a folded multi-line form (as unfolded) and mailauth\'s header', () => {
+  it("reads `none`, a folded multi-line form (as unfolded) and mailauth's header", () => {
     expect(parseAuthResults(`${ID}; none`).results).toEqual([]);
     const mailauth = `${ID}; dkim=pass header.i=@example.com header.s=sel header.a=rsa-sha256 header.b=qPYAjKLP; spf=none (${ID}: example.com does not designate permitted sender hosts) smtp.mailfrom=alice@example.com smtp.helo=x; dmarc=none header.from=example.com`;
     expect(parseAuthResults(mailauth).results.map((r) => `${r.method}=${r.result}`)).toEqual(['dkim=pass', 'spf=none', 'dmarc=none']);
@@ -63,12 +84,12 @@ describe('parseAuthResults', () => {
     ['a property given twice', `${ID}; dkim=pass header.d=evil.example header.d=example.com`],
     ['nothing after the authserv-id', ID],
     ['an empty value', ''],
-    ['Microsoft\'s form read as RFC 8601', MS_PASS],
+    ["Microsoft's form read as RFC 8601", MS_PASS],
   ])('refuses %s', (_what, value) => {
     expect(() => parseAuthResults(value)).toThrow(expect.objectContaining({ code: 'auth_results_syntax' }));
   });
 
-  it('reads Microsoft 365\'s form, and nothing looser', () => {
+  it("reads Microsoft 365's form, and nothing looser", () => {
     expect(parseAuthResults(MS_PASS, 'microsoft365').results).toEqual([
       { method: 'spf', result: 'pass', props: { 'smtp.mailfrom': 'example.com' } },
       { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } },
@@ -102,13 +123,18 @@ describe('which headers are trusted', () => {
   });
 
   it('trusts several headers of ours above the first Received: (one per milter), none below it', () => {
-    const headers = [ar(`${ID}; dmarc=pass header.from=example.com`), ar(`${ID}; dkim=pass header.d=example.com`), received(ID), ar(`${ID}; spf=pass smtp.mailfrom=alice@example.com`)];
+    const headers = [
+      ar(`${ID}; dmarc=pass header.from=example.com`),
+      ar(`${ID}; dkim=pass header.d=example.com`),
+      received(ID),
+      ar(`${ID}; spf=pass smtp.mailfrom=alice@example.com`),
+    ];
     expect(trustedHeaders(headers, ID, 'rfc8601')).toEqual({ values: [headers[0].value, headers[1].value] });
     expect(check(headers)).toMatchObject({ ok: true, by: 'dkim' });
     expect(check(headers, { ...DKIM, require: 'spf' }).ok).toBe(false);
   });
 
-  it('skips other servers\' headers above ours and reads ours', () => {
+  it("skips other servers' headers above ours and reads ours", () => {
     expect(check([ar('imap.ops.example.net; dkim=fail'), received(ID), ar(OPENDKIM_PASS)])).toMatchObject({ ok: true, by: 'dkim' });
   });
 
@@ -117,12 +143,19 @@ describe('which headers are trusted', () => {
     expect(verdict).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
   });
 
-  it.each(['evil-mx.ops.example.net', 'a.mx.ops.example.net', 'mx.ops.example.net.evil', 'mx.ops.example', '"mx.ops.example.net"x'])('counts only our own id, exactly: not %s', (id) => {
-    expect(check([ar(`${id}; dkim=pass header.d=example.com`)]).ok).toBe(false);
-  });
+  it.each(['evil-mx.ops.example.net', 'a.mx.ops.example.net', 'mx.ops.example.net.evil', 'mx.ops.example', '"mx.ops.example.net"x'])(
+    'counts only our own id, exactly: not %s',
+    (id) => {
+      expect(check([ar(`${id}; dkim=pass header.d=example.com`)]).ok).toBe(false);
+    },
+  );
 
   it('reads the id past a leading comment, so a forged header below is not taken for ours', () => {
-    const headers = [received(ID), ar(`(by the milter) ${ID}; dkim=fail header.d=example.com`), ar(`${ID}; dkim=pass header.d=example.com`)];
+    const headers = [
+      received(ID),
+      ar(`(by the milter) ${ID}; dkim=fail header.d=example.com`),
+      ar(`${ID}; dkim=pass header.d=example.com`),
+    ];
     expect(check(headers).ok).toBe(false);
     expect(check([ar(`(x) "${ID}"; dkim=pass header.d=example.com`)]).ok).toBe(true);
   });
@@ -136,7 +169,11 @@ describe('authenticateSender', () => {
   const pass = `${ID}; dkim=pass header.d=example.com; spf=pass smtp.mailfrom=alice@example.com`;
 
   it('accepts an aligned DKIM pass from our authserv-id, and names the results it rests on', () => {
-    expect(check([ar(pass)])).toEqual({ ok: true, by: 'dkim', dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }] });
+    expect(check([ar(pass)])).toEqual({
+      ok: true,
+      by: 'dkim',
+      dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }],
+    });
     expect(check([ar(`${ID}; dkim=pass header.d=mail.example.com`)]).ok).toBe(true);
     expect(check([ar(`${ID}; dkim=pass header.i=@example.com`)]).ok).toBe(true);
     expect(check([received(ID), ar(OPENDKIM_PASS)]).ok).toBe(true);
@@ -144,15 +181,47 @@ describe('authenticateSender', () => {
 
   it.each([
     ['dkim=fail', [`${ID}; dkim=fail header.d=example.com`], 'no aligned dkim pass for example.com (dkim=fail header.d=example.com)'],
-    ['a pass claimed by another server', ['mx.attacker.example; dkim=pass header.d=example.com'], `no Authentication-Results header from ${ID}`],
+    [
+      'a pass claimed by another server',
+      ['mx.attacker.example; dkim=pass header.d=example.com'],
+      `no Authentication-Results header from ${ID}`,
+    ],
     ['no header', [], `no Authentication-Results header from ${ID}`],
-    ['an unaligned pass', [`${ID}; dkim=pass header.d=example.org`], 'no aligned dkim pass for example.com (dkim=pass header.d=example.org)'],
-    ['a look-alike domain', [`${ID}; dkim=pass header.d=example.com.evil.net`], 'no aligned dkim pass for example.com (dkim=pass header.d=example.com.evil.net)'],
-    ['spf only, when dkim is required', [`${ID}; spf=pass smtp.mailfrom=alice@example.com`], 'no aligned dkim pass for example.com (spf=pass smtp.mailfrom=alice@example.com)'],
-    ['a pass inside a quoted reason', [`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`], 'no aligned dkim pass for example.com (dkim=fail)'],
-    ['a pass inside a comment', [`${ID}; dkim=fail (; dkim=pass header.d=example.com)`], 'no aligned dkim pass for example.com (dkim=fail)'],
-    ['another method\'s pass naming the domain', [`${ID}; dmarc=pass header.d=example.com header.from=example.com; arc=pass header.d=example.com`], 'no aligned dkim pass for example.com (no dkim or spf result)'],
-    ['an unreadable trusted header', [`${ID}; dkim=pass header.d=example.com junk`], 'the trusted Authentication-Results header cannot be read (not a property: "junk")'],
+    [
+      'an unaligned pass',
+      [`${ID}; dkim=pass header.d=example.org`],
+      'no aligned dkim pass for example.com (dkim=pass header.d=example.org)',
+    ],
+    [
+      'a look-alike domain',
+      [`${ID}; dkim=pass header.d=example.com.evil.net`],
+      'no aligned dkim pass for example.com (dkim=pass header.d=example.com.evil.net)',
+    ],
+    [
+      'spf only, when dkim is required',
+      [`${ID}; spf=pass smtp.mailfrom=alice@example.com`],
+      'no aligned dkim pass for example.com (spf=pass smtp.mailfrom=alice@example.com)',
+    ],
+    [
+      'a pass inside a quoted reason',
+      [`${ID}; dkim=fail reason="x; dkim=pass header.d=example.com"`],
+      'no aligned dkim pass for example.com (dkim=fail)',
+    ],
+    [
+      'a pass inside a comment',
+      [`${ID}; dkim=fail (; dkim=pass header.d=example.com)`],
+      'no aligned dkim pass for example.com (dkim=fail)',
+    ],
+    [
+      "another method's pass naming the domain",
+      [`${ID}; dmarc=pass header.d=example.com header.from=example.com; arc=pass header.d=example.com`],
+      'no aligned dkim pass for example.com (no dkim or spf result)',
+    ],
+    [
+      'an unreadable trusted header',
+      [`${ID}; dkim=pass header.d=example.com junk`],
+      'the trusted Authentication-Results header cannot be read (not a property: "junk")',
+    ],
   ])('refuses %s, with the reason', (_what, values, reason) => {
     expect(check(values.map(ar))).toEqual({ ok: false, reason });
   });
@@ -165,14 +234,23 @@ describe('authenticateSender', () => {
   it('reads a pass for the From domain written with a final dot, and header.i of a subdomain', () => {
     expect(check([ar(`${ID}; dkim=pass header.d=example.com.`)]).ok).toBe(true);
     expect(check([ar(`${ID}; dkim=pass header.i=bob@mail.EXAMPLE.com`)]).ok).toBe(true);
-    expect(check([ar(`${ID}; dkim=pass header.i=@example.org`)])).toEqual({ ok: false, reason: 'no aligned dkim pass for example.com (dkim=pass)' });
+    expect(check([ar(`${ID}; dkim=pass header.i=@example.org`)])).toEqual({
+      ok: false,
+      reason: 'no aligned dkim pass for example.com (dkim=pass)',
+    });
   });
 
   it('takes SPF only as a pass, only for the From domain, with smtp.mailfrom as an address or a domain', () => {
     const spf = { ...DKIM, require: 'spf' as const };
-    expect(check([ar(`${ID}; spf=fail smtp.mailfrom=alice@example.com`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (spf=fail smtp.mailfrom=alice@example.com)' });
+    expect(check([ar(`${ID}; spf=fail smtp.mailfrom=alice@example.com`)], spf)).toEqual({
+      ok: false,
+      reason: 'no aligned spf pass for example.com (spf=fail smtp.mailfrom=alice@example.com)',
+    });
     expect(check([ar(`${ID}; spf=softfail smtp.mailfrom=example.com`)], spf).ok).toBe(false);
-    expect(check([ar(`${ID}; dkim=pass smtp.mailfrom=alice@example.com`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (dkim=pass smtp.mailfrom=alice@example.com)' });
+    expect(check([ar(`${ID}; dkim=pass smtp.mailfrom=alice@example.com`)], spf)).toEqual({
+      ok: false,
+      reason: 'no aligned spf pass for example.com (dkim=pass smtp.mailfrom=alice@example.com)',
+    });
     expect(check([ar(`${ID}; spf=pass smtp.mailfrom=example.com`)], spf)).toEqual({ ok: true, by: 'spf', dkim: [] });
     expect(check([ar(`${ID}; spf=pass smtp.mailfrom=bounce@mail.example.com`)], spf)).toEqual({ ok: true, by: 'spf', dkim: [] });
     expect(check([ar(`${ID}; spf=pass`)], spf)).toEqual({ ok: false, reason: 'no aligned spf pass for example.com (spf=pass)' });
@@ -182,10 +260,15 @@ describe('authenticateSender', () => {
 
   it('takes either when told, DKIM first', () => {
     const either = { ...DKIM, require: 'dkim-or-spf' as const };
-    expect(check([ar(pass)], either)).toEqual({ ok: true, by: 'dkim', dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }] });
+    expect(check([ar(pass)], either)).toEqual({
+      ok: true,
+      by: 'dkim',
+      dkim: [{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }],
+    });
     expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], either)).toMatchObject({ ok: true, by: 'dkim' });
     expect(check([ar(`${ID}; dkim=fail header.d=example.com; spf=fail smtp.mailfrom=alice@example.com`)], either)).toEqual({
-      ok: false, reason: 'no aligned dkim or spf pass for example.com (dkim=fail header.d=example.com, spf=fail smtp.mailfrom=alice@example.com)',
+      ok: false,
+      reason: 'no aligned dkim or spf pass for example.com (dkim=fail header.d=example.com, spf=fail smtp.mailfrom=alice@example.com)',
     });
     expect(check([], { ...DKIM, require: 'none' })).toEqual({ ok: true, by: 'none (SKADI_EMAIL_REQUIRE=none)', dkim: [] });
   });
@@ -208,7 +291,10 @@ describe('Microsoft 365', () => {
   it('refuses its fail, a forged pass below it, and a header in RFC 8601 form', () => {
     expect(check([ar(MS_FAIL)], MS).ok).toBe(false);
     expect(check([ar(MS_FAIL), ar(MS_PASS)], MS).ok).toBe(false);
-    expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], MS)).toEqual({ ok: false, reason: expect.stringContaining('cannot be read') });
+    expect(check([ar(`${ID}; dkim=pass header.d=example.com`)], MS)).toEqual({
+      ok: false,
+      reason: expect.stringContaining('cannot be read'),
+    });
     expect(check([], MS)).toEqual({ ok: false, reason: 'no Authentication-Results header (Microsoft 365 form)' });
   });
 });
@@ -251,7 +337,9 @@ describe('parseAuthResults refusals', () => {
     [`${ID}; dkim=pass ${long}=1`, `not a property: "${'x'.repeat(40)}"`],
     [`${ID} "${long}"`, `expected ";", found "${'x'.repeat(40)}"`],
   ])('refuses %j: %s', (value, message) => {
-    expect(() => parseAuthResults(value)).toThrow(expect.objectContaining({ name: 'AuthResultsSyntaxError', code: 'auth_results_syntax', message }));
+    expect(() => parseAuthResults(value)).toThrow(
+      expect.objectContaining({ name: 'AuthResultsSyntaxError', code: 'auth_results_syntax', message }),
+    );
   });
 
   it('keeps an escaped parenthesis inside a comment: text a sender put there cannot end it and start a result', () => {
@@ -265,10 +353,14 @@ describe('parseAuthResults refusals', () => {
   });
 
   it('refuses an empty Microsoft header, and trailing words after its results', () => {
-    expect(() => parseAuthResults('dkim=pass header.d=example.com foo=bar', 'microsoft365')).toThrow(expect.objectContaining({ message: 'not a property: "foo"' }));
+    expect(() => parseAuthResults('dkim=pass header.d=example.com foo=bar', 'microsoft365')).toThrow(
+      expect.objectContaining({ message: 'not a property: "foo"' }),
+    );
     expect(() => parseAuthResults('', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
     expect(() => parseAuthResults('  (only a comment) ', 'microsoft365')).toThrow(expect.objectContaining({ message: 'an empty header' }));
-    expect(() => parseAuthResults('; dkim=pass', 'microsoft365')).toThrow(expect.objectContaining({ message: 'expected a word, found ";"' }));
+    expect(() => parseAuthResults('; dkim=pass', 'microsoft365')).toThrow(
+      expect.objectContaining({ message: 'expected a word, found ";"' }),
+    );
   });
 });
 
@@ -282,18 +374,27 @@ describe('parseAuthResults readings', () => {
     expect(parseAuthResults(`${ID} 2; none`)).toEqual({ authservId: ID, results: [] });
     expect(parseAuthResults(`${ID};none`).results).toEqual([]);
     expect(parseAuthResults(`${ID}; none=pass`).results).toEqual([{ method: 'none', result: 'pass', props: {} }]);
-    expect(parseAuthResults(`${ID}; dkim=pass header.d=example.com;`).results).toEqual([{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }]);
+    expect(parseAuthResults(`${ID}; dkim=pass header.d=example.com;`).results).toEqual([
+      { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } },
+    ]);
   });
 
   it('takes a quoted local part and its domain together only when the domain follows at once', () => {
     expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom="a b"@example.com`).results[0].props['smtp.mailfrom']).toBe('a b@example.com');
     expect(parseAuthResults(`${ID}; spf=pass smtp.mailfrom=a@example.com`).results[0].props['smtp.mailfrom']).toBe('a@example.com');
-    expect(() => parseAuthResults(`${ID}; spf=pass smtp.mailfrom=x @example.com`)).toThrow(expect.objectContaining({ message: 'not a property: "@example.com"' }));
-    expect(parseAuthResults(`${ID}; dkim=fail reason="a\\"b" header.d="x.example"`).results[0].props).toEqual({ reason: 'a"b', 'header.d': 'x.example' });
+    expect(() => parseAuthResults(`${ID}; spf=pass smtp.mailfrom=x @example.com`)).toThrow(
+      expect.objectContaining({ message: 'not a property: "@example.com"' }),
+    );
+    expect(parseAuthResults(`${ID}; dkim=fail reason="a\\"b" header.d="x.example"`).results[0].props).toEqual({
+      reason: 'a"b',
+      'header.d': 'x.example',
+    });
   });
 
   it('reads Microsoft\'s form with a trailing ";" and its action property', () => {
-    expect(parseAuthResults('dkim=pass header.d=example.com;', 'microsoft365').results).toEqual([{ method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } }]);
+    expect(parseAuthResults('dkim=pass header.d=example.com;', 'microsoft365').results).toEqual([
+      { method: 'dkim', result: 'pass', props: { 'header.d': 'example.com' } },
+    ]);
     expect(parseAuthResults('none', 'microsoft365').results).toEqual([]);
     expect(parseAuthResults('dmarc=pass action=none', 'microsoft365').results[0].props).toEqual({ action: 'none' });
   });

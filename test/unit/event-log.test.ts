@@ -1,5 +1,5 @@
 /** The event log's kept events, with a stand-in for the Redis connection that can refuse and then answer. */
-import { EventLog, jobStatusEvent, type JobStatusEvent } from '../../cloud/events';
+import { EventLog, jobStatusEvent, type JobStatusEvent } from '../../cloud/lifecycle/events';
 import { RedisKeys } from '../../cloud/queue/keys';
 import type { RedisClient } from '../../cloud/queue/redis';
 

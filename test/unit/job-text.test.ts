@@ -1,6 +1,6 @@
-import { checkMessage, MAX_RESULT_BYTES, splitAgentMessage, truncateResult } from '../../cloud/job-text';
-import { hashToken, newToken, tokenMatches } from '../../cloud/tokens';
-import { isJobId, newJobId } from '../../cloud/job-id';
+import { checkMessage, MAX_RESULT_BYTES, splitAgentMessage, truncateResult } from '../../cloud/lifecycle/job-text';
+import { hashToken, newToken, tokenMatches } from '../../cloud/accounts/tokens';
+import { isJobId, newJobId } from '../../cloud/lifecycle/job-id';
 import { isDependencyError, toSkadiError } from '../../cloud/errors';
 
 describe('job text', () => {

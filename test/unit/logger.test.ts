@@ -4,7 +4,8 @@ import { loadConfig } from '../../config';
 
 describe('maskSecrets', () => {
   it('masks Skadi and Slack tokens and bearer credentials anywhere in a line', () => {
-    const line = '{"body":"token=ska_AbC123xyz-_987&x=1","auth":"Bearer eyJhbGciOi.J9.abc","slack":"xoxb-1234-5678-abcdef","user":"sku_zzzzzzzzzz"}';
+    const line =
+      '{"body":"token=ska_AbC123xyz-_987&x=1","auth":"Bearer eyJhbGciOi.J9.abc","slack":"xoxb-1234-5678-abcdef","user":"sku_zzzzzzzzzz"}';
     expect(maskSecrets(line)).toBe('{"body":"token=ska_***&x=1","auth":"Bearer ***","slack":"xoxb-***","user":"sku_***"}');
   });
 

@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { markerTags } from '../../cloud/queue/queue';
+import { markerTags } from '../../cloud/queue/redis-state';
 import { RedisKeys } from '../../cloud/queue/keys';
 
 describe('marker tags of a Redis Cluster', () => {

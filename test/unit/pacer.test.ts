@@ -38,10 +38,14 @@ describe('Pacer.run', () => {
   function sends(pacer: Pacer, key: string, n: number, limits?: RateLimit[], took = 0) {
     const at: number[] = [];
     const done = Array.from({ length: n }, () =>
-      pacer.run(key, async () => {
-        at.push(Date.now() - T0);
-        if (took) await new Promise((r) => setTimeout(r, took));
-      }, limits),
+      pacer.run(
+        key,
+        async () => {
+          at.push(Date.now() - T0);
+          if (took) await new Promise((r) => setTimeout(r, took));
+        },
+        limits,
+      ),
     );
     return { at, done: Promise.all(done) };
   }

@@ -13,26 +13,56 @@ function teams(env: Record<string, string>): TeamsAdapterConfig {
 describe('Teams settings in loadConfig', () => {
   it('are off by default', () => {
     const config = teams({});
-    expect(config).toMatchObject({ appId: '', appPassword: '', appType: 'SingleTenant', tenantId: '', access: 'closed', allowedTenants: [], insecureNoAuth: false, loginUrl: 'https://login.microsoftonline.com' });
+    expect(config).toMatchObject({
+      appId: '',
+      appPassword: '',
+      appType: 'SingleTenant',
+      tenantId: '',
+      access: 'closed',
+      allowedTenants: [],
+      insecureNoAuth: false,
+      loginUrl: 'https://login.microsoftonline.com',
+    });
     expect(teamsEnabled(config)).toBe(false);
   });
 
   it('reads every SKADI_TEAMS_* variable', () => {
     const config = loadConfig({
       env: {
-        SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_PASSWORD: 'Xy8Q~secret.value', SKADI_TEAMS_APP_TYPE: 'MultiTenant', SKADI_TEAMS_TENANT_ID: TENANT,
-        SKADI_TEAMS_ACCESS: 'workspace', SKADI_TEAMS_ALLOWED_TENANTS: ` ${TENANT}, 11111111-2222-3333-4444-555555555555 ,`,
-        SKADI_TEAMS_OPENID_METADATA_URL: 'http://127.0.0.1:3978/openid', SKADI_TEAMS_LOGIN_URL: 'http://127.0.0.1:3979//', SKADI_TEAMS_SERVICE_URL: 'http://127.0.0.1:3980/teams/',
+        SKADI_TEAMS_APP_ID: APP_ID,
+        SKADI_TEAMS_APP_PASSWORD: 'Xy8Q~secret.value',
+        SKADI_TEAMS_APP_TYPE: 'MultiTenant',
+        SKADI_TEAMS_TENANT_ID: TENANT,
+        SKADI_TEAMS_ACCESS: 'workspace',
+        SKADI_TEAMS_ALLOWED_TENANTS: ` ${TENANT}, 11111111-2222-3333-4444-555555555555 ,`,
+        SKADI_TEAMS_OPENID_METADATA_URL: 'http://127.0.0.1:3978/openid',
+        SKADI_TEAMS_LOGIN_URL: 'http://127.0.0.1:3979//',
+        SKADI_TEAMS_SERVICE_URL: 'http://127.0.0.1:3980/teams/',
         SKADI_TEAMS_INSECURE_NO_AUTH: 'yes',
       },
     });
     expect(config).toMatchObject({
-      teamsAppId: APP_ID, teamsAppPassword: 'Xy8Q~secret.value', teamsAppType: 'MultiTenant', teamsTenantId: TENANT, teamsAccess: 'workspace',
-      teamsAllowedTenants: [TENANT, '11111111-2222-3333-4444-555555555555'], teamsOpenIdMetadataUrl: 'http://127.0.0.1:3978/openid', teamsServiceUrl: 'http://127.0.0.1:3980/teams/', teamsInsecureNoAuth: true,
+      teamsAppId: APP_ID,
+      teamsAppPassword: 'Xy8Q~secret.value',
+      teamsAppType: 'MultiTenant',
+      teamsTenantId: TENANT,
+      teamsAccess: 'workspace',
+      teamsAllowedTenants: [TENANT, '11111111-2222-3333-4444-555555555555'],
+      teamsOpenIdMetadataUrl: 'http://127.0.0.1:3978/openid',
+      teamsServiceUrl: 'http://127.0.0.1:3980/teams/',
+      teamsInsecureNoAuth: true,
     });
     expect(teamsConfigFrom(config)).toEqual({
-      appId: APP_ID, appPassword: 'Xy8Q~secret.value', appType: 'MultiTenant', tenantId: TENANT, access: 'workspace', allowedTenants: [TENANT, '11111111-2222-3333-4444-555555555555'],
-      openIdMetadataUrl: 'http://127.0.0.1:3978/openid', loginUrl: 'http://127.0.0.1:3979', serviceUrl: 'http://127.0.0.1:3980/teams/', insecureNoAuth: true,
+      appId: APP_ID,
+      appPassword: 'Xy8Q~secret.value',
+      appType: 'MultiTenant',
+      tenantId: TENANT,
+      access: 'workspace',
+      allowedTenants: [TENANT, '11111111-2222-3333-4444-555555555555'],
+      openIdMetadataUrl: 'http://127.0.0.1:3978/openid',
+      loginUrl: 'http://127.0.0.1:3979',
+      serviceUrl: 'http://127.0.0.1:3980/teams/',
+      insecureNoAuth: true,
     });
   });
 
@@ -58,13 +88,17 @@ describe('teamsEnabled / teamsConfigProblem', () => {
 
   it('asks for the password of an app id, except for a managed identity', () => {
     expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_TENANT_ID: TENANT }))).toMatch(/SKADI_TEAMS_APP_PASSWORD/);
-    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_TYPE: 'UserAssignedMSI', SKADI_TEAMS_TENANT_ID: TENANT }))).toBeNull();
+    expect(
+      teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_TYPE: 'UserAssignedMSI', SKADI_TEAMS_TENANT_ID: TENANT })),
+    ).toBeNull();
   });
 
   it('asks for the tenant of a single-tenant app or managed identity, not of a multi-tenant one', () => {
     const base = { SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_PASSWORD: 'secret' };
     expect(teamsConfigProblem(teams(base))).toMatch(/SKADI_TEAMS_TENANT_ID/);
-    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_TYPE: 'UserAssignedMSI' }))).toMatch(/UserAssignedMSI.*SKADI_TEAMS_TENANT_ID/);
+    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_TYPE: 'UserAssignedMSI' }))).toMatch(
+      /UserAssignedMSI.*SKADI_TEAMS_TENANT_ID/,
+    );
     expect(teamsConfigProblem(teams({ ...base, SKADI_TEAMS_APP_TYPE: 'MultiTenant' }))).toBeNull();
     expect(teamsConfigProblem(teams({ ...base, SKADI_TEAMS_TENANT_ID: TENANT }))).toBeNull();
   });
@@ -74,7 +108,16 @@ describe('teamsEnabled / teamsConfigProblem', () => {
     const both = /SKADI_TEAMS_INSECURE_NO_AUTH.*cannot be used with SKADI_TEAMS_APP_ID or SKADI_TEAMS_APP_PASSWORD/;
     expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
     expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
-    expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_APP_PASSWORD: 'secret', SKADI_TEAMS_TENANT_ID: TENANT, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))).toMatch(both);
+    expect(
+      teamsConfigProblem(
+        teams({
+          SKADI_TEAMS_APP_ID: APP_ID,
+          SKADI_TEAMS_APP_PASSWORD: 'secret',
+          SKADI_TEAMS_TENANT_ID: TENANT,
+          SKADI_TEAMS_INSECURE_NO_AUTH: 'true',
+        }),
+      ),
+    ).toMatch(both);
     expect(teamsConfigProblem(teams({ SKADI_TEAMS_APP_ID: APP_ID, SKADI_TEAMS_INSECURE_NO_AUTH: 'true' }))!.split('\n')).toHaveLength(1);
   });
 });

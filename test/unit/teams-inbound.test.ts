@@ -1,7 +1,14 @@
 /** The Teams adapter's normalizeActivity on activity payloads shaped like the ones Microsoft Teams posts. */
 import type { Activity } from 'botbuilder';
 import type { InboundMessage } from '../../adapters/contract';
-import { conversationTenantOf, needsRosterLookup, normalizeActivity, rosterOf, senderTenantOf, type ActivityVerdict } from '../../adapters/teams/inbound';
+import {
+  conversationTenantOf,
+  needsRosterLookup,
+  normalizeActivity,
+  rosterOf,
+  senderTenantOf,
+  type ActivityVerdict,
+} from '../../adapters/teams/inbound';
 import { decodeRef } from '../../adapters/teams/reply-ref';
 
 const BOT = '28:0b3a6c1e-7a55-4c1f-9d2e-5f1a2b3c4d5e';
@@ -11,25 +18,47 @@ const at = new Date('2026-11-29T06:00:00Z');
 
 /** Fresh payloads each call: botbuilder's mention removal rewrites activity.text in place. */
 const personal = (): Record<string, any> => ({
-  type: 'message', id: '1732860000000', timestamp: '2026-11-29T06:00:00.000Z', serviceUrl: SERVICE, channelId: 'msteams',
+  type: 'message',
+  id: '1732860000000',
+  timestamp: '2026-11-29T06:00:00.000Z',
+  serviceUrl: SERVICE,
+  channelId: 'msteams',
   from: { id: '29:1aBcDeFgHiJkLmNoPqRsTuVwXyZ', name: 'Ada Lovelace', aadObjectId: '6b2c4e1a-1111-2222-3333-444455556666' },
   conversation: { conversationType: 'personal', tenantId: TENANT, id: 'a:1xYzPersonalChatId' },
   recipient: { id: BOT, name: 'Skadi' },
-  textFormat: 'plain', locale: 'en-US', text: 'web1 uptime',
+  textFormat: 'plain',
+  locale: 'en-US',
+  text: 'web1 uptime',
   entities: [{ type: 'clientInfo', locale: 'en-US', country: 'US', platform: 'Web', timezone: 'Europe/Berlin' }],
   channelData: { tenant: { id: TENANT } },
 });
 const channel = (): Record<string, any> => ({
-  type: 'message', id: '1732860111111', timestamp: '2026-11-29T06:01:00.000Z', serviceUrl: SERVICE, channelId: 'msteams',
+  type: 'message',
+  id: '1732860111111',
+  timestamp: '2026-11-29T06:01:00.000Z',
+  serviceUrl: SERVICE,
+  channelId: 'msteams',
   from: { id: '29:1GrAcEhOpPeR', name: 'Grace Hopper', aadObjectId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' },
-  conversation: { isGroup: true, conversationType: 'channel', tenantId: TENANT, id: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000' },
+  conversation: {
+    isGroup: true,
+    conversationType: 'channel',
+    tenantId: TENANT,
+    id: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000',
+  },
   recipient: { id: BOT, name: 'Skadi' },
-  textFormat: 'plain', text: '<at>Skadi</at> web1 restart nginx\n',
+  textFormat: 'plain',
+  text: '<at>Skadi</at> web1 restart nginx\n',
   entities: [
     { type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT, name: 'Skadi' } },
     { type: 'clientInfo', locale: 'en-US', platform: 'Windows' },
   ],
-  channelData: { teamsChannelId: '19:ops0123456789abcdef@thread.tacv2', teamsTeamId: '19:team@thread.tacv2', channel: { id: '19:ops0123456789abcdef@thread.tacv2' }, team: { id: '19:team@thread.tacv2' }, tenant: { id: TENANT } },
+  channelData: {
+    teamsChannelId: '19:ops0123456789abcdef@thread.tacv2',
+    teamsTeamId: '19:team@thread.tacv2',
+    channel: { id: '19:ops0123456789abcdef@thread.tacv2' },
+    team: { id: '19:team@thread.tacv2' },
+    tenant: { id: TENANT },
+  },
 });
 const groupChat = (): Record<string, any> => ({
   ...channel(),
@@ -48,8 +77,15 @@ describe('Teams normalizeActivity', () => {
   it('normalizes a personal chat message, the sender being its Entra object id', () => {
     const message = messageOf(normalize(personal()));
     expect(message).toEqual({
-      channel: 'teams', tenant: TENANT, senderId: '6b2c4e1a-1111-2222-3333-444455556666', senderName: 'Ada Lovelace', text: 'web1 uptime',
-      isPrivate: true, replyTo: expect.any(String), messageId: expect.stringMatching(/^activity:[0-9a-f]{40}$/), receivedAt: at,
+      channel: 'teams',
+      tenant: TENANT,
+      senderId: '6b2c4e1a-1111-2222-3333-444455556666',
+      senderName: 'Ada Lovelace',
+      text: 'web1 uptime',
+      isPrivate: true,
+      replyTo: expect.any(String),
+      messageId: expect.stringMatching(/^activity:[0-9a-f]{40}$/),
+      receivedAt: at,
     });
     expect(decodeRef(message.replyTo)).toEqual({ s: SERVICE, c: 'a:1xYzPersonalChatId', k: 'personal', tn: TENANT, b: BOT });
   });
@@ -57,12 +93,28 @@ describe('Teams normalizeActivity', () => {
   it('normalizes a channel reply that @mentions the bot, answering in its thread', () => {
     const message = messageOf(normalize(channel()));
     // The sender's tenant is not the channel's: it stays unknown until the roster names it (senderTenantOf).
-    expect(message).toMatchObject({ tenant: '', senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff', senderName: 'Grace Hopper', text: 'web1 restart nginx', isPrivate: false });
-    expect(decodeRef(message.replyTo)).toEqual({ s: SERVICE, c: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000', k: 'channel', tn: TENANT, b: BOT });
+    expect(message).toMatchObject({
+      tenant: '',
+      senderId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff',
+      senderName: 'Grace Hopper',
+      text: 'web1 restart nginx',
+      isPrivate: false,
+    });
+    expect(decodeRef(message.replyTo)).toEqual({
+      s: SERVICE,
+      c: '19:ops0123456789abcdef@thread.tacv2;messageid=1732860000000',
+      k: 'channel',
+      tn: TENANT,
+      b: BOT,
+    });
   });
 
   it('starts a thread at a channel root post whose conversation id has no ;messageid=', () => {
-    const root = { ...channel(), id: '1732860333333', conversation: { ...channel().conversation, id: '19:ops0123456789abcdef@thread.tacv2' } };
+    const root = {
+      ...channel(),
+      id: '1732860333333',
+      conversation: { ...channel().conversation, id: '19:ops0123456789abcdef@thread.tacv2' },
+    };
     const ref = decodeRef(messageOf(normalize(root)).replyTo);
     expect(ref.c).toBe('19:ops0123456789abcdef@thread.tacv2;messageid=1732860333333');
     expect(ref.k).toBe('channel');
@@ -74,15 +126,25 @@ describe('Teams normalizeActivity', () => {
     expect(decodeRef(message.replyTo)).toMatchObject({ c: '19:meeting_abc123@thread.v2', k: 'groupChat' });
     const unmentioned = { ...groupChat(), text: 'web1 restart nginx', entities: [{ type: 'clientInfo', locale: 'en-US' }] };
     expect(normalize(unmentioned)).toEqual({ ignored: 'a group message without a mention of the bot' });
-    const otherMentioned = { ...groupChat(), text: '<at>Ada</at> look', entities: [{ type: 'mention', text: '<at>Ada</at>', mentioned: { id: '29:1aBcDeFgHiJkLmNoPqRsTuVwXyZ', name: 'Ada' } }] };
+    const otherMentioned = {
+      ...groupChat(),
+      text: '<at>Ada</at> look',
+      entities: [{ type: 'mention', text: '<at>Ada</at>', mentioned: { id: '29:1aBcDeFgHiJkLmNoPqRsTuVwXyZ', name: 'Ada' } }],
+    };
     expect(normalize(otherMentioned)).toEqual({ ignored: 'a group message without a mention of the bot' });
   });
 
-  it('ignores a conversationUpdate, the bot\'s own message, and a mention without a command', () => {
+  it("ignores a conversationUpdate, the bot's own message, and a mention without a command", () => {
     const update = {
-      type: 'conversationUpdate', id: 'f:1234', serviceUrl: SERVICE, channelId: 'msteams', from: { id: '29:1GrAcEhOpPeR', aadObjectId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' },
-      conversation: { conversationType: 'personal', tenantId: TENANT, id: 'a:1xYz' }, recipient: { id: BOT, name: 'Skadi' },
-      membersAdded: [{ id: BOT }], channelData: { tenant: { id: TENANT }, eventType: 'teamMemberAdded' },
+      type: 'conversationUpdate',
+      id: 'f:1234',
+      serviceUrl: SERVICE,
+      channelId: 'msteams',
+      from: { id: '29:1GrAcEhOpPeR', aadObjectId: '9a8b7c6d-aaaa-bbbb-cccc-ddddeeeeffff' },
+      conversation: { conversationType: 'personal', tenantId: TENANT, id: 'a:1xYz' },
+      recipient: { id: BOT, name: 'Skadi' },
+      membersAdded: [{ id: BOT }],
+      channelData: { tenant: { id: TENANT }, eventType: 'teamMemberAdded' },
     };
     expect(normalize(update)).toEqual({ ignored: 'a conversationUpdate activity' });
     expect(normalize({ ...personal(), from: { id: BOT, name: 'Skadi' } })).toEqual({ ignored: "the bot's own message" });
@@ -92,7 +154,11 @@ describe('Teams normalizeActivity', () => {
   });
 
   it('falls back to channelData.tenant.id and to from.id', () => {
-    const noTenant = { ...personal(), conversation: { conversationType: 'personal', id: 'a:1xYz' }, from: { id: '29:1OnlyId', name: 'Bob' } };
+    const noTenant = {
+      ...personal(),
+      conversation: { conversationType: 'personal', id: 'a:1xYz' },
+      from: { id: '29:1OnlyId', name: 'Bob' },
+    };
     const message = messageOf(normalize(noTenant));
     expect(message).toMatchObject({ tenant: TENANT, senderId: '29:1OnlyId', senderName: 'Bob' });
     expect(decodeRef(message.replyTo).tn).toBe(TENANT);
@@ -114,7 +180,11 @@ describe('Teams normalizeActivity', () => {
     const first = messageOf(normalize(channel())).messageId;
     expect(messageOf(normalize(channel())).messageId).toBe(first);
     expect(messageOf(normalize({ ...channel(), id: '1732860111112' })).messageId).not.toBe(first);
-    expect(messageOf(normalize({ ...channel(), conversation: { ...channel().conversation, id: '19:other@thread.tacv2;messageid=1732860000000' } })).messageId).not.toBe(first);
+    expect(
+      messageOf(
+        normalize({ ...channel(), conversation: { ...channel().conversation, id: '19:other@thread.tacv2;messageid=1732860000000' } }),
+      ).messageId,
+    ).not.toBe(first);
     expect(first.length).toBeLessThanOrEqual(190);
     expect(first).toMatch(/^[\x20-\x7e]+$/);
   });
@@ -134,20 +204,32 @@ const sharedChannel = (): Record<string, any> => ({
   },
 });
 /** A federated group chat a host user started with a person of another organization. */
-const crossTenantChat = (): Record<string, any> => ({ ...groupChat(), from: sharedChannel().from, conversation: { ...groupChat().conversation, id: '19:fed-chat@thread.v2' } });
+const crossTenantChat = (): Record<string, any> => ({
+  ...groupChat(),
+  from: sharedChannel().from,
+  conversation: { ...groupChat().conversation, id: '19:fed-chat@thread.v2' },
+});
 /** The roster's TeamsChannelAccount of Pat, as GET /v3/conversations/{id}/members/{userId} gives it. */
 const patAccount = () => ({
-  id: '29:1PaTnErExTeRnAl', name: 'Pat Partner', aadObjectId: '5e5e5e5e-1111-4222-8333-944445555666', objectId: '5e5e5e5e-1111-4222-8333-944445555666',
-  givenName: 'Pat', surname: 'Partner', email: 'pat@partner.example', userPrincipalName: 'pat@partner.example', tenantId: PARTNER, userRole: 'user',
+  id: '29:1PaTnErExTeRnAl',
+  name: 'Pat Partner',
+  aadObjectId: '5e5e5e5e-1111-4222-8333-944445555666',
+  objectId: '5e5e5e5e-1111-4222-8333-944445555666',
+  givenName: 'Pat',
+  surname: 'Partner',
+  email: 'pat@partner.example',
+  userPrincipalName: 'pat@partner.example',
+  tenantId: PARTNER,
+  userRole: 'user',
 });
 
-describe('the sender\'s own tenant', () => {
-  it('is the conversation\'s in a personal chat, where no roster is asked', () => {
+describe("the sender's own tenant", () => {
+  it("is the conversation's in a personal chat, where no roster is asked", () => {
     expect(needsRosterLookup(personal() as Partial<Activity>)).toBe(false);
     expect(senderTenantOf(personal() as Partial<Activity>)).toBe(TENANT);
   });
 
-  it('is never the host\'s in a shared channel: unknown without the roster, the partner\'s with it', () => {
+  it("is never the host's in a shared channel: unknown without the roster, the partner's with it", () => {
     const activity = sharedChannel() as Partial<Activity>;
     expect(conversationTenantOf(activity)).toBe(TENANT);
     expect(needsRosterLookup(activity)).toBe(true);
@@ -155,20 +237,25 @@ describe('the sender\'s own tenant', () => {
     expect(senderTenantOf(activity, null)).toBe('');
     expect(senderTenantOf(activity, patAccount())).toBe(PARTNER);
     // The answer keeps going to the channel, in the host's tenant.
-    expect(decodeRef(messageOf(normalize(sharedChannel())).replyTo)).toMatchObject({ c: '19:shared7777@thread.tacv2;messageid=1732860444444', tn: TENANT });
+    expect(decodeRef(messageOf(normalize(sharedChannel())).replyTo)).toMatchObject({
+      c: '19:shared7777@thread.tacv2;messageid=1732860444444',
+      tn: TENANT,
+    });
   });
 
-  it('is the partner\'s in a cross-tenant group chat', () => {
+  it("is the partner's in a cross-tenant group chat", () => {
     const activity = crossTenantChat() as Partial<Activity>;
     expect(needsRosterLookup(activity)).toBe(true);
     expect(rosterOf(activity)).toBe('19:fed-chat@thread.v2');
     expect(senderTenantOf(activity, patAccount())).toBe(PARTNER);
   });
 
-  it('is unknown when the roster\'s account is not the sender, has no tenant, or is anonymous', () => {
+  it("is unknown when the roster's account is not the sender, has no tenant, or is anonymous", () => {
     const activity = sharedChannel() as Partial<Activity>;
     expect(senderTenantOf(activity, { ...patAccount(), id: '29:someoneElse' })).toBe('');
-    expect(senderTenantOf(activity, { ...patAccount(), aadObjectId: '00000000-0000-4000-8000-000000000000', objectId: undefined })).toBe('');
+    expect(senderTenantOf(activity, { ...patAccount(), aadObjectId: '00000000-0000-4000-8000-000000000000', objectId: undefined })).toBe(
+      '',
+    );
     expect(senderTenantOf(activity, { ...patAccount(), tenantId: undefined })).toBe('');
     expect(senderTenantOf(activity, { ...patAccount(), userRole: 'anonymous' })).toBe('');
     expect(senderTenantOf(activity, {})).toBe('');
@@ -178,12 +265,20 @@ describe('the sender\'s own tenant', () => {
     const activity = sharedChannel() as Partial<Activity>;
     const tenantOnly = { tenantId: PARTNER, userRole: 'user' };
     expect(senderTenantOf({ ...activity, from: { id: activity.from!.id, name: 'Pat' } } as Partial<Activity>, tenantOnly)).toBe(''); // no Entra id on either
-    expect(senderTenantOf({ ...activity, from: { aadObjectId: patAccount().aadObjectId } } as unknown as Partial<Activity>, { ...tenantOnly, objectId: undefined })).toBe(''); // no id on either
+    expect(
+      senderTenantOf({ ...activity, from: { aadObjectId: patAccount().aadObjectId } } as unknown as Partial<Activity>, {
+        ...tenantOnly,
+        objectId: undefined,
+      }),
+    ).toBe(''); // no id on either
   });
 
-  it('asks a shared channel\'s own roster (the type or the membershipType says shared), a standard channel\'s team', () => {
+  it("asks a shared channel's own roster (the type or the membershipType says shared), a standard channel's team", () => {
     expect(rosterOf(sharedChannel() as Partial<Activity>)).toBe('19:shared7777@thread.tacv2');
-    const graphShaped = { ...sharedChannel(), channelData: { ...sharedChannel().channelData, channel: { id: '19:shared7777@thread.tacv2', membershipType: 'shared' } } };
+    const graphShaped = {
+      ...sharedChannel(),
+      channelData: { ...sharedChannel().channelData, channel: { id: '19:shared7777@thread.tacv2', membershipType: 'shared' } },
+    };
     expect(rosterOf(graphShaped as Partial<Activity>)).toBe('19:shared7777@thread.tacv2');
     expect(rosterOf(channel() as Partial<Activity>)).toBe('19:team@thread.tacv2');
   });
@@ -195,7 +290,7 @@ describe('the sender\'s own tenant', () => {
   });
 });
 
-describe('the roster account that names the sender\'s tenant', () => {
+describe("the roster account that names the sender's tenant", () => {
   const activity = sharedChannel() as Partial<Activity>;
   const pat = patAccount();
   const withoutAad = { ...activity, from: { ...activity.from!, aadObjectId: undefined } } as Partial<Activity>;
@@ -217,16 +312,23 @@ describe('the roster account that names the sender\'s tenant', () => {
     expect(senderTenantOf(activity, { ...pat, userRole: 'guest' })).toBe(PARTNER);
   });
 
-  it('takes the conversation\'s tenant from either place when only one names it', () => {
+  it("takes the conversation's tenant from either place when only one names it", () => {
     expect(conversationTenantOf({ conversation: { tenantId: TENANT } } as Partial<Activity>)).toBe(TENANT);
-    expect(conversationTenantOf({ conversation: { tenantId: '' }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>)).toBe(TENANT);
-    expect(conversationTenantOf({ conversation: { tenantId: 7 }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>)).toBe(TENANT);
+    expect(
+      conversationTenantOf({ conversation: { tenantId: '' }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>),
+    ).toBe(TENANT);
+    expect(
+      conversationTenantOf({ conversation: { tenantId: 7 }, channelData: { tenant: { id: TENANT } } } as unknown as Partial<Activity>),
+    ).toBe(TENANT);
     expect(conversationTenantOf({ channelData: {} } as unknown as Partial<Activity>)).toBe('');
     expect(conversationTenantOf({} as Partial<Activity>)).toBe('');
   });
 
-  it('asks a group chat\'s own conversation even when its channel data names a team', () => {
-    const chat = { ...groupChat(), channelData: { ...groupChat().channelData, channel: { id: '19:c@thread.tacv2' }, team: { id: '19:t@thread.tacv2' } } };
+  it("asks a group chat's own conversation even when its channel data names a team", () => {
+    const chat = {
+      ...groupChat(),
+      channelData: { ...groupChat().channelData, channel: { id: '19:c@thread.tacv2' }, team: { id: '19:t@thread.tacv2' } },
+    };
     expect(rosterOf(chat as Partial<Activity>)).toBe('19:meeting_abc123@thread.v2');
     const bare = { ...channel(), channelData: { tenant: { id: TENANT } } };
     expect(rosterOf(bare as Partial<Activity>)).toBe('19:ops0123456789abcdef@thread.tacv2');
@@ -247,12 +349,21 @@ describe('what normalizeActivity ignores, and why', () => {
   it('counts only a mention entity of the bot itself as a mention', () => {
     const other = { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob', name: 'Bob' } };
     expect(normalize({ ...channel(), entities: [other] })).toEqual({ ignored: 'a group message without a mention of the bot' });
-    expect(normalize({ ...channel(), entities: [{ type: 'clientInfo', mentioned: { id: BOT } }] })).toEqual({ ignored: 'a group message without a mention of the bot' });
+    expect(normalize({ ...channel(), entities: [{ type: 'clientInfo', mentioned: { id: BOT } }] })).toEqual({
+      ignored: 'a group message without a mention of the bot',
+    });
   });
 
-  it('removes the bot\'s mention, also when its entity lacks the text, and keeps other mentions', () => {
+  it("removes the bot's mention, also when its entity lacks the text, and keeps other mentions", () => {
     expect(messageOf(normalize({ ...channel(), entities: [{ type: 'mention', mentioned: { id: BOT } }] })).text).toBe('web1 restart nginx');
-    const two = { ...channel(), text: '<at>Skadi</at> ping <at>Bob</at>', entities: [{ type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT } }, { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob' } }] };
+    const two = {
+      ...channel(),
+      text: '<at>Skadi</at> ping <at>Bob</at>',
+      entities: [
+        { type: 'mention', text: '<at>Skadi</at>', mentioned: { id: BOT } },
+        { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob' } },
+      ],
+    };
     expect(messageOf(normalize(two)).text).toBe('ping <at>Bob</at>');
     expect(messageOf(normalize({ ...personal(), text: 'web1&nbsp;uptime\u00a0now' })).text).toBe('web1 uptime now');
   });
@@ -264,7 +375,8 @@ describe('what normalizeActivity ignores, and why', () => {
     expect(inside([withText, { type: 'clientInfo', locale: 'en-US' }])).toBe('ping  now');
     // Another person's mention lacking its text does not change how the bot's own is removed.
     expect(inside([withText, { type: 'mention', mentioned: { id: '29:bob' } }])).toBe('ping  now');
-    const lacking = (text: string) => messageOf(normalize({ ...channel(), text, entities: [{ type: 'mention', mentioned: { id: BOT } }] })).text;
+    const lacking = (text: string) =>
+      messageOf(normalize({ ...channel(), text, entities: [{ type: 'mention', mentioned: { id: BOT } }] })).text;
     expect(lacking('  <at>Skadi</at> web1 ls')).toBe('web1 ls');
     expect(lacking('web1 <at>Skadi</at> ls')).toBe('web1 <at>Skadi</at> ls');
     expect(lacking('x<at>Skadi</at> ls')).toBe('x<at>Skadi</at> ls');
@@ -277,7 +389,14 @@ describe('what normalizeActivity ignores, and why', () => {
     expect(approved.text).toBe(`approve ${job}`);
     expect(decodeRef(approved.decides!)).toMatchObject({ m: '1732860999999' });
     expect(messageOf(normalize(card({ skadi: 'deny', job }))).text).toBe(`deny ${job}`);
-    for (const value of [{ skadi: 'cancel', job }, { skadi: 'approve', job: job.toLowerCase() }, { skadi: 'approve', job: `${job}0` }, { skadi: 'approve', job: `x${job.slice(1)}!` }, { skadi: 'approve' }, null]) {
+    for (const value of [
+      { skadi: 'cancel', job },
+      { skadi: 'approve', job: job.toLowerCase() },
+      { skadi: 'approve', job: `${job}0` },
+      { skadi: 'approve', job: `x${job.slice(1)}!` },
+      { skadi: 'approve' },
+      null,
+    ]) {
       expect(normalize(card(value))).toEqual({ ignored: 'a group message without a mention of the bot' });
     }
     expect(messageOf(normalize({ ...personal(), text: 'web1 uptime' })).decides).toBeUndefined();

@@ -6,7 +6,11 @@ import { MAX_CODE_BYTES, renderActivity, renderText, translateTeamsError } from 
 const blockOf = (text: string) => /```\n([\s\S]*)\n```/.exec(text)![1];
 
 /** An error shaped like the Bot Connector client's RestError. */
-function connectorError(statusCode: number, headers: Record<string, string> = {}, message = `Operation returned an invalid status code ${statusCode}`) {
+function connectorError(
+  statusCode: number,
+  headers: Record<string, string> = {},
+  message = `Operation returned an invalid status code ${statusCode}`,
+) {
   return Object.assign(new Error(message), { statusCode, response: { headers: { get: (name: string) => headers[name.toLowerCase()] } } });
 }
 
@@ -14,7 +18,9 @@ describe('Teams renderText / renderActivity', () => {
   it('sends the plain line alone, and output in a code block', () => {
     expect(renderText({ text: 'web1: done' })).toBe('web1: done');
     expect(renderActivity({ text: 'web1 uptime', code: ' 10:00 up 3 days\n\n' })).toEqual({
-      type: 'message', textFormat: 'markdown', text: 'web1 uptime\n\n```\n 10:00 up 3 days\n```',
+      type: 'message',
+      textFormat: 'markdown',
+      text: 'web1 uptime\n\n```\n 10:00 up 3 days\n```',
     });
   });
 
@@ -83,7 +89,9 @@ describe('translateTeamsError', () => {
   });
 
   it('takes a refused client secret from the login library as unauthorized', () => {
-    const msal = Object.assign(new Error('invalid_client: AADSTS7000215: Invalid client secret provided.'), { errorCode: 'invalid_client' });
+    const msal = Object.assign(new Error('invalid_client: AADSTS7000215: Invalid client secret provided.'), {
+      errorCode: 'invalid_client',
+    });
     expect(translated(msal)).toMatchObject({ code: 'unauthorized', retryable: false });
     expect(translated(new Error('AADSTS700016: Application not found in the directory'))).toMatchObject({ code: 'unauthorized' });
   });

@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import { bearerToken, clientIp, userToken } from '../../agent-api/auth';
-import { hashToken, looksLikeToken, newToken, tokenMatches } from '../../cloud/tokens';
+import { hashToken, looksLikeToken, newToken, tokenMatches } from '../../cloud/accounts/tokens';
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex');
 
@@ -39,12 +39,19 @@ describe('tokens', () => {
     expect(looksLikeToken('a'.repeat(128))).toBe(true);
     expect(looksLikeToken('a'.repeat(129))).toBe(false);
     expect(looksLikeToken('ska_AZaz09-_')).toBe(true);
-    for (const bad of ['ska_abc def', 'ska_abc/def', 'ska_abc.def', "ska_abc'def", 'ska_abcdéf', 'ska_abc\ndef', `ska_abcdef\n`]) expect(looksLikeToken(bad)).toBe(false);
+    for (const bad of ['ska_abc def', 'ska_abc/def', 'ska_abc.def', "ska_abc'def", 'ska_abcdéf', 'ska_abc\ndef', `ska_abcdef\n`])
+      expect(looksLikeToken(bad)).toBe(false);
   });
 });
 
 /** The parts of a Koa context the credential functions read. */
-function ctx(options: { authorization?: string; method?: string; query?: Record<string, unknown>; ip?: string; clientAddress?: string }): Context {
+function ctx(options: {
+  authorization?: string;
+  method?: string;
+  query?: Record<string, unknown>;
+  ip?: string;
+  clientAddress?: string;
+}): Context {
   return {
     get: (name: string) => (name.toLowerCase() === 'authorization' ? (options.authorization ?? '') : ''),
     method: options.method ?? 'GET',
@@ -72,7 +79,7 @@ describe('credentials of a request', () => {
     expect(userToken(ctx({}))).toBeUndefined();
   });
 
-  it('take the client address a trusted proxy named, else the socket\'s', () => {
+  it("take the client address a trusted proxy named, else the socket's", () => {
     expect(clientIp(ctx({ ip: '10.0.0.9', clientAddress: '203.0.113.5' }))).toBe('203.0.113.5');
     expect(clientIp(ctx({ ip: '10.0.0.9' }))).toBe('10.0.0.9');
     expect(clientIp(ctx({}))).toBeNull();

@@ -4,7 +4,12 @@ import { LOGIN_SKEW_MS, normalizeWechatMessage, type WechatMessageFacts } from '
 import { MAX_OUTPUT_BYTES, renderText, translateWechatError } from '../../adapters/wechat/outbound';
 import { decodeRef, encodeRef } from '../../adapters/wechat/reply-ref';
 import {
-  accountLeaseName, puppetOptions, wechatConfigFrom, wechatConfigProblem, wechatEnabled, type WechatAdapterConfig,
+  accountLeaseName,
+  puppetOptions,
+  wechatConfigFrom,
+  wechatConfigProblem,
+  wechatEnabled,
+  type WechatAdapterConfig,
 } from '../../adapters/wechat/config';
 
 const BOT = 'wxid_bot0001';
@@ -47,8 +52,15 @@ function ignoredReason(f: WechatMessageFacts): string {
 
 function config(over: Partial<WechatAdapterConfig> = {}): WechatAdapterConfig {
   return {
-    puppet: 'wechaty-puppet-service', token: 'puppet_token_abc', endpoint: '', tls: true,
-    access: 'closed', paceMs: 1500, maxPerMinute: 20, leaseMs: 30_000, ...over,
+    puppet: 'wechaty-puppet-service',
+    token: 'puppet_token_abc',
+    endpoint: '',
+    tls: true,
+    access: 'closed',
+    paceMs: 1500,
+    maxPerMinute: 20,
+    leaseMs: 30_000,
+    ...over,
   };
 }
 
@@ -87,8 +99,9 @@ describe('normalizeWechatMessage', () => {
   });
 
   it('ignores a room message that does not mention the bot', () => {
-    expect(ignoredReason(facts({ roomId: ROOM, mentionsBot: false, text: 'deploy web1', mentionText: 'deploy web1' })))
-      .toBe('a room message that does not mention the bot');
+    expect(ignoredReason(facts({ roomId: ROOM, mentionsBot: false, text: 'deploy web1', mentionText: 'deploy web1' }))).toBe(
+      'a room message that does not mention the bot',
+    );
   });
 
   it('ignores an empty direct message and a mention with nothing after it', () => {
@@ -119,7 +132,9 @@ describe('WeChat renderText', () => {
   it('keeps the last MAX_OUTPUT_BYTES bytes of long output and names the byte counts', () => {
     const code = 'HEAD' + 'x'.repeat(MAX_OUTPUT_BYTES + 500) + 'TAIL';
     const text = renderText({ text: 'web1 log', code });
-    expect(text).toBe(`web1 log\n${'x'.repeat(MAX_OUTPUT_BYTES - 4)}TAIL\n(output cut: the last ${MAX_OUTPUT_BYTES} of ${MAX_OUTPUT_BYTES + 508} bytes)`);
+    expect(text).toBe(
+      `web1 log\n${'x'.repeat(MAX_OUTPUT_BYTES - 4)}TAIL\n(output cut: the last ${MAX_OUTPUT_BYTES} of ${MAX_OUTPUT_BYTES + 508} bytes)`,
+    );
     expect(text).not.toContain('HEAD');
     expect(renderText({ text: 'ok', code: 'x'.repeat(MAX_OUTPUT_BYTES) })).toBe(`ok\n${'x'.repeat(MAX_OUTPUT_BYTES)}`);
   });
@@ -196,23 +211,41 @@ describe('WeChat settings', () => {
   });
 
   it('copy the gateway configuration into the adapter settings', () => {
-    expect(wechatConfigFrom({
-      wechatPuppet: 'wechaty-puppet-wechat4u', wechatPuppetToken: 'tok', wechatPuppetEndpoint: '10.0.0.5:8788', wechatPuppetTls: false,
-      wechatAccess: 'open', wechatPaceMs: 1200, wechatMaxPerMinute: 15, wechatLeaseMs: 45_000,
-    })).toEqual({
-      puppet: 'wechaty-puppet-wechat4u', token: 'tok', endpoint: '10.0.0.5:8788', tls: false,
-      access: 'open', paceMs: 1200, maxPerMinute: 15, leaseMs: 45_000,
+    expect(
+      wechatConfigFrom({
+        wechatPuppet: 'wechaty-puppet-wechat4u',
+        wechatPuppetToken: 'tok',
+        wechatPuppetEndpoint: '10.0.0.5:8788',
+        wechatPuppetTls: false,
+        wechatAccess: 'open',
+        wechatPaceMs: 1200,
+        wechatMaxPerMinute: 15,
+        wechatLeaseMs: 45_000,
+      }),
+    ).toEqual({
+      puppet: 'wechaty-puppet-wechat4u',
+      token: 'tok',
+      endpoint: '10.0.0.5:8788',
+      tls: false,
+      access: 'open',
+      paceMs: 1200,
+      maxPerMinute: 15,
+      leaseMs: 45_000,
     });
   });
 
   it('need a token for wechaty-puppet-service', () => {
     const problem = wechatConfigProblem(config({ token: '' }), installed);
     expect(problem).toContain('SKADI_WECHAT_PUPPET_TOKEN');
-    expect(problem).toBe('SKADI_WECHAT_PUPPET=wechaty-puppet-service needs SKADI_WECHAT_PUPPET_TOKEN (the token your puppet service provider gave you)');
+    expect(problem).toBe(
+      'SKADI_WECHAT_PUPPET=wechaty-puppet-service needs SKADI_WECHAT_PUPPET_TOKEN (the token your puppet service provider gave you)',
+    );
   });
 
   it('say how to install a puppet that cannot be resolved', () => {
-    const resolve = jest.fn((name: string): string => { throw new Error(`Cannot find module '${name}'`); });
+    const resolve = jest.fn((name: string): string => {
+      throw new Error(`Cannot find module '${name}'`);
+    });
     const problem = wechatConfigProblem(config({ puppet: 'wechaty-puppet-wechat4u', token: '' }), resolve);
     expect(resolve).toHaveBeenCalledWith('wechaty-puppet-wechat4u');
     expect(problem).toContain('`npm install wechaty-puppet-wechat4u`');

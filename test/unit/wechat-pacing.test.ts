@@ -55,7 +55,7 @@ describe('wechatPacing', () => {
 });
 
 describe('wechatPacing under the account cap', () => {
-  it('counts a conversation\'s pace from when its message went out, not from when it began to wait for the cap', async () => {
+  it("counts a conversation's pace from when its message went out, not from when it began to wait for the cap", async () => {
     // Cap: 2 in 500 ms. a1 and b1 fill the window; a2 waits for the cap, then a3 must still keep the pace after a2.
     const paced = wechatPacing(150, { count: 2, windowMs: 500 });
     const sent: { name: string; at: number }[] = [];
