@@ -32,6 +32,7 @@ export const MODULES = {
       'cloud/queue/redis-state.ts',
     ],
     tests: [
+      'test/unit/hand-out.test.ts',
       'test/integration/lifecycle-guards.test.ts',
       'test/integration/lifecycle.test.ts',
       'test/integration/guarantees-redis.test.ts',
