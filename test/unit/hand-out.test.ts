@@ -12,15 +12,42 @@ import type { JobRepo, JobRow } from '../../cloud/store/jobs';
 
 const LEASE_MS = 600_000;
 const agent: AgentRow = {
-  id: 1, userId: 7, name: 'web1', alias: null, tokenHash: 'h', available: true, online: true, lastIp: null, lastSeenAt: null,
-  createdAt: new Date(), approvalPatterns: [], tokenIssuedTo: null,
+  id: 1,
+  userId: 7,
+  name: 'web1',
+  alias: null,
+  tokenHash: 'h',
+  available: true,
+  online: true,
+  lastIp: null,
+  lastSeenAt: null,
+  createdAt: new Date(),
+  approvalPatterns: [],
+  tokenIssuedTo: null,
 };
 
 function row(id: string, status: JobRow['status'] = 'queuing'): JobRow {
   return {
-    id, userId: 7, agentId: 1, agentName: 'web1', message: `run ${id}`, source: 'api', origin: null, callback: null, status, result: null,
-    reason: null, leaseUntil: null, createdAt: new Date(), sentAt: null, finishedAt: null, updatedAt: new Date(), requester: null,
-    pushedBy: null, approval: null, waitUntil: null,
+    id,
+    userId: 7,
+    agentId: 1,
+    agentName: 'web1',
+    message: `run ${id}`,
+    source: 'api',
+    origin: null,
+    callback: null,
+    status,
+    result: null,
+    reason: null,
+    leaseUntil: null,
+    createdAt: new Date(),
+    sentAt: null,
+    finishedAt: null,
+    updatedAt: new Date(),
+    requester: null,
+    pushedBy: null,
+    approval: null,
+    waitUntil: null,
   };
 }
 
@@ -185,7 +212,9 @@ describe('take', () => {
     world.add('j1');
     world.applyFails = true;
     expect(await world.handOut().take(agent, 1)).toEqual([{ id: 'j1', message: 'run j1' }]);
-    expect(world.warnings).toEqual(['jobs handed out while Redis failed; their leases hold in MySQL and their events follow when Redis answers']);
+    expect(world.warnings).toEqual([
+      'jobs handed out while Redis failed; their leases hold in MySQL and their events follow when Redis answers',
+    ]);
   });
 });
 
@@ -202,7 +231,13 @@ describe('returnUnreceived', () => {
     expect(world.applied).toEqual([
       {
         ops: { clearLeases: ['j2'] },
-        events: [expect.objectContaining({ job_id: 'j2', status: 'queuing', reason: 'returned to the queue: the agent disconnected before receiving it' })],
+        events: [
+          expect.objectContaining({
+            job_id: 'j2',
+            status: 'queuing',
+            reason: 'returned to the queue: the agent disconnected before receiving it',
+          }),
+        ],
       },
     ]);
   });
