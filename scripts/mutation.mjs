@@ -53,6 +53,7 @@ export const MODULES = {
     keeps: 'a gated command waits for a second person, who is not the one who pushed it',
     mutate: ['cloud/approvals/*.ts'],
     tests: [
+      'test/unit/approval-decisions.test.ts',
       'test/unit/approval-patterns.test.ts',
       'test/unit/credentials.test.ts',
       'test/integration/approvals.test.ts',
