@@ -90,7 +90,7 @@ class World {
           .map((j) => j.id),
       expireAwaiting: async (id: string, reason: string) => {
         const job = this.jobs.get(id);
-        if (!job || job.status !== 'awaiting_approval') return null;
+        if (job?.status !== 'awaiting_approval') return null;
         Object.assign(job, { status: 'expired', reason });
         return { ...job };
       },

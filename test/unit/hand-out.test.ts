@@ -80,7 +80,7 @@ class World {
         const sent: JobRow[] = [];
         for (const id of ids) {
           const job = this.rows.get(id);
-          if (!job || job.status !== 'queuing' || job.agentId !== agentId) continue;
+          if (job?.status !== 'queuing' || job.agentId !== agentId) continue;
           const now = new Date();
           Object.assign(job, { status: 'sent', sentAt: now, leaseUntil: new Date(now.getTime() + leaseMs) });
           sent.push({ ...job });
@@ -91,7 +91,7 @@ class World {
         const back: string[] = [];
         for (const id of ids) {
           const job = this.rows.get(id);
-          if (!job || job.status !== 'sent' || job.agentId !== agentId) continue;
+          if (job?.status !== 'sent' || job.agentId !== agentId) continue;
           Object.assign(job, { status: 'queuing', sentAt: null, leaseUntil: null });
           back.push(id);
         }
