@@ -53,7 +53,9 @@ export async function signMail(raw: string, key: DkimKey, options: SignOptions =
   const signOptions: Record<string, unknown> = {
     canonicalization: 'relaxed/relaxed',
     headerList: (options.headerList ?? OPENDKIM_SIGNED_HEADERS).join(':'),
-    signTime: options.signTime,
+    // Always given: without it mailauth reads the clock twice (for the signed header and the one it writes), and a
+    // signature made across a half second carries another t= than the one it signed, so it fails as "bad signature".
+    signTime: options.signTime ?? new Date(),
     expires: options.expires,
     signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKey }],
   };
