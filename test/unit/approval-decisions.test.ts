@@ -11,37 +11,28 @@ import type { JobStatusEvent } from '../../cloud/lifecycle/events';
 import type { Transitions } from '../../cloud/lifecycle/transitions';
 import type { TransitionOps } from '../../cloud/queue/redis-state';
 import type { ApprovalOutcome, JobRepo, JobRow } from '../../cloud/store/jobs';
+import { jobRow } from '../helpers/rows';
 
 const HOUR = 3_600_000;
 const ID = '01KAAAAAAAAAAAAAAAAAAAAAAA';
 const ALICE = identityCredential(11);
 const BOB = identityCredential(12);
 
+/** A job asked for in chat by Alice, awaiting approval for an hour. */
 function awaiting(overrides: Partial<JobRow> = {}): JobRow {
   const created = new Date(Date.now() - 60_000);
-  return {
+  return jobRow({
     id: ID,
-    userId: 7,
-    agentId: 1,
-    agentName: 'web1',
     message: 'deploy web',
     source: 'slack',
-    origin: null,
-    callback: null,
     status: 'awaiting_approval',
-    result: null,
-    reason: null,
-    leaseUntil: null,
     createdAt: created,
-    sentAt: null,
-    finishedAt: null,
     updatedAt: created,
     requester: 'slack:T1:UALICE',
     pushedBy: ALICE,
-    waitUntil: null,
     approval: { until: new Date(created.getTime() + HOUR), approvedBy: null, approvedAt: null, deniedBy: null },
     ...overrides,
-  };
+  });
 }
 
 function chat(credential: Credential, label = 'slack:T1:UBOB', userId = 7): Approver {

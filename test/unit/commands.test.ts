@@ -3,6 +3,7 @@ import type { OutboundMessage } from '../../adapters/contract';
 import { checkAgentName } from '../../cloud/agents/agent-service';
 import { executeCommand, type CommandPort, type Conversation } from '../../cloud/chat/execute';
 import { decodeOrigin } from '../../cloud/chat/origin';
+import { agentRow, jobRow } from '../helpers/rows';
 import { HELP_TEXT, parseCommand } from '../../cloud/chat/parse';
 import { NotFoundError } from '../../cloud/errors';
 import type { AgentRow } from '../../cloud/store/agents';
@@ -63,20 +64,7 @@ describe('reserved names', () => {
 });
 
 const user: UserRow = { id: 7, name: 'ops', tokenHash: 'x', callbackSalt: null, createdAt: new Date(), tokenIssuedTo: null };
-const agentRow = (id: number, name: string): AgentRow => ({
-  id,
-  userId: 7,
-  name,
-  alias: null,
-  tokenHash: 'h',
-  available: true,
-  online: true,
-  lastIp: null,
-  lastSeenAt: new Date(),
-  createdAt: new Date(),
-  approvalPatterns: [],
-  tokenIssuedTo: null,
-});
+const agentOf = (id: number, name: string): AgentRow => agentRow({ id, name, tokenHash: 'h', lastSeenAt: new Date() });
 
 /** A port method the commands of a test do not call. */
 const unused = async (): Promise<never> => {
@@ -111,32 +99,18 @@ function fakeConversation(isPrivate: boolean, canEdit = true, threads = true) {
 
 /** An in-memory core with two agents. */
 function fakePort() {
-  const agents = [agentRow(1, 'web1'), agentRow(2, 'db1')];
+  const agents = [agentOf(1, 'web1'), agentOf(2, 'db1')];
   const pushed: { agent: string; text: string; origin: unknown; id?: string }[] = [];
   const delayed: { agent: string; text: string; delayMs: number }[] = [];
   let notify: unknown = null;
-  const job = (status: JobRow['status']): JobRow => ({
-    id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ',
-    userId: 7,
-    agentId: 1,
-    agentName: 'web1',
-    message: 'uptime',
-    source: 'slack',
-    origin: null,
-    callback: null,
-    status,
-    result: 'up',
-    reason: status === 'canceled' ? 'canceled by the owner' : null,
-    leaseUntil: null,
-    createdAt: new Date(),
-    sentAt: null,
-    finishedAt: null,
-    updatedAt: new Date(),
-    requester: null,
-    pushedBy: null,
-    approval: null,
-    waitUntil: null,
-  });
+  const job = (status: JobRow['status']): JobRow =>
+    jobRow({
+      id: '01K8ZZZZZZZZZZZZZZZZZZZZZZ',
+      source: 'slack',
+      status,
+      result: 'up',
+      reason: status === 'canceled' ? 'canceled by the owner' : null,
+    });
   const port: CommandPort = {
     agentStatuses: async () => agents.map((agent, i) => ({ agent, online: i === 0, lastSeenAt: new Date(Date.now() - 5000) })),
     findAgent: async (_u, name) => agents.find((a) => a.name.toLowerCase() === name.toLowerCase()) ?? null,
@@ -153,9 +127,9 @@ function fakePort() {
       return job('canceled');
     },
     recentJobs: async () => [job('succeeded')],
-    createAgent: async (_u, name) => ({ agent: agentRow(3, name), token: 'ska_secret_agent_token' }),
-    removeAgent: async (_u, name) => agentRow(1, name),
-    rotateAgentToken: async (_u, name) => ({ agent: agentRow(1, name), token: 'ska_new_agent_token' }),
+    createAgent: async (_u, name) => ({ agent: agentOf(3, name), token: 'ska_secret_agent_token' }),
+    removeAgent: async (_u, name) => agentOf(1, name),
+    rotateAgentToken: async (_u, name) => ({ agent: agentOf(1, name), token: 'ska_new_agent_token' }),
     rotateUserToken: async () => 'sku_new_user_token',
     setNotifyTarget: async (_u, channel, replyTo) => void (notify = { channel, replyTo }),
     // Approvals have their own tests (test/integration/approvals.test.ts); the commands here never reach them.

@@ -7,49 +7,12 @@ import type { JobStatusEvent } from '../../cloud/lifecycle/events';
 import { HandOut } from '../../cloud/lifecycle/hand-out';
 import type { Transitions } from '../../cloud/lifecycle/transitions';
 import type { RedisState, TransitionOps } from '../../cloud/queue/redis-state';
-import type { AgentRow } from '../../cloud/store/agents';
 import type { JobRepo, JobRow } from '../../cloud/store/jobs';
+import { agentRow, jobRow } from '../helpers/rows';
 
 const LEASE_MS = 600_000;
-const agent: AgentRow = {
-  id: 1,
-  userId: 7,
-  name: 'web1',
-  alias: null,
-  tokenHash: 'h',
-  available: true,
-  online: true,
-  lastIp: null,
-  lastSeenAt: null,
-  createdAt: new Date(),
-  approvalPatterns: [],
-  tokenIssuedTo: null,
-};
-
-function row(id: string, status: JobRow['status'] = 'queuing'): JobRow {
-  return {
-    id,
-    userId: 7,
-    agentId: 1,
-    agentName: 'web1',
-    message: `run ${id}`,
-    source: 'api',
-    origin: null,
-    callback: null,
-    status,
-    result: null,
-    reason: null,
-    leaseUntil: null,
-    createdAt: new Date(),
-    sentAt: null,
-    finishedAt: null,
-    updatedAt: new Date(),
-    requester: null,
-    pushedBy: null,
-    approval: null,
-    waitUntil: null,
-  };
-}
+const agent = agentRow();
+const row = (id: string): JobRow => jobRow({ id, message: `run ${id}` });
 
 /** The agent's queue in "Redis", the jobs in "MySQL", and what the hand-out did to each. */
 class World {

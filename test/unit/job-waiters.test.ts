@@ -1,33 +1,10 @@
 /** Waiting for a job's end (GET /jobs/:id?wait=N): woken by its done signal, re-reading every 5 s, on fake timers. */
 import { JobWaiters } from '../../cloud/lifecycle/job-waiters';
 import type { JobRow, JobStatus } from '../../cloud/store/jobs';
+import { jobRow } from '../helpers/rows';
 
 const T0 = new Date('2026-12-02T10:00:00Z').getTime();
-
-function job(status: JobStatus): JobRow {
-  return {
-    id: 'J1',
-    userId: 1,
-    agentId: 1,
-    agentName: 'web1',
-    message: 'uptime',
-    source: 'api',
-    origin: null,
-    callback: null,
-    status,
-    result: null,
-    reason: null,
-    leaseUntil: null,
-    createdAt: new Date(T0),
-    sentAt: null,
-    finishedAt: null,
-    updatedAt: new Date(T0),
-    requester: null,
-    pushedBy: null,
-    approval: null,
-    waitUntil: null,
-  };
-}
+const job = (status: JobStatus): JobRow => jobRow({ id: 'J1', status, createdAt: new Date(T0), updatedAt: new Date(T0) });
 
 let status: JobStatus;
 let reads: { id: string; userId: number | null; at: number }[];

@@ -8,25 +8,9 @@ import type { AgentService } from '../../cloud/agents/agent-service';
 import { Dispatcher, QueueActivity, type PollConnection } from '../../cloud/agents/long-polls';
 import type { JobHandOut, TakenJob } from '../../cloud/lifecycle/hand-out';
 import type { AgentRow } from '../../cloud/store/agents';
+import { agentRow } from '../helpers/rows';
 
 const T0 = new Date('2026-12-02T10:00:00Z').getTime();
-
-function agentRow(id: number, tokenHash = `hash-${id}`): AgentRow {
-  return {
-    id,
-    userId: 1,
-    name: `a${id}`,
-    alias: null,
-    tokenHash,
-    available: true,
-    online: true,
-    lastIp: null,
-    lastSeenAt: null,
-    createdAt: new Date(T0),
-    approvalPatterns: [],
-    tokenIssuedTo: null,
-  };
-}
 
 /** A promise with its resolve and reject. */
 function deferred<T>() {
@@ -120,8 +104,8 @@ let activity: QueueActivity;
 let refreshed: AgentRow[][];
 let warnings: string[];
 let dispatcher: Dispatcher;
-const web1 = agentRow(1);
-const web2 = agentRow(2);
+const web1 = agentRow({ id: 1, name: 'a1', tokenHash: 'hash-1' });
+const web2 = agentRow({ id: 2, name: 'a2', tokenHash: 'hash-2' });
 
 function makeDispatcher(maxPolls = 4, refreshFails = false): Dispatcher {
   const agents = {
